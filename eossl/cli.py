@@ -1,0 +1,155 @@
+"""The ``eossl`` command line.
+
+User mistakes print one line (``error: ...``) and exit with code 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from eossl.errors import UserError
+
+__all__ = ["main"]
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, help: str) -> Callable:
+    """Register a subcommand: the decorated function adds its arguments."""
+
+    def wrap(fn: Callable[[argparse.ArgumentParser], None]) -> Callable:
+        COMMANDS[name] = (help, fn)
+        return fn
+
+    return wrap
+
+
+@command("synth", "write a synthetic multispectral store (no downloads)")
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2 zip)")
+    p.add_argument("--sensor", default="s2", help="sensor card or alias (default: s2)")
+    p.add_argument("--samples", type=int, default=256, help="locations (default: 256)")
+    p.add_argument("--size", type=int, default=264, help="image size in pixels (default: 264)")
+    p.add_argument("--seasons", type=int, default=4, help="timestamps per location (default: 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", action="store_true", help="also write a per-pixel land-cover label")
+    p.add_argument("--zarr-format", type=int, choices=(2, 3), default=None,
+                   help="3 (sharded, default) or 2 (SSL4EO-S12 v1.1 form; default for .zip)")
+    p.add_argument("--shard", type=int, default=64, help="samples per shard (default: 64)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--workers", type=int, default=None,
+                   help="run on a dask.distributed LocalCluster with N workers")
+    p.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    p.set_defaults(run=_synth)
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from eossl.data.describe import print_info
+    from eossl.data.synthetic_store import write_synthetic
+
+    for name in ("samples", "size", "seasons", "shard"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    fmt = args.zarr_format or (2 if args.out.endswith(".zip") else 3)
+    if args.out.endswith(".zip") and fmt == 3:
+        raise UserError("a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
+                        "or write a .zarr directory")
+    path = write_synthetic(args.out, args.sensor, samples=args.samples, size=args.size,
+                           seasons=args.seasons, seed=args.seed, labels=args.labels,
+                           zarr_format=fmt, shard=args.shard, overwrite=args.overwrite,
+                           workers=args.workers, scheduler=args.scheduler)
+    Console().print(f"wrote {path}")
+    print_info(path)
+
+
+@command("info", "describe Zarr stores as a table")
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", nargs="?", default=None,
+                   help="store, .zarr.zip or folder of stores (default: the built-in sample)")
+    p.add_argument("--sensor", default=None, help="check against this sensor card")
+    p.set_defaults(run=_info)
+
+
+def _info(args: argparse.Namespace) -> None:
+    from eossl.data.describe import print_info
+
+    path = args.path
+    if path is None:
+        from eossl.data.synthetic_store import builtin_store
+
+        path = builtin_store(args.sensor or "s2")
+    print_info(path, args.sensor)
+
+
+@command("sensors", "list the sensor cards and their aliases")
+def _sensors_args(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(run=_sensors)
+
+
+def _sensors(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from eossl.sensors import list_sensors
+
+    table = Table(title="eossl sensor cards")
+    for col in ("name", "aliases", "bands", "dtype", "releases"):
+        table.add_column(col)
+    for s in list_sensors():
+        table.add_row(s.name, ", ".join(s.aliases), f"{s.num_bands}: {' '.join(s.band_names)}",
+                      s.dtype, ", ".join(s.releases))
+    Console().print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand."""
+    from eossl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="eossl",
+        description="Self-supervised pretraining on multispectral Earth-observation imagery.",
+    )
+    parser.add_argument("--version", action="version", version=f"eossl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``eossl`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if debug:
+        argv.remove("--debug")
+    try:
+        if argv and argv[0] == "pretrain":
+            from eossl.pretrain import pretrain_cli
+
+            pretrain_cli(argv[1:])
+            return 0
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        args.run(args)
+        return 0
+    except UserError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

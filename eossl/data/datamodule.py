@@ -1,0 +1,174 @@
+"""SeasonalZarrDataModule: splits, loaders and on-device normalisation for Zarr stores."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler, Subset
+
+from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.normalize import BandNormalize, BandStats, resolve_stats
+from eossl.errors import UserError
+from eossl.sensors import Sensor, get_sensor
+
+__all__ = ["SeasonalZarrDataModule"]
+
+
+class _EpochSampler(RandomSampler):
+    """Shuffles with a per-epoch seed and tells the dataset the epoch.
+
+    Lightning calls ``set_epoch`` before each epoch, so seeded season draws and
+    crops change every epoch, also in persistent workers.
+    """
+
+    def __init__(self, data: Subset, seed: int) -> None:
+        super().__init__(data, generator=torch.Generator().manual_seed(seed))
+        self.seed = seed
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed + epoch)
+        self.data_source.dataset.set_epoch(epoch)
+
+
+class SeasonalZarrDataModule(L.LightningDataModule):
+    """Seasonal samples from Zarr stores, split by sample, normalised on the device.
+
+    With ``data=None`` it uses the built-in synthetic store of ``sensor``, made
+    once into the cache (see :func:`eossl.data.synthetic_store.builtin_store`).
+
+    Args:
+        data: store, ``.zarr.zip`` or folder of stores; ``None`` for the built-in sample.
+        sensor: sensor card name or alias (``s2``, ``s2-l2a``, ``s1``, ``landsat-oli-sr``...).
+        seasons: timestamps per sample (2 for seasonal contrast).
+        batch_size: samples per batch.
+        num_workers: DataLoader worker processes.
+        crop_size: random crop taken in the workers, before transfer.
+        val_fraction: share of samples held out for validation (0 for none).
+        max_cloud_fraction: skip timestamps cloudier than this.
+        release: card release whose statistics to use, instead of the store's stats.
+        seed: seeds the split, the shuffling and the season draws.
+        pin_memory: pin host memory for faster transfer to a GPU.
+        on_bad_sample: ``error`` or ``skip`` unreadable samples.
+        synthetic_samples: size of the built-in synthetic store.
+        synthetic_size: image size of the built-in synthetic store.
+    """
+
+    def __init__(
+        self,
+        data: str | None = None,
+        sensor: str = "s2",
+        seasons: int = 2,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        crop_size: int | None = None,
+        val_fraction: float = 0.05,
+        max_cloud_fraction: float | None = None,
+        release: str | None = None,
+        seed: int = 0,
+        pin_memory: bool = True,
+        on_bad_sample: Literal["error", "skip"] = "error",
+        synthetic_samples: int = 256,
+        synthetic_size: int = 128,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if not 0 <= val_fraction < 1:
+            raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.data = data
+        self.sensor: Sensor = get_sensor(sensor)
+        self.seasons = seasons
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.crop_size = crop_size
+        self.val_fraction = val_fraction
+        self.max_cloud_fraction = max_cloud_fraction
+        self.release = release
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.on_bad_sample = on_bad_sample
+        self.synthetic_samples = synthetic_samples
+        self.synthetic_size = synthetic_size
+        self.dataset: SeasonalZarrDataset | None = None
+        self.stats: BandStats | None = None
+        self.normalize: BandNormalize | None = None
+
+    @property
+    def root(self) -> str:
+        """The data path in use (the cached synthetic store when ``data`` is None)."""
+        if self.data is not None:
+            return self.data
+        from eossl.data.synthetic_store import builtin_store
+
+        return str(builtin_store(self.sensor, samples=self.synthetic_samples,
+                                 size=self.synthetic_size))
+
+    def prepare_data(self) -> None:
+        """Build the synthetic store if it is needed (once, on one process)."""
+        if self.data is None:
+            _ = self.root
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the stores, split by sample and resolve the normalisation."""
+        if self.dataset is not None:
+            return
+        self.dataset = SeasonalZarrDataset(
+            self.root,
+            sensor=self.sensor,
+            seasons=self.seasons,
+            max_cloud_fraction=self.max_cloud_fraction,
+            crop_size=self.crop_size,
+            seed=self.seed,
+            on_bad_sample=self.on_bad_sample,
+        )
+        n = len(self.dataset)
+        order = np.random.default_rng(self.seed).permutation(n)
+        n_val = int(round(n * self.val_fraction))
+        if n - n_val < 1:
+            raise UserError(f"{self.root}: {n} samples leave none for training")
+        self.train_set = Subset(self.dataset, order[n_val:].tolist())
+        self.val_set = Subset(self.dataset, order[:n_val].tolist())
+        self.stats = resolve_stats(self.dataset.stores[0], self.sensor, self.release)
+        self.normalize = BandNormalize(self.stats.mean, self.stats.std, self.sensor.nodata)
+
+    def _loader(self, data: Subset, train: bool) -> DataLoader:
+        workers = self.num_workers
+        return DataLoader(
+            data,
+            batch_size=self.batch_size,
+            sampler=_EpochSampler(data, self.seed) if train else None,
+            num_workers=workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            drop_last=train and len(data) >= self.batch_size,
+            prefetch_factor=4 if workers > 0 else None,
+            multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches."""
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        """Validation batches (none when ``val_fraction`` is 0)."""
+        return self._loader(self.val_set, train=False) if len(self.val_set) else []
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Normalise on the device, then apply the method's augmentations when training.
+
+        The datamodule owns the normalisation; the LightningModule owns its
+        augmentation recipe as ``augment_batch(batch)``. Both run here, batched,
+        on the accelerator, after transfer.
+        """
+        if self.normalize is not None:
+            self.normalize.to(batch["image"].device)
+            batch["image"] = self.normalize(batch["image"])
+        trainer = self.trainer
+        module = trainer.lightning_module if trainer is not None else None
+        augment = getattr(module, "augment_batch", None)
+        if augment is not None and trainer.training:
+            batch = augment(batch)
+        return batch

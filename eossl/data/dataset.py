@@ -1,0 +1,247 @@
+"""SeasonalZarrDataset: seasonal samples from one or many Zarr stores.
+
+The hot path reads through zarr directly (not xarray), opens stores lazily in
+each worker after fork, and reads only the timestamps (and crop) it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import zarr
+from torch.utils.data import Dataset
+
+from eossl.data.schema import (
+    CLOUDY_CODES,
+    StoreInfo,
+    decode_times,
+    find_stores,
+    open_group,
+    validate,
+)
+from eossl.errors import UserError
+from eossl.sensors import Sensor, get_sensor
+
+__all__ = ["SeasonalZarrDataset"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Handle:
+    """Open arrays of one store, and its small per-sample metadata, in one process."""
+
+    bands: zarr.Array
+    cloud_mask: zarr.Array | None
+    label: zarr.Array | None
+    times: np.ndarray  # (sample, time) datetime64[ns]; NaT pads missing timestamps
+    lat: np.ndarray
+    lon: np.ndarray
+
+
+class SeasonalZarrDataset(Dataset[dict[str, Any]]):
+    """Samples of several seasons of one location, from SSL4EO-S12-style Zarr stores.
+
+    Args:
+        root: a store directory (``*.zarr``), a ``*.zarr.zip`` file, or a folder
+            searched recursively for either. Zarr format 2 and 3 are read.
+        sensor: sensor card name or alias; inferred from the stores if omitted.
+            A band count that does not match it is an error.
+        seasons: how many distinct timestamps to draw per sample (without
+            replacement), or ``"all"`` for every timestamp in time order.
+        max_cloud_fraction: skip timestamps whose ``cloud_mask`` shows more than
+            this fraction of cloud or shadow. If too few remain, the least cloudy
+            are used.
+        crop_size: optional random crop (same window for every season), read
+            straight from the store, so fewer bytes are decoded and moved.
+        seed: makes season draws and crops reproducible (per index and epoch).
+        on_bad_sample: ``"error"`` raises on an unreadable sample, naming the
+            file and sample; ``"skip"`` counts it and returns the next sample.
+        max_open_stores: how many stores each process keeps open at once.
+
+    Each item is a dict: ``image`` float32 (seasons, bands, H, W) in stored units
+    (the dataset does not normalise), ``time`` int64 ns since the epoch,
+    ``lat``, ``lon``, ``index``, and ``cloud_mask`` / ``label`` where stored.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        sensor: str | Sensor | None = None,
+        seasons: int | Literal["all"] = 2,
+        max_cloud_fraction: float | None = None,
+        crop_size: int | None = None,
+        seed: int | None = None,
+        on_bad_sample: Literal["error", "skip"] = "error",
+        max_open_stores: int = 64,
+    ) -> None:
+        if seasons != "all" and (not isinstance(seasons, int) or seasons < 1):
+            raise UserError(f"seasons must be a positive integer or 'all', got {seasons!r}")
+        if on_bad_sample not in ("error", "skip"):
+            raise UserError(f"on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+        self.root = Path(root)
+        self.seasons = seasons
+        self.max_cloud_fraction = max_cloud_fraction
+        self.crop_size = crop_size
+        self.seed = seed
+        self.on_bad_sample = on_bad_sample
+        self.max_open_stores = max_open_stores
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by workers
+        self.bad_samples: list[str] = []
+        wanted = get_sensor(sensor) if sensor is not None else None
+        self.stores: list[StoreInfo] = [validate(p, sensor=wanted) for p in find_stores(root)]
+        first = self.stores[0]
+        for info in self.stores[1:]:
+            if (info.bands, info.height, info.width) != (first.bands, first.height, first.width):
+                raise UserError(f"{info.path}: shape (bands={info.bands}, {info.height}x"
+                                f"{info.width}) differs from {first.path} (bands={first.bands}, "
+                                f"{first.height}x{first.width}); keep one sensor and size per root")
+        self.sensor: Sensor | None = wanted or first.sensor
+        if seasons != "all" and max(i.times for i in self.stores) < seasons:
+            raise UserError(f"{first.path}: stores hold {first.times} timestamps per sample, "
+                            f"fewer than seasons={seasons}")
+        if crop_size is not None and (crop_size > first.height or crop_size > first.width):
+            raise UserError(f"crop_size={crop_size} is larger than the stored "
+                            f"{first.height}x{first.width} images")
+        self.offsets = np.cumsum([0] + [i.samples for i in self.stores])
+        self._handles: OrderedDict[int, _Handle] = OrderedDict()
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def band_names(self) -> list[str] | None:
+        """Band names of the stores."""
+        first = self.stores[0]
+        return first.band_names or (self.sensor.band_names if self.sensor else None)
+
+    @property
+    def has_label(self) -> bool:
+        """Whether every store carries a per-pixel ``label``."""
+        return all(i.has_label for i in self.stores)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch that seeds the draws (shared with worker processes)."""
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Vary the seeded draws per epoch; workers see it through shared memory."""
+        self._epoch.fill_(epoch)
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(store number, sample within the store) of a global index."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        store = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return store, index - int(self.offsets[store])
+
+    def _handle(self, store: int) -> _Handle:
+        if self._pid != os.getpid():  # opened after fork, once per worker
+            self._handles.clear()
+            self._pid = os.getpid()
+        handle = self._handles.get(store)
+        if handle is None:
+            info = self.stores[store]
+            group = open_group(info.path)
+            times = decode_times(group["time_"]) if "time_" in group else np.full(
+                (info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
+            handle = _Handle(
+                bands=group["bands"],
+                cloud_mask=group["cloud_mask"] if "cloud_mask" in group else None,
+                label=group["label"] if "label" in group else None,
+                times=times,
+                lat=group["center_lat"][...] if "center_lat" in group else np.full(
+                    info.samples, np.nan),
+                lon=group["center_lon"][...] if "center_lon" in group else np.full(
+                    info.samples, np.nan),
+            )
+            self._handles[store] = handle
+            if len(self._handles) > self.max_open_stores:
+                self._handles.popitem(last=False)
+        else:
+            self._handles.move_to_end(store)
+        return handle
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index < 0:
+            index += len(self)
+        for attempt in range(len(self)):
+            i = (index + attempt) % len(self)
+            try:
+                return self._read(i)
+            except UserError:
+                raise
+            except Exception as err:
+                store, j = self.locate(i)
+                where = f"{self.stores[store].path}: sample {j} (index {i})"
+                if self.on_bad_sample == "error":
+                    raise UserError(f"{where} could not be read ({type(err).__name__}: {err}); "
+                                    "re-download or re-convert the file, or pass "
+                                    "on_bad_sample='skip'") from err
+                self.bad_samples.append(where)
+                log.warning("skipping unreadable %s (%s)", where, err)
+        raise UserError(f"{self.root}: no readable sample left")
+
+    def _choose_times(self, handle: _Handle, j: int, rng: np.random.Generator) -> np.ndarray:
+        valid = np.flatnonzero(~np.isnat(handle.times[j]))
+        if valid.size == 0:  # no time coordinate at all: every slot is a timestamp
+            valid = np.arange(handle.times.shape[1])
+        if self.seasons == "all":
+            return valid
+        if valid.size < self.seasons:
+            raise UserError(f"sample {j} has {valid.size} timestamps, fewer than "
+                            f"seasons={self.seasons}; lower seasons or filter the store")
+        if self.max_cloud_fraction is not None and handle.cloud_mask is not None:
+            masks = handle.cloud_mask.oindex[j, valid]
+            cloudy = np.isin(masks, CLOUDY_CODES).mean(axis=(1, 2))
+            clear = valid[cloudy <= self.max_cloud_fraction]
+            if clear.size >= self.seasons:
+                valid = clear
+            else:  # too few clear timestamps: take the least cloudy ones
+                valid = valid[np.argsort(cloudy, kind="stable")[: self.seasons]]
+        return np.sort(rng.choice(valid, size=self.seasons, replace=False))
+
+    def _read(self, index: int) -> dict[str, Any]:
+        store, j = self.locate(index)
+        handle = self._handle(store)
+        rng = self._rng(index)
+        t = self._choose_times(handle, j, rng)
+        _, _, _, h, w = handle.bands.shape
+        ys, xs = slice(0, h), slice(0, w)
+        if self.crop_size is not None:
+            y0 = int(rng.integers(0, h - self.crop_size + 1))
+            x0 = int(rng.integers(0, w - self.crop_size + 1))
+            ys, xs = slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size)
+        image = handle.bands.oindex[j, t, :, ys, xs]
+        sample: dict[str, Any] = {
+            "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
+            "time": torch.from_numpy(handle.times[j, t].astype("int64")),
+            "lat": torch.tensor(float(handle.lat[j])),
+            "lon": torch.tensor(float(handle.lon[j])),
+            "index": torch.tensor(index),
+        }
+        if handle.cloud_mask is not None:
+            sample["cloud_mask"] = torch.from_numpy(handle.cloud_mask.oindex[j, t, ys, xs])
+        if handle.label is not None:
+            sample["label"] = torch.from_numpy(handle.label[j, ys, xs].astype(np.int64))
+        return sample
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handles"] = OrderedDict()  # never pickle open stores into workers
+        state["_pid"] = None
+        return state

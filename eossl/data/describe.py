@@ -1,0 +1,84 @@
+"""``eossl info``: summarise stores as a table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from eossl.data.schema import (
+    chunk_shape,
+    codec_name,
+    decode_times,
+    find_stores,
+    open_group,
+    size_on_disk,
+    validate,
+)
+
+__all__ = ["describe", "describe_table"]
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return str(n)
+
+
+def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, object]:
+    """Facts about the stores under ``root``, as a dict (what ``eossl info`` prints)."""
+    from eossl.sensors import get_sensor
+
+    wanted = get_sensor(sensor) if sensor else None
+    paths = find_stores(root)
+    infos = [validate(p, sensor=wanted) for p in paths]
+    first = infos[0]
+    group = open_group(first.path)
+    bands = group["bands"]
+    times = decode_times(group["time_"]) if "time_" in group else None
+    valid = times[~np.isnat(times)] if times is not None else np.array([], "datetime64[ns]")
+    timestamps = sorted({i.times for i in infos})
+    stats = first.attrs.get("stats")
+    return {
+        "path": str(Path(root)),
+        "files": len(infos),
+        "samples": sum(i.samples for i in infos),
+        "timestamps per sample": ", ".join(map(str, timestamps)),
+        "time range (first file)": (f"{valid.min().astype('datetime64[D]')} .. "
+                                    f"{valid.max().astype('datetime64[D]')}") if valid.size else "-",
+        "image size": f"{first.height} x {first.width}",
+        "sensor": first.sensor.name if first.sensor else "unknown",
+        "bands": ", ".join(first.band_names or []) or str(first.bands),
+        "dtype": first.dtype,
+        "chunk shape": str(chunk_shape(bands)),
+        "shard shape": str(bands.shards) if getattr(bands, "shards", None) else "-",
+        "codec": codec_name(bands),
+        "zarr format": group.metadata.zarr_format,
+        "cloud mask": "yes" if first.has_cloud_mask else "no",
+        "labels": "yes" if first.has_label else "no",
+        "stats": "yes" if isinstance(stats, dict) and "mean" in stats else "no",
+        "size on disk": _human(sum(size_on_disk(i.path) for i in infos)),
+    }
+
+
+def describe_table(root: str | os.PathLike, sensor: str | None = None) -> Table:
+    """A rich table of :func:`describe`."""
+    facts = describe(root, sensor)
+    table = Table(title=f"eossl info: {facts['path']}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in facts.items():
+        if key != "path":
+            table.add_row(key, escape(str(value)))
+    return table
+
+
+def print_info(root: str | os.PathLike, sensor: str | None = None) -> None:
+    """Print the table to the terminal."""
+    Console().print(describe_table(root, sensor))

@@ -1,0 +1,88 @@
+"""Per-band normalisation: where the statistics come from, and how they are applied.
+
+Statistics are taken, in this order, from the store's ``stats`` attribute (written
+by ``eossl stats`` or ``eossl synth``), else from the sensor card's release,
+shifted by the difference between the release's DN offset and the store's. So
+the SSL4EO-S12 v1.1 statistics (which carry +1000 DN) are applied correctly to
+data without that offset, and normalisation always matches pretraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from eossl.data.schema import StoreInfo
+from eossl.errors import UserError
+from eossl.sensors import Sensor
+
+__all__ = ["BandNormalize", "BandStats", "resolve_stats"]
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """Per-band mean and std in stored units, and where they came from."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    offset: float  # DN offset of the data these apply to
+    source: str
+
+
+def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = None) -> BandStats:
+    """Normalisation statistics for a store (see the module docstring for the order)."""
+    attrs = info.attrs
+    offset = float(attrs.get("offset", 0.0) or 0.0)
+    stats = attrs.get("stats")
+    if release is None and isinstance(stats, dict) and "mean" in stats and "std" in stats:
+        mean, std = list(stats["mean"]), list(stats["std"])
+        if len(mean) != info.bands or len(std) != info.bands:
+            raise UserError(f"{info.path}: stats hold {len(mean)} values for {info.bands} bands; "
+                            "recompute them with `eossl stats`")
+        return BandStats(tuple(mean), tuple(std), offset, f"store stats ({info.path.name})")
+    if sensor is None:
+        raise UserError(f"{info.path}: no stats in the store and no sensor to take them from; "
+                        "pass --sensor or run `eossl stats` on the store")
+    rel_name = release or attrs.get("release")
+    if rel_name is None and "offset" not in attrs and sensor.default_release:
+        # A store that records nothing (e.g. the released v1.1 archive) is taken to
+        # be in the default release, offset included.
+        offset = sensor.release().offset
+    rel = sensor.release(rel_name)
+    mean_std = rel.mean_std(data_offset=offset)
+    if mean_std is None:
+        raise UserError(f"{info.path}: release {rel.name!r} of {sensor.name} publishes no "
+                        "mean/std; run `eossl stats` on the store")
+    mean, std = mean_std
+    return BandStats(tuple(mean.tolist()), tuple(std.tolist()), offset,
+                     f"{sensor.name} card, release {rel.name}")
+
+
+class BandNormalize(nn.Module):
+    """Standardise bands on the device, filling NaN, inf and nodata with the mean (0).
+
+    Works on (..., C, H, W) tensors: batches of single images or of season stacks.
+    A pixel is nodata when every band equals ``nodata``.
+    """
+
+    def __init__(self, mean: list[float] | tuple[float, ...], std: list[float] | tuple[float, ...],
+                 nodata: float | None = None) -> None:
+        super().__init__()
+        std_t = torch.as_tensor(np.asarray(std, dtype=np.float32))
+        if (std_t <= 0).any():
+            raise UserError(f"normalisation std must be positive, got {std_t.tolist()}")
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
+        self.register_buffer("std", std_t)
+        self.nodata = nodata
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` of shape (..., C, H, W)."""
+        shape = (-1, 1, 1)
+        invalid = ~torch.isfinite(x)
+        if self.nodata is not None:
+            invalid |= (x == self.nodata).all(dim=-3, keepdim=True)
+        out = (x.float() - self.mean.view(shape)) / self.std.view(shape)
+        return out.masked_fill(invalid, 0.0)

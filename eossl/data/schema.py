@@ -1,0 +1,239 @@
+"""The eossl Zarr schema (that of SSL4EO-S12 v1.1): find, open, validate, describe stores.
+
+A store holds ``bands`` with dims (sample, time, band, y, x) plus per-sample
+metadata; see ``docs/schema.md``. Stores are directories (``*.zarr``) or zip
+files (``*.zarr.zip``), in zarr format 2 or 3.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.storage import LocalStore, ZipStore
+
+from eossl.errors import UserError
+from eossl.sensors import Sensor, get_sensor, list_sensors
+
+SCHEMA_VERSION = "1.0"
+BANDS_DIMS = ("sample", "time", "band", "y", "x")
+CLOUD_CODES = {
+    "land": 0,
+    "water": 1,
+    "snow": 2,
+    "thin_cloud": 3,
+    "thick_cloud": 4,
+    "shadow": 5,
+    "nodata": 6,
+}
+CLOUDY_CODES = (3, 4, 5)  # thin cloud, thick cloud, shadow: counted in the cloud fraction
+
+# Folder names of the SSL4EO-S12 v1.1 release, used when a store names no sensor.
+_RELEASE_FOLDERS = {"s2l1c": "s2-l1c", "s2l2a": "s2-l2a", "s1grd": "s1-grd"}
+
+
+def is_store(path: Path) -> bool:
+    """Whether ``path`` names a Zarr store (directory or zip)."""
+    name = path.name
+    return (name.endswith(".zarr") and path.is_dir()) or (
+        name.endswith(".zarr.zip") and path.is_file()
+    )
+
+
+def find_stores(root: str | os.PathLike) -> list[Path]:
+    """Stores at ``root``: the store itself, or every store found recursively below it."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"{root}: no such file or directory; pass a .zarr store, a .zarr.zip file "
+                        "or a folder that contains them")
+    if is_store(root):
+        return [root]
+    if root.is_file():
+        raise UserError(f"{root}: not a Zarr store; expected a .zarr directory or .zarr.zip file")
+    if (root / "zarr.json").exists() or (root / ".zgroup").exists():
+        return [root]  # a store directory without the .zarr suffix
+    stores = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for d in list(dirnames):
+            if d.endswith(".zarr"):
+                stores.append(here / d)
+                dirnames.remove(d)  # don't descend into a store
+            elif d.endswith(".partial"):
+                dirnames.remove(d)  # half-written output is never read
+        stores.extend(here / f for f in filenames if f.endswith(".zarr.zip"))
+    if not stores:
+        raise UserError(f"{root}: no Zarr stores (*.zarr, *.zarr.zip) found; create one with "
+                        "`eossl synth` or `eossl convert`")
+    return sorted(stores, key=_natural_key)
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def open_group(path: Path) -> zarr.Group:
+    """Open a store read-only (directory or zip, zarr format 2 or 3)."""
+    try:
+        if path.is_file():
+            store = ZipStore(path, mode="r")
+        else:
+            store = LocalStore(path, read_only=True)
+        return zarr.open_group(store, mode="r")
+    except UserError:
+        raise
+    except Exception as err:  # zarr raises many types for unreadable metadata
+        raise UserError(f"{path}: cannot open as a Zarr store ({type(err).__name__}: {err}); "
+                        "check that the file is complete, or re-download/re-convert it") from err
+
+
+def decode_times(array: zarr.Array, values: np.ndarray | None = None) -> np.ndarray:
+    """Times as ``datetime64[ns]``, decoding CF ``units`` the way xarray writes them."""
+    raw = array[...] if values is None else values
+    if np.issubdtype(raw.dtype, np.datetime64):
+        return raw.astype("datetime64[ns]")
+    units = array.attrs.get("units")
+    if units is None:
+        return raw.astype("datetime64[ns]")
+    import xarray as xr
+
+    calendar = array.attrs.get("calendar", "proleptic_gregorian")
+    fill = array.attrs.get("_FillValue", array.fill_value)
+    raw = np.asarray(raw)
+    mask = raw == fill if fill is not None and np.issubdtype(raw.dtype, np.integer) else None
+    out = xr.coding.times.decode_cf_datetime(raw, units, calendar).astype("datetime64[ns]")
+    if mask is not None and mask.any() and not (raw[mask] == 0).all():
+        out[mask] = np.datetime64("NaT")
+    return np.asarray(out)
+
+
+def dims_of(array: zarr.Array) -> tuple[str, ...] | None:
+    """Dimension names of an array in either zarr format."""
+    names = getattr(array.metadata, "dimension_names", None)
+    if names:
+        return tuple(names)
+    dims = array.attrs.get("_ARRAY_DIMENSIONS")
+    return tuple(dims) if dims else None
+
+
+def band_names(group: zarr.Group) -> list[str] | None:
+    """Band names from the ``band`` coordinate, if present."""
+    if "band" not in group:
+        return None
+    return [str(b) for b in group["band"][...]]
+
+
+def infer_sensor(group: zarr.Group, path: Path) -> Sensor | None:
+    """The sensor of a store: its ``sensor`` attribute, else its band names or folder."""
+    name = group.attrs.get("sensor")
+    if name:
+        return get_sensor(str(name))
+    names = band_names(group)
+    if names:
+        lowered = [n.lower() for n in names]
+        for sensor in list_sensors():
+            if [b.lower() for b in sensor.band_names] == lowered:
+                return sensor
+    for part in reversed(path.parts):
+        if part.lower() in _RELEASE_FOLDERS:
+            return get_sensor(_RELEASE_FOLDERS[part.lower()])
+    return None
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """Shape and metadata of one validated store."""
+
+    path: Path
+    samples: int
+    times: int
+    bands: int
+    height: int
+    width: int
+    dtype: str
+    band_names: list[str] | None
+    sensor: Sensor | None
+    has_cloud_mask: bool
+    has_label: bool
+    attrs: dict[str, Any]
+
+
+def validate(path: Path, group: zarr.Group | None = None, sensor: Sensor | None = None) -> StoreInfo:
+    """Check a store against the schema, raising a one-line ``UserError`` on a mismatch."""
+    group = open_group(path) if group is None else group
+    if group.attrs.get("eossl_complete") is False:
+        raise UserError(f"{path}: this store was not completely written; rerun the command "
+                        "that created it to resume")
+    if "bands" not in group:
+        raise UserError(f"{path}: no 'bands' variable; an eossl/SSL4EO-S12 store needs "
+                        f"bands{BANDS_DIMS} (convert GeoTIFFs with `eossl convert`)")
+    bands = group["bands"]
+    dims = dims_of(bands)
+    if bands.ndim != 5 or (dims is not None and tuple(dims) != BANDS_DIMS):
+        raise UserError(f"{path}: 'bands' has dims {dims or bands.shape}, expected {BANDS_DIMS}; "
+                        "re-convert the data with `eossl convert`")
+    names = band_names(group)
+    store_sensor = infer_sensor(group, path)
+    sensor = sensor or store_sensor
+    n, t, c, h, w = bands.shape
+    if names is not None and len(names) != c:
+        raise UserError(f"{path}: 'band' lists {len(names)} names but 'bands' has {c} bands")
+    if sensor is not None and sensor.num_bands != c:
+        raise UserError(f"{path}: has {c} bands but sensor {sensor.name!r} has "
+                        f"{sensor.num_bands}; pass the matching --sensor (e.g. "
+                        f"{_guess_alias(c)})")
+    return StoreInfo(
+        path=path,
+        samples=n,
+        times=t,
+        bands=c,
+        height=h,
+        width=w,
+        dtype=str(bands.dtype),
+        band_names=names,
+        sensor=sensor,
+        has_cloud_mask="cloud_mask" in group,
+        has_label="label" in group,
+        attrs=dict(group.attrs),
+    )
+
+
+def _guess_alias(num_bands: int) -> str:
+    matches = [s.aliases[0] if s.aliases else s.name for s in list_sensors()
+               if s.num_bands == num_bands]
+    return " or ".join(matches) or "a sensor with that many bands"
+
+
+def codec_name(array: zarr.Array) -> str:
+    """A short description of an array's compression codecs."""
+    meta = array.metadata
+    if getattr(meta, "zarr_format", 3) == 2:
+        comp = meta.compressor
+        return "none" if comp is None else getattr(comp, "codec_id", type(comp).__name__)
+    names = []
+    for codec in meta.codecs:
+        inner = getattr(codec, "codecs", None)
+        if inner:  # sharding codec
+            names.append("sharding[" + ",".join(type(c).__name__.removesuffix("Codec").lower()
+                                                for c in inner if "Bytes" not in type(c).__name__)
+                         + "]")
+        elif "Bytes" not in type(codec).__name__:
+            names.append(type(codec).__name__.removesuffix("Codec").lower())
+    return ",".join(names) or "none"
+
+
+def chunk_shape(array: zarr.Array) -> tuple[int, ...]:
+    """The inner chunk shape (inside shards, if sharded)."""
+    return tuple(array.chunks)
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes used by a store."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -1,0 +1,198 @@
+"""Write stores in the eossl schema: atomic, resumable, shard-aligned blocks.
+
+Output goes to ``OUT.partial`` and is renamed to ``OUT`` only when every block is
+written, so a half-written store is never presented as complete. Each finished
+block leaves a marker, so a rerun after a kill writes only the missing blocks.
+Blocks are whole shards, so they can be written concurrently (threads, or dask
+workers) without read-modify-write races.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from numcodecs import Zstd
+from zarr.codecs import ZstdCodec
+
+from eossl.data.schema import BANDS_DIMS, SCHEMA_VERSION
+from eossl.errors import UserError
+
+__all__ = ["StoreSpec", "StoreWriter"]
+
+_TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
+_DONE = ".eossl_done"
+
+
+@dataclass
+class StoreSpec:
+    """Shape, types and attributes of a store to write."""
+
+    samples: int
+    times: int
+    band_names: list[str]
+    height: int
+    width: int
+    dtype: str
+    cloud_mask: bool = True
+    label: bool = False
+    zarr_format: int = 3
+    shard: int = 64  # samples per shard (and per write block)
+    level: int = 3  # zstd level
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """Sample ranges written as one unit: whole shards."""
+        return [(s, min(s + self.shard, self.samples)) for s in range(0, self.samples, self.shard)]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a partial store to be resumed."""
+        keys = ("samples", "times", "band_names", "height", "width", "dtype", "cloud_mask",
+                "label", "zarr_format", "shard")
+        return {k: getattr(self, k) for k in keys}
+
+
+class StoreWriter:
+    """Create or resume ``OUT.partial``; write blocks; finalise into ``OUT``.
+
+    ``OUT`` ending in ``.zarr.zip`` is zipped (uncompressed zip of zstd chunks, as
+    SSL4EO-S12 v1.1 ships) at the end.
+    """
+
+    def __init__(self, out: str | os.PathLike, spec: StoreSpec, overwrite: bool = False) -> None:
+        self.out = Path(out)
+        self.spec = spec
+        self.zipped = self.out.name.endswith(".zip")
+        self.partial = self.out.with_name(self.out.name.removesuffix(".zip") + ".partial")
+        if self.out.exists():
+            if not overwrite:
+                raise UserError(f"{self.out}: already exists; pass --overwrite to replace it")
+            _remove(self.out)
+        if self.partial.exists() and self._resumable():
+            self.group = zarr.open_group(self.partial, mode="r+")
+        else:
+            if self.partial.exists():
+                _remove(self.partial)
+            self.group = self._create()
+
+    @property
+    def resumed_blocks(self) -> int:
+        """How many blocks a previous run already wrote."""
+        return len(self.spec.blocks()) - len(self.pending())
+
+    def _resumable(self) -> bool:
+        try:
+            group = zarr.open_group(self.partial, mode="r")
+            return group.attrs.get("eossl_spec") == json.loads(json.dumps(self.spec.fingerprint()))
+        except Exception:
+            return False
+
+    def _create(self) -> zarr.Group:
+        s = self.spec
+        self.partial.mkdir(parents=True)
+        group = zarr.open_group(self.partial, mode="w", zarr_format=s.zarr_format)
+        (self.partial / _DONE).mkdir()
+        n, t, c, h, w = s.samples, s.times, len(s.band_names), s.height, s.width
+        shard = min(s.shard, n)
+        self._array(group, "bands", (n, t, c, h, w), (1, 1, c, h, w), (shard, t, c, h, w),
+                    s.dtype, BANDS_DIMS)
+        if s.cloud_mask:
+            self._array(group, "cloud_mask", (n, t, h, w), (1, 1, h, w), (shard, t, h, w),
+                        "uint8", ("sample", "time", "y", "x"), fill=6)
+        if s.label:
+            self._array(group, "label", (n, h, w), (1, h, w), (shard, h, w), "uint8",
+                        ("sample", "y", "x"), fill=255)
+        small = {
+            "time_": ((n, t), "int64", ("sample", "time"), _TIME_ATTRS),
+            "center_lat": ((n,), "float64", ("sample",), None),
+            "center_lon": ((n,), "float64", ("sample",), None),
+            "crs": ((n,), "int64", ("sample",), None),
+            "x_": ((n, w), "float64", ("sample", "x"), None),
+            "y_": ((n, h), "float64", ("sample", "y"), None),
+        }
+        for name, (shape, dtype, dims, attrs) in small.items():
+            self._array(group, name, shape, (shard, *shape[1:]), None, dtype, dims, attrs=attrs,
+                        fill=np.iinfo(np.int64).min if name == "time_" else 0)
+        for name in ("sample_id", "file_id"):
+            self._array(group, name, (n, t), (shard, t), None, str, ("sample", "time"), fill="")
+        band = self._array(group, "band", (c,), (c,), None, str, ("band",), fill="")
+        band[:] = np.array(s.band_names)
+        group.attrs.update({
+            **s.attrs,
+            "eossl_schema_version": SCHEMA_VERSION,
+            "eossl_complete": False,
+            "eossl_spec": s.fingerprint(),
+        })
+        return group
+
+    def _array(self, group: zarr.Group, name: str, shape: tuple[int, ...],
+               chunks: tuple[int, ...], shards: tuple[int, ...] | None, dtype: Any,
+               dims: tuple[str, ...], attrs: dict[str, Any] | None = None,
+               fill: Any = 0) -> zarr.Array:
+        attrs = dict(attrs or {})
+        if self.spec.zarr_format == 2:
+            attrs["_ARRAY_DIMENSIONS"] = list(dims)
+            comp = None if dtype is str else Zstd(level=self.spec.level)
+            return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype,
+                                      compressors=comp, attributes=attrs, fill_value=fill)
+        comp = None if dtype is str else ZstdCodec(level=self.spec.level)
+        return group.create_array(name, shape=shape, chunks=chunks, shards=shards, dtype=dtype,
+                                  compressors=comp, dimension_names=list(dims),
+                                  attributes=attrs, fill_value=fill)
+
+    def pending(self) -> list[tuple[int, int]]:
+        """Blocks not written yet."""
+        done = {p.name for p in (self.partial / _DONE).iterdir()}
+        return [b for b in self.spec.blocks() if f"{b[0]}-{b[1]}" not in done]
+
+    def write(self, start: int, stop: int, data: dict[str, Any]) -> None:
+        """Write samples ``start:stop`` (one block) and mark the block done.
+
+        ``data`` maps variable names to arrays whose first axis is the sample;
+        ``time_`` may be ``datetime64`` (NaT pads locations with fewer timestamps).
+        """
+        if (start, stop) not in self.spec.blocks():
+            raise ValueError(f"({start}, {stop}) is not a block of this store")
+        for name, value in data.items():
+            if name not in self.group:
+                continue
+            value = np.asarray(value)
+            if name == "time_" and np.issubdtype(value.dtype, np.datetime64):
+                value = value.astype("datetime64[ns]").view("int64")
+            self.group[name][start:stop] = value
+        (self.partial / _DONE / f"{start}-{stop}").touch()
+
+    def finalize(self, attrs: dict[str, Any] | None = None) -> Path:
+        """Mark complete and move into place atomically. Returns the output path."""
+        missing = self.pending()
+        if missing:
+            raise RuntimeError(f"{len(missing)} blocks not written: {missing[:3]}...")
+        self.group.attrs.update({**(attrs or {}), "eossl_complete": True})
+        shutil.rmtree(self.partial / _DONE)
+        if self.spec.zarr_format == 2:
+            zarr.consolidate_metadata(self.partial)
+        if self.zipped:
+            tmp = self.out.with_name(self.out.name + ".partial-zip")
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for path in sorted(self.partial.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, path.relative_to(self.partial).as_posix())
+            os.replace(tmp, self.out)
+            shutil.rmtree(self.partial)
+        else:
+            os.replace(self.partial, self.out)
+        return self.out
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -1,0 +1,180 @@
+"""What every SSL method shares: backbone, optimiser and schedule, augmentation, monitors."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightly.utils.lars import LARS
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+
+from eossl.augment import AugmentRecipe, MultiBandAugment
+from eossl.models import create_backbone
+from eossl.monitors import embedding_std, rankme
+
+__all__ = ["SSLMethod"]
+
+
+class SSLMethod(L.LightningModule):
+    """Base LightningModule of eossl's SSL methods.
+
+    Subclasses define ``training_step`` on ``batch["views"]`` and keep the
+    encoder to export in ``self.backbone`` (a timm model).
+
+    Args:
+        backbone: timm model name.
+        in_chans: number of bands (linked from the datamodule's sensor by the CLI).
+        backbone_weights: optional local weights (timm key names) to start from.
+        optimizer: ``adamw``, ``lars`` or ``sgd``.
+        lr: base learning rate for a batch of 256, scaled linearly with the batch.
+        weight_decay: weight decay.
+        warmup_epochs: linear warm-up before the cosine decay.
+        augment: the view augmentation recipe (crop size, operations, probabilities).
+        channels_last: use the channels-last memory format (faster convs on GPUs).
+        monitor_samples: embeddings kept per epoch for embedding std and RankMe.
+        collapse_threshold: warn when the embedding std falls below this.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        in_chans: int = 13,
+        backbone_weights: str | None = None,
+        optimizer: Literal["adamw", "lars", "sgd"] = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        warmup_epochs: float = 1.0,
+        augment: AugmentRecipe | None = None,
+        channels_last: bool = False,
+        monitor_samples: int = 1024,
+        collapse_threshold: float = 0.05,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.recipe = augment or AugmentRecipe()
+        self.augment = MultiBandAugment(self.recipe, in_chans)
+        self.backbone = create_backbone(backbone, in_chans, backbone_weights,
+                                        img_size=self.recipe.crop_size)
+        self.feature_dim: int = self.backbone.num_features
+        if channels_last:
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        self._monitor: list[Tensor] = []
+        self._epoch_start = 0.0
+        self._epoch_samples = 0
+
+    # ---- data --------------------------------------------------------------------------------
+
+    def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Augment each season of ``batch["image"]`` (B, S, C, H, W) into ``batch["views"]``.
+
+        Called on the device by the datamodule after normalisation. The default
+        gives one independently augmented view per season; methods may override.
+        """
+        image = batch["image"]
+        batch["views"] = [self._to_format(self.augment(image[:, s]))
+                          for s in range(image.shape[1])]
+        return batch
+
+    def _to_format(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    def views(self, batch: dict[str, Any]) -> list[Tensor]:
+        """The augmented views; augments here if no datamodule did (e.g. a plain DataLoader)."""
+        if "views" not in batch:
+            batch = self.augment_batch(batch)
+        return batch["views"]
+
+    # ---- monitors ----------------------------------------------------------------------------
+
+    def track(self, features: Tensor, batch_size: int) -> None:
+        """Keep backbone features for the epoch's collapse monitors and count samples."""
+        self._epoch_samples += batch_size
+        kept = sum(len(f) for f in self._monitor)
+        if kept < self.hparams.monitor_samples:
+            self._monitor.append(features.detach().float()[: self.hparams.monitor_samples - kept])
+
+    def on_train_epoch_start(self) -> None:
+        self._monitor.clear()
+        self._epoch_samples = 0
+        self._epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self) -> None:
+        elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
+        self.log("samples_per_s", self._epoch_samples / elapsed, sync_dist=True)
+        if not self._monitor:
+            return
+        z = torch.cat(self._monitor)
+        self._monitor.clear()
+        if len(z) < 2:
+            return
+        std, rank = embedding_std(z), rankme(z)
+        self.log_dict({"embedding_std": std, "rankme": rank}, sync_dist=True)
+        if std < self.hparams.collapse_threshold:
+            rank_zero_warn(
+                f"representation collapse at epoch {self.current_epoch}: embedding std {std:.3f} "
+                f"< {self.hparams.collapse_threshold}, RankMe {rank:.1f} of {z.shape[1]}; lower "
+                "the learning rate, raise the temperature or check the augmentations"
+            )
+
+    # ---- optimisation ------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """Optimiser with a linearly scaled lr, then per-step warm-up and cosine decay."""
+        hp = self.hparams
+        batch = self.trainer.datamodule.batch_size if self.trainer.datamodule else 256
+        lr = hp.lr * batch * self.trainer.world_size / 256
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        groups = [{"params": decay, "weight_decay": hp.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if hp.optimizer == "adamw":
+            opt = torch.optim.AdamW(groups, lr=lr)
+        elif hp.optimizer == "lars":
+            opt = LARS(groups, lr=lr, momentum=0.9)
+        else:
+            opt = torch.optim.SGD(groups, lr=lr, momentum=0.9)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        epochs = max(1, self.trainer.max_epochs or 1)
+        warmup = min(total - 1, int(total * hp.warmup_epochs / epochs))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def momentum(self, start: float) -> float:
+        """Momentum of the key encoder: cosine from ``start`` to 1 over training."""
+        from lightly.utils.scheduler import cosine_schedule
+
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return cosine_schedule(self.global_step, total, start, 1.0)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=False)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Pooled backbone features of normalised images (B, C, H, W)."""
+        return self.backbone(self._to_format(x))
+
+
+def mlp(in_dim: int, hidden: int, out: int, layers: int = 2, last_bn: bool = False) -> nn.Module:
+    """A projection MLP in lightly's style (Linear-BN-ReLU blocks)."""
+    from lightly.models.modules.heads import ProjectionHead
+
+    blocks: list[tuple] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        blocks.append((dim, hidden, nn.BatchNorm1d(hidden), nn.ReLU()))
+        dim = hidden
+    blocks.append((dim, out, nn.BatchNorm1d(out, affine=False) if last_bn else None, None))
+    return ProjectionHead(blocks)

@@ -1,0 +1,59 @@
+"""Backbones from timm for any number of input bands, optionally from a local weights file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from eossl.errors import UserError
+
+__all__ = ["create_backbone", "load_state_dict"]
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors from a ``.safetensors`` or ``.pth`` file (never unpickling objects)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"{path}: not a plain tensor state_dict ({type(err).__name__}); "
+                        "export weights with `eossl export`") from err
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    return state
+
+
+def create_backbone(name: str, in_chans: int, weights: str | None = None,
+                    img_size: int | None = None) -> nn.Module:
+    """A timm model without classifier (``num_classes=0``) that returns pooled features.
+
+    Args:
+        name: any timm model name (``resnet18``, ``resnet50``, ``vit_small_patch16_224``...).
+        in_chans: number of input bands.
+        weights: optional local ``.pth``/``.safetensors`` state_dict in timm key names.
+        img_size: image size for ViTs (others ignore it).
+    """
+    kwargs: dict = {"in_chans": in_chans, "num_classes": 0, "pretrained": False}
+    if img_size is not None and name.startswith(("vit", "deit", "eva", "beit")):
+        kwargs.update(img_size=img_size, dynamic_img_size=True)
+    try:
+        model = timm.create_model(name, **kwargs)
+    except RuntimeError as err:
+        raise UserError(f"unknown backbone {name!r} ({err}); see timm.list_models()") from err
+    if weights is not None:
+        state = load_state_dict(weights)
+        state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or missing:
+            raise UserError(f"{weights}: does not fit {name} with in_chans={in_chans} "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model

@@ -1,0 +1,100 @@
+"""Run independent blocks of work on dask, with a rich progress bar.
+
+Local threads by default; ``workers=N`` starts a dask.distributed ``LocalCluster``
+and ``scheduler=ADDRESS`` uses a running cluster. eossl has no scheduler of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+
+__all__ = ["progress_bar", "run_blocks"]
+
+
+def progress_bar(quiet: bool = False) -> Progress:
+    """The progress bar eossl uses for long work."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=quiet,
+        transient=False,
+    )
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    if scheduler is None and workers is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+    else:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+
+
+def run_blocks(
+    fn: Callable[[T], Any],
+    blocks: Sequence[T],
+    description: str,
+    weights: Sequence[int] | None = None,
+    unit: str = "samples",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    quiet: bool = False,
+) -> list[Any]:
+    """Apply ``fn`` to every block in parallel and return the results in order.
+
+    ``weights`` (e.g. samples per block) scale the progress bar. The first
+    exception stops the run and is re-raised.
+    """
+    weights = list(weights) if weights is not None else [1] * len(blocks)
+    results: list[Any] = [None] * len(blocks)
+    with progress_bar(quiet) as progress, _client(scheduler, workers) as client:
+        task = progress.add_task(description, total=sum(weights), unit=unit)
+        if client is None:
+            import dask
+            from dask.callbacks import Callback
+
+            class _Advance(Callback):
+                def _posttask(self, key: Any, result: Any, *args: Any) -> None:
+                    if isinstance(key, str) and key.startswith("eossl-block-"):
+                        progress.advance(task, weights[int(key.rsplit("-", 1)[1])])
+
+            tasks = [dask.delayed(fn, pure=False)(b, dask_key_name=f"eossl-block-{i}")
+                     for i, b in enumerate(blocks)]
+            with _Advance():
+                results = list(dask.compute(*tasks, scheduler="threads",
+                                            num_workers=threads or dask.system.CPU_COUNT))
+        else:
+            from distributed import as_completed as dist_completed
+
+            futures = client.map(fn, blocks, pure=False)
+            index = {f.key: i for i, f in enumerate(futures)}
+            for fut in dist_completed(futures):
+                i = index[fut.key]
+                results[i] = fut.result()
+                progress.advance(task, weights[i])
+    return results

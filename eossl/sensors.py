@@ -1,0 +1,197 @@
+"""Sensor and dataset cards, loaded from ``datasets/*.yaml``.
+
+A card describes one sensor product: its bands (name, centre wavelength, GSD),
+the dtype and nodata of distributed values, and the normalisation of each known
+release (SSL4EO-S12 v1.0, the v1.1 Zarr release, SSL4EO-L, ...). Cards are data,
+not code: add a YAML file to support a new product.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from eossl.errors import UserError
+
+__all__ = ["Band", "Release", "Sensor", "cards_dir", "get_sensor", "list_sensors"]
+
+
+def cards_dir() -> Path:
+    """Folder holding the dataset cards (``EOSSL_CARDS`` overrides it)."""
+    if env := os.environ.get("EOSSL_CARDS"):
+        return Path(env)
+    packaged = Path(__file__).parent / "datasets"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "datasets"
+
+
+@dataclass(frozen=True)
+class Band:
+    """One spectral band or polarisation."""
+
+    name: str
+    wavelength: float | None  # centre wavelength in micrometres; None for SAR
+    gsd: float  # native ground sample distance in metres
+    kind: str = "reflective"  # reflective | thermal | sar
+    range: tuple[float, float] | None = None  # thermal: kelvin mapped onto dtype range
+
+
+@dataclass(frozen=True)
+class Release:
+    """Normalisation of one published release of a dataset.
+
+    Stored values are ``physical / scale + offset``; ``mean`` and ``std`` are in
+    stored units, exactly as the release publishes them.
+    """
+
+    name: str
+    description: str = ""
+    layout: str | None = None
+    offset: float = 0.0
+    scale: float = 1.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    source: str | None = None
+
+    def mean_std(self, data_offset: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
+        """Mean and std to standardise data whose stored values carry ``data_offset``.
+
+        The release's own offset is removed and the data's offset added, so the
+        normalisation matches the release's pretraining whatever the data's offset.
+        """
+        if self.mean is None or self.std is None:
+            return None
+        mean = np.asarray(self.mean, dtype=np.float64) - self.offset + data_offset
+        return mean, np.asarray(self.std, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """A sensor product card."""
+
+    name: str
+    title: str
+    aliases: tuple[str, ...]
+    platform: str
+    product: str
+    modality: str  # optical | sar
+    dtype: str
+    nodata: float | None
+    units: str
+    quantification: float | None  # DN per unit reflectance; None for SAR
+    rgb: tuple[int, int, int] | None
+    bands: tuple[Band, ...]
+    releases: dict[str, Release] = field(default_factory=dict)
+    default_release: str | None = None
+    citation: str = ""
+
+    @property
+    def band_names(self) -> list[str]:
+        """Band names in storage order."""
+        return [b.name for b in self.bands]
+
+    @property
+    def num_bands(self) -> int:
+        """Number of bands."""
+        return len(self.bands)
+
+    @property
+    def wavelengths(self) -> np.ndarray:
+        """Centre wavelengths in micrometres (NaN for SAR)."""
+        return np.array([np.nan if b.wavelength is None else b.wavelength for b in self.bands])
+
+    def release(self, name: str | None = None) -> Release:
+        """A release by name, or the default release."""
+        key = name or self.default_release
+        if key not in self.releases:
+            known = ", ".join(self.releases) or "none"
+            raise UserError(f"sensor {self.name!r} has no release {key!r}; known: {known}")
+        return self.releases[key]
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> Sensor:
+        """Load and check one card."""
+        raw = yaml.safe_load(path.read_text())
+        try:
+            bands = tuple(
+                Band(
+                    name=str(b["name"]),
+                    wavelength=None if b.get("wavelength") is None else float(b["wavelength"]),
+                    gsd=float(b["gsd"]),
+                    kind=b.get("kind", "reflective"),
+                    range=tuple(b["range"]) if b.get("range") else None,
+                )
+                for b in raw["bands"]
+            )
+            releases = {
+                key: Release(
+                    name=key,
+                    description=rel.get("description", ""),
+                    layout=rel.get("layout"),
+                    offset=float(rel.get("offset") or 0.0),
+                    scale=float(rel.get("scale") or 1.0),
+                    mean=None if rel.get("mean") is None else tuple(map(float, rel["mean"])),
+                    std=None if rel.get("std") is None else tuple(map(float, rel["std"])),
+                    source=rel.get("source"),
+                )
+                for key, rel in (raw.get("releases") or {}).items()
+            }
+            sensor = cls(
+                name=raw["name"],
+                title=raw.get("title", raw["name"]),
+                aliases=tuple(raw.get("aliases") or ()),
+                platform=raw.get("platform", ""),
+                product=raw.get("product", ""),
+                modality=raw.get("modality", "optical"),
+                dtype=raw["dtype"],
+                nodata=raw.get("nodata"),
+                units=raw.get("units", ""),
+                quantification=raw.get("quantification"),
+                rgb=tuple(raw["rgb"]) if raw.get("rgb") else None,
+                bands=bands,
+                releases=releases,
+                default_release=raw.get("default_release"),
+                citation=raw.get("citation", ""),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{path}: malformed dataset card ({err!r})") from err
+        for rel in releases.values():
+            for stat in (rel.mean, rel.std):
+                if stat is not None and len(stat) != len(bands):
+                    raise UserError(
+                        f"{path}: release {rel.name!r} has {len(stat)} statistics "
+                        f"for {len(bands)} bands"
+                    )
+        return sensor
+
+
+@cache
+def _cards() -> dict[str, Sensor]:
+    cards = {}
+    for path in sorted(cards_dir().glob("*.yaml")):
+        sensor = Sensor.from_yaml(path)
+        cards[sensor.name] = sensor
+    return cards
+
+
+def list_sensors() -> list[Sensor]:
+    """All known sensor cards."""
+    return list(_cards().values())
+
+
+def get_sensor(name: str | Sensor) -> Sensor:
+    """A sensor card by name or alias (case-insensitive)."""
+    if isinstance(name, Sensor):
+        return name
+    key = name.lower()
+    for sensor in _cards().values():
+        if key == sensor.name.lower() or key in (a.lower() for a in sensor.aliases):
+            return sensor
+    known = ", ".join(sorted(a for s in _cards().values() for a in (s.name, *s.aliases)))
+    raise UserError(f"unknown sensor {name!r}; choose one of: {known}")
