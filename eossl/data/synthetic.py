@@ -39,7 +39,8 @@ from eossl.sensors import Sensor
 
 __all__ = ["CLASSES", "CLOUD_CODES", "SyntheticLocation", "synth_location"]
 
-CLASSES: tuple[str, ...] = ("water", "forest", "cropland", "grassland", "urban", "bare", "snow_ice")
+CLASSES: tuple[str, ...] = (
+    "water", "forest", "cropland", "grassland", "urban", "bare", "snow_ice")  # label codes 0..6
 CLOUD_CODES = {"land": 0, "water": 1, "snow": 2, "thin_cloud": 3, "thick_cloud": 4, "shadow": 5,
                "nodata": 6}
 
@@ -111,7 +112,7 @@ _T0 = np.array([0.0, 1.5, 2.0, 3.0, 9.0, 12.0, -1.0], _F32)
 _T1 = np.array([0.0, 1.0, 8.0, 5.0, 0.0, 0.0, 0.0], _F32)
 
 # SAR backscatter (dB): co-pol (VV/HH) and cross-pol (VH/HV), value = A + G * B
-_SAR_A = np.array([[-22.0, -28.0],   # water: calm
+_SAR_A = np.array([[-24.0, -29.0],   # water: calm
                    [-8.5, -15.5],    # forest: volume scattering in VH
                    [-13.0, -22.0],   # cropland: bare / harvested soil
                    [-12.0, -20.0],   # grassland
@@ -167,6 +168,36 @@ def _bspline(pos: np.ndarray, origin: float, cell: float, n: int) -> np.ndarray:
     return m
 
 
+# OpenBLAS runs a GEMM on all cores once m * n * k exceeds 65536 * 4; on a busy
+# machine (data-loader workers, parallel writers) its spinning threads make these
+# small products 100x slower. Keep each product under the threshold: one thread.
+_GEMM_SINGLE_THREAD = 200_000
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Multiply 2-D arrays in row blocks small enough for one BLAS thread."""
+    m, k = a.shape
+    n = b.shape[1]
+    step = max(1, _GEMM_SINGLE_THREAD // max(1, k * n))
+    if step >= m:
+        return a @ b
+    out = np.empty((m, n), np.result_type(a, b))
+    for i in range(0, m, step):
+        np.matmul(a[i:i + step], b, out=out[i:i + step])
+    return out
+
+
+def _upsample(f: np.ndarray, my: np.ndarray, mx: np.ndarray) -> np.ndarray:
+    """Upsample: ``my @ f @ mx.T`` for each 2-D field in ``f`` (..., ny, nx) -> (..., H, W)."""
+    lead = f.shape[:-2]
+    flat = f.reshape((-1,) + f.shape[-2:])
+    mxt = np.ascontiguousarray(mx.T)
+    out = np.empty((flat.shape[0], my.shape[0], mx.shape[0]), _F32)
+    for j in range(flat.shape[0]):
+        out[j] = _matmul(my, _matmul(flat[j], mxt))
+    return out.reshape(lead + out.shape[-2:])
+
+
 _SPLINE_STD = 0.48  # std of B-spline interpolated unit white noise (per 2-D)
 
 
@@ -188,7 +219,7 @@ def _fine_noise(rng: np.random.Generator, weights: np.ndarray, nodes: np.ndarray
         m = _bspline(nodes, o, cell, nk)
         noise = rng.standard_normal((nf, nk, nk), dtype=_F32)
         noise *= w[:, k, None, None] / _SPLINE_STD
-        out += m @ noise @ m.T
+        out += _upsample(noise, m, m)
     return out
 
 
@@ -242,8 +273,8 @@ class _Climate:
 
 def _climate(rng: np.random.Generator, lat: float) -> _Climate:
     a = abs(lat)
-    t_mean = 28.0 - 0.5 * max(a - 15.0, 0.0) + rng.normal(0, 1.5)
-    amp = 0.25 * a * rng.uniform(0.8, 1.2)
+    t_mean = 28.0 - 0.5 * max(a - 15.0, 0.0) - 0.4 * max(a - 65.0, 0.0) + rng.normal(0, 1.5)
+    amp = 0.22 * a * rng.uniform(0.75, 1.25)
     arid = float(np.clip(np.exp(-(((a - 25) / 9) ** 2)) * rng.uniform(0, 1.2)
                          + rng.uniform(-0.1, 0.25), 0, 1))
     if a < 45:
@@ -269,7 +300,9 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
         size: image height and width in pixels.
         seasons: number of timestamps, one per equal part of ``year`` with jitter.
         rng: random generator; the result is a function of its state.
-        lat, lon: location in degrees; drawn from ``rng`` when None.
+        lat: latitude in degrees; drawn from ``rng`` (uniform on the sphere, -56 to 72)
+            when None. Sets the climate: seasons flip south of the equator.
+        lon: longitude in degrees; drawn from ``rng`` when None. Sets the UTC overpass time.
         year: calendar year of the timestamps.
     """
     if size < 1 or seasons < 1:
@@ -308,7 +341,8 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     cell = 8.0
     o_f, n_f = _grid(0.0, H - 1.0, cell)
     nodes = o_f + cell * np.arange(n_f)
-    cells = (max(2 * cell, 2400.0 / gsd), max(1.5 * cell, 700.0 / gsd), max(1.25 * cell, 250.0 / gsd))
+    cells = (max(2 * cell, 2400.0 / gsd), max(1.5 * cell, 700.0 / gsd),
+             max(1.25 * cell, 250.0 / gsd))  # octaves of about 2.4 km, 700 m, 250 m
     #                      L1    L2    L3   fine
     weights = np.array([[1.0, 0.6, 0.25, 0.08],   # 0 elevation
                         [0.6, 1.0, 0.45, 0.15],   # 1 wetness (lakes)
@@ -322,7 +356,7 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
                         [0.0, 0.0, 0.40, 1.00]])  # 9 urban parks
     fine = _fine_noise(rng, weights, nodes, cells)
     m_full = _bspline(np.arange(H), o_f, cell, n_f)
-    fields = _normalise(m_full @ fine @ m_full.T)  # (10, H, H)
+    fields = _normalise(_upsample(fine, m_full, m_full))  # (10, H, H)
     f_elev, f_wet, f_urb, f_agri, f_for, f_bare, f_snow, f_ever, f_tex, f_park = fields
     yy = np.arange(H, dtype=_F32)[:, None]
     xx = np.arange(H, dtype=_F32)[None, :]
@@ -332,7 +366,7 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     if r < 0.55:  # lowland
         base_alt, relief = rng.uniform(0, 300), rng.uniform(10, 150)
     elif r < 0.88:  # hills, plateaus
-        base_alt, relief = rng.uniform(200, 1200), rng.uniform(100, 800)
+        base_alt, relief = rng.uniform(100, 800), rng.uniform(100, 600)
     else:  # mountains
         base_alt, relief = rng.uniform(300, 1500), rng.uniform(800, 2500)
     e_lo, e_hi = float(f_elev.min()), float(f_elev.max())
@@ -343,9 +377,11 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     # ---- land cover ---------------------------------------------------------------
     arid = clim.arid
     r = rng.random()
-    f_water = rng.uniform(0, 0.05) if r < 0.5 else rng.uniform(0.05, 0.2) if r < 0.8 else rng.uniform(0.2, 0.6)
+    f_water = (rng.uniform(0, 0.05) if r < 0.5 else rng.uniform(0.05, 0.2) if r < 0.8
+               else rng.uniform(0.2, 0.6))
     r = rng.random()
-    f_urban = rng.uniform(0, 0.02) if r < 0.4 else rng.uniform(0.02, 0.2) if r < 0.8 else rng.uniform(0.2, 0.7)
+    f_urban = (rng.uniform(0, 0.02) if r < 0.4 else rng.uniform(0.02, 0.2) if r < 0.8
+               else rng.uniform(0.2, 0.7))
     suit = float(np.clip((clim.t_mean - 2.0) / 6.0, 0, 1))
     fr_agri = float(np.clip(rng.uniform(0.0, 0.85) * (1 - arid) * suit, 0, 0.9))
     f_forest = float(np.clip(rng.uniform(0.15, 0.85) * (1 - 0.9 * arid), 0.02, 0.95))
@@ -383,8 +419,8 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     cold = t_mean_pix + _F32(0.8) * f_snow
     label[(label == FOREST) & (cold < 0.5)] = GRASSLAND
     label[(label == CROPLAND) & (cold < 2.0)] = GRASSLAND
-    label[cold < -2.0] = BARE
-    label[cold < -4.5] = SNOW_ICE
+    label[cold < -3.0] = BARE
+    label[cold < -6.5] = SNOW_ICE
     # urban blobs with parks
     urban = (f_urb > _quantile(f_urb, 1 - f_urban)) & (label != SNOW_ICE)
     label[urban] = URBAN
@@ -395,7 +431,8 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     if rng.random() < 0.35 + 0.3 * (1 - arid):
         phi = rng.uniform(0, np.pi)
         ru = xx * _F32(np.cos(phi)) + yy * _F32(np.sin(phi))
-        rv = yy * _F32(np.cos(phi)) - xx * _F32(np.sin(phi)) - _F32((H / 2) * (np.cos(phi) - np.sin(phi)))
+        rv = (yy * _F32(np.cos(phi)) - xx * _F32(np.sin(phi))
+              - _F32((H / 2) * (np.cos(phi) - np.sin(phi))))  # 0 through the centre
         amp, lam = rng.uniform(0.03, 0.2) * H, rng.uniform(0.5, 1.5) * H
         p1, p2 = rng.uniform(0, 2 * np.pi, 2)
         centre = rng.uniform(-0.3, 0.3) * H
@@ -415,7 +452,7 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     dry = 0.5 + 0.5 * np.cos(2 * np.pi * (dloc - clim.dry_peak) / _YEAR)
     g_moist = 1 - clim.dry_amp * dry
     turb = rng.uniform(0, 0.5)
-    t_glacier = -6.0 + (t_air - clim.t_mean)
+    t_glacier = -8.0 + (t_air - clim.t_mean)
     g_cls = np.empty((T, _K), _F32)
     g_cls[:, WATER] = np.clip(turb + rng.normal(0, 0.1, T), 0, 1)
     g_cls[:, FOREST] = g_temp * (1 - 0.3 * clim.dry_amp * dry)
@@ -430,7 +467,8 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
             wid = rng.uniform(25, 45, n_parcels)
         else:
             winter = rng.random(n_parcels) < 0.35
-            peak = np.where(winter, rng.uniform(140, 175, n_parcels), rng.uniform(185, 225, n_parcels))
+            peak = np.where(winter, rng.uniform(140, 175, n_parcels),
+                            rng.uniform(185, 225, n_parcels))
             wid = np.where(winter, rng.uniform(35, 55, n_parcels), rng.uniform(25, 40, n_parcels))
         delta = (dloc[:, None] - peak[None] + _YEAR / 2) % _YEAR - _YEAR / 2
         sen = 0.9 * wid
@@ -456,12 +494,12 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     snow_vis = _SNOW_VIS[label]
     is_water = label == WATER
     snow = []
-    snow_reach = 0.5 + 1.05 * float(f_snow.max())  # warmest pixel temperature with snow
+    snow_reach = -0.5 + 1.2 * float(f_snow.max())  # warmest pixel temperature with snow
     for t in range(T):
         if float(t_pix[t].min()) > max(snow_reach, -4.0):
             snow.append(None)
             continue
-        sf = np.clip((_F32(0.5) - t_pix[t]) / _F32(3.0) + _F32(0.35) * f_snow, 0, 1) * snow_vis
+        sf = np.clip((_F32(-0.5) - t_pix[t]) / _F32(4.0) + _F32(0.3) * f_snow, 0, 1) * snow_vis
         sf[is_water] = t_pix[t][is_water] < -4.0
         snow.append(sf if sf.any() else None)
 
@@ -478,7 +516,7 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     # texture: a 3-pixel B-spline octave plus per-pixel noise
     o3, n3 = _grid(0.0, H - 1.0, 3.0)
     m3 = _bspline(np.arange(H), o3, 3.0, n3)
-    f_tex3 = m3 @ rng.standard_normal((n3, n3), dtype=_F32) @ m3.T
+    f_tex3 = _upsample(rng.standard_normal((n3, n3), dtype=_F32), m3, m3)
     f_tex3 *= _F32(1 / _SPLINE_STD)
     f_tex += f_tex3
     f_tex *= _F32(0.7)
@@ -515,7 +553,7 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     out = None
     if refl:
         rbands = _reflective(sensor, rng, [sensor.bands[i] for i in refl], label, G, snow, alpha,
-                             beta, tex, clim, dtype)
+                             beta, tex, dtype)
         if not therm:
             out = rbands
         else:
@@ -524,10 +562,10 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     if therm:
         if out is None:
             out = np.empty((T, len(kinds), H, H), dtype)
-        kelvin = _thermal(rng, label, G, snow, alpha, beta, t_pix, clim, t_air, tex_n, f_tex)
+        kelvin = _thermal(label, G, snow, alpha, beta, t_pix, clim, t_air, tex_n, f_tex)
         for i in therm:
-            out[:, i] = _thermal_dn(kelvin + rng.standard_normal(kelvin.shape, dtype=_F32) * _F32(0.2),
-                                    sensor.bands[i].range, sensor.nodata, dtype)
+            noisy = kelvin + rng.standard_normal(kelvin.shape, dtype=_F32) * _F32(0.2)
+            out[:, i] = _thermal_dn(noisy, sensor.bands[i].range, sensor.nodata, dtype)
     return SyntheticLocation(out, cloud_mask, label, times, lat, lon)
 
 
@@ -559,7 +597,7 @@ def _clouds(rng, T, H, gsd, cells, lat, doy):
     m0 = _bspline(px, o, cell, n)
     for t in cloudy:
         fine = _fine_noise(rng, w, nodes, cells)[0]
-        c = m0 @ fine @ m0.T
+        c = _upsample(fine, m0, m0)
         sub = c[::4, ::4]
         sd = float(sub.std()) + 1e-6
         thr = float(np.quantile(sub, 1 - frac[t]))
@@ -570,7 +608,7 @@ def _clouds(rng, T, H, gsd, cells, lat, doy):
             a_t *= scale
         my = _bspline(px - dy[t], o, cell, n)
         mx = _bspline(px - dx[t], o, cell, n)
-        b_t = np.clip((my @ fine @ mx.T - _F32(thr)) / _F32(soft), 0, 1) * scale
+        b_t = np.clip((_upsample(fine, my, mx) - _F32(thr)) / _F32(soft), 0, 1) * scale
         alpha[t], beta[t] = a_t, b_t
     return alpha, beta
 
@@ -599,7 +637,7 @@ def _avoid_nodata(x: np.ndarray, nodata) -> np.ndarray:
     return x
 
 
-def _reflective(sensor, rng, bands, label, G, snow, alpha, beta, tex, clim, dtype):
+def _reflective(sensor, rng, bands, label, G, snow, alpha, beta, tex, dtype):
     """Reflective bands in stored units, (T, C, H, W)."""
     T, H = G.shape[0], G.shape[1]
     C = len(bands)
@@ -616,7 +654,8 @@ def _reflective(sensor, rng, bands, label, G, snow, alpha, beta, tex, clim, dtyp
     s0 = s0 * trans
     d = s1 * trans - s0
     snow_spec = (s["snow"] * trans).astype(_F32)[:, None, None]
-    cloud_spec = s["cloud"].astype(_F32)
+    # low clouds sit under part of the water vapour: partly absorbed in B09/B10
+    cloud_spec = (s["cloud"] * (0.35 + 0.65 * trans)).astype(_F32)
 
     flat = label.ravel()
     s0l = np.take(s0.T.astype(_F32), flat, axis=1).reshape(C, H, H)
@@ -644,25 +683,27 @@ def _reflective(sensor, rng, bands, label, G, snow, alpha, beta, tex, clim, dtyp
     # to stored units: path radiance (TOA), noise, rounding, clipping
     q = float(sensor.quantification or 1.0)
     path = 0.025 * (0.44 / wl) ** 4 if _is_toa(sensor) else np.zeros(C)
-    sigma = (0.002 + 0.001 * (wl > 1.0)) * q / 104.5  # triangular noise: std of a+b int8 is 104.5
-    N = R.size
-    raw = np.frombuffer(rng.bytes(2 * N), np.int8)
-    noise = raw[:N].astype(_F32).reshape(R.shape)
-    noise += raw[N:].reshape(R.shape)
-    noise *= sigma.astype(_F32)[:, None, None]
+    # sensor noise, near-gaussian and cheap: the sum of two random int8 (triangular,
+    # std 104.5); the second term is the same byte stream one band and one pixel
+    # further on, so one random byte per value
+    sigma = (0.002 + 0.001 * (wl > 1.0)) * q / 104.5
+    N, lag = R.size, H * H + 1
+    raw = np.frombuffer(rng.bytes(N + lag), np.int8)
+    noise = np.add(raw[:N], raw[lag:], dtype=np.int16).reshape(R.shape)
     R *= _F32(q)
-    R += noise
+    R += np.multiply(noise, sigma.astype(_F32)[:, None, None], dtype=_F32)
     rounding = 0.5 if dtype.kind in "iu" else 0.0
     R += (path * q + rounding).astype(_F32)[:, None, None]
     lo, hi = _limits(dtype, sensor.nodata)
     np.clip(R, lo, hi, out=R)
     out = R.astype(dtype)
-    if dtype.kind == "f" or not (sensor.nodata is None or sensor.nodata <= lo or sensor.nodata >= hi):
-        out = _avoid_nodata(out, sensor.nodata)
+    nodata = sensor.nodata
+    if nodata is not None and (dtype.kind == "f" or lo < nodata < hi):
+        out = _avoid_nodata(out, nodata)
     return out
 
 
-def _thermal(rng, label, G, snow, alpha, beta, t_pix, clim, t_air, tex_n, f_tex):
+def _thermal(label, G, snow, alpha, beta, t_pix, clim, t_air, tex_n, f_tex):
     """Brightness temperature in kelvin, (T, H, W)."""
     T = G.shape[0]
     K = t_pix + (_T0[label] + (1 - G) * _T1[label]) + _F32(273.15)
@@ -695,8 +736,6 @@ def _thermal_dn(kelvin, rng_k, nodata, dtype):
     else:
         x = kelvin
     lo, hi = _limits(dtype, nodata)
-    if dtype.kind in "iu":
-        lo, hi = max(lo, float(np.iinfo(dtype).min)), hi
     out = np.clip(x, lo, hi).astype(dtype)
     return _avoid_nodata(out, nodata)
 

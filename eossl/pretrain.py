@@ -1,0 +1,188 @@
+"""``eossl pretrain``: LightningCLI over a method and the Zarr datamodule.
+
+``--sensor`` and ``--method`` pick ``configs/<sensor>_<method>.yaml``; every
+field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
+``--data`` the built-in synthetic store and the demo preset are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from eossl.data.datamodule import SeasonalZarrDataModule
+from eossl.errors import UserError
+from eossl.methods import METHODS
+from eossl.methods.base import SSLMethod
+from eossl.sensors import Sensor, get_sensor
+
+__all__ = ["PretrainCLI", "config_path", "configs_dir", "pretrain_cli"]
+
+
+def configs_dir() -> Path:
+    """Folder of the LightningCLI presets."""
+    packaged = Path(__file__).parent / "configs"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_path(sensor: Sensor, method: str) -> Path:
+    """``configs/<sensor>_<method>.yaml`` for a sensor card (any of its names)."""
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    for name in (sensor.name, *sensor.aliases):
+        path = configs_dir() / f"{name}_{method}.yaml"
+        if path.exists():
+            return path
+    raise UserError(f"no preset for sensor {sensor.name!r} and method {method!r} in "
+                    f"{configs_dir()}; pass --config FILE")
+
+
+class CheckpointOnInterrupt(Callback):
+    """Save ``on_exception.ckpt`` when training stops on Ctrl-C or an error, for ``--resume``."""
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.dirpath = Path(dirpath)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                     exception: BaseException) -> None:
+        if trainer.global_step > 0:
+            trainer.save_checkpoint(self.dirpath / "on_exception.ckpt")
+
+
+def _num_bands(sensor: str) -> int:
+    return get_sensor(sensor).num_bands
+
+
+class PretrainCLI(LightningCLI):
+    """LightningCLI whose model's ``in_chans`` follows the datamodule's sensor."""
+
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: D102
+        parser.link_arguments("data.sensor", "model.init_args.in_chans", compute_fn=_num_bands)
+
+
+def _quiet_warnings() -> None:
+    """Hide library chatter that says nothing to an eossl user."""
+    import warnings
+
+    for pattern in (".*args parameter is intended.*", ".*LeafSpec.*", ".*litlogger.*",
+                    ".*does not have many workers.*", ".*is not recommended to provide both.*",
+                    r"\s*Unable to serialize instance", ".*litmodels.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def _keep_metrics(out: Path) -> None:
+    """Move an earlier ``metrics.csv`` aside (Lightning would delete it on resume)."""
+    metrics = out / "metrics.csv"
+    if metrics.exists():
+        n = len(list(out.glob("metrics.*.csv")))
+        metrics.rename(out / f"metrics.{n}.csv")
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    found = [p for p in (out / "checkpoints").glob("*.ckpt")
+             if p.name.startswith(("last", "on_exception"))]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def pretrain_cli(argv: list[str]) -> None:
+    """Run ``eossl pretrain`` with the given arguments (without the subcommand name)."""
+    _quiet_warnings()
+    pre = argparse.ArgumentParser(prog="eossl pretrain", add_help=False)
+    pre.add_argument("--sensor", default="s2")
+    pre.add_argument("--method", default="moco")
+    pre.add_argument("--data", default=None)
+    pre.add_argument("--out", default=None)
+    pre.add_argument("--resume", action="store_true")
+    pre.add_argument("--ckpt_path", default=None)
+    pre.add_argument("-h", "--help", action="store_true")
+    known, rest = pre.parse_known_args(argv)
+    sensor = get_sensor(known.sensor)
+    preset = config_path(sensor, known.method)
+    out = Path(known.out or f"runs/{sensor.name}_{known.method}")
+    args = ["--config", str(preset)]
+    if known.data is None:
+        demo = configs_dir() / "demo.yaml"
+        args += ["--config", str(demo)]
+    else:
+        from eossl.data.schema import find_stores
+
+        find_stores(known.data)  # a missing path fails here, in one line
+        args += ["--data.data", known.data]
+    args += ["--data.sensor", sensor.name, "--trainer.default_root_dir", str(out)]
+    if known.help:
+        rest.append("--help")
+    print_only = any(a.startswith("--print_config") or a in ("--help",) for a in rest)
+    ckpt_path = known.ckpt_path
+    if not print_only:
+        ckpt = _latest_checkpoint(out)
+        if known.resume:
+            if ckpt is None:
+                raise UserError(f"{out}: no checkpoint to resume from; run without --resume")
+            ckpt_path = ckpt_path or str(ckpt)
+            _keep_metrics(out)
+        elif ckpt is not None and ckpt_path is None:
+            raise UserError(f"{out}: holds an earlier run; pass --resume to continue it or "
+                            "--out NEW_DIR to start afresh")
+        if known.data is None:
+            print(f"eossl: no --data given, so training on the built-in synthetic "
+                  f"{sensor.title} sample with the demo preset ({demo.name}); "
+                  "pass --data PATH for the full recipe.", file=sys.stderr)
+    cli = PretrainCLI(
+        SSLMethod,
+        SeasonalZarrDataModule,
+        subclass_mode_model=True,
+        args=args + rest,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "eossl pretrain"},
+        trainer_defaults={
+            "logger": [CSVLogger(out, name="", version=""),
+                       TensorBoardLogger(out, name="tensorboard", version="")],
+            "callbacks": [
+                ModelCheckpoint(dirpath=out / "checkpoints", filename="best-{epoch}",
+                                monitor="loss_epoch", mode="min", save_last=True),
+                CheckpointOnInterrupt(out / "checkpoints"),
+                RichProgressBar(),
+            ],
+        },
+        run=False,
+    )
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise UserError(f"{ckpt_path}: checkpoint not found")
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
+    if cli.trainer.is_global_zero:
+        card = export_run(cli.model, cli.datamodule, sensor, known.method, out,
+                          epochs=cli.trainer.current_epoch)
+        print(f"eossl: weights exported to {card.parent} ({card.name})", file=sys.stderr)
+
+
+def export_run(model: SSLMethod, dm: SeasonalZarrDataModule, sensor: Sensor, method: str,
+               out: Path, epochs: int) -> Path:
+    """Export the trained backbone and its card into ``OUT/weights``."""
+    from eossl.export import export_backbone
+
+    hp = model.hparams
+    stats = dm.stats
+    name = f"eossl_{sensor.name}_{method}_{hp.backbone}"
+    card = {
+        "name": name,
+        "model": hp.backbone,
+        "in_chans": hp.in_chans,
+        "bands": dm.dataset.band_names if dm.dataset else sensor.band_names,
+        "sensor": sensor.name,
+        "method": method,
+        "mean": list(stats.mean) if stats else None,
+        "std": list(stats.std) if stats else None,
+        "offset": stats.offset if stats else 0.0,
+        "normalisation_source": stats.source if stats else None,
+        "nodata": sensor.nodata,
+        "crop_size": model.recipe.crop_size,
+        "epochs": epochs,
+        "dataset": dm.data or "eossl built-in synthetic sample",
+    }
+    return export_backbone(model, out / "weights", name, card)

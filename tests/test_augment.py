@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from eossl.augment import AugmentRecipe, MultiBandAugment, moco_recipe, seco_recipe
+from eossl.monitors import embedding_std, rankme
+
+
+@pytest.mark.parametrize("bands", [2, 7, 13])
+@pytest.mark.parametrize("recipe", [moco_recipe(24), seco_recipe(24)])
+def test_shape_and_band_count_kept(bands: int, recipe: AugmentRecipe) -> None:
+    aug = MultiBandAugment(recipe, bands)
+    x = torch.randn(6, bands, 40, 40)
+    y = aug(x)
+    assert y.shape == (6, bands, 24, 24)
+    assert torch.isfinite(y).all()
+
+
+def test_every_operation_can_be_switched_on() -> None:
+    recipe = AugmentRecipe(crop_size=16, rot90=1.0, noise=1.0, band_dropout=1.0,
+                           band_dropout_bands=2, grayscale=0.0, intensity_p=1.0, blur=1.0)
+    aug = MultiBandAugment(recipe, 7)
+    y = aug(torch.randn(4, 7, 32, 32) + 5)
+    # two of seven bands are dropped (filled with 0) in every sample
+    dropped = (y.abs().amax(dim=(2, 3)) == 0).sum(dim=1)
+    assert (dropped == 2).all()
+
+
+def test_no_clipping_on_standardised_data() -> None:
+    recipe = AugmentRecipe(crop_size=16, crop_scale=(1.0, 1.0), hflip=0, vflip=0, grayscale=0,
+                           blur=0, intensity_p=1.0)
+    y = MultiBandAugment(recipe, 4)(torch.full((8, 4, 16, 16), -2.0))
+    assert (y < 0).any()  # kornia's default [0, 1] clipping would make this 0
+
+
+def test_grayscale_weights_must_match_bands() -> None:
+    with pytest.raises(ValueError, match="grayscale_weights has 3 values for 13 bands"):
+        MultiBandAugment(AugmentRecipe(crop_size=8, grayscale_weights=[1, 1, 1]), 13)
+
+
+def test_rankme_detects_collapse() -> None:
+    torch.manual_seed(0)
+    random = torch.randn(512, 64)
+    collapsed = torch.randn(512, 1) @ torch.randn(1, 64) + 1e-4 * torch.randn(512, 64)
+    assert rankme(random) > 40
+    assert rankme(collapsed) < 2
+    assert embedding_std(random) > 0.8
+    assert embedding_std(torch.ones(512, 64) + 1e-6 * torch.randn(512, 64)) < 0.01

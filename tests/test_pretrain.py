@@ -1,0 +1,120 @@
+"""`eossl pretrain` end to end: real LightningCLI, real Lightning training on tiny stores."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from eossl.cli import main
+
+SENSORS = ["s2", "s2-l2a", "s1", "landsat-tm-toa", "landsat-etm-toa", "landsat-etm-sr",
+           "landsat-oli-tirs-toa", "landsat-oli-sr"]
+TINY = ["--data.synthetic_samples", "12", "--data.synthetic_size", "40", "--data.num_workers",
+        "0", "--data.batch_size", "4", "--model.init_args.augment.crop_size", "32",
+        "--model.init_args.queue_size", "16", "--model.init_args.hidden_dim", "64"]
+
+
+def _run(*args: str) -> int:
+    return main(["pretrain", *args])
+
+
+@pytest.mark.parametrize("method", ["moco", "seco"])
+@pytest.mark.parametrize("sensor", SENSORS)
+def test_fast_dev_run(sensor: str, method: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _run("--sensor", sensor, "--method", method, "--out", str(out),
+                "--trainer.fast_dev_run", "1", *TINY) == 0
+    card = json.loads(next((out / "weights").glob("*.json")).read_text())
+    assert card["sensor"] and card["method"] == method and card["crop_size"] == 32
+    state = torch.load(out / "weights" / card["files"]["pth"], weights_only=True)
+    model = timm.create_model(card["model"], in_chans=card["in_chans"], num_classes=0)
+    model.load_state_dict(state)  # timm key names, strict
+    assert len(card["mean"]) == card["in_chans"] == len(card["bands"])
+
+
+def test_views_are_two_seasons(tmp_path: Path, s2_store: Path) -> None:
+    from eossl.data import SeasonalZarrDataModule
+
+    dm = SeasonalZarrDataModule(str(s2_store), sensor="s2", batch_size=6, num_workers=0)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    assert (batch["time"][:, 0] != batch["time"][:, 1]).all()
+    normed = dm.normalize(batch["image"])
+    assert normed.abs().mean() < 3  # standardised with the store's stats
+
+
+def test_demo_notice_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert _run("--out", str(out), "--trainer.max_epochs", "1", "--trainer.limit_train_batches",
+                "2", "--trainer.limit_val_batches", "1", *TINY) == 0
+    err = capsys.readouterr().err
+    assert "no --data given" in err and "built-in synthetic" in err
+    for name in ("config.yaml", "metrics.csv", "checkpoints/last.ckpt"):
+        assert (out / name).exists(), name
+    assert list((out / "tensorboard").glob("events.*"))
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    for metric in ("loss_epoch", "lr", "samples_per_s", "embedding_std", "rankme"):
+        assert metric in header
+
+
+def test_resume_continues_at_saved_step(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--trainer.limit_train_batches", "2",
+              "--trainer.limit_val_batches", "0", *TINY]
+    assert _run("--trainer.max_epochs", "1", *common) == 0
+    first = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert first["global_step"] == 2
+    # a second run in the same folder must be asked to resume
+    assert _run("--trainer.max_epochs", "2", *common) == 2
+    assert _run("--trainer.max_epochs", "2", "--resume", *common) == 0
+    second = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    assert second["global_step"] == 4
+    # only the second epoch ran after resuming
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert {r["epoch"] for r in rows if r["epoch"]} == {"1"}
+    assert (out / "metrics.0.csv").exists()  # the first run's metrics are kept
+
+
+def test_print_config(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _run("--sensor", "s1", "--method", "seco", "--print_config")
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "eossl.methods.SeCo" in text and "sensor: s1-grd" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sensor", "modis"], "unknown sensor 'modis'"),
+        (["--method", "swav"], "unknown method 'swav'"),
+        (["--data", "/no/such/path"], "no such file or directory"),
+    ],
+)
+def test_errors_are_one_line(args: list[str], message: str,
+                             capsys: pytest.CaptureFixture) -> None:
+    assert _run(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_band_count_mismatch(v11_s2: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture) -> None:
+    code = _run("--sensor", "s1", "--data", str(v11_s2), "--out", str(tmp_path / "r"),
+                "--trainer.fast_dev_run", "1", "--data.num_workers", "0")
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "has 13 bands but sensor 's1-grd' has 2" in err
+
+
+def test_trains_on_v11_archive(v11_s2: Path, tmp_path: Path) -> None:
+    assert _run("--data", str(v11_s2), "--out", str(tmp_path / "r"), "--trainer.fast_dev_run",
+                "1", "--model.init_args.backbone", "resnet18", "--data.num_workers", "0",
+                "--data.batch_size", "8", "--model.init_args.augment.crop_size", "16",
+                "--model.init_args.hidden_dim", "64") == 0
+    card = json.loads(next((tmp_path / "r" / "weights").glob("*.json")).read_text())
+    assert "ssl4eo-s12-v1.1" in card["normalisation_source"]
+    assert card["offset"] == 1000  # the release's offset, kept for downstream use
