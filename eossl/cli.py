@@ -27,6 +27,11 @@ def command(name: str, help: str) -> Callable:
     return wrap
 
 
+@command("pretrain", "self-supervised pretraining (LightningCLI; see `eossl pretrain --help`)")
+def _pretrain_args(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(run=None)  # handled by eossl.pretrain before argparse sees it
+
+
 @command("synth", "write a synthetic multispectral store (no downloads)")
 def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2 zip)")

