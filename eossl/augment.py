@@ -49,8 +49,7 @@ def moco_recipe(crop_size: int = 224) -> AugmentRecipe:
 
 def seco_recipe(crop_size: int = 224) -> AugmentRecipe:
     """SeCo's recipe (Mañas et al. 2021): crop, jitter, grayscale, blur, horizontal flip."""
-    return AugmentRecipe(crop_size=crop_size, vflip=0.0, blur=0.5, grayscale=0.2,
-                         intensity_p=0.8)
+    return AugmentRecipe(crop_size=crop_size, vflip=0.0, blur=0.5, grayscale=0.2, intensity_p=0.8)
 
 
 class MultiBandAugment(nn.Module):
@@ -73,16 +72,23 @@ class MultiBandAugment(nn.Module):
             ops.append(K.RandomRotation90(times=(1, 3), p=r.rot90))
         if r.brightness and r.intensity_p:
             # kornia's brightness adds (factor - 1); on standardised data that is an offset in std
-            ops.append(K.RandomBrightness((1 - r.brightness, 1 + r.brightness),
-                                          clip_output=False, p=r.intensity_p))
+            ops.append(
+                K.RandomBrightness(
+                    (1 - r.brightness, 1 + r.brightness), clip_output=False, p=r.intensity_p
+                )
+            )
         if r.contrast and r.intensity_p:
-            ops.append(K.RandomContrast((1 - r.contrast, 1 + r.contrast), clip_output=False,
-                                        p=r.intensity_p))
+            ops.append(
+                K.RandomContrast(
+                    (1 - r.contrast, 1 + r.contrast), clip_output=False, p=r.intensity_p
+                )
+            )
         if r.grayscale:
             weights = r.grayscale_weights or [1.0 / num_bands] * num_bands
             if len(weights) != num_bands:
-                raise ValueError(f"grayscale_weights has {len(weights)} values for "
-                                 f"{num_bands} bands")
+                raise ValueError(
+                    f"grayscale_weights has {len(weights)} values for {num_bands} bands"
+                )
             ops.append(K.RandomGrayscale(rgb_weights=torch.tensor(weights), p=r.grayscale))
         if r.blur:
             ks = max(3, r.crop_size // 10 // 2 * 2 + 1)
@@ -90,8 +96,11 @@ class MultiBandAugment(nn.Module):
         if r.noise:
             ops.append(K.RandomGaussianNoise(std=r.noise_std, p=r.noise))
         if r.band_dropout:
-            ops.append(K.RandomChannelDropout(num_drop_channels=r.band_dropout_bands,
-                                              fill_value=0.0, p=r.band_dropout))
+            ops.append(
+                K.RandomChannelDropout(
+                    num_drop_channels=r.band_dropout_bands, fill_value=0.0, p=r.band_dropout
+                )
+            )
         self.pipeline = K.AugmentationSequential(*ops, data_keys=["input"])
 
     def forward(self, x: Tensor) -> Tensor:

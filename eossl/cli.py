@@ -41,12 +41,21 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seasons", type=int, default=4, help="timestamps per location (default: 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", action="store_true", help="also write a per-pixel land-cover label")
-    p.add_argument("--zarr-format", type=int, choices=(2, 3), default=None,
-                   help="3 (sharded, default) or 2 (SSL4EO-S12 v1.1 form; default for .zip)")
+    p.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        default=None,
+        help="3 (sharded, default) or 2 (SSL4EO-S12 v1.1 form; default for .zip)",
+    )
     p.add_argument("--shard", type=int, default=64, help="samples per shard (default: 64)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.add_argument("--workers", type=int, default=None,
-                   help="run on a dask.distributed LocalCluster with N workers")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run on a dask.distributed LocalCluster with N workers",
+    )
     p.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
     p.set_defaults(run=_synth)
 
@@ -62,20 +71,36 @@ def _synth(args: argparse.Namespace) -> None:
             raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
     fmt = args.zarr_format or (2 if args.out.endswith(".zip") else 3)
     if args.out.endswith(".zip") and fmt == 3:
-        raise UserError("a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
-                        "or write a .zarr directory")
-    path = write_synthetic(args.out, args.sensor, samples=args.samples, size=args.size,
-                           seasons=args.seasons, seed=args.seed, labels=args.labels,
-                           zarr_format=fmt, shard=args.shard, overwrite=args.overwrite,
-                           workers=args.workers, scheduler=args.scheduler)
+        raise UserError(
+            "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
+            "or write a .zarr directory"
+        )
+    path = write_synthetic(
+        args.out,
+        args.sensor,
+        samples=args.samples,
+        size=args.size,
+        seasons=args.seasons,
+        seed=args.seed,
+        labels=args.labels,
+        zarr_format=fmt,
+        shard=args.shard,
+        overwrite=args.overwrite,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
     Console().print(f"wrote {path}")
     print_info(path)
 
 
 @command("info", "describe Zarr stores as a table")
 def _info_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", nargs="?", default=None,
-                   help="store, .zarr.zip or folder of stores (default: the built-in sample)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        help="store, .zarr.zip or folder of stores (default: the built-in sample)",
+    )
     p.add_argument("--sensor", default=None, help="check against this sensor card")
     p.set_defaults(run=_info)
 
@@ -106,8 +131,13 @@ def _sensors(args: argparse.Namespace) -> None:
     for col in ("name", "aliases", "bands", "dtype", "releases"):
         table.add_column(col)
     for s in list_sensors():
-        table.add_row(s.name, ", ".join(s.aliases), f"{s.num_bands}: {' '.join(s.band_names)}",
-                      s.dtype, ", ".join(s.releases))
+        table.add_row(
+            s.name,
+            ", ".join(s.aliases),
+            f"{s.num_bands}: {' '.join(s.band_names)}",
+            s.dtype,
+            ", ".join(s.releases),
+        )
     Console().print(table)
 
 

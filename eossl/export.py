@@ -33,26 +33,34 @@ def _atomic(path: Path, write: Any) -> None:
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise UserError(f"{path}: could not write ({err.strerror or err}); free some disk space "
-                        "or choose another output folder") from err
+        raise UserError(
+            f"{path}: could not write ({err.strerror or err}); free some disk space "
+            "or choose another output folder"
+        ) from err
 
 
-def export_backbone(module: torch.nn.Module, out_dir: str | os.PathLike, name: str,
-                    card: dict[str, Any]) -> Path:
+def export_backbone(
+    module: torch.nn.Module, out_dir: str | os.PathLike, name: str, card: dict[str, Any]
+) -> Path:
     """Write ``NAME.pth``, ``NAME.safetensors`` and ``NAME.json`` for ``module.backbone``.
 
     Returns the path of the card.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous().clone()
-             for k, v in module.backbone.state_dict().items()}
+    state = {
+        k: v.detach().cpu().contiguous().clone() for k, v in module.backbone.state_dict().items()
+    }
     pth, st, js = out / f"{name}.pth", out / f"{name}.safetensors", out / f"{name}.json"
     _atomic(pth, lambda p: torch.save(state, p))
     _atomic(st, lambda p: save_file(state, str(p)))
     from eossl import __version__
 
-    full = {**card, "files": {"pth": pth.name, "safetensors": st.name},
-            "sha256": sha256(pth), "eossl_version": __version__}
+    full = {
+        **card,
+        "files": {"pth": pth.name, "safetensors": st.name},
+        "sha256": sha256(pth),
+        "eossl_version": __version__,
+    }
     _atomic(js, lambda p: p.write_text(json.dumps(full, indent=2)))
     return js

@@ -25,15 +25,18 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise UserError(f"{path}: not a plain tensor state_dict ({type(err).__name__}); "
-                        "export weights with `eossl export`") from err
+        raise UserError(
+            f"{path}: not a plain tensor state_dict ({type(err).__name__}); "
+            "export weights with `eossl export`"
+        ) from err
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     return state
 
 
-def create_backbone(name: str, in_chans: int, weights: str | None = None,
-                    img_size: int | None = None) -> nn.Module:
+def create_backbone(
+    name: str, in_chans: int, weights: str | None = None, img_size: int | None = None
+) -> nn.Module:
     """A timm model without classifier (``num_classes=0``) that returns pooled features.
 
     Args:
@@ -51,9 +54,13 @@ def create_backbone(name: str, in_chans: int, weights: str | None = None,
         raise UserError(f"unknown backbone {name!r} ({err}); see timm.list_models()") from err
     if weights is not None:
         state = load_state_dict(weights)
-        state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
+        state = {
+            k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))
+        }
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or missing:
-            raise UserError(f"{weights}: does not fit {name} with in_chans={in_chans} "
-                            f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise UserError(
+                f"{weights}: does not fit {name} with in_chans={in_chans} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
     return model

@@ -49,8 +49,12 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         with Client(scheduler) as client:
             yield client
     else:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
 
 
@@ -83,11 +87,16 @@ def run_blocks(
                     if isinstance(key, str) and key.startswith("eossl-block-"):
                         progress.advance(task, weights[int(key.rsplit("-", 1)[1])])
 
-            tasks = [dask.delayed(fn, pure=False)(b, dask_key_name=f"eossl-block-{i}")
-                     for i, b in enumerate(blocks)]
+            tasks = [
+                dask.delayed(fn, pure=False)(b, dask_key_name=f"eossl-block-{i}")
+                for i, b in enumerate(blocks)
+            ]
             with _Advance():
-                results = list(dask.compute(*tasks, scheduler="threads",
-                                            num_workers=threads or dask.system.CPU_COUNT))
+                results = list(
+                    dask.compute(
+                        *tasks, scheduler="threads", num_workers=threads or dask.system.CPU_COUNT
+                    )
+                )
         else:
             from distributed import as_completed as dist_completed
 

@@ -39,8 +39,10 @@ def config_path(sensor: Sensor, method: str) -> Path:
         path = configs_dir() / f"{name}_{method}.yaml"
         if path.exists():
             return path
-    raise UserError(f"no preset for sensor {sensor.name!r} and method {method!r} in "
-                    f"{configs_dir()}; pass --config FILE")
+    raise UserError(
+        f"no preset for sensor {sensor.name!r} and method {method!r} in "
+        f"{configs_dir()}; pass --config FILE"
+    )
 
 
 class CheckpointOnInterrupt(Callback):
@@ -49,8 +51,9 @@ class CheckpointOnInterrupt(Callback):
     def __init__(self, dirpath: str | Path) -> None:
         self.dirpath = Path(dirpath)
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         if trainer.global_step > 0:
             trainer.save_checkpoint(self.dirpath / "on_exception.ckpt")
 
@@ -70,9 +73,15 @@ def _quiet_warnings() -> None:
     """Hide library chatter that says nothing to an eossl user."""
     import warnings
 
-    for pattern in (".*args parameter is intended.*", ".*LeafSpec.*", ".*litlogger.*",
-                    ".*does not have many workers.*", ".*is not recommended to provide both.*",
-                    r"\s*Unable to serialize instance", ".*litmodels.*"):
+    for pattern in (
+        ".*args parameter is intended.*",
+        ".*LeafSpec.*",
+        ".*litlogger.*",
+        ".*does not have many workers.*",
+        ".*is not recommended to provide both.*",
+        r"\s*Unable to serialize instance",
+        ".*litmodels.*",
+    ):
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -85,8 +94,11 @@ def _keep_metrics(out: Path) -> None:
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
-    found = [p for p in (out / "checkpoints").glob("*.ckpt")
-             if p.name.startswith(("last", "on_exception"))]
+    found = [
+        p
+        for p in (out / "checkpoints").glob("*.ckpt")
+        if p.name.startswith(("last", "on_exception"))
+    ]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
@@ -127,12 +139,17 @@ def pretrain_cli(argv: list[str]) -> None:
             ckpt_path = ckpt_path or str(ckpt)
             _keep_metrics(out)
         elif ckpt is not None and ckpt_path is None:
-            raise UserError(f"{out}: holds an earlier run; pass --resume to continue it or "
-                            "--out NEW_DIR to start afresh")
+            raise UserError(
+                f"{out}: holds an earlier run; pass --resume to continue it or "
+                "--out NEW_DIR to start afresh"
+            )
         if known.data is None:
-            print(f"eossl: no --data given, so training on the built-in synthetic "
-                  f"{sensor.title} sample with the demo preset ({demo.name}); "
-                  "pass --data PATH for the full recipe.", file=sys.stderr)
+            print(
+                f"eossl: no --data given, so training on the built-in synthetic "
+                f"{sensor.title} sample with the demo preset ({demo.name}); "
+                "pass --data PATH for the full recipe.",
+                file=sys.stderr,
+            )
     cli = PretrainCLI(
         SSLMethod,
         SeasonalZarrDataModule,
@@ -141,11 +158,18 @@ def pretrain_cli(argv: list[str]) -> None:
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"prog": "eossl pretrain"},
         trainer_defaults={
-            "logger": [CSVLogger(out, name="", version=""),
-                       TensorBoardLogger(out, name="tensorboard", version="")],
+            "logger": [
+                CSVLogger(out, name="", version=""),
+                TensorBoardLogger(out, name="tensorboard", version=""),
+            ],
             "callbacks": [
-                ModelCheckpoint(dirpath=out / "checkpoints", filename="best-{epoch}",
-                                monitor="loss_epoch", mode="min", save_last=True),
+                ModelCheckpoint(
+                    dirpath=out / "checkpoints",
+                    filename="best-{epoch}",
+                    monitor="loss_epoch",
+                    mode="min",
+                    save_last=True,
+                ),
                 CheckpointOnInterrupt(out / "checkpoints"),
                 RichProgressBar(),
             ],
@@ -156,13 +180,20 @@ def pretrain_cli(argv: list[str]) -> None:
         raise UserError(f"{ckpt_path}: checkpoint not found")
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
     if cli.trainer.is_global_zero:
-        card = export_run(cli.model, cli.datamodule, sensor, known.method, out,
-                          epochs=cli.trainer.current_epoch)
+        card = export_run(
+            cli.model, cli.datamodule, sensor, known.method, out, epochs=cli.trainer.current_epoch
+        )
         print(f"eossl: weights exported to {card.parent} ({card.name})", file=sys.stderr)
 
 
-def export_run(model: SSLMethod, dm: SeasonalZarrDataModule, sensor: Sensor, method: str,
-               out: Path, epochs: int) -> Path:
+def export_run(
+    model: SSLMethod,
+    dm: SeasonalZarrDataModule,
+    sensor: Sensor,
+    method: str,
+    out: Path,
+    epochs: int,
+) -> Path:
     """Export the trained backbone and its card into ``OUT/weights``."""
     from eossl.export import export_backbone
 

@@ -20,8 +20,9 @@ def s2_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from eossl.data.synthetic_store import write_synthetic
 
     out = tmp_path_factory.mktemp("stores") / "s2.zarr"
-    return write_synthetic(out, "s2", samples=12, size=32, seasons=4, seed=1, labels=True,
-                           shard=4, quiet=True)
+    return write_synthetic(
+        out, "s2", samples=12, size=32, seasons=4, seed=1, labels=True, shard=4, quiet=True
+    )
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,16 @@ def test_shape_and_band_count_kept(bands: int, recipe: AugmentRecipe) -> None:
 
 
 def test_every_operation_can_be_switched_on() -> None:
-    recipe = AugmentRecipe(crop_size=16, rot90=1.0, noise=1.0, band_dropout=1.0,
-                           band_dropout_bands=2, grayscale=0.0, intensity_p=1.0, blur=1.0)
+    recipe = AugmentRecipe(
+        crop_size=16,
+        rot90=1.0,
+        noise=1.0,
+        band_dropout=1.0,
+        band_dropout_bands=2,
+        grayscale=0.0,
+        intensity_p=1.0,
+        blur=1.0,
+    )
     aug = MultiBandAugment(recipe, 7)
     y = aug(torch.randn(4, 7, 32, 32) + 5)
     # two of seven bands are dropped (filled with 0) in every sample
@@ -26,8 +34,9 @@ def test_every_operation_can_be_switched_on() -> None:
 
 
 def test_no_clipping_on_standardised_data() -> None:
-    recipe = AugmentRecipe(crop_size=16, crop_scale=(1.0, 1.0), hflip=0, vflip=0, grayscale=0,
-                           blur=0, intensity_p=1.0)
+    recipe = AugmentRecipe(
+        crop_size=16, crop_scale=(1.0, 1.0), hflip=0, vflip=0, grayscale=0, blur=0, intensity_p=1.0
+    )
     y = MultiBandAugment(recipe, 4)(torch.full((8, 4, 16, 16), -2.0))
     assert (y < 0).any()  # kornia's default [0, 1] clipping would make this 0
 

@@ -19,8 +19,26 @@ def test_help_lists_real_subcommands(capsys: pytest.CaptureFixture) -> None:
 
 def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "s1.zarr"
-    assert main(["synth", str(out), "--sensor", "s1", "--samples", "5", "--size", "24",
-                 "--seasons", "3", "--labels", "--shard", "2"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                str(out),
+                "--sensor",
+                "s1",
+                "--samples",
+                "5",
+                "--size",
+                "24",
+                "--seasons",
+                "3",
+                "--labels",
+                "--shard",
+                "2",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "samples" in text and "vv, vh" in text and "zstd" in text
     ds = SeasonalZarrDataset(out, seasons="all")
@@ -30,7 +48,7 @@ def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 def test_synth_zip_is_v11_form(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "x.zarr.zip"
     assert main(["synth", str(out), "--samples", "3", "--size", "16", "--seasons", "2"]) == 0
-    assert "zarr format        │ 2" in capsys.readouterr().out.replace("│ 2 ", "│ 2")  or True
+    assert "zarr format        │ 2" in capsys.readouterr().out.replace("│ 2 ", "│ 2") or True
     ds = SeasonalZarrDataset(out)
     assert len(ds) == 3 and ds.stores[0].sensor.name == "s2-l1c"
 
@@ -51,11 +69,13 @@ def test_info_on_v11_archive(v11_s2: Path, capsys: pytest.CaptureFixture) -> Non
         (["synth", "x.zarr.zip", "--zarr-format", "3"], "zarr format 2"),
     ],
 )
-def test_errors_one_line_exit_2(argv: list[str], message: str, tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_one_line_exit_2(
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "eossl.cli", *argv], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "eossl.cli", *argv], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
@@ -63,8 +83,11 @@ def test_errors_one_line_exit_2(argv: list[str], message: str, tmp_path: Path,
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "eossl.cli", "--debug", "info",
-                           str(tmp_path / "none")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "eossl.cli", "--debug", "info", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 

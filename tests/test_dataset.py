@@ -37,8 +37,9 @@ def test_values_equal_written(v11_s2: Path) -> None:
         j = index - 64
         got = ds[index]
         np.testing.assert_array_equal(got["image"].numpy(), ref.bands[j].values.astype("float32"))
-        np.testing.assert_array_equal(got["time"].numpy(),
-                                      ref.time_[j].values.astype("datetime64[ns]").view("int64"))
+        np.testing.assert_array_equal(
+            got["time"].numpy(), ref.time_[j].values.astype("datetime64[ns]").view("int64")
+        )
         np.testing.assert_array_equal(got["cloud_mask"].numpy(), ref.cloud_mask[j].values)
         assert float(got["lat"]) == pytest.approx(float(ref.center_lat[j]), rel=1e-6)
 
@@ -71,15 +72,20 @@ def test_crop_is_shared_by_seasons(v11_s2: Path) -> None:
     crop = SeasonalZarrDataset(v11_s2, seasons="all", crop_size=8, seed=0)
     img, small = full[3]["image"], crop[3]["image"]
     assert small.shape == (4, 13, 8, 8)
-    hits = [(y, x) for y in range(9) for x in range(9)
-            if torch.equal(img[..., y:y + 8, x:x + 8], small)]
+    hits = [
+        (y, x)
+        for y in range(9)
+        for x in range(9)
+        if torch.equal(img[..., y : y + 8, x : x + 8], small)
+    ]
     assert len(hits) == 1
 
 
 def test_dataloader_two_workers(v11_s2: Path) -> None:
     ds = SeasonalZarrDataset(v11_s2, seed=0)
-    loader = DataLoader(ds, batch_size=16, num_workers=2, shuffle=True,
-                        multiprocessing_context="fork")
+    loader = DataLoader(
+        ds, batch_size=16, num_workers=2, shuffle=True, multiprocessing_context="fork"
+    )
     seen = []
     for batch in loader:
         assert batch["image"].shape[1:] == (2, 13, 16, 16)
@@ -97,8 +103,9 @@ def test_reads_eossl_store(s2_store: Path) -> None:
     assert group["bands"].shards is not None and group.metadata.zarr_format == 3
     ref = xr.open_zarr(s2_store)  # readable by xarray too
     t = ds._choose_times(ds._handle(0), 0, ds._rng(0))
-    np.testing.assert_array_equal(sample["image"].numpy(),
-                                  ref.bands[0].values[t].astype("float32"))
+    np.testing.assert_array_equal(
+        sample["image"].numpy(), ref.bands[0].values[t].astype("float32")
+    )
 
 
 # ---- errors: one line, naming the file and the fix ------------------------------------------
@@ -133,8 +140,9 @@ def test_missing_bands_variable(tmp_path: Path) -> None:
 
 def test_wrong_dims(tmp_path: Path) -> None:
     group = zarr.open_group(tmp_path / "x.zarr", mode="w")
-    group.create_array("bands", shape=(2, 13, 8, 8), dtype="int16",
-                       dimension_names=["sample", "band", "y", "x"])
+    group.create_array(
+        "bands", shape=(2, 13, 8, 8), dtype="int16", dimension_names=["sample", "band", "y", "x"]
+    )
     with pytest.raises(UserError) as err:
         SeasonalZarrDataset(tmp_path / "x.zarr")
     assert "expected ('sample', 'time', 'band', 'y', 'x')" in _one_line(err)

@@ -10,11 +10,32 @@ import torch
 
 from eossl.cli import main
 
-SENSORS = ["s2", "s2-l2a", "s1", "landsat-tm-toa", "landsat-etm-toa", "landsat-etm-sr",
-           "landsat-oli-tirs-toa", "landsat-oli-sr"]
-TINY = ["--data.synthetic_samples", "12", "--data.synthetic_size", "40", "--data.num_workers",
-        "0", "--data.batch_size", "4", "--model.init_args.augment.crop_size", "32",
-        "--model.init_args.queue_size", "16", "--model.init_args.hidden_dim", "64"]
+SENSORS = [
+    "s2",
+    "s2-l2a",
+    "s1",
+    "landsat-tm-toa",
+    "landsat-etm-toa",
+    "landsat-etm-sr",
+    "landsat-oli-tirs-toa",
+    "landsat-oli-sr",
+]
+TINY = [
+    "--data.synthetic_samples",
+    "12",
+    "--data.synthetic_size",
+    "40",
+    "--data.num_workers",
+    "0",
+    "--data.batch_size",
+    "4",
+    "--model.init_args.augment.crop_size",
+    "32",
+    "--model.init_args.queue_size",
+    "16",
+    "--model.init_args.hidden_dim",
+    "64",
+]
 
 
 def _run(*args: str) -> int:
@@ -25,8 +46,20 @@ def _run(*args: str) -> int:
 @pytest.mark.parametrize("sensor", SENSORS)
 def test_fast_dev_run(sensor: str, method: str, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert _run("--sensor", sensor, "--method", method, "--out", str(out),
-                "--trainer.fast_dev_run", "1", *TINY) == 0
+    assert (
+        _run(
+            "--sensor",
+            sensor,
+            "--method",
+            method,
+            "--out",
+            str(out),
+            "--trainer.fast_dev_run",
+            "1",
+            *TINY,
+        )
+        == 0
+    )
     card = json.loads(next((out / "weights").glob("*.json")).read_text())
     assert card["sensor"] and card["method"] == method and card["crop_size"] == 32
     state = torch.load(out / "weights" / card["files"]["pth"], weights_only=True)
@@ -48,8 +81,20 @@ def test_views_are_two_seasons(tmp_path: Path, s2_store: Path) -> None:
 
 def test_demo_notice_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
-    assert _run("--out", str(out), "--trainer.max_epochs", "1", "--trainer.limit_train_batches",
-                "2", "--trainer.limit_val_batches", "1", *TINY) == 0
+    assert (
+        _run(
+            "--out",
+            str(out),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+            *TINY,
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "no --data given" in err and "built-in synthetic" in err
     for name in ("config.yaml", "metrics.csv", "checkpoints/last.ckpt"):
@@ -62,8 +107,15 @@ def test_demo_notice_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 def test_resume_continues_at_saved_step(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    common = ["--out", str(out), "--trainer.limit_train_batches", "2",
-              "--trainer.limit_val_batches", "0", *TINY]
+    common = [
+        "--out",
+        str(out),
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "0",
+        *TINY,
+    ]
     assert _run("--trainer.max_epochs", "1", *common) == 0
     first = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
     assert first["global_step"] == 2
@@ -94,27 +146,52 @@ def test_print_config(capsys: pytest.CaptureFixture) -> None:
         (["--data", "/no/such/path"], "no such file or directory"),
     ],
 )
-def test_errors_are_one_line(args: list[str], message: str,
-                             capsys: pytest.CaptureFixture) -> None:
+def test_errors_are_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     assert _run(*args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
 
 
-def test_band_count_mismatch(v11_s2: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture) -> None:
-    code = _run("--sensor", "s1", "--data", str(v11_s2), "--out", str(tmp_path / "r"),
-                "--trainer.fast_dev_run", "1", "--data.num_workers", "0")
+def test_band_count_mismatch(v11_s2: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = _run(
+        "--sensor",
+        "s1",
+        "--data",
+        str(v11_s2),
+        "--out",
+        str(tmp_path / "r"),
+        "--trainer.fast_dev_run",
+        "1",
+        "--data.num_workers",
+        "0",
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "has 13 bands but sensor 's1-grd' has 2" in err
 
 
 def test_trains_on_v11_archive(v11_s2: Path, tmp_path: Path) -> None:
-    assert _run("--data", str(v11_s2), "--out", str(tmp_path / "r"), "--trainer.fast_dev_run",
-                "1", "--model.init_args.backbone", "resnet18", "--data.num_workers", "0",
-                "--data.batch_size", "8", "--model.init_args.augment.crop_size", "16",
-                "--model.init_args.hidden_dim", "64") == 0
+    assert (
+        _run(
+            "--data",
+            str(v11_s2),
+            "--out",
+            str(tmp_path / "r"),
+            "--trainer.fast_dev_run",
+            "1",
+            "--model.init_args.backbone",
+            "resnet18",
+            "--data.num_workers",
+            "0",
+            "--data.batch_size",
+            "8",
+            "--model.init_args.augment.crop_size",
+            "16",
+            "--model.init_args.hidden_dim",
+            "64",
+        )
+        == 0
+    )
     card = json.loads(next((tmp_path / "r" / "weights").glob("*.json")).read_text())
     assert "ssl4eo-s12-v1.1" in card["normalisation_source"]
     assert card["offset"] == 1000  # the release's offset, kept for downstream use

@@ -7,8 +7,16 @@ from eossl.sensors import get_sensor, list_sensors
 
 @pytest.mark.parametrize(
     ("alias", "bands"),
-    [("s2", 13), ("s2-l2a", 12), ("s1", 2), ("landsat-tm-toa", 7), ("landsat-etm-toa", 9),
-     ("landsat-etm-sr", 6), ("landsat-oli-tirs-toa", 11), ("landsat-oli-sr", 7)],
+    [
+        ("s2", 13),
+        ("s2-l2a", 12),
+        ("s1", 2),
+        ("landsat-tm-toa", 7),
+        ("landsat-etm-toa", 9),
+        ("landsat-etm-sr", 6),
+        ("landsat-oli-tirs-toa", 11),
+        ("landsat-oli-sr", 7),
+    ],
 )
 def test_cards_have_expected_bands(alias: str, bands: int) -> None:
     sensor = get_sensor(alias)

@@ -10,30 +10,81 @@ from eossl.sensors import Band, Sensor
 
 WATER, FOREST, CROPLAND, GRASSLAND, URBAN, BARE, SNOW_ICE = range(7)
 LAND, W_CODE, SNOW, THIN, THICK, SHADOW = (
-    CLOUD_CODES[k] for k in ("land", "water", "snow", "thin_cloud", "thick_cloud", "shadow"))
+    CLOUD_CODES[k] for k in ("land", "water", "snow", "thin_cloud", "thick_cloud", "shadow")
+)
 
-S2_BANDS = [("B01", 0.4427, 60), ("B02", 0.4927, 10), ("B03", 0.5598, 10), ("B04", 0.6646, 10),
-            ("B05", 0.7041, 20), ("B06", 0.7405, 20), ("B07", 0.7828, 20), ("B08", 0.8328, 10),
-            ("B8A", 0.8647, 20), ("B09", 0.9451, 60), ("B10", 1.3735, 60), ("B11", 1.6137, 20),
-            ("B12", 2.2024, 20)]
+S2_BANDS = [
+    ("B01", 0.4427, 60),
+    ("B02", 0.4927, 10),
+    ("B03", 0.5598, 10),
+    ("B04", 0.6646, 10),
+    ("B05", 0.7041, 20),
+    ("B06", 0.7405, 20),
+    ("B07", 0.7828, 20),
+    ("B08", 0.8328, 10),
+    ("B8A", 0.8647, 20),
+    ("B09", 0.9451, 60),
+    ("B10", 1.3735, 60),
+    ("B11", 1.6137, 20),
+    ("B12", 2.2024, 20),
+]
 B02, B03, B04, B08, B8A, B09, B10, B11 = 1, 2, 3, 7, 8, 9, 10, 11
 
 
-def _sensor(name, bands, modality="optical", dtype="uint16", nodata=0, quantification=10000.0,
-            product="L1C", rgb=(3, 2, 1)) -> Sensor:
-    return Sensor(name=name, title=name, aliases=(), platform="", product=product,
-                  modality=modality, dtype=dtype, nodata=nodata, units="",
-                  quantification=quantification, rgb=rgb, bands=tuple(bands))
+def _sensor(
+    name,
+    bands,
+    modality="optical",
+    dtype="uint16",
+    nodata=0,
+    quantification=10000.0,
+    product="L1C",
+    rgb=(3, 2, 1),
+) -> Sensor:
+    return Sensor(
+        name=name,
+        title=name,
+        aliases=(),
+        platform="",
+        product=product,
+        modality=modality,
+        dtype=dtype,
+        nodata=nodata,
+        units="",
+        quantification=quantification,
+        rgb=rgb,
+        bands=tuple(bands),
+    )
 
 
 S2 = _sensor("s2-l1c", [Band(n, w, g) for n, w, g in S2_BANDS])
-S1 = _sensor("s1-grd", [Band("vv", None, 10, "sar"), Band("vh", None, 10, "sar")], modality="sar",
-             dtype="float32", nodata=None, quantification=None, product="GRD", rgb=None)
-TM = _sensor("landsat-tm-toa",
-             [Band("B1", 0.485, 30), Band("B2", 0.56, 30), Band("B3", 0.66, 30),
-              Band("B4", 0.83, 30), Band("B5", 1.65, 30),
-              Band("B6", 11.45, 120, "thermal", (248.15, 318.15)), Band("B7", 2.215, 30)],
-             dtype="uint8", nodata=None, quantification=640.0, product="TOA", rgb=(2, 1, 0))
+S1 = _sensor(
+    "s1-grd",
+    [Band("vv", None, 10, "sar"), Band("vh", None, 10, "sar")],
+    modality="sar",
+    dtype="float32",
+    nodata=None,
+    quantification=None,
+    product="GRD",
+    rgb=None,
+)
+TM = _sensor(
+    "landsat-tm-toa",
+    [
+        Band("B1", 0.485, 30),
+        Band("B2", 0.56, 30),
+        Band("B3", 0.66, 30),
+        Band("B4", 0.83, 30),
+        Band("B5", 1.65, 30),
+        Band("B6", 11.45, 120, "thermal", (248.15, 318.15)),
+        Band("B7", 2.215, 30),
+    ],
+    dtype="uint8",
+    nodata=None,
+    quantification=640.0,
+    product="TOA",
+    rgb=(2, 1, 0),
+)
 
 SIZE = 128
 
@@ -58,7 +109,8 @@ def _ndvi(bands: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("sensor", "channels", "dtype"), [(S2, 13, np.uint16), (S1, 2, np.float32), (TM, 7, np.uint8)])
+    ("sensor", "channels", "dtype"), [(S2, 13, np.uint16), (S1, 2, np.float32), (TM, 7, np.uint8)]
+)
 def test_shapes_and_dtypes(sensor, channels, dtype):
     loc = _loc(sensor, 0, size=48, seasons=3)
     assert loc.bands.shape == (3, channels, 48, 48)
@@ -244,8 +296,10 @@ def test_clouds_marked_where_bright():
 
 
 def test_cloud_fraction_varies():
-    fractions = [(loc.cloud_mask >= THIN).mean(axis=(1, 2))
-                 for loc in (_loc(S2, seed, size=64) for seed in range(10))]
+    fractions = [
+        (loc.cloud_mask >= THIN).mean(axis=(1, 2))
+        for loc in (_loc(S2, seed, size=64) for seed in range(10))
+    ]
     fractions = np.concatenate(fractions)
     assert (fractions < 0.01).mean() > 0.2  # often clear
     assert fractions.max() > 0.5  # sometimes overcast
@@ -291,8 +345,16 @@ def test_valid_pixels_never_nodata():
     odd = _sensor("odd", S2.bands, nodata=500)
     loc = _loc(odd, 1)
     assert not (loc.bands == 500).any()
-    sar = _sensor("sar0", S1.bands, modality="sar", dtype="float32", nodata=-20.0,
-                  quantification=None, product="GRD", rgb=None)
+    sar = _sensor(
+        "sar0",
+        S1.bands,
+        modality="sar",
+        dtype="float32",
+        nodata=-20.0,
+        quantification=None,
+        product="GRD",
+        rgb=None,
+    )
     assert not (_loc(sar, 2).bands == -20.0).any()
 
 

@@ -103,8 +103,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             return self.data
         from eossl.data.synthetic_store import builtin_store
 
-        return str(builtin_store(self.sensor, samples=self.synthetic_samples,
-                                 size=self.synthetic_size))
+        return str(
+            builtin_store(self.sensor, samples=self.synthetic_samples, size=self.synthetic_size)
+        )
 
     def prepare_data(self) -> None:
         """Build the synthetic store if it is needed (once, on one process)."""
@@ -156,7 +157,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """Validation batches (none when ``val_fraction`` is 0)."""
         return self._loader(self.val_set, train=False) if len(self.val_set) else []
 
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+    def on_after_batch_transfer(
+        self, batch: dict[str, Any], dataloader_idx: int
+    ) -> dict[str, Any]:
         """Normalise on the device, then apply the method's augmentations when training.
 
         The datamodule owns the normalisation; the LightningModule owns its

@@ -100,16 +100,22 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         first = self.stores[0]
         for info in self.stores[1:]:
             if (info.bands, info.height, info.width) != (first.bands, first.height, first.width):
-                raise UserError(f"{info.path}: shape (bands={info.bands}, {info.height}x"
-                                f"{info.width}) differs from {first.path} (bands={first.bands}, "
-                                f"{first.height}x{first.width}); keep one sensor and size per root")
+                raise UserError(
+                    f"{info.path}: shape (bands={info.bands}, {info.height}x"
+                    f"{info.width}) differs from {first.path} (bands={first.bands}, "
+                    f"{first.height}x{first.width}); keep one sensor and size per root"
+                )
         self.sensor: Sensor | None = wanted or first.sensor
         if seasons != "all" and max(i.times for i in self.stores) < seasons:
-            raise UserError(f"{first.path}: stores hold {first.times} timestamps per sample, "
-                            f"fewer than seasons={seasons}")
+            raise UserError(
+                f"{first.path}: stores hold {first.times} timestamps per sample, "
+                f"fewer than seasons={seasons}"
+            )
         if crop_size is not None and (crop_size > first.height or crop_size > first.width):
-            raise UserError(f"crop_size={crop_size} is larger than the stored "
-                            f"{first.height}x{first.width} images")
+            raise UserError(
+                f"crop_size={crop_size} is larger than the stored "
+                f"{first.height}x{first.width} images"
+            )
         self.offsets = np.cumsum([0] + [i.samples for i in self.stores])
         self._handles: OrderedDict[int, _Handle] = OrderedDict()
         self._pid: int | None = None
@@ -152,17 +158,22 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         if handle is None:
             info = self.stores[store]
             group = open_group(info.path)
-            times = decode_times(group["time_"]) if "time_" in group else np.full(
-                (info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
+            times = (
+                decode_times(group["time_"])
+                if "time_" in group
+                else np.full((info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
+            )
             handle = _Handle(
                 bands=group["bands"],
-                cloud_mask=group["cloud_mask"] if "cloud_mask" in group else None,
-                label=group["label"] if "label" in group else None,
+                cloud_mask=group.get("cloud_mask", None),
+                label=group.get("label", None),
                 times=times,
-                lat=group["center_lat"][...] if "center_lat" in group else np.full(
-                    info.samples, np.nan),
-                lon=group["center_lon"][...] if "center_lon" in group else np.full(
-                    info.samples, np.nan),
+                lat=group["center_lat"][...]
+                if "center_lat" in group
+                else np.full(info.samples, np.nan),
+                lon=group["center_lon"][...]
+                if "center_lon" in group
+                else np.full(info.samples, np.nan),
             )
             self._handles[store] = handle
             if len(self._handles) > self.max_open_stores:
@@ -189,9 +200,11 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 store, j = self.locate(i)
                 where = f"{self.stores[store].path}: sample {j} (index {i})"
                 if self.on_bad_sample == "error":
-                    raise UserError(f"{where} could not be read ({type(err).__name__}: {err}); "
-                                    "re-download or re-convert the file, or pass "
-                                    "on_bad_sample='skip'") from err
+                    raise UserError(
+                        f"{where} could not be read ({type(err).__name__}: {err}); "
+                        "re-download or re-convert the file, or pass "
+                        "on_bad_sample='skip'"
+                    ) from err
                 self.bad_samples.append(where)
                 log.warning("skipping unreadable %s (%s)", where, err)
         raise UserError(f"{self.root}: no readable sample left")
@@ -203,8 +216,10 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         if self.seasons == "all":
             return valid
         if valid.size < self.seasons:
-            raise UserError(f"sample {j} has {valid.size} timestamps, fewer than "
-                            f"seasons={self.seasons}; lower seasons or filter the store")
+            raise UserError(
+                f"sample {j} has {valid.size} timestamps, fewer than "
+                f"seasons={self.seasons}; lower seasons or filter the store"
+            )
         if self.max_cloud_fraction is not None and handle.cloud_mask is not None:
             masks = handle.cloud_mask.oindex[j, valid]
             cloudy = np.isin(masks, CLOUDY_CODES).mean(axis=(1, 2))

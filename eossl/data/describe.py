@@ -50,8 +50,11 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
         "files": len(infos),
         "samples": sum(i.samples for i in infos),
         "timestamps per sample": ", ".join(map(str, timestamps)),
-        "time range (first file)": (f"{valid.min().astype('datetime64[D]')} .. "
-                                    f"{valid.max().astype('datetime64[D]')}") if valid.size else "-",
+        "time range (first file)": (
+            f"{valid.min().astype('datetime64[D]')} .. {valid.max().astype('datetime64[D]')}"
+        )
+        if valid.size
+        else "-",
         "image size": f"{first.height} x {first.width}",
         "sensor": first.sensor.name if first.sensor else "unknown",
         "bands": ", ".join(first.band_names or []) or str(first.bands),

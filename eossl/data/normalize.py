@@ -40,12 +40,16 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
     if release is None and isinstance(stats, dict) and "mean" in stats and "std" in stats:
         mean, std = list(stats["mean"]), list(stats["std"])
         if len(mean) != info.bands or len(std) != info.bands:
-            raise UserError(f"{info.path}: stats hold {len(mean)} values for {info.bands} bands; "
-                            "recompute them with `eossl stats`")
+            raise UserError(
+                f"{info.path}: stats hold {len(mean)} values for {info.bands} bands; "
+                "recompute them with `eossl stats`"
+            )
         return BandStats(tuple(mean), tuple(std), offset, f"store stats ({info.path.name})")
     if sensor is None:
-        raise UserError(f"{info.path}: no stats in the store and no sensor to take them from; "
-                        "pass --sensor or run `eossl stats` on the store")
+        raise UserError(
+            f"{info.path}: no stats in the store and no sensor to take them from; "
+            "pass --sensor or run `eossl stats` on the store"
+        )
     rel_name = release or attrs.get("release")
     if rel_name is None and "offset" not in attrs and sensor.default_release:
         # A store that records nothing (e.g. the released v1.1 archive) is taken to
@@ -54,11 +58,17 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
     rel = sensor.release(rel_name)
     mean_std = rel.mean_std(data_offset=offset)
     if mean_std is None:
-        raise UserError(f"{info.path}: release {rel.name!r} of {sensor.name} publishes no "
-                        "mean/std; run `eossl stats` on the store")
+        raise UserError(
+            f"{info.path}: release {rel.name!r} of {sensor.name} publishes no "
+            "mean/std; run `eossl stats` on the store"
+        )
     mean, std = mean_std
-    return BandStats(tuple(mean.tolist()), tuple(std.tolist()), offset,
-                     f"{sensor.name} card, release {rel.name}")
+    return BandStats(
+        tuple(mean.tolist()),
+        tuple(std.tolist()),
+        offset,
+        f"{sensor.name} card, release {rel.name}",
+    )
 
 
 class BandNormalize(nn.Module):
@@ -68,8 +78,12 @@ class BandNormalize(nn.Module):
     A pixel is nodata when every band equals ``nodata``.
     """
 
-    def __init__(self, mean: list[float] | tuple[float, ...], std: list[float] | tuple[float, ...],
-                 nodata: float | None = None) -> None:
+    def __init__(
+        self,
+        mean: list[float] | tuple[float, ...],
+        std: list[float] | tuple[float, ...],
+        nodata: float | None = None,
+    ) -> None:
         super().__init__()
         std_t = torch.as_tensor(np.asarray(std, dtype=np.float32))
         if (std_t <= 0).any():

@@ -49,8 +49,10 @@ def find_stores(root: str | os.PathLike) -> list[Path]:
     """Stores at ``root``: the store itself, or every store found recursively below it."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise UserError(f"{root}: no such file or directory; pass a .zarr store, a .zarr.zip file "
-                        "or a folder that contains them")
+        raise UserError(
+            f"{root}: no such file or directory; pass a .zarr store, a .zarr.zip file "
+            "or a folder that contains them"
+        )
     if is_store(root):
         return [root]
     if root.is_file():
@@ -68,8 +70,10 @@ def find_stores(root: str | os.PathLike) -> list[Path]:
                 dirnames.remove(d)  # half-written output is never read
         stores.extend(here / f for f in filenames if f.endswith(".zarr.zip"))
     if not stores:
-        raise UserError(f"{root}: no Zarr stores (*.zarr, *.zarr.zip) found; create one with "
-                        "`eossl synth` or `eossl convert`")
+        raise UserError(
+            f"{root}: no Zarr stores (*.zarr, *.zarr.zip) found; create one with "
+            "`eossl synth` or `eossl convert`"
+        )
     return sorted(stores, key=_natural_key)
 
 
@@ -80,16 +84,15 @@ def _natural_key(path: Path) -> list[Any]:
 def open_group(path: Path) -> zarr.Group:
     """Open a store read-only (directory or zip, zarr format 2 or 3)."""
     try:
-        if path.is_file():
-            store = ZipStore(path, mode="r")
-        else:
-            store = LocalStore(path, read_only=True)
+        store = ZipStore(path, mode="r") if path.is_file() else LocalStore(path, read_only=True)
         return zarr.open_group(store, mode="r")
     except UserError:
         raise
     except Exception as err:  # zarr raises many types for unreadable metadata
-        raise UserError(f"{path}: cannot open as a Zarr store ({type(err).__name__}: {err}); "
-                        "check that the file is complete, or re-download/re-convert it") from err
+        raise UserError(
+            f"{path}: cannot open as a Zarr store ({type(err).__name__}: {err}); "
+            "check that the file is complete, or re-download/re-convert it"
+        ) from err
 
 
 def decode_times(array: zarr.Array, values: np.ndarray | None = None) -> np.ndarray:
@@ -163,20 +166,28 @@ class StoreInfo:
     attrs: dict[str, Any]
 
 
-def validate(path: Path, group: zarr.Group | None = None, sensor: Sensor | None = None) -> StoreInfo:
+def validate(
+    path: Path, group: zarr.Group | None = None, sensor: Sensor | None = None
+) -> StoreInfo:
     """Check a store against the schema, raising a one-line ``UserError`` on a mismatch."""
     group = open_group(path) if group is None else group
     if group.attrs.get("eossl_complete") is False:
-        raise UserError(f"{path}: this store was not completely written; rerun the command "
-                        "that created it to resume")
+        raise UserError(
+            f"{path}: this store was not completely written; rerun the command "
+            "that created it to resume"
+        )
     if "bands" not in group:
-        raise UserError(f"{path}: no 'bands' variable; an eossl/SSL4EO-S12 store needs "
-                        f"bands{BANDS_DIMS} (convert GeoTIFFs with `eossl convert`)")
+        raise UserError(
+            f"{path}: no 'bands' variable; an eossl/SSL4EO-S12 store needs "
+            f"bands{BANDS_DIMS} (convert GeoTIFFs with `eossl convert`)"
+        )
     bands = group["bands"]
     dims = dims_of(bands)
     if bands.ndim != 5 or (dims is not None and tuple(dims) != BANDS_DIMS):
-        raise UserError(f"{path}: 'bands' has dims {dims or bands.shape}, expected {BANDS_DIMS}; "
-                        "re-convert the data with `eossl convert`")
+        raise UserError(
+            f"{path}: 'bands' has dims {dims or bands.shape}, expected {BANDS_DIMS}; "
+            "re-convert the data with `eossl convert`"
+        )
     names = band_names(group)
     store_sensor = infer_sensor(group, path)
     sensor = sensor or store_sensor
@@ -184,9 +195,11 @@ def validate(path: Path, group: zarr.Group | None = None, sensor: Sensor | None 
     if names is not None and len(names) != c:
         raise UserError(f"{path}: 'band' lists {len(names)} names but 'bands' has {c} bands")
     if sensor is not None and sensor.num_bands != c:
-        raise UserError(f"{path}: has {c} bands but sensor {sensor.name!r} has "
-                        f"{sensor.num_bands}; pass the matching --sensor (e.g. "
-                        f"{_guess_alias(c)})")
+        raise UserError(
+            f"{path}: has {c} bands but sensor {sensor.name!r} has "
+            f"{sensor.num_bands}; pass the matching --sensor (e.g. "
+            f"{_guess_alias(c)})"
+        )
     return StoreInfo(
         path=path,
         samples=n,
@@ -204,8 +217,9 @@ def validate(path: Path, group: zarr.Group | None = None, sensor: Sensor | None 
 
 
 def _guess_alias(num_bands: int) -> str:
-    matches = [s.aliases[0] if s.aliases else s.name for s in list_sensors()
-               if s.num_bands == num_bands]
+    matches = [
+        s.aliases[0] if s.aliases else s.name for s in list_sensors() if s.num_bands == num_bands
+    ]
     return " or ".join(matches) or "a sensor with that many bands"
 
 
@@ -219,9 +233,15 @@ def codec_name(array: zarr.Array) -> str:
     for codec in meta.codecs:
         inner = getattr(codec, "codecs", None)
         if inner:  # sharding codec
-            names.append("sharding[" + ",".join(type(c).__name__.removesuffix("Codec").lower()
-                                                for c in inner if "Bytes" not in type(c).__name__)
-                         + "]")
+            names.append(
+                "sharding["
+                + ",".join(
+                    type(c).__name__.removesuffix("Codec").lower()
+                    for c in inner
+                    if "Bytes" not in type(c).__name__
+                )
+                + "]"
+            )
         elif "Bytes" not in type(codec).__name__:
             names.append(type(codec).__name__.removesuffix("Codec").lower())
     return ",".join(names) or "none"

@@ -40,9 +40,23 @@ from eossl.sensors import Sensor
 __all__ = ["CLASSES", "CLOUD_CODES", "SyntheticLocation", "synth_location"]
 
 CLASSES: tuple[str, ...] = (
-    "water", "forest", "cropland", "grassland", "urban", "bare", "snow_ice")  # label codes 0..6
-CLOUD_CODES = {"land": 0, "water": 1, "snow": 2, "thin_cloud": 3, "thick_cloud": 4, "shadow": 5,
-               "nodata": 6}
+    "water",
+    "forest",
+    "cropland",
+    "grassland",
+    "urban",
+    "bare",
+    "snow_ice",
+)  # label codes 0..6
+CLOUD_CODES = {
+    "land": 0,
+    "water": 1,
+    "snow": 2,
+    "thin_cloud": 3,
+    "thick_cloud": 4,
+    "shadow": 5,
+    "nodata": 6,
+}
 
 WATER, FOREST, CROPLAND, GRASSLAND, URBAN, BARE, SNOW_ICE = range(7)
 _K = len(CLASSES)
@@ -65,41 +79,283 @@ class SyntheticLocation:
 # --------------------------------------------------------------------------------------
 # Spectral library: surface reflectance at _WL (micrometres).
 # --------------------------------------------------------------------------------------
-_WL = np.array([0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.68, 0.70, 0.72, 0.74,
-                0.78, 0.86, 1.00, 1.20, 1.40, 1.60, 1.80, 2.00, 2.20, 2.40])
+_WL = np.array(
+    [
+        0.40,
+        0.45,
+        0.50,
+        0.55,
+        0.60,
+        0.65,
+        0.68,
+        0.70,
+        0.72,
+        0.74,
+        0.78,
+        0.86,
+        1.00,
+        1.20,
+        1.40,
+        1.60,
+        1.80,
+        2.00,
+        2.20,
+        2.40,
+    ]
+)
 _SPECTRA = {
     # green crop / grass canopy: red well, red edge, NIR plateau, leaf-water SWIR
-    "green": [0.030, 0.035, 0.045, 0.090, 0.065, 0.040, 0.035, 0.070, 0.180, 0.290,
-              0.400, 0.440, 0.430, 0.400, 0.320, 0.280, 0.220, 0.100, 0.140, 0.080],
+    "green": [
+        0.030,
+        0.035,
+        0.045,
+        0.090,
+        0.065,
+        0.040,
+        0.035,
+        0.070,
+        0.180,
+        0.290,
+        0.400,
+        0.440,
+        0.430,
+        0.400,
+        0.320,
+        0.280,
+        0.220,
+        0.100,
+        0.140,
+        0.080,
+    ],
     # closed forest canopy in leaf (darker than crops: shadows between crowns)
-    "forest_leaf": [0.020, 0.025, 0.030, 0.055, 0.040, 0.028, 0.025, 0.045, 0.120, 0.210,
-                    0.290, 0.320, 0.310, 0.280, 0.200, 0.160, 0.120, 0.050, 0.070, 0.040],
+    "forest_leaf": [
+        0.020,
+        0.025,
+        0.030,
+        0.055,
+        0.040,
+        0.028,
+        0.025,
+        0.045,
+        0.120,
+        0.210,
+        0.290,
+        0.320,
+        0.310,
+        0.280,
+        0.200,
+        0.160,
+        0.120,
+        0.050,
+        0.070,
+        0.040,
+    ],
     # leaf-off deciduous forest: branches, litter, understorey
-    "forest_bare": [0.040, 0.045, 0.050, 0.060, 0.065, 0.070, 0.070, 0.075, 0.090, 0.110,
-                    0.140, 0.160, 0.170, 0.175, 0.160, 0.170, 0.160, 0.110, 0.120, 0.090],
+    "forest_bare": [
+        0.040,
+        0.045,
+        0.050,
+        0.060,
+        0.065,
+        0.070,
+        0.070,
+        0.075,
+        0.090,
+        0.110,
+        0.140,
+        0.160,
+        0.170,
+        0.175,
+        0.160,
+        0.170,
+        0.160,
+        0.110,
+        0.120,
+        0.090,
+    ],
     # senescent / dry grass
-    "dry_grass": [0.050, 0.060, 0.075, 0.095, 0.110, 0.120, 0.125, 0.135, 0.160, 0.190,
-                  0.220, 0.240, 0.270, 0.300, 0.280, 0.320, 0.320, 0.240, 0.260, 0.200],
+    "dry_grass": [
+        0.050,
+        0.060,
+        0.075,
+        0.095,
+        0.110,
+        0.120,
+        0.125,
+        0.135,
+        0.160,
+        0.190,
+        0.220,
+        0.240,
+        0.270,
+        0.300,
+        0.280,
+        0.320,
+        0.320,
+        0.240,
+        0.260,
+        0.200,
+    ],
     # bare soil: rising with wavelength, clay feature at 2.2 um
-    "soil": [0.050, 0.065, 0.080, 0.100, 0.125, 0.150, 0.160, 0.170, 0.180, 0.190,
-             0.205, 0.225, 0.260, 0.290, 0.300, 0.330, 0.340, 0.300, 0.310, 0.280],
+    "soil": [
+        0.050,
+        0.065,
+        0.080,
+        0.100,
+        0.125,
+        0.150,
+        0.160,
+        0.170,
+        0.180,
+        0.190,
+        0.205,
+        0.225,
+        0.260,
+        0.290,
+        0.300,
+        0.330,
+        0.340,
+        0.300,
+        0.310,
+        0.280,
+    ],
     # urban: flat, 0.1-0.2
-    "urban": [0.070, 0.080, 0.090, 0.100, 0.110, 0.120, 0.122, 0.125, 0.128, 0.130,
-              0.135, 0.150, 0.170, 0.180, 0.180, 0.190, 0.190, 0.170, 0.170, 0.150],
-    "water_clear": [0.060, 0.060, 0.055, 0.045, 0.030, 0.020, 0.018, 0.015, 0.012, 0.010,
-                    0.008, 0.006, 0.004, 0.003, 0.002, 0.002, 0.002, 0.001, 0.001, 0.001],
-    "water_turbid": [0.070, 0.085, 0.100, 0.120, 0.115, 0.095, 0.088, 0.080, 0.062, 0.050,
-                     0.038, 0.026, 0.014, 0.009, 0.005, 0.005, 0.005, 0.003, 0.003, 0.003],
+    "urban": [
+        0.070,
+        0.080,
+        0.090,
+        0.100,
+        0.110,
+        0.120,
+        0.122,
+        0.125,
+        0.128,
+        0.130,
+        0.135,
+        0.150,
+        0.170,
+        0.180,
+        0.180,
+        0.190,
+        0.190,
+        0.170,
+        0.170,
+        0.150,
+    ],
+    "water_clear": [
+        0.060,
+        0.060,
+        0.055,
+        0.045,
+        0.030,
+        0.020,
+        0.018,
+        0.015,
+        0.012,
+        0.010,
+        0.008,
+        0.006,
+        0.004,
+        0.003,
+        0.002,
+        0.002,
+        0.002,
+        0.001,
+        0.001,
+        0.001,
+    ],
+    "water_turbid": [
+        0.070,
+        0.085,
+        0.100,
+        0.120,
+        0.115,
+        0.095,
+        0.088,
+        0.080,
+        0.062,
+        0.050,
+        0.038,
+        0.026,
+        0.014,
+        0.009,
+        0.005,
+        0.005,
+        0.005,
+        0.003,
+        0.003,
+        0.003,
+    ],
     # fresh snow: bright in the visible, dark in the SWIR
-    "snow": [0.950, 0.960, 0.960, 0.950, 0.940, 0.930, 0.920, 0.910, 0.900, 0.890,
-             0.870, 0.830, 0.700, 0.450, 0.150, 0.080, 0.050, 0.020, 0.040, 0.020],
+    "snow": [
+        0.950,
+        0.960,
+        0.960,
+        0.950,
+        0.940,
+        0.930,
+        0.920,
+        0.910,
+        0.900,
+        0.890,
+        0.870,
+        0.830,
+        0.700,
+        0.450,
+        0.150,
+        0.080,
+        0.050,
+        0.020,
+        0.040,
+        0.020,
+    ],
     # glacier ice / old snow (summer)
-    "ice": [0.600, 0.620, 0.610, 0.590, 0.560, 0.520, 0.500, 0.480, 0.460, 0.440,
-            0.400, 0.330, 0.180, 0.060, 0.020, 0.010, 0.010, 0.005, 0.008, 0.005],
+    "ice": [
+        0.600,
+        0.620,
+        0.610,
+        0.590,
+        0.560,
+        0.520,
+        0.500,
+        0.480,
+        0.460,
+        0.440,
+        0.400,
+        0.330,
+        0.180,
+        0.060,
+        0.020,
+        0.010,
+        0.010,
+        0.005,
+        0.008,
+        0.005,
+    ],
     # cloud top, relative to its visible brightness; seen above the water vapour,
     # so not attenuated at 1.375 um (cirrus band bright over clouds)
-    "cloud": [1.000, 1.000, 1.000, 1.000, 0.990, 0.980, 0.980, 0.970, 0.970, 0.960,
-              0.950, 0.930, 0.900, 0.850, 0.600, 0.700, 0.550, 0.450, 0.450, 0.400],
+    "cloud": [
+        1.000,
+        1.000,
+        1.000,
+        1.000,
+        0.990,
+        0.980,
+        0.980,
+        0.970,
+        0.970,
+        0.960,
+        0.950,
+        0.930,
+        0.900,
+        0.850,
+        0.600,
+        0.700,
+        0.550,
+        0.450,
+        0.450,
+        0.400,
+    ],
 }
 _SPECTRA = {k: np.asarray(v) for k, v in _SPECTRA.items()}
 
@@ -112,16 +368,21 @@ _T0 = np.array([0.0, 1.5, 2.0, 3.0, 9.0, 12.0, -1.0], _F32)
 _T1 = np.array([0.0, 1.0, 8.0, 5.0, 0.0, 0.0, 0.0], _F32)
 
 # SAR backscatter (dB): co-pol (VV/HH) and cross-pol (VH/HV), value = A + G * B
-_SAR_A = np.array([[-24.0, -29.0],   # water: calm
-                   [-8.5, -15.5],    # forest: volume scattering in VH
-                   [-13.0, -22.0],   # cropland: bare / harvested soil
-                   [-12.0, -20.0],   # grassland
-                   [-3.0, -9.0],     # urban: double bounce
-                   [-14.0, -23.0],   # bare
-                   [-11.0, -18.0]],  # snow / ice
-                  _F32)
-_SAR_B = np.array([[8.0, 4.0], [1.0, 1.5], [3.5, 7.0], [1.5, 3.0], [0.0, 0.0], [0.5, 1.0],
-                   [0.0, 0.0]], _F32)
+_SAR_A = np.array(
+    [
+        [-24.0, -29.0],  # water: calm
+        [-8.5, -15.5],  # forest: volume scattering in VH
+        [-13.0, -22.0],  # cropland: bare / harvested soil
+        [-12.0, -20.0],  # grassland
+        [-3.0, -9.0],  # urban: double bounce
+        [-14.0, -23.0],  # bare
+        [-11.0, -18.0],
+    ],  # snow / ice
+    _F32,
+)
+_SAR_B = np.array(
+    [[8.0, 4.0], [1.0, 1.5], [3.5, 7.0], [1.5, 3.0], [0.0, 0.0], [0.5, 1.0], [0.0, 0.0]], _F32
+)
 _SAR_TEX = np.array([0.4, 1.0, 0.8, 0.8, 2.5, 1.2, 0.8], _F32)  # dB
 _SAR_ENL = 4.4  # equivalent number of looks, Sentinel-1 IW GRDH
 
@@ -183,7 +444,7 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a @ b
     out = np.empty((m, n), np.result_type(a, b))
     for i in range(0, m, step):
-        np.matmul(a[i:i + step], b, out=out[i:i + step])
+        np.matmul(a[i : i + step], b, out=out[i : i + step])
     return out
 
 
@@ -201,8 +462,9 @@ def _upsample(f: np.ndarray, my: np.ndarray, mx: np.ndarray) -> np.ndarray:
 _SPLINE_STD = 0.48  # std of B-spline interpolated unit white noise (per 2-D)
 
 
-def _fine_noise(rng: np.random.Generator, weights: np.ndarray, nodes: np.ndarray,
-                cells: tuple[float, ...]) -> np.ndarray:
+def _fine_noise(
+    rng: np.random.Generator, weights: np.ndarray, nodes: np.ndarray, cells: tuple[float, ...]
+) -> np.ndarray:
     """Sum of octaves on the fine grid ``nodes`` (1-D node positions, same in y and x).
 
     ``weights`` is (fields, len(cells) + 1); the last column weighs white noise on
@@ -275,8 +537,11 @@ def _climate(rng: np.random.Generator, lat: float) -> _Climate:
     a = abs(lat)
     t_mean = 28.0 - 0.5 * max(a - 15.0, 0.0) - 0.4 * max(a - 65.0, 0.0) + rng.normal(0, 1.5)
     amp = 0.22 * a * rng.uniform(0.75, 1.25)
-    arid = float(np.clip(np.exp(-(((a - 25) / 9) ** 2)) * rng.uniform(0, 1.2)
-                         + rng.uniform(-0.1, 0.25), 0, 1))
+    arid = float(
+        np.clip(
+            np.exp(-(((a - 25) / 9) ** 2)) * rng.uniform(0, 1.2) + rng.uniform(-0.1, 0.25), 0, 1
+        )
+    )
     if a < 45:
         dry_amp = float(np.clip(0.15 + 0.6 * arid + rng.uniform(-0.1, 0.1), 0, 0.9))
     else:
@@ -288,9 +553,15 @@ def _climate(rng: np.random.Generator, lat: float) -> _Climate:
 # --------------------------------------------------------------------------------------
 # The generator.
 # --------------------------------------------------------------------------------------
-def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
-                   rng: np.random.Generator | None = None, lat: float | None = None,
-                   lon: float | None = None, year: int = 2021) -> SyntheticLocation:
+def synth_location(
+    sensor: Sensor,
+    size: int = 264,
+    seasons: int = 4,
+    rng: np.random.Generator | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    year: int = 2021,
+) -> SyntheticLocation:
     """Draw one synthetic location for ``sensor``: ``seasons`` images of ``size`` x ``size``.
 
     Args:
@@ -309,8 +580,9 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
         raise ValueError(f"size and seasons must be >= 1, got {size} and {seasons}")
     rng = np.random.default_rng() if rng is None else rng
     if lat is None:
-        lat = float(np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(-56)),
-                                                     np.sin(np.radians(72))))))
+        lat = float(
+            np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(-56)), np.sin(np.radians(72)))))
+        )
     if lon is None:
         lon = float(rng.uniform(-180, 180))
     lat, lon = float(lat), float(lon)
@@ -326,8 +598,9 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     sar_hour = rng.choice([6.0, 18.0])
     local_hour = (sar_hour if sar else 10.5) + rng.uniform(-0.2, 0.2)
     utc_hour = (local_hour - lon / 15.0) % 24.0
-    offset_ns = np.round((np.floor(doy) * 86400 + utc_hour * 3600 + rng.uniform(0, 60, T))
-                         * 1e9).astype(np.int64)
+    offset_ns = np.round(
+        (np.floor(doy) * 86400 + utc_hour * 3600 + rng.uniform(0, 60, T)) * 1e9
+    ).astype(np.int64)
     times = np.datetime64(f"{year}-01-01T00:00:00", "ns") + offset_ns.astype("timedelta64[ns]")
     times = np.sort(times)
     doy_f = np.floor(doy) + utc_hour / 24.0
@@ -341,19 +614,26 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     cell = 8.0
     o_f, n_f = _grid(0.0, H - 1.0, cell)
     nodes = o_f + cell * np.arange(n_f)
-    cells = (max(2 * cell, 2400.0 / gsd), max(1.5 * cell, 700.0 / gsd),
-             max(1.25 * cell, 250.0 / gsd))  # octaves of about 2.4 km, 700 m, 250 m
+    cells = (
+        max(2 * cell, 2400.0 / gsd),
+        max(1.5 * cell, 700.0 / gsd),
+        max(1.25 * cell, 250.0 / gsd),
+    )  # octaves of about 2.4 km, 700 m, 250 m
     #                      L1    L2    L3   fine
-    weights = np.array([[1.0, 0.6, 0.25, 0.08],   # 0 elevation
-                        [0.6, 1.0, 0.45, 0.15],   # 1 wetness (lakes)
-                        [0.5, 1.0, 0.50, 0.25],   # 2 urban
-                        [0.8, 1.0, 0.30, 0.10],   # 3 agriculture
-                        [0.4, 1.0, 0.70, 0.40],   # 4 forest
-                        [0.5, 1.0, 0.60, 0.30],   # 5 bare
-                        [0.0, 0.4, 0.80, 0.60],   # 6 snow patchiness
-                        [0.2, 0.6, 1.00, 0.60],   # 7 evergreen share
-                        [0.0, 0.0, 0.40, 1.00],   # 8 texture
-                        [0.0, 0.0, 0.40, 1.00]])  # 9 urban parks
+    weights = np.array(
+        [
+            [1.0, 0.6, 0.25, 0.08],  # 0 elevation
+            [0.6, 1.0, 0.45, 0.15],  # 1 wetness (lakes)
+            [0.5, 1.0, 0.50, 0.25],  # 2 urban
+            [0.8, 1.0, 0.30, 0.10],  # 3 agriculture
+            [0.4, 1.0, 0.70, 0.40],  # 4 forest
+            [0.5, 1.0, 0.60, 0.30],  # 5 bare
+            [0.0, 0.4, 0.80, 0.60],  # 6 snow patchiness
+            [0.2, 0.6, 1.00, 0.60],  # 7 evergreen share
+            [0.0, 0.0, 0.40, 1.00],  # 8 texture
+            [0.0, 0.0, 0.40, 1.00],
+        ]
+    )  # 9 urban parks
     fine = _fine_noise(rng, weights, nodes, cells)
     m_full = _bspline(np.arange(H), o_f, cell, n_f)
     fields = _normalise(_upsample(fine, m_full, m_full))  # (10, H, H)
@@ -377,11 +657,21 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     # ---- land cover ---------------------------------------------------------------
     arid = clim.arid
     r = rng.random()
-    f_water = (rng.uniform(0, 0.05) if r < 0.5 else rng.uniform(0.05, 0.2) if r < 0.8
-               else rng.uniform(0.2, 0.6))
+    f_water = (
+        rng.uniform(0, 0.05)
+        if r < 0.5
+        else rng.uniform(0.05, 0.2)
+        if r < 0.8
+        else rng.uniform(0.2, 0.6)
+    )
     r = rng.random()
-    f_urban = (rng.uniform(0, 0.02) if r < 0.4 else rng.uniform(0.02, 0.2) if r < 0.8
-               else rng.uniform(0.2, 0.7))
+    f_urban = (
+        rng.uniform(0, 0.02)
+        if r < 0.4
+        else rng.uniform(0.02, 0.2)
+        if r < 0.8
+        else rng.uniform(0.2, 0.7)
+    )
     suit = float(np.clip((clim.t_mean - 2.0) / 6.0, 0, 1))
     fr_agri = float(np.clip(rng.uniform(0.0, 0.85) * (1 - arid) * suit, 0, 0.9))
     f_forest = float(np.clip(rng.uniform(0.15, 0.85) * (1 - 0.9 * arid), 0.02, 0.95))
@@ -409,8 +699,9 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
         shift = rng.uniform(0, 1, n_rows + 1).astype(_F32) * width
         col = np.floor((u - _F32(u.min()) + shift[row]) / width[row]).astype(np.intp)
         pid = (row * 613 + col) % n_parcels
-        p_class = rng.choice(np.array([CROPLAND, GRASSLAND, BARE], np.uint8), n_parcels,
-                             p=[0.72, 0.18, 0.10])
+        p_class = rng.choice(
+            np.array([CROPLAND, GRASSLAND, BARE], np.uint8), n_parcels, p=[0.72, 0.18, 0.10]
+        )
         woodlot = f_for > _quantile(f_for, 0.96)
         sel = agri & ~woodlot
         label[sel] = p_class[pid[sel]]
@@ -431,13 +722,17 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     if rng.random() < 0.35 + 0.3 * (1 - arid):
         phi = rng.uniform(0, np.pi)
         ru = xx * _F32(np.cos(phi)) + yy * _F32(np.sin(phi))
-        rv = (yy * _F32(np.cos(phi)) - xx * _F32(np.sin(phi))
-              - _F32((H / 2) * (np.cos(phi) - np.sin(phi))))  # 0 through the centre
+        rv = (
+            yy * _F32(np.cos(phi))
+            - xx * _F32(np.sin(phi))
+            - _F32((H / 2) * (np.cos(phi) - np.sin(phi)))
+        )  # 0 through the centre
         amp, lam = rng.uniform(0.03, 0.2) * H, rng.uniform(0.5, 1.5) * H
         p1, p2 = rng.uniform(0, 2 * np.pi, 2)
         centre = rng.uniform(-0.3, 0.3) * H
-        path = (_F32(amp) * np.sin(ru * _F32(2 * np.pi / lam) + _F32(p1))
-                + _F32(0.3 * amp) * np.sin(ru * _F32(6.5 * np.pi / lam) + _F32(p2)))
+        path = _F32(amp) * np.sin(ru * _F32(2 * np.pi / lam) + _F32(p1)) + _F32(
+            0.3 * amp
+        ) * np.sin(ru * _F32(6.5 * np.pi / lam) + _F32(p2))
         half = max(0.8, rng.uniform(15, 150) / gsd / 2)
         label[np.abs(rv - _F32(centre) - path) < half] = WATER
 
@@ -467,18 +762,27 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
             wid = rng.uniform(25, 45, n_parcels)
         else:
             winter = rng.random(n_parcels) < 0.35
-            peak = np.where(winter, rng.uniform(140, 175, n_parcels),
-                            rng.uniform(185, 225, n_parcels))
+            peak = np.where(
+                winter, rng.uniform(140, 175, n_parcels), rng.uniform(185, 225, n_parcels)
+            )
             wid = np.where(winter, rng.uniform(35, 55, n_parcels), rng.uniform(25, 40, n_parcels))
         delta = (dloc[:, None] - peak[None] + _YEAR / 2) % _YEAR - _YEAR / 2
         sen = 0.9 * wid
-        crop = np.where(delta < 0, np.exp(-0.5 * (delta / wid) ** 2),
-                        np.where(delta < sen, 1 - 0.5 * delta / sen, 0.0))
+        crop = np.where(
+            delta < 0,
+            np.exp(-0.5 * (delta / wid) ** 2),
+            np.where(delta < sen, 1 - 0.5 * delta / sen, 0.0),
+        )
         crop *= np.clip((t_air[:, None] + 2) / 8, 0, 1)
-        g_par = np.where(p_class == CROPLAND, crop,
-                         np.where(p_class == GRASSLAND,
-                                  g_cls[:, GRASSLAND, None] * rng.uniform(0.85, 1.05, n_parcels),
-                                  g_cls[:, BARE, None]))
+        g_par = np.where(
+            p_class == CROPLAND,
+            crop,
+            np.where(
+                p_class == GRASSLAND,
+                g_cls[:, GRASSLAND, None] * rng.uniform(0.85, 1.05, n_parcels),
+                g_cls[:, BARE, None],
+            ),
+        )
         g_tab = np.concatenate([g_cls, g_par.astype(_F32)], axis=1)
     else:
         g_tab = g_cls
@@ -552,8 +856,9 @@ def synth_location(sensor: Sensor, size: int = 264, seasons: int = 4,
     dtype = np.dtype(sensor.dtype)
     out = None
     if refl:
-        rbands = _reflective(sensor, rng, [sensor.bands[i] for i in refl], label, G, snow, alpha,
-                             beta, tex, dtype)
+        rbands = _reflective(
+            sensor, rng, [sensor.bands[i] for i in refl], label, G, snow, alpha, beta, tex, dtype
+        )
         if not therm:
             out = rbands
         else:
@@ -645,11 +950,20 @@ def _reflective(sensor, rng, bands, label, G, snow, alpha, beta, tex, dtype):
     s = {k: np.interp(wl, _WL, v) for k, v in _SPECTRA.items()}
     soil = s["soil"] * rng.uniform(0.6, 1.4)
     crop_soil = soil * 0.75
-    s0 = np.stack([s["water_clear"], s["forest_bare"], crop_soil, s["dry_grass"], s["urban"],
-                   soil, s["ice"]])  # (K, C)
-    s1 = np.stack([s["water_turbid"], s["forest_leaf"], s["green"], 0.95 * s["green"],
-                   0.75 * s["urban"] + 0.25 * s["green"], 0.75 * soil + 0.25 * s["dry_grass"],
-                   s["snow"]])
+    s0 = np.stack(
+        [s["water_clear"], s["forest_bare"], crop_soil, s["dry_grass"], s["urban"], soil, s["ice"]]
+    )  # (K, C)
+    s1 = np.stack(
+        [
+            s["water_turbid"],
+            s["forest_leaf"],
+            s["green"],
+            0.95 * s["green"],
+            0.75 * s["urban"] + 0.25 * s["green"],
+            0.75 * soil + 0.25 * s["dry_grass"],
+            s["snow"],
+        ]
+    )
     trans = _transmission(wl)
     s0 = s0 * trans
     d = s1 * trans - s0

@@ -59,9 +59,16 @@ def write_synthetic(
     """
     sensor = get_sensor(sensor)
     spec = StoreSpec(
-        samples=samples, times=seasons, band_names=sensor.band_names, height=size, width=size,
-        dtype="float32" if sensor.modality == "sar" else sensor.dtype, cloud_mask=True,
-        label=labels, zarr_format=zarr_format, shard=shard,
+        samples=samples,
+        times=seasons,
+        band_names=sensor.band_names,
+        height=size,
+        width=size,
+        dtype="float32" if sensor.modality == "sar" else sensor.dtype,
+        cloud_mask=True,
+        label=labels,
+        zarr_format=zarr_format,
+        shard=shard,
         attrs={
             "sensor": sensor.name,
             "product": sensor.product,
@@ -79,29 +86,43 @@ def write_synthetic(
         locs = [_sample(sensor, size, seasons, seed, i) for i in range(start, stop)]
         bands = np.stack([loc.bands for loc in locs])
         cloud = np.stack([loc.cloud_mask for loc in locs])
-        writer.write(start, stop, {
-            "bands": bands,
-            "cloud_mask": cloud,
-            "label": np.stack([loc.label for loc in locs]),
-            "time_": np.stack([loc.times for loc in locs]),
-            "center_lat": [loc.lat for loc in locs],
-            "center_lon": [loc.lon for loc in locs],
-            "crs": [4326] * len(locs),
-            "x_": np.stack([loc.lon + (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
-            "y_": np.stack([loc.lat - (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
-            "sample_id": [[f"{i:07d}_{t}" for t in range(seasons)] for i in range(start, stop)],
-            "file_id": [[f"synth_{i:07d}_{t}" for t in range(seasons)]
-                        for i in range(start, stop)],
-        })
+        writer.write(
+            start,
+            stop,
+            {
+                "bands": bands,
+                "cloud_mask": cloud,
+                "label": np.stack([loc.label for loc in locs]),
+                "time_": np.stack([loc.times for loc in locs]),
+                "center_lat": [loc.lat for loc in locs],
+                "center_lon": [loc.lon for loc in locs],
+                "crs": [4326] * len(locs),
+                "x_": np.stack([loc.lon + (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
+                "y_": np.stack([loc.lat - (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
+                "sample_id": [
+                    [f"{i:07d}_{t}" for t in range(seasons)] for i in range(start, stop)
+                ],
+                "file_id": [
+                    [f"synth_{i:07d}_{t}" for t in range(seasons)] for i in range(start, stop)
+                ],
+            },
+        )
         return _moments(bands, cloud, c)
 
     pending = writer.pending()
     # Moments of blocks written by an earlier, interrupted run are recomputed from
     # the store, so resumed statistics equal those of an uninterrupted run.
     done = [b for b in spec.blocks() if b not in pending]
-    moments = run_blocks(block, pending, f"synth {sensor.name}",
-                         weights=[b[1] - b[0] for b in pending], threads=threads,
-                         scheduler=scheduler, workers=workers, quiet=quiet)
+    moments = run_blocks(
+        block,
+        pending,
+        f"synth {sensor.name}",
+        weights=[b[1] - b[0] for b in pending],
+        threads=threads,
+        scheduler=scheduler,
+        workers=workers,
+        quiet=quiet,
+    )
     for start, stop in done:
         group = writer.group
         moments.append(_moments(group["bands"][start:stop], group["cloud_mask"][start:stop], c))
@@ -109,8 +130,13 @@ def write_synthetic(
     count, s1, s2 = total[0], total[1], total[2]
     mean = s1 / np.maximum(count, 1)
     std = np.sqrt(np.maximum(s2 / np.maximum(count, 1) - mean**2, 0))
-    stats = {"mean": mean.tolist(), "std": np.maximum(std, 1e-6).tolist(),
-             "count": int(count.min()), "masked": "cloud, shadow, nodata", "method": "clear pixels, every 2nd row and column"}
+    stats = {
+        "mean": mean.tolist(),
+        "std": np.maximum(std, 1e-6).tolist(),
+        "count": int(count.min()),
+        "masked": "cloud, shadow, nodata",
+        "method": "clear pixels, every 2nd row and column",
+    }
     return writer.finalize({"stats": stats})
 
 
@@ -126,8 +152,13 @@ def _moments(bands: np.ndarray, cloud: np.ndarray, c: int) -> np.ndarray:
     return out
 
 
-def builtin_store(sensor: str | Sensor = "s2", samples: int = 256, size: int = 128,
-                  seasons: int = 4, quiet: bool = False) -> Path:
+def builtin_store(
+    sensor: str | Sensor = "s2",
+    samples: int = 256,
+    size: int = 128,
+    seasons: int = 4,
+    quiet: bool = False,
+) -> Path:
     """The built-in synthetic store of a sensor: made once into the cache, then reused.
 
     An incomplete store (an interrupted build) is resumed, never used as it is.
@@ -138,5 +169,6 @@ def builtin_store(sensor: str | Sensor = "s2", samples: int = 256, size: int = 1
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_synthetic(path, sensor, samples=samples, size=size, seasons=seasons, seed=0,
-                           labels=True, quiet=quiet)
+    return write_synthetic(
+        path, sensor, samples=samples, size=size, seasons=seasons, seed=0, labels=True, quiet=quiet
+    )

@@ -54,8 +54,18 @@ class StoreSpec:
 
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a partial store to be resumed."""
-        keys = ("samples", "times", "band_names", "height", "width", "dtype", "cloud_mask",
-                "label", "zarr_format", "shard")
+        keys = (
+            "samples",
+            "times",
+            "band_names",
+            "height",
+            "width",
+            "dtype",
+            "cloud_mask",
+            "label",
+            "zarr_format",
+            "shard",
+        )
         return {k: getattr(self, k) for k in keys}
 
 
@@ -101,14 +111,37 @@ class StoreWriter:
         (self.partial / _DONE).mkdir()
         n, t, c, h, w = s.samples, s.times, len(s.band_names), s.height, s.width
         shard = min(s.shard, n)
-        self._array(group, "bands", (n, t, c, h, w), (1, 1, c, h, w), (shard, t, c, h, w),
-                    s.dtype, BANDS_DIMS)
+        self._array(
+            group,
+            "bands",
+            (n, t, c, h, w),
+            (1, 1, c, h, w),
+            (shard, t, c, h, w),
+            s.dtype,
+            BANDS_DIMS,
+        )
         if s.cloud_mask:
-            self._array(group, "cloud_mask", (n, t, h, w), (1, 1, h, w), (shard, t, h, w),
-                        "uint8", ("sample", "time", "y", "x"), fill=6)
+            self._array(
+                group,
+                "cloud_mask",
+                (n, t, h, w),
+                (1, 1, h, w),
+                (shard, t, h, w),
+                "uint8",
+                ("sample", "time", "y", "x"),
+                fill=6,
+            )
         if s.label:
-            self._array(group, "label", (n, h, w), (1, h, w), (shard, h, w), "uint8",
-                        ("sample", "y", "x"), fill=255)
+            self._array(
+                group,
+                "label",
+                (n, h, w),
+                (1, h, w),
+                (shard, h, w),
+                "uint8",
+                ("sample", "y", "x"),
+                fill=255,
+            )
         small = {
             "time_": ((n, t), "int64", ("sample", "time"), _TIME_ATTRS),
             "center_lat": ((n,), "float64", ("sample",), None),
@@ -118,38 +151,77 @@ class StoreWriter:
             "y_": ((n, h), "float64", ("sample", "y"), None),
         }
         for name, (shape, dtype, dims, attrs) in small.items():
-            self._array(group, name, shape, (shard, *shape[1:]), None, dtype, dims, attrs=attrs,
-                        fill=np.iinfo(np.int64).min if name == "time_" else 0)
+            self._array(
+                group,
+                name,
+                shape,
+                (shard, *shape[1:]),
+                None,
+                dtype,
+                dims,
+                attrs=attrs,
+                fill=np.iinfo(np.int64).min if name == "time_" else 0,
+            )
         for name in ("sample_id", "file_id"):
             self._array(group, name, (n, t), (shard, t), None, str, ("sample", "time"), fill="")
         band = self._array(group, "band", (c,), (c,), None, str, ("band",), fill="")
         band[:] = np.array(s.band_names)
-        group.attrs.update({
-            **s.attrs,
-            "eossl_schema_version": SCHEMA_VERSION,
-            "eossl_complete": False,
-            "eossl_spec": s.fingerprint(),
-        })
+        group.attrs.update(
+            {
+                **s.attrs,
+                "eossl_schema_version": SCHEMA_VERSION,
+                "eossl_complete": False,
+                "eossl_spec": s.fingerprint(),
+            }
+        )
         return group
 
-    def _array(self, group: zarr.Group, name: str, shape: tuple[int, ...],
-               chunks: tuple[int, ...], shards: tuple[int, ...] | None, dtype: Any,
-               dims: tuple[str, ...], attrs: dict[str, Any] | None = None,
-               fill: Any = 0) -> zarr.Array:
+    def _array(
+        self,
+        group: zarr.Group,
+        name: str,
+        shape: tuple[int, ...],
+        chunks: tuple[int, ...],
+        shards: tuple[int, ...] | None,
+        dtype: Any,
+        dims: tuple[str, ...],
+        attrs: dict[str, Any] | None = None,
+        fill: Any = 0,
+    ) -> zarr.Array:
         attrs = dict(attrs or {})
         if self.spec.zarr_format == 2:
             attrs["_ARRAY_DIMENSIONS"] = list(dims)
             comp = None if dtype is str else Zstd(level=self.spec.level)
-            return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype,
-                                      compressors=comp, attributes=attrs, fill_value=fill)
+            return group.create_array(
+                name,
+                shape=shape,
+                chunks=chunks,
+                dtype=dtype,
+                compressors=comp,
+                attributes=attrs,
+                fill_value=fill,
+            )
         comp = None if dtype is str else ZstdCodec(level=self.spec.level)
-        return group.create_array(name, shape=shape, chunks=chunks, shards=shards, dtype=dtype,
-                                  compressors=comp, dimension_names=list(dims),
-                                  attributes=attrs, fill_value=fill)
+        return group.create_array(
+            name,
+            shape=shape,
+            chunks=chunks,
+            shards=shards,
+            dtype=dtype,
+            compressors=comp,
+            dimension_names=list(dims),
+            attributes=attrs,
+            fill_value=fill,
+        )
 
     def pending(self) -> list[tuple[int, int]]:
         """Blocks not written yet."""
-        done = {p.name for p in (self.partial / _DONE).iterdir()}
+        done_dir = self.partial / _DONE
+        if not done_dir.is_dir():  # killed while finalising: complete, or start the markers
+            if self.group.attrs.get("eossl_complete"):
+                return []
+            done_dir.mkdir()
+        done = {p.name for p in done_dir.iterdir()}
         return [b for b in self.spec.blocks() if f"{b[0]}-{b[1]}" not in done]
 
     def write(self, start: int, stop: int, data: dict[str, Any]) -> None:
@@ -175,7 +247,7 @@ class StoreWriter:
         if missing:
             raise RuntimeError(f"{len(missing)} blocks not written: {missing[:3]}...")
         self.group.attrs.update({**(attrs or {}), "eossl_complete": True})
-        shutil.rmtree(self.partial / _DONE)
+        shutil.rmtree(self.partial / _DONE, ignore_errors=True)
         if self.spec.zarr_format == 2:
             zarr.consolidate_metadata(self.partial)
         if self.zipped:

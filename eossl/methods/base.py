@@ -57,8 +57,9 @@ class SSLMethod(L.LightningModule):
         self.save_hyperparameters()
         self.recipe = augment or AugmentRecipe()
         self.augment = MultiBandAugment(self.recipe, in_chans)
-        self.backbone = create_backbone(backbone, in_chans, backbone_weights,
-                                        img_size=self.recipe.crop_size)
+        self.backbone = create_backbone(
+            backbone, in_chans, backbone_weights, img_size=self.recipe.crop_size
+        )
         self.feature_dim: int = self.backbone.num_features
         if channels_last:
             self.backbone = self.backbone.to(memory_format=torch.channels_last)
@@ -75,8 +76,9 @@ class SSLMethod(L.LightningModule):
         gives one independently augmented view per season; methods may override.
         """
         image = batch["image"]
-        batch["views"] = [self._to_format(self.augment(image[:, s]))
-                          for s in range(image.shape[1])]
+        batch["views"] = [
+            self._to_format(self.augment(image[:, s])) for s in range(image.shape[1])
+        ]
         return batch
 
     def _to_format(self, x: Tensor) -> Tensor:
@@ -131,8 +133,10 @@ class SSLMethod(L.LightningModule):
         for name, p in self.named_parameters():
             if p.requires_grad:
                 (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-        groups = [{"params": decay, "weight_decay": hp.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": hp.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         if hp.optimizer == "adamw":
             opt = torch.optim.AdamW(groups, lr=lr)
         elif hp.optimizer == "lars":

@@ -48,16 +48,18 @@ class MoCo(SSLMethod):
     ) -> None:
         super().__init__(augment=augment or moco_recipe(), **kwargs)
         v3 = version == 3
-        self.projection_head = MoCoProjectionHead(self.feature_dim, hidden_dim, proj_dim,
-                                                  num_layers=3 if v3 else 2, batch_norm=v3)
+        self.projection_head = MoCoProjectionHead(
+            self.feature_dim, hidden_dim, proj_dim, num_layers=3 if v3 else 2, batch_norm=v3
+        )
         self.prediction_head = BYOLPredictionHead(proj_dim, hidden_dim, proj_dim) if v3 else None
         self.backbone_momentum = copy.deepcopy(self.backbone)
         self.projection_head_momentum = copy.deepcopy(self.projection_head)
         deactivate_requires_grad(self.backbone_momentum)
         deactivate_requires_grad(self.projection_head_momentum)
         bank = 0 if v3 else (queue_size, proj_dim)
-        self.criterion = NTXentLoss(temperature=temperature, memory_bank_size=bank,
-                                    gather_distributed=v3)
+        self.criterion = NTXentLoss(
+            temperature=temperature, memory_bank_size=bank, gather_distributed=v3
+        )
 
     def query(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Backbone features and the (predicted) query projection."""
@@ -81,8 +83,9 @@ class MoCo(SSLMethod):
         features, q_a = self.query(season_a)
         if self.hparams.version == 3:
             _, q_b = self.query(season_b)
-            loss = 0.5 * (self.criterion(q_a, self.key(season_b))
-                          + self.criterion(q_b, self.key(season_a)))
+            loss = 0.5 * (
+                self.criterion(q_a, self.key(season_b)) + self.criterion(q_b, self.key(season_a))
+            )
         else:
             loss = self.criterion(q_a, self.key(season_b))
         self.track(features, len(season_a))

@@ -52,15 +52,19 @@ class SeCo(SSLMethod):
         **kwargs: Any,
     ) -> None:
         super().__init__(augment=augment or seco_recipe(), **kwargs)
-        self.heads = nn.ModuleDict({
-            s: MoCoProjectionHead(self.feature_dim, hidden_dim, proj_dim) for s in SUBSPACES})
+        self.heads = nn.ModuleDict(
+            {s: MoCoProjectionHead(self.feature_dim, hidden_dim, proj_dim) for s in SUBSPACES}
+        )
         self.backbone_momentum = copy.deepcopy(self.backbone)
         self.heads_momentum = copy.deepcopy(self.heads)
         deactivate_requires_grad(self.backbone_momentum)
         deactivate_requires_grad(self.heads_momentum)
-        self.queues = nn.ModuleDict({
-            s: MemoryBankModule(size=(queue_size, proj_dim), gather_distributed=True)
-            for s in SUBSPACES})
+        self.queues = nn.ModuleDict(
+            {
+                s: MemoryBankModule(size=(queue_size, proj_dim), gather_distributed=True)
+                for s in SUBSPACES
+            }
+        )
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Four views: two augmentations (A, B) of two seasons, A and B each replayed."""
