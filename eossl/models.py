@@ -47,7 +47,7 @@ def create_backbone(
     """
     kwargs: dict = {"in_chans": in_chans, "num_classes": 0, "pretrained": False}
     if img_size is not None and name.startswith(("vit", "deit", "eva", "beit")):
-        kwargs.update(img_size=img_size, dynamic_img_size=True)
+        kwargs.update(img_size=img_size, dynamic_img_size=True, dynamic_img_pad=True)
     try:
         model = timm.create_model(name, **kwargs)
     except RuntimeError as err:

@@ -195,3 +195,94 @@ def test_trains_on_v11_archive(v11_s2: Path, tmp_path: Path) -> None:
     card = json.loads(next((tmp_path / "r" / "weights").glob("*.json")).read_text())
     assert "ssl4eo-s12-v1.1" in card["normalisation_source"]
     assert card["offset"] == 1000  # the release's offset, kept for downstream use
+
+
+def test_vit_backbone_bf16_channels_last(tmp_path: Path) -> None:
+    assert (
+        _run(
+            "--method",
+            "moco",
+            "--out",
+            str(tmp_path / "r"),
+            "--trainer.fast_dev_run",
+            "1",
+            "--trainer.precision",
+            "bf16-mixed",
+            "--model.init_args.backbone",
+            "vit_tiny_patch16_224",
+            "--model.init_args.version",
+            "3",
+            "--model.init_args.optimizer",
+            "lars",
+            *TINY,
+        )
+        == 0
+    )
+    assert (
+        _run(
+            "--method",
+            "seco",
+            "--out",
+            str(tmp_path / "c"),
+            "--trainer.fast_dev_run",
+            "1",
+            "--model.init_args.channels_last",
+            "true",
+            *TINY,
+        )
+        == 0
+    )
+
+
+def test_collapse_warning() -> None:
+    from unittest import mock
+
+    from eossl.methods import MoCo
+
+    model = MoCo(backbone="resnet18", in_chans=4, hidden_dim=32, queue_size=8)
+    model._monitor = [torch.ones(64, 512) + 1e-7 * torch.randn(64, 512)]
+    with mock.patch.object(model, "log_dict"), mock.patch.object(model, "log"):
+        with pytest.warns(UserWarning, match="representation collapse"):
+            model.on_train_epoch_end()
+
+
+def test_ctrl_c_saves_checkpoint(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "eossl.cli",
+            "pretrain",
+            "--out",
+            str(out),
+            "--trainer.max_epochs",
+            "1000",
+            *TINY,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while not (out / "checkpoints" / "last.ckpt").exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.time() < deadline, "no checkpoint written"
+            time.sleep(0.5)
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert (out / "checkpoints" / "on_exception.ckpt").exists()
+    ckpt = torch.load(out / "checkpoints" / "on_exception.ckpt", weights_only=False)
+    assert ckpt["global_step"] > 0
