@@ -116,6 +116,96 @@ def _info(args: argparse.Namespace) -> None:
     print_info(path, args.sensor)
 
 
+@command("export", "export a pretraining checkpoint's backbone for timm and TorchGeo")
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "ckpt", help="checkpoint written by `eossl pretrain` (e.g. OUT/checkpoints/last.ckpt)"
+    )
+    p.add_argument("out_dir", help="folder for NAME.pth, NAME.safetensors, NAME.ckpt, NAME.json")
+    p.add_argument(
+        "--name", default=None, help="file name stem (default: eossl_SENSOR_METHOD_MODEL)"
+    )
+    p.add_argument(
+        "--register",
+        action="store_true",
+        help="also copy into the weights registry (EOSSL_WEIGHTS)",
+    )
+    p.set_defaults(run=_export)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from eossl.export import export_checkpoint
+
+    card = export_checkpoint(args.ckpt, args.out_dir, args.name, register=args.register)
+    Console().print(
+        f"wrote {card.with_suffix('')}.{{pth,safetensors,ckpt,json}}"
+        + (" and registered it" if args.register else "")
+    )
+
+
+@command("weights", "list the weights in the registry")
+def _weights_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list"], help="list: show the registered weights")
+    p.set_defaults(run=_weights)
+
+
+def _weights(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from eossl.weights import list_cards, registry_dir
+
+    table = Table(title=f"eossl weights in {registry_dir()}")
+    for col in ("name", "model", "bands", "sensor", "method", "crop", "epochs", "sha256"):
+        table.add_column(col)
+    for c in list_cards():
+        table.add_row(
+            c["name"],
+            c["model"],
+            str(c["in_chans"]),
+            str(c.get("sensor")),
+            c["method"],
+            str(c.get("crop_size")),
+            str(c.get("epochs")),
+            c["sha256"][:12],
+        )
+    Console().print(table)
+
+
+@command("evaluate", "evaluate weights downstream (kNN, linear probe, segmentation) vs random")
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("weights", help="weights card (.json), its folder, or a registered name")
+    p.add_argument("--data", required=True, help="labelled store (eossl synth/convert --labels)")
+    p.add_argument("--task", choices=["knn", "linear", "segmentation"], default="knn")
+    p.add_argument("--out", default="eval", help="folder for the JSON result and the plot")
+    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (segmentation)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from eossl.evaluate import evaluate, print_result
+
+    result = evaluate(
+        args.weights,
+        args.data,
+        args.task,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        lr=args.lr,
+    )
+    print_result(result)
+    print(f"saved {args.out}/evaluate_{args.task}.json and .png")
+
+
 @command("sensors", "list the sensor cards and their aliases")
 def _sensors_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_sensors)

@@ -1,10 +1,17 @@
-"""Export a pretrained backbone: timm-named tensors (.pth, .safetensors) and a JSON card."""
+"""Export a pretrained backbone for downstream use.
+
+``NAME.pth`` and ``NAME.safetensors`` hold the backbone ``state_dict`` in timm key
+names (plain tensors), ``NAME.json`` is the card (model, bands, normalisation,
+crop size, sha256), and ``NAME.ckpt`` is a checkpoint that TorchGeo's
+``SemanticSegmentationTask(weights=...)`` and ``ClassificationTask`` load as is.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +20,7 @@ from safetensors.torch import save_file
 
 from eossl.errors import UserError
 
-__all__ = ["export_backbone", "sha256"]
+__all__ = ["export_backbone", "export_checkpoint", "load_method", "sha256"]
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -39,28 +46,134 @@ def _atomic(path: Path, write: Any) -> None:
         ) from err
 
 
+def _state_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    export = getattr(module, "export_state_dict", None)
+    state = export() if callable(export) else module.backbone.state_dict()
+    return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+
+
 def export_backbone(
     module: torch.nn.Module, out_dir: str | os.PathLike, name: str, card: dict[str, Any]
 ) -> Path:
-    """Write ``NAME.pth``, ``NAME.safetensors`` and ``NAME.json`` for ``module.backbone``.
+    """Write ``NAME.pth``, ``.safetensors``, ``.ckpt`` and ``.json`` for ``module.backbone``.
 
     Returns the path of the card.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: v.detach().cpu().contiguous().clone() for k, v in module.backbone.state_dict().items()
-    }
-    pth, st, js = out / f"{name}.pth", out / f"{name}.safetensors", out / f"{name}.json"
+    state = _state_of(module)
+    pth, st, ckpt, js = (
+        out / f"{name}{ext}" for ext in (".pth", ".safetensors", ".ckpt", ".json")
+    )
     _atomic(pth, lambda p: torch.save(state, p))
     _atomic(st, lambda p: save_file(state, str(p)))
+    # TorchGeo's extract_backbone: hparams 'backbone' selects the 'model.backbone.model.' keys
+    tg = {
+        "hyper_parameters": {"backbone": card["model"], "in_channels": card["in_chans"]},
+        "state_dict": {f"model.backbone.model.{k}": v for k, v in state.items()},
+        "eossl_card": name,
+    }
+    _atomic(ckpt, lambda p: torch.save(tg, p))
     from eossl import __version__
 
     full = {
         **card,
-        "files": {"pth": pth.name, "safetensors": st.name},
+        "name": name,
+        "files": {"pth": pth.name, "safetensors": st.name, "torchgeo_ckpt": ckpt.name},
         "sha256": sha256(pth),
+        "sha256_safetensors": sha256(st),
+        "sha256_ckpt": sha256(ckpt),
         "eossl_version": __version__,
     }
     _atomic(js, lambda p: p.write_text(json.dumps(full, indent=2)))
     return js
+
+
+def load_method(ckpt_path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild an eossl method from its Lightning checkpoint (loaded with weights_only=True)."""
+    from eossl.methods import METHODS
+
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(
+            f"{path}: not an eossl checkpoint readable without unpickling objects "
+            f"({type(err).__name__})"
+        ) from err
+    hp = dict(ckpt.get("hyper_parameters") or {})
+    classes = {f"{c.__module__.rsplit('.', 1)[0]}.{c.__name__}": c for c in METHODS.values()}
+    classes.update({f"{c.__module__}.{c.__name__}": c for c in METHODS.values()})
+    cls = classes.get(hp.get("_class_path", ""))
+    if cls is None:
+        raise UserError(
+            f"{path}: not an eossl pretraining checkpoint (class {hp.get('_class_path')!r})"
+        )
+    module = cls(**{k: v for k, v in hp.items() if not k.startswith("_")})
+    module.load_state_dict(ckpt["state_dict"], strict=False)
+    method = next(k for k, c in METHODS.items() if c is cls)
+    return module, {**ckpt.get("eossl", {}), "method": method, "epochs": ckpt.get("epoch", 0)}
+
+
+def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """The weights card of a trained method, from its data metadata (see ``data_meta``)."""
+    hp = module.hparams
+    if meta.get("mean") is None:
+        raise UserError(
+            "no pretraining normalisation recorded; export from a checkpoint "
+            "written by `eossl pretrain`"
+        )
+    return {
+        "model": hp.backbone,
+        "in_chans": hp.in_chans,
+        "bands": meta.get("bands"),
+        "sensor": meta.get("sensor", "unknown"),
+        "method": meta["method"],
+        "mean": meta.get("mean"),
+        "std": meta.get("std"),
+        "offset": meta.get("offset", 0.0),
+        "normalisation_source": meta.get("normalisation_source"),
+        "nodata": meta.get("nodata"),
+        "crop_size": module.recipe.crop_size,
+        "epochs": meta.get("epochs"),
+        "dataset": meta.get("dataset"),
+    }
+
+
+def default_name(card: dict[str, Any]) -> str:
+    """``eossl_<sensor>_<method>_<model>``."""
+    return f"eossl_{card['sensor']}_{card['method']}_{card['model']}"
+
+
+def export_checkpoint(
+    ckpt_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    name: str | None = None,
+    register: bool = False,
+) -> Path:
+    """``eossl export``: backbone files and card from a pretraining checkpoint."""
+    module, meta = load_method(ckpt_path)
+    try:
+        card = card_for(module, meta)
+    except UserError as err:
+        raise UserError(f"{ckpt_path}: {err}") from err
+    path = export_backbone(module, out_dir, name or default_name(card), card)
+    if register:
+        register_card(path)
+    return path
+
+
+def register_card(card_path: str | os.PathLike) -> Path:
+    """Copy a card and its files into the weights registry; returns the registered card."""
+    from eossl.weights import registry_dir
+
+    card_path = Path(card_path)
+    card = json.loads(card_path.read_text())
+    dest = registry_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in card["files"].values():
+        _atomic(dest / file, lambda p, f=file: shutil.copyfile(card_path.parent / f, p))
+    _atomic(dest / card_path.name, lambda p: shutil.copyfile(card_path, p))
+    return dest / card_path.name

@@ -180,40 +180,13 @@ def pretrain_cli(argv: list[str]) -> None:
         raise UserError(f"{ckpt_path}: checkpoint not found")
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
     if cli.trainer.is_global_zero:
-        card = export_run(
-            cli.model, cli.datamodule, sensor, known.method, out, epochs=cli.trainer.current_epoch
-        )
+        card = export_run(cli.model, known.method, out, epochs=cli.trainer.current_epoch)
         print(f"eossl: weights exported to {card.parent} ({card.name})", file=sys.stderr)
 
 
-def export_run(
-    model: SSLMethod,
-    dm: SeasonalZarrDataModule,
-    sensor: Sensor,
-    method: str,
-    out: Path,
-    epochs: int,
-) -> Path:
+def export_run(model: SSLMethod, method: str, out: Path, epochs: int) -> Path:
     """Export the trained backbone and its card into ``OUT/weights``."""
-    from eossl.export import export_backbone
+    from eossl.export import card_for, default_name, export_backbone
 
-    hp = model.hparams
-    stats = dm.stats
-    name = f"eossl_{sensor.name}_{method}_{hp.backbone}"
-    card = {
-        "name": name,
-        "model": hp.backbone,
-        "in_chans": hp.in_chans,
-        "bands": dm.dataset.band_names if dm.dataset else sensor.band_names,
-        "sensor": sensor.name,
-        "method": method,
-        "mean": list(stats.mean) if stats else None,
-        "std": list(stats.std) if stats else None,
-        "offset": stats.offset if stats else 0.0,
-        "normalisation_source": stats.source if stats else None,
-        "nodata": sensor.nodata,
-        "crop_size": model.recipe.crop_size,
-        "epochs": epochs,
-        "dataset": dm.data or "eossl built-in synthetic sample",
-    }
-    return export_backbone(model, out / "weights", name, card)
+    card = card_for(model, {**(model.data_meta() or {}), "method": method, "epochs": epochs})
+    return export_backbone(model, out / "weights", default_name(card), card)

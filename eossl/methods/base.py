@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from typing import Any, Literal
 
 import lightning as L
@@ -48,14 +49,18 @@ class SSLMethod(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         warmup_epochs: float = 1.0,
-        augment: AugmentRecipe | None = None,
+        augment: AugmentRecipe | dict | None = None,
         channels_last: bool = False,
         monitor_samples: int = 1024,
         collapse_threshold: float = 0.05,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if isinstance(augment, dict):
+            augment = AugmentRecipe(**augment)
         self.recipe = augment or AugmentRecipe()
+        # plain types only, so checkpoints load with torch.load(weights_only=True)
+        self.hparams["augment"] = asdict(self.recipe)
         self.augment = MultiBandAugment(self.recipe, in_chans)
         self.backbone = create_backbone(
             backbone, in_chans, backbone_weights, img_size=self.recipe.crop_size
@@ -121,6 +126,28 @@ class SSLMethod(L.LightningModule):
                 f"< {self.hparams.collapse_threshold}, RankMe {rank:.1f} of {z.shape[1]}; lower "
                 "the learning rate, raise the temperature or check the augmentations"
             )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep what downstream use needs: normalisation, bands, sensor, data."""
+        if meta := self.data_meta():
+            checkpoint["eossl"] = meta
+
+    def data_meta(self) -> dict[str, Any] | None:
+        """Sensor, bands and normalisation of the data this module is trained on."""
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        stats = getattr(dm, "stats", None)
+        if dm is None or stats is None:
+            return None
+        return {
+            "sensor": dm.sensor.name,
+            "bands": dm.dataset.band_names if dm.dataset else dm.sensor.band_names,
+            "mean": list(stats.mean),
+            "std": list(stats.std),
+            "offset": stats.offset,
+            "normalisation_source": stats.source,
+            "nodata": dm.sensor.nodata,
+            "dataset": dm.data or "eossl built-in synthetic sample",
+        }
 
     # ---- optimisation ------------------------------------------------------------------------
 

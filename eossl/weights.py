@@ -1,0 +1,148 @@
+"""eossl weights as TorchGeo ``WeightsEnum`` members, and the local weights registry.
+
+A member's ``get_state_dict()`` checks the sha256 recorded in the card before it
+loads anything, and loads plain tensors only. Its ``transforms`` reproduce the
+pretraining resize and normalisation, and its ``meta`` carries TorchGeo's keys.
+TorchGeo's trainers accept the member as ``weights=``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+from torchvision.models._api import Weights
+
+from eossl.errors import UserError
+
+try:  # the class TorchGeo's trainers check with isinstance
+    from torchgeo.trainers.segmentation import WeightsEnum
+except ImportError:  # pragma: no cover - older/newer layouts
+    from torchvision.models._api import WeightsEnum
+
+__all__ = [
+    "EosslWeightsEnum",
+    "get",
+    "list_cards",
+    "load_card",
+    "load_verified",
+    "registry_dir",
+    "torchgeo_weights",
+    "transforms_for",
+]
+
+
+def registry_dir() -> Path:
+    """The weights registry: ``EOSSL_WEIGHTS``, else ``<eossl cache>/weights``."""
+    if env := os.environ.get("EOSSL_WEIGHTS"):
+        return Path(env).expanduser()
+    from eossl.data.synthetic_store import cache_dir
+
+    return cache_dir() / "weights"
+
+
+def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
+    """A card by path, or by name from the registry; returns (card, its folder)."""
+    path = Path(card)
+    if path.suffix != ".json":
+        candidate = registry_dir() / f"{card}.json"
+        if not path.exists() and candidate.exists():
+            path = candidate
+        elif path.is_dir():
+            cards = sorted(path.glob("*.json"))
+            if len(cards) != 1:
+                raise UserError(f"{path}: expected one weights card (*.json), found {len(cards)}")
+            path = cards[0]
+    if not path.is_file():
+        known = ", ".join(c["name"] for c in list_cards()) or "none registered"
+        raise UserError(
+            f"{card}: no such weights card; pass a .json card or a registered name ({known})"
+        )
+    try:
+        return json.loads(path.read_text()), path.parent
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not a valid weights card ({err})") from err
+
+
+def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The backbone tensors of a card, after checking their sha256 against it."""
+    from eossl.export import sha256
+
+    info, folder = load_card(card)
+    pth = folder / info["files"]["pth"]
+    if not pth.is_file():
+        raise UserError(f"{pth}: weights file named by the card is missing")
+    digest = sha256(pth)
+    if digest != info["sha256"]:
+        raise UserError(
+            f"{pth}: sha256 {digest[:12]}... does not match the card's "
+            f"{info['sha256'][:12]}...; the file was modified or corrupted, "
+            "re-export it"
+        )
+    return torch.load(pth, map_location="cpu", weights_only=True)
+
+
+def transforms_for(info: dict[str, Any]) -> K.AugmentationSequential:
+    """Kornia resize and normalisation exactly as in pretraining (stored units)."""
+    mean = torch.tensor(info["mean"], dtype=torch.float32)
+    std = torch.tensor(info["std"], dtype=torch.float32)
+    size = int(info["crop_size"])
+    return K.AugmentationSequential(
+        K.Resize(size), K.Normalize(mean=mean, std=std), data_keys=None
+    )
+
+
+class EosslWeightsEnum(WeightsEnum):
+    """TorchGeo/torchvision ``WeightsEnum`` whose members load verified local files."""
+
+    def get_state_dict(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        return load_verified(self.meta["card"])
+
+
+def torchgeo_weights(card: str | os.PathLike) -> EosslWeightsEnum:
+    """A ``WeightsEnum`` member for an exported card (path or registered name)."""
+    info, folder = load_card(card)
+    card_path = folder / f"{info['name']}.json"
+    meta = {
+        "dataset": info.get("dataset"),
+        "in_chans": info["in_chans"],
+        "model": info["model"],
+        "publication": None,
+        "repo": "https://github.com/eossl/eossl",
+        "ssl_method": info["method"],
+        "bands": info.get("bands"),
+        "card": str(card_path),
+        "mean": info.get("mean"),
+        "std": info.get("std"),
+        "offset": info.get("offset", 0.0),
+        "crop_size": info.get("crop_size"),
+        "sensor": info.get("sensor"),
+    }
+    weights = Weights(
+        url=(folder / info["files"]["pth"]).resolve().as_uri(),
+        transforms=transforms_for(info),
+        meta=meta,
+    )
+    enum = EosslWeightsEnum(f"EosslWeights_{info['name']}", {info["name"]: weights})
+    return enum[info["name"]]
+
+
+def list_cards() -> list[dict[str, Any]]:
+    """Cards in the registry."""
+    folder = registry_dir()
+    cards = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            cards.append(json.loads(path.read_text()))
+        except json.JSONDecodeError:
+            continue
+    return cards
+
+
+def get(name: str) -> EosslWeightsEnum:
+    """The registered weights called ``name``, as a ``WeightsEnum`` member."""
+    return torchgeo_weights(name)
