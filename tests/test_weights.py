@@ -1,0 +1,203 @@
+"""Exported weights in TorchGeo: by path and as a WeightsEnum member; registry; evaluation."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torchgeo.trainers import ClassificationTask, SemanticSegmentationTask
+
+from eossl.cli import main
+from eossl.errors import UserError
+from eossl.weights import EosslWeightsEnum, get, list_cards, load_verified, torchgeo_weights
+
+TINY = [
+    "--data.synthetic_samples",
+    "12",
+    "--data.synthetic_size",
+    "40",
+    "--data.num_workers",
+    "0",
+    "--data.batch_size",
+    "4",
+    "--model.init_args.augment.crop_size",
+    "32",
+    "--model.init_args.queue_size",
+    "16",
+    "--model.init_args.hidden_dim",
+    "64",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    assert (
+        main(
+            [
+                "pretrain",
+                "--out",
+                str(out),
+                "--trainer.max_epochs",
+                "1",
+                "--trainer.limit_train_batches",
+                "2",
+                "--trainer.limit_val_batches",
+                "0",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+@pytest.fixture
+def exported(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("EOSSL_WEIGHTS", str(tmp_path / "registry"))
+    assert (
+        main(
+            [
+                "export",
+                str(run / "checkpoints" / "last.ckpt"),
+                str(tmp_path / "w"),
+                "--name",
+                "tiny",
+                "--register",
+            ]
+        )
+        == 0
+    )
+    return tmp_path / "w" / "tiny.json"
+
+
+def test_export_files_and_card(exported: Path) -> None:
+    card = json.loads(exported.read_text())
+    folder = exported.parent
+    for key in (
+        "model",
+        "in_chans",
+        "bands",
+        "sensor",
+        "method",
+        "mean",
+        "std",
+        "offset",
+        "crop_size",
+        "epochs",
+        "dataset",
+        "eossl_version",
+        "sha256",
+    ):
+        assert key in card, key
+    assert card["in_chans"] == 13 == len(card["mean"]) and card["crop_size"] == 32
+    pth = torch.load(folder / "tiny.pth", weights_only=True)
+    from safetensors.torch import load_file
+
+    st = load_file(str(folder / "tiny.safetensors"))
+    assert pth.keys() == st.keys() and all(torch.equal(pth[k], st[k]) for k in pth)
+    assert "conv1.weight" in pth  # timm key names
+
+
+def test_segmentation_task_loads_by_path_and_member(exported: Path) -> None:
+    state = torch.load(exported.with_suffix(".pth"), weights_only=True)
+    member = torchgeo_weights(exported)
+    for weights in (str(exported.with_suffix(".ckpt")), member):
+        task = SemanticSegmentationTask(
+            model="unet", backbone="resnet18", weights=weights, in_channels=13, num_classes=7
+        )
+        encoder = task.model.encoder.state_dict()
+        for key, value in state.items():
+            assert torch.equal(encoder[key], value), key
+
+
+def test_classification_task_loads(exported: Path) -> None:
+    state = torch.load(exported.with_suffix(".pth"), weights_only=True)
+    for weights in (str(exported.with_suffix(".ckpt")), torchgeo_weights(exported)):
+        task = ClassificationTask(model="resnet18", weights=weights, in_channels=13, num_classes=5)
+        assert torch.equal(task.model.conv1.weight, state["conv1.weight"])
+
+
+def test_member_carries_torchgeo_meta_and_transforms(exported: Path) -> None:
+    from torchgeo.trainers.segmentation import WeightsEnum
+
+    member = torchgeo_weights(exported)
+    assert isinstance(member, WeightsEnum) and isinstance(member, EosslWeightsEnum)
+    for key in ("dataset", "in_chans", "model", "publication", "repo", "ssl_method", "bands"):
+        assert key in member.meta
+    card = json.loads(exported.read_text())
+    x = torch.rand(2, 13, 50, 50) * 3000
+    out = member.transforms({"image": x})["image"]
+    assert out.shape == (2, 13, 32, 32)
+    mean = torch.tensor(card["mean"])[None, :, None, None]
+    std = torch.tensor(card["std"])[None, :, None, None]
+    flat = torch.full((1, 13, 50, 50), 1.0) * mean
+    assert member.transforms({"image": flat})["image"].abs().max() < 1e-4
+    assert torch.allclose(
+        member.transforms({"image": flat + std})["image"], torch.ones(1, 13, 32, 32), atol=1e-4
+    )
+
+
+def test_tampered_file_is_refused(exported: Path) -> None:
+    pth = exported.with_suffix(".pth")
+    state = torch.load(pth, weights_only=True)
+    state["conv1.weight"] += 1
+    torch.save(state, pth)
+    with pytest.raises(UserError, match="does not match the card"):
+        load_verified(exported)
+    with pytest.raises(UserError, match="does not match the card"):
+        SemanticSegmentationTask(
+            model="unet",
+            backbone="resnet18",
+            weights=torchgeo_weights(exported),
+            in_channels=13,
+            num_classes=2,
+        )
+
+
+def test_registry(exported: Path, capsys: pytest.CaptureFixture) -> None:
+    assert [c["name"] for c in list_cards()] == ["tiny"]
+    assert get("tiny").meta["ssl_method"] == "moco"
+    capsys.readouterr()
+    assert main(["weights", "list"]) == 0
+    assert "tiny" in capsys.readouterr().out
+    with pytest.raises(UserError, match="no such weights card"):
+        get("nope")
+
+
+@pytest.mark.parametrize("task", ["knn", "linear", "segmentation"])
+def test_evaluate(
+    task: str, exported: Path, s2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "eval"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(exported),
+                "--data",
+                str(s2_store),
+                "--task",
+                task,
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "pretrained" in text and "random init" in text
+    result = json.loads((out / f"evaluate_{task}.json").read_text())
+    assert 0 <= result["pretrained"] <= 1 and 0 <= result["random"] <= 1
+    assert (out / f"evaluate_{task}.png").stat().st_size > 1000
+
+
+def test_evaluate_rejects_unlabelled_store(
+    exported: Path, v11_s2: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["evaluate", str(exported), "--data", str(v11_s2)]) == 2
+    assert "no 'label' variable" in capsys.readouterr().err
