@@ -231,17 +231,24 @@ def _sensors(args: argparse.Namespace) -> None:
     Console().print(table)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
     from eossl import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eossl",
         description="Self-supervised pretraining on multispectral Earth-observation imagery.",
     )
     parser.add_argument("--version", action="version", version=f"eossl {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_text, add) in COMMANDS.items():
         add(sub.add_parser(name, help=help_text, description=help_text))
     return parser

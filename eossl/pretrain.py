@@ -8,10 +8,13 @@ field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -56,6 +59,27 @@ class CheckpointOnInterrupt(Callback):
     ) -> None:
         if trainer.global_step > 0:
             trainer.save_checkpoint(self.dirpath / "on_exception.ckpt")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temporary file, fsync, then rename: never a half-written .ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise UserError(
+                f"{path}: could not save the checkpoint ({err.strerror or err}); "
+                "free some disk space, then rerun with --resume"
+            ) from err
 
 
 def _num_bands(sensor: str) -> int:
@@ -119,7 +143,9 @@ def pretrain_cli(argv: list[str]) -> None:
     out = Path(known.out or f"runs/{sensor.name}_{known.method}")
     args = ["--config", str(preset)]
     if known.data is None:
-        demo = configs_dir() / "demo.yaml"
+        demo = configs_dir() / f"demo_{known.method}.yaml"  # a method's own demo values
+        if not demo.exists():
+            demo = configs_dir() / "demo.yaml"
         args += ["--config", str(demo)]
     else:
         from eossl.data.schema import find_stores
@@ -158,11 +184,18 @@ def pretrain_cli(argv: list[str]) -> None:
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"prog": "eossl pretrain"},
         trainer_defaults={
+            "plugins": [AtomicCheckpointIO()],
             "logger": [
                 CSVLogger(out, name="", version=""),
                 TensorBoardLogger(out, name="tensorboard", version=""),
             ],
             "callbacks": [
+                ModelCheckpoint(  # last.ckpt also mid-epoch, so a killed run loses little
+                    dirpath=out / "checkpoints",
+                    save_last=True,
+                    every_n_train_steps=100,
+                    save_top_k=0,
+                ),
                 ModelCheckpoint(
                     dirpath=out / "checkpoints",
                     filename="best-{epoch}",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.normalize import BandNormalize, BandStats, resolve_stats
@@ -32,6 +32,14 @@ class _EpochSampler(RandomSampler):
     def set_epoch(self, epoch: int) -> None:
         self.generator.manual_seed(self.seed + epoch)
         self.data_source.dataset.set_epoch(epoch)
+
+
+class _DistributedEpochSampler(DistributedSampler):
+    """Each process gets its own shard of the samples; the epoch also reseeds season draws."""
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.dataset.dataset.set_epoch(epoch)
 
 
 class SeasonalZarrDataModule(L.LightningDataModule):
@@ -137,10 +145,15 @@ class SeasonalZarrDataModule(L.LightningDataModule):
 
     def _loader(self, data: Subset, train: bool) -> DataLoader:
         workers = self.num_workers
+        sampler: Any = _EpochSampler(data, self.seed) if train else None
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            sampler = _DistributedEpochSampler(
+                data, shuffle=train, seed=self.seed, drop_last=train
+            )
         return DataLoader(
             data,
             batch_size=self.batch_size,
-            sampler=_EpochSampler(data, self.seed) if train else None,
+            sampler=sampler,
             num_workers=workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=workers > 0,

@@ -193,7 +193,9 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         for attempt in range(len(self)):
             i = (index + attempt) % len(self)
             try:
-                return self._read(i)
+                sample = self._read(i)
+                sample["skipped"] = torch.tensor(attempt)  # unreadable samples passed over
+                return sample
             except UserError:
                 raise
             except Exception as err:

@@ -71,6 +71,8 @@ class SSLMethod(L.LightningModule):
         self._monitor: list[Tensor] = []
         self._epoch_start = 0.0
         self._epoch_samples = 0
+        self._epoch_indices: list[Tensor] = []
+        self._epoch_skipped = 0
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -107,11 +109,39 @@ class SSLMethod(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._monitor.clear()
         self._epoch_samples = 0
+        self._epoch_indices = []
+        self._epoch_skipped = 0
         self._epoch_start = time.perf_counter()
+
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if "index" in batch:
+            self._epoch_indices.append(batch["index"].detach())
+        if "skipped" in batch:
+            self._epoch_skipped += int(batch["skipped"].sum())
+
+    def _report_epoch_data(self) -> None:
+        """Log how many distinct samples all processes saw, and warn about skipped ones."""
+        world = self._trainer.world_size if self._trainer is not None else 1
+        if self._epoch_indices:
+            indices = torch.cat(self._epoch_indices)
+            if world > 1:
+                indices = self.all_gather(indices).flatten()
+            self.log("unique_samples", float(indices.unique().numel()), rank_zero_only=True)
+        skipped = torch.tensor(float(self._epoch_skipped), device=self.device)
+        if world > 1:
+            skipped = self.all_gather(skipped).sum()
+        self.log("skipped_samples", float(skipped), rank_zero_only=True)
+        if skipped > 0:
+            rank_zero_warn(
+                f"epoch {self.current_epoch}: {int(skipped)} unreadable samples were skipped "
+                "(on_bad_sample=skip); run `eossl info` on the data or re-convert the files "
+                "named in the log"
+            )
 
     def on_train_epoch_end(self) -> None:
         elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
         self.log("samples_per_s", self._epoch_samples / elapsed, sync_dist=True)
+        self._report_epoch_data()
         if not self._monitor:
             return
         z = torch.cat(self._monitor)
