@@ -10,7 +10,12 @@ from torch import nn
 
 from eossl.errors import UserError
 
-__all__ = ["create_backbone", "load_state_dict"]
+__all__ = ["create_backbone", "is_vit", "load_state_dict"]
+
+
+def is_vit(name: str) -> bool:
+    """Whether a timm model name is a plain vision transformer (patch tokens, class token)."""
+    return name.startswith(("vit", "deit", "eva", "beit"))
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -43,11 +48,14 @@ def create_backbone(
         name: any timm model name (``resnet18``, ``resnet50``, ``vit_small_patch16_224``...).
         in_chans: number of input bands.
         weights: optional local ``.pth``/``.safetensors`` state_dict in timm key names.
-        img_size: image size for ViTs (others ignore it).
+        img_size: training image size. ViTs keep the positional grid of their default
+            size and resample it on the fly (``dynamic_img_size``) to whatever size
+            they see, so the state_dict loads into ``timm.create_model(name,
+            in_chans=C)`` with ``strict=True`` whatever the crop size; others ignore it.
     """
     kwargs: dict = {"in_chans": in_chans, "num_classes": 0, "pretrained": False}
-    if img_size is not None and name.startswith(("vit", "deit", "eva", "beit")):
-        kwargs.update(img_size=img_size, dynamic_img_size=True, dynamic_img_pad=True)
+    if img_size is not None and is_vit(name):
+        kwargs.update(dynamic_img_size=True, dynamic_img_pad=True)
     try:
         model = timm.create_model(name, **kwargs)
     except RuntimeError as err:

@@ -1,9 +1,35 @@
 """SSL methods, one LightningModule each."""
 
+from eossl.methods.barlow import BarlowTwins
 from eossl.methods.base import SSLMethod
+from eossl.methods.byol import BYOL
+from eossl.methods.data2vec import Data2Vec
+from eossl.methods.dino import DINO
+from eossl.methods.mae import MAE
 from eossl.methods.moco import MoCo
 from eossl.methods.seco import SeCo
+from eossl.methods.simclr import SimCLR
 
-METHODS: dict[str, type[SSLMethod]] = {"moco": MoCo, "seco": SeCo}
+METHODS: dict[str, type[SSLMethod]] = {
+    "moco": MoCo,
+    "seco": SeCo,
+    "mae": MAE,
+    "simclr": SimCLR,
+    "byol": BYOL,
+    "dino": DINO,
+    "barlow": BarlowTwins,
+    "data2vec": Data2Vec,
+}
 
-__all__ = ["METHODS", "MoCo", "SSLMethod", "SeCo"]
+__all__ = [
+    "BYOL",
+    "DINO",
+    "MAE",
+    "METHODS",
+    "BarlowTwins",
+    "Data2Vec",
+    "MoCo",
+    "SSLMethod",
+    "SeCo",
+    "SimCLR",
+]

@@ -1,0 +1,169 @@
+"""The method menu beyond MoCo/SeCo: SimCLR, BYOL, DINO, Barlow Twins, data2vec and MAE."""
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from eossl.cli import main
+
+TINY = [
+    "--data.synthetic_samples",
+    "12",
+    "--data.synthetic_size",
+    "40",
+    "--data.num_workers",
+    "0",
+    "--data.batch_size",
+    "4",
+    "--model.init_args.augment.crop_size",
+    "32",
+]
+VIT = ["--model.init_args.backbone", "vit_tiny_patch16_224"]
+SMALL_HEAD = ["--model.init_args.hidden_dim", "64", "--model.init_args.proj_dim", "32"]
+DECODER = ["--model.init_args.decoder_dim", "32", "--model.init_args.decoder_depth", "1"]
+DECODER += ["--model.init_args.decoder_heads", "2"]
+ARGS = {
+    "simclr": SMALL_HEAD,
+    "byol": SMALL_HEAD,
+    "barlow": SMALL_HEAD,
+    "dino": [
+        *VIT,
+        *SMALL_HEAD,
+        "--model.init_args.bottleneck_dim",
+        "16",
+        "--model.init_args.local_crops",
+        "2",
+        "--model.init_args.local_crop_size",
+        "16",
+    ],
+    "data2vec": [*VIT, "--model.init_args.top_k", "2"],
+    "mae": [*VIT, *DECODER],
+    "mae-groups": [
+        *VIT,
+        *DECODER,
+        "--model.init_args.spectral_groups",
+        "[[1, 2, 3, 7], [4, 5, 6, 8], [11, 12]]",
+    ],
+    "mae-temporal": [*VIT, *DECODER, "--model.init_args.temporal", "true", "--data.seasons", "3"],
+}
+
+
+def _pretrain(method: str, out: Path, *args: str) -> dict:
+    """Run ``eossl pretrain`` and return the exported card (with the path of the weights)."""
+    code = main(["pretrain", "--method", method.split("-")[0], "--out", str(out), *TINY, *args])
+    assert code == 0
+    card_path = next((out / "weights").glob("*.json"))
+    card = json.loads(card_path.read_text())
+    card["pth"] = card_path.parent / card["files"]["pth"]
+    return card
+
+
+@pytest.mark.parametrize("method", [m for m in ARGS if m != "mae"])  # mae: the figure test
+def test_fast_dev_run(method: str, tmp_path: Path) -> None:
+    card = _pretrain(method, tmp_path / "run", "--trainer.fast_dev_run", "1", *ARGS[method])
+    assert card["method"] == method.split("-")[0] and card["crop_size"] == 32
+    state = torch.load(card["pth"], weights_only=True)
+    # timm names, default img_size, strict: also ViTs trained on 32-pixel crops
+    timm.create_model(card["model"], in_chans=card["in_chans"], num_classes=0).load_state_dict(
+        state
+    )
+    if method.startswith("mae"):
+        assert (tmp_path / "run" / "reconstructions" / "epoch_000.png").is_file()
+
+
+def _mae(**kwargs):
+    from eossl.augment import AugmentRecipe
+    from eossl.methods import MAE
+
+    defaults = dict(backbone="vit_tiny_patch16_224", in_chans=13, decoder_dim=32)
+    defaults.update(decoder_depth=1, decoder_heads=2, augment=AugmentRecipe(crop_size=64))
+    return MAE(**{**defaults, **kwargs})
+
+
+@pytest.mark.parametrize("ratio", [0.75, 0.5])
+def test_mae_mask_ratio(ratio: float) -> None:
+    model = _mae() if ratio == 0.75 else _mae(mask_ratio=ratio)
+    assert model.hparams.mask_ratio == ratio  # 0.75 by default
+    seen = []
+    model.backbone.blocks.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[1]))
+    loss, _, _, mask = model.forward_loss([torch.randn(3, 13, 64, 64)])
+    tokens = (64 // 16) ** 2
+    assert mask.shape == (3, tokens) and (mask.sum(1) == tokens * ratio).all()
+    assert seen == [1 + tokens - int(tokens * ratio)]  # class token + visible tokens only
+    assert torch.isfinite(loss)
+
+
+def test_mae_loss_falls(s2_store: Path) -> None:
+    from eossl.augment import AugmentRecipe
+    from eossl.data import SeasonalZarrDataModule
+
+    torch.manual_seed(0)
+    dm = SeasonalZarrDataModule(str(s2_store), sensor="s2", batch_size=8, num_workers=0)
+    dm.setup()
+    image = dm.normalize(next(iter(dm.train_dataloader()))["image"])[:, 0]  # fixed batch
+    model = _mae(decoder_dim=64, augment=AugmentRecipe(crop_size=32))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(12):
+        loss = model.forward_loss([image])[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) < 0.9 * sum(losses[:3]), losses
+
+
+def test_mae_figure_in_tensorboard_and_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    card = _pretrain(
+        "mae",
+        out,
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "1",
+        "--trainer.limit_val_batches",
+        "1",
+        *ARGS["mae"],
+    )
+    assert (out / "reconstructions" / "epoch_000.png").is_file()
+    events = b"".join(p.read_bytes() for p in (out / "tensorboard").glob("events.*"))
+    assert b"mae/reconstruction" in events
+    assert "val_loss" in (out / "metrics.csv").read_text().splitlines()[0]
+    state = torch.load(card["pth"], weights_only=True)
+    timm.create_model(card["model"], in_chans=13, num_classes=0).load_state_dict(state)
+
+
+def test_mae_encoder_loads_in_torchgeo() -> None:
+    """ViT-S/16 with spectral groups, trained on 32-pixel crops: loads as SSL4EO-S12's MAE."""
+    from torchgeo.models import ViTSmall16_Weights, vit_small_patch16_224
+
+    from eossl.augment import AugmentRecipe
+
+    groups = [[1, 2, 3, 7], [4, 5, 6, 8], [11, 12]]
+    mae = _mae(
+        backbone="vit_small_patch16_224",
+        spectral_groups=groups,
+        augment=AugmentRecipe(crop_size=32),
+    )
+    state = mae.export_state_dict()  # what eossl.export writes
+    meta = ViTSmall16_Weights.SENTINEL2_ALL_MAE.meta  # SSL4EO-S12's MAE: same model and bands
+    assert (meta["model"], meta["in_chans"]) == ("vit_small_patch16_224", 13)
+    tg = vit_small_patch16_224(weights=None, in_chans=meta["in_chans"]).eval()  # timm inside
+    missing, unexpected = tg.load_state_dict(state, strict=False)
+    assert set(missing) == {"head.weight", "head.bias"} and not unexpected  # default 224 size
+    tg.reset_classifier(0)
+    x = torch.randn(1, 13, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(tg(x), mae.backbone.eval()(x), atol=1e-4)
+        # the exported patch embedding is the mean of the group embeddings
+        per_group = [
+            e(x[:, g]) + t
+            for e, t, g in zip(
+                mae.group_embed.embeds, mae.group_embed.encoding, groups, strict=True
+            )
+        ]
+        assert torch.allclose(tg.patch_embed(x), torch.stack(per_group).mean(0), atol=1e-5)
