@@ -21,7 +21,7 @@ from rich.progress import (
 
 T = TypeVar("T")
 
-__all__ = ["progress_bar", "run_blocks"]
+__all__ = ["dask_client", "progress_bar", "run_blocks"]
 
 
 def progress_bar(quiet: bool = False) -> Progress:
@@ -39,7 +39,12 @@ def progress_bar(quiet: bool = False) -> Progress:
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A dask.distributed client for a running scheduler or a new LocalCluster; else None.
+
+    Open it once around several :func:`run_blocks` calls (``client=``) to start a
+    LocalCluster only once.
+    """
     if scheduler is None and workers is None:
         yield None
         return
@@ -68,15 +73,21 @@ def run_blocks(
     workers: int | None = None,
     threads: int | None = None,
     quiet: bool = False,
+    client: Any = None,
 ) -> list[Any]:
     """Apply ``fn`` to every block in parallel and return the results in order.
 
     ``weights`` (e.g. samples per block) scale the progress bar. The first
-    exception stops the run and is re-raised.
+    exception stops the run and is re-raised. ``client`` (from :func:`dask_client`)
+    is used instead of ``scheduler``/``workers`` when given.
     """
     weights = list(weights) if weights is not None else [1] * len(blocks)
     results: list[Any] = [None] * len(blocks)
-    with progress_bar(quiet) as progress, _client(scheduler, workers) as client:
+    given = contextlib.nullcontext(client) if client is not None else None
+    with (
+        progress_bar(quiet) as progress,
+        given or dask_client(scheduler, workers) as client,
+    ):
         task = progress.add_task(description, total=sum(weights), unit=unit)
         if client is None:
             import dask

@@ -47,6 +47,7 @@ class StoreSpec:
     shard: int = 64  # samples per shard (and per write block)
     level: int = 3  # zstd level
     attrs: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # fingerprint of the inputs (e.g. a hash of the file list)
 
     def blocks(self) -> list[tuple[int, int]]:
         """Sample ranges written as one unit: whole shards."""
@@ -66,7 +67,10 @@ class StoreSpec:
             "zarr_format",
             "shard",
         )
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        if self.source is not None:  # only when set, so older partial stores still resume
+            out["source"] = self.source
+        return out
 
 
 class StoreWriter:
@@ -224,11 +228,19 @@ class StoreWriter:
         done = {p.name for p in done_dir.iterdir()}
         return [b for b in self.spec.blocks() if f"{b[0]}-{b[1]}" not in done]
 
-    def write(self, start: int, stop: int, data: dict[str, Any]) -> None:
+    def write(
+        self,
+        start: int,
+        stop: int,
+        data: dict[str, Any],
+        report: dict[str, Any] | None = None,
+    ) -> None:
         """Write samples ``start:stop`` (one block) and mark the block done.
 
         ``data`` maps variable names to arrays whose first axis is the sample;
         ``time_`` may be ``datetime64`` (NaT pads locations with fewer timestamps).
+        ``report`` (JSON-serialisable) is kept with the block's marker, so what a
+        block found survives a kill; read it back with :meth:`block_reports`.
         """
         if (start, stop) not in self.spec.blocks():
             raise ValueError(f"({start}, {stop}) is not a block of this store")
@@ -238,8 +250,32 @@ class StoreWriter:
             value = np.asarray(value)
             if name == "time_" and np.issubdtype(value.dtype, np.datetime64):
                 value = value.astype("datetime64[ns]").view("int64")
-            self.group[name][start:stop] = value
-        (self.partial / _DONE / f"{start}-{stop}").touch()
+            try:
+                self.group[name][start:stop] = value
+            except OSError as err:
+                raise UserError(
+                    f"{self.partial}: could not write samples {start}-{stop} "
+                    f"({err.strerror or err}); free some disk space, then rerun the same "
+                    "command to resume"
+                ) from err
+        marker = self.partial / _DONE / f"{start}-{stop}"
+        if report is None:
+            marker.touch()
+        else:
+            tmp = marker.with_name(marker.name + ".tmp")
+            tmp.write_text(json.dumps(report))
+            os.replace(tmp, marker)  # the marker appears whole, or not at all
+
+    def block_reports(self) -> dict[tuple[int, int], Any]:
+        """Reports left by :meth:`write` for the blocks written so far (this run or earlier)."""
+        done_dir = self.partial / _DONE
+        out: dict[tuple[int, int], Any] = {}
+        for start, stop in self.spec.blocks():
+            marker = done_dir / f"{start}-{stop}"
+            if marker.is_file():
+                text = marker.read_text()
+                out[(start, stop)] = json.loads(text) if text else None
+        return out
 
     def finalize(self, attrs: dict[str, Any] | None = None) -> Path:
         """Mark complete and move into place atomically. Returns the output path."""

@@ -1,0 +1,299 @@
+"""``eossl convert``: GeoTIFF archives and a user's own scenes -> a Zarr store in the eossl schema.
+
+Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.trees`) and
+``geotiff`` (see :mod:`eossl.data.chips`). The sources are scanned first (in
+parallel), then blocks of whole shards are read and written by
+:class:`~eossl.data.writer.StoreWriter` on dask (:func:`~eossl.parallel.run_blocks`):
+atomic, resumable, and equal to an uninterrupted run. See ``docs/convert.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+
+from eossl.data.chips import ChipPlan, scan_geotiff
+from eossl.data.rasters import RESAMPLING, BadFile, fingerprint, nodata_attr
+from eossl.data.trees import TreePlan, scan_tree
+from eossl.data.writer import StoreSpec, StoreWriter
+from eossl.errors import UserError
+from eossl.parallel import dask_client, run_blocks
+
+__all__ = ["LAYOUT_NAMES", "add_arguments", "convert", "run"]
+
+LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff")
+_SHARD_BYTES = 512 * 2**20  # auto shard: at most this many decoded bytes per write block
+_MAX_LISTED = 1000  # skipped files listed in the store attributes (all are counted)
+
+
+def convert(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    layout: str,
+    *,
+    sensor: str | None = None,
+    resampling: str = "nearest",
+    size: int | None = None,
+    chip_size: int = 264,
+    stride: int | None = None,
+    labels: str | os.PathLike | None = None,
+    max_nodata: float = 0.5,
+    nodata: float | None = None,
+    scale: float | None = None,
+    dtype: str = "uint16",
+    skip_bad: bool = False,
+    zarr_format: int | None = None,
+    shard: int | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+) -> tuple[Path, list[BadFile]]:
+    """Convert ``src`` in ``layout`` to the store ``out``; returns it and the skipped files.
+
+    Resumes a partial store left by an interrupted run on the same inputs.
+    """
+    if layout not in LAYOUT_NAMES:
+        raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
+    if resampling not in RESAMPLING:
+        raise UserError(
+            f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLING)}"
+        )
+    out = Path(out).expanduser()
+    fmt = zarr_format or (2 if out.name.endswith(".zip") else 3)
+    if out.name.endswith(".zip") and fmt == 3:
+        raise UserError(
+            "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
+            "or write a .zarr directory"
+        )
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: already exists; pass --overwrite to replace it")
+    if size is not None and size < 1:
+        raise UserError(f"--size must be at least 1, got {size}")
+    if shard is not None and shard < 1:
+        raise UserError(f"--shard must be at least 1, got {shard}")
+    with dask_client(scheduler, workers) as client:
+
+        def parallel(fn, blocks, description, weights=None, unit="blocks"):  # noqa: ANN001, ANN202
+            return run_blocks(
+                fn, blocks, description, weights, unit, threads=threads, quiet=quiet, client=client
+            )
+
+        if layout == "geotiff":
+            if size is not None:
+                raise UserError("--size is for the archive layouts; use --chip-size with geotiff")
+            plan: TreePlan | ChipPlan = scan_geotiff(
+                src,
+                chip=chip_size,
+                stride=stride,
+                labels=labels,
+                max_nodata=max_nodata,
+                nodata=nodata,
+                scale=scale,
+                dtype=dtype,
+                sensor=sensor,
+                resampling=resampling,
+                skip_bad=skip_bad,
+                run=parallel,
+            )
+        else:
+            for flag, value in (("--labels", labels), ("--scale", scale), ("--stride", stride)):
+                if value is not None:
+                    raise UserError(f"{flag} is for the geotiff layout, not {layout}")
+            plan = scan_tree(
+                src,
+                layout,
+                sensor=sensor,
+                size=size,
+                resampling=resampling,
+                skip_bad=skip_bad,
+                run=parallel,
+            )
+        return _write(plan, out, fmt, shard, skip_bad, overwrite, quiet, parallel)
+
+
+def _write(
+    plan: TreePlan | ChipPlan,
+    out: Path,
+    fmt: int,
+    shard: int | None,
+    skip_bad: bool,
+    overwrite: bool,
+    quiet: bool,
+    parallel: Callable[..., list[Any]],
+) -> tuple[Path, list[BadFile]]:
+    """Write the planned store block by block, then finalise it (see :func:`convert`)."""
+    bands = len(plan.band_names)
+    per_sample = plan.times * bands * plan.height * plan.width * np.dtype(plan.dtype).itemsize
+    shard = shard or int(min(64, max(1, _SHARD_BYTES // max(per_sample, 1))))
+    attrs = {**plan.attrs(), "nodata": nodata_attr(plan.nodata)}
+    spec = StoreSpec(
+        samples=plan.samples,
+        times=plan.times,
+        band_names=plan.band_names,
+        height=plan.height,
+        width=plan.width,
+        dtype=plan.dtype,
+        cloud_mask=True,
+        label=isinstance(plan, ChipPlan) and plan.labels is not None,
+        zarr_format=fmt,
+        shard=shard,
+        attrs=attrs,
+        source=fingerprint({"plan": plan.describe(), "skip_bad": skip_bad}),
+    )
+    writer = StoreWriter(out, spec, overwrite=overwrite)
+    if writer.resumed_blocks and not quiet:
+        Console(stderr=True).print(
+            f"resuming {writer.partial}: {writer.resumed_blocks} of {len(spec.blocks())} "
+            "blocks already written"
+        )
+
+    def block(bounds: tuple[int, int]) -> int:
+        start, stop = bounds
+        data, bad = plan.read_block(start, stop, skip_bad)
+        writer.write(start, stop, data, report={"bad": [b.as_dict() for b in bad]})
+        return len(bad)
+
+    pending = writer.pending()
+    parallel(
+        block,
+        pending,
+        f"convert {plan.attrs()['source_layout']}",
+        weights=[b[1] - b[0] for b in pending],
+        unit="samples",
+    )
+    if writer.group.attrs.get("eossl_complete"):  # killed while finalising: attrs are set
+        listed = [BadFile(**b) for b in writer.group.attrs.get("skipped_files", [])]
+        return writer.finalize(), listed
+    read_bad = [
+        BadFile(**b)
+        for _, report in sorted(writer.block_reports().items())
+        for b in (report or {}).get("bad", [])
+    ]
+    skipped = [*plan.skipped, *read_bad]
+    times = writer.group["time_"][...]
+    fill = np.iinfo(np.int64).min
+    counts = Counter(int(c) for c in (times != fill).sum(axis=1))
+    final = {
+        "timestamps": {
+            "policy": "padded: NaT in time_, nodata in bands, 6 in cloud_mask",
+            "per_sample": {str(k): v for k, v in sorted(counts.items())},
+        },
+        "skipped": len(skipped),
+        "skipped_files": [b.as_dict() for b in skipped[:_MAX_LISTED]],
+    }
+    return writer.finalize(final), skipped
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``eossl convert``."""
+    parser.add_argument("src", help="source folder (see --layout)")
+    parser.add_argument("out", help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2)")
+    parser.add_argument(
+        "--layout",
+        required=True,
+        choices=LAYOUT_NAMES,
+        help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, or geotiff (your own scenes)",
+    )
+    parser.add_argument("--sensor", default=None, help="sensor card (default: inferred)")
+    parser.add_argument(
+        "--resampling",
+        default="nearest",
+        choices=RESAMPLING,
+        help="onto the finest band's grid / the reference scene's grid (default: nearest)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="archive layouts: output size (default: finest band)",
+    )
+    geo = parser.add_argument_group("geotiff layout")
+    geo.add_argument("--chip-size", type=int, default=264, help="chip size in px (default: 264)")
+    geo.add_argument("--stride", type=int, default=None, help="chip step in px (default: chip)")
+    geo.add_argument("--labels", default=None, help="label raster sampled onto the same chips")
+    geo.add_argument(
+        "--max-nodata",
+        type=float,
+        default=0.5,
+        help="leave out a chip's date above this nodata fraction (default: 0.5)",
+    )
+    geo.add_argument("--nodata", type=float, default=None, help="source nodata (default: tags)")
+    geo.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="store float reflectance as round(value x SCALE) in --dtype (e.g. 10000)",
+    )
+    geo.add_argument("--dtype", default="uint16", help="dtype with --scale (default: uint16)")
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip unreadable files, list them at the end"
+    )
+    parser.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        default=None,
+        help="3 (sharded, default) or 2 (SSL4EO-S12 v1.1 form; default for .zip)",
+    )
+    parser.add_argument(
+        "--shard", type=int, default=None, help="samples per shard (default: 64, less if large)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
+    )
+    parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run ``eossl convert`` from parsed arguments."""
+    from eossl.data.describe import print_info
+
+    path, skipped = convert(
+        args.src,
+        args.out,
+        args.layout,
+        sensor=args.sensor,
+        resampling=args.resampling,
+        size=args.size,
+        chip_size=args.chip_size,
+        stride=args.stride,
+        labels=args.labels,
+        max_nodata=args.max_nodata,
+        nodata=args.nodata,
+        scale=args.scale,
+        dtype=args.dtype,
+        skip_bad=args.skip_bad,
+        zarr_format=args.zarr_format,
+        shard=args.shard,
+        overwrite=args.overwrite,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        quiet=args.quiet,
+    )
+    console = Console()
+    console.print(f"wrote {escape(str(path))}")
+    print_info(path)
+    if skipped:
+        print_skipped(skipped, console)
+    console.print(f"next: eossl stats {escape(str(path))}  (band statistics for normalisation)")
+
+
+def print_skipped(skipped: list[BadFile], console: Console, limit: int = 50) -> None:
+    """List the skipped files in full (paths are never shortened)."""
+    console.print(f"[bold yellow]skipped {len(skipped)} bad file(s)[/] (--skip-bad):")
+    for bad in skipped[:limit]:
+        console.print(f"  {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
+    if len(skipped) > limit:
+        console.print(f"  ... and {len(skipped) - limit} more (store attribute skipped_files)")
