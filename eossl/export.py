@@ -20,6 +20,14 @@ from safetensors.torch import save_file
 
 from eossl.errors import UserError
 
+
+def _reason(err: BaseException) -> str:
+    """A short reason for a failed write."""
+    return (
+        getattr(err, "strerror", None) or (str(err).splitlines() or [type(err).__name__])[0][:120]
+    )
+
+
 __all__ = ["export_backbone", "export_checkpoint", "load_method", "sha256"]
 
 
@@ -38,10 +46,10 @@ def _atomic(path: Path, write: Any) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # torch.save reports a full disk as RuntimeError
         tmp.unlink(missing_ok=True)
         raise UserError(
-            f"{path}: could not write ({err.strerror or err}); free some disk space "
+            f"{path}: could not write ({_reason(err)}); free some disk space "
             "or choose another output folder"
         ) from err
 

@@ -7,7 +7,6 @@ field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -24,6 +23,14 @@ from eossl.errors import UserError
 from eossl.methods import METHODS
 from eossl.methods.base import SSLMethod
 from eossl.sensors import Sensor, get_sensor
+
+
+def _reason(err: BaseException) -> str:
+    """A short reason for a failed write."""
+    return (
+        getattr(err, "strerror", None) or (str(err).splitlines() or [type(err).__name__])[0][:120]
+    )
+
 
 __all__ = ["PretrainCLI", "config_path", "configs_dir", "pretrain_cli"]
 
@@ -74,10 +81,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except OSError as err:
+        except (OSError, RuntimeError) as err:  # torch.save: RuntimeError on a full disk
             tmp.unlink(missing_ok=True)
             raise UserError(
-                f"{path}: could not save the checkpoint ({err.strerror or err}); "
+                f"{path}: could not save the checkpoint ({_reason(err)}); "
                 "free some disk space, then rerun with --resume"
             ) from err
 
@@ -129,7 +136,9 @@ def _latest_checkpoint(out: Path) -> Path | None:
 def pretrain_cli(argv: list[str]) -> None:
     """Run ``eossl pretrain`` with the given arguments (without the subcommand name)."""
     _quiet_warnings()
-    pre = argparse.ArgumentParser(prog="eossl pretrain", add_help=False)
+    from eossl.cli import _Parser
+
+    pre = _Parser(prog="eossl pretrain", add_help=False)
     pre.add_argument("--sensor", default="s2")
     pre.add_argument("--method", default="moco")
     pre.add_argument("--data", default=None)

