@@ -58,7 +58,7 @@ class MoCo(SSLMethod):
         deactivate_requires_grad(self.projection_head_momentum)
         bank = 0 if v3 else (queue_size, proj_dim)
         self.criterion = NTXentLoss(
-            temperature=temperature, memory_bank_size=bank, gather_distributed=v3
+            temperature=temperature, memory_bank_size=bank, gather_distributed=True
         )
 
     def query(self, x: Tensor) -> tuple[Tensor, Tensor]:
