@@ -145,11 +145,6 @@ class ChipPlan:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _window(self, start: int, stop: int) -> tuple[int, int, int, int]:
-        rows = [r for r, _ in self.chips[start:stop]]
-        cols = [c for _, c in self.chips[start:stop]]
-        return min(rows), min(cols), max(rows) + self.chip, max(cols) + self.chip
-
     def read_block(self, start: int, stop: int, skip_bad: bool) -> tuple[dict, list[BadFile]]:
         """Arrays for chips ``start:stop`` and the scenes that failed while reading."""
         from rasterio.windows import Window
@@ -164,16 +159,17 @@ class ChipPlan:
             "sample_id": np.full((n, t), "", dtype=object),
             "file_id": np.full((n, t), "", dtype=object),
         }
-        r0, c0, r1, c1 = self._window(start, stop)
-        window = Window(c0, r0, c1 - c0, r1 - r0)
         keep = self.keep[start:stop]
         bad: list[BadFile] = []
         for j, scene in enumerate(self.scenes):
-            if not keep[:, j].any():
+            wanted = [i for i in range(n) if keep[i, j]]
+            if not wanted:
                 continue
-            try:
+            try:  # chip by chip: GDAL's block cache serves rows shared by neighbouring chips
                 with self._open(scene.path, scene.same_grid, self.resampling) as src:
-                    data = src.read(window=window)
+                    subs = {
+                        i: src.read(window=Window(chips[i][1], chips[i][0], s, s)) for i in wanted
+                    }
             except Exception as err:
                 failure = BadFile(scene.path, f"cannot read ({error_text(err)})")
                 if not skip_bad:
@@ -181,10 +177,8 @@ class ChipPlan:
                 bad.append(failure)
                 continue
             name = Path(scene.path).name
-            for i, (row, col) in enumerate(chips):
-                if not keep[i, j]:
-                    continue
-                sub = data[:, row - r0 : row - r0 + s, col - c0 : col - c0 + s]
+            for i, sub in subs.items():
+                row, col = chips[i]
                 image, invalid = self._convert(sub, self._read_nodata(scene))
                 out["bands"][i, j] = image
                 out["cloud_mask"][i, j] = np.where(invalid, 6, 0)
@@ -192,7 +186,7 @@ class ChipPlan:
                 out["sample_id"][i, j] = f"y{row}_x{col}"
                 out["file_id"][i, j] = name
         if self.labels is not None:
-            out["label"] = self._labels(chips, window, r0, c0)
+            out["label"] = np.stack([self._label(row, col) for row, col in chips])
         out.update(self._coords(chips))
         out["sample_id"] = out["sample_id"].astype(str)
         out["file_id"] = out["file_id"].astype(str)
@@ -253,22 +247,23 @@ class ChipPlan:
             ) as vrt:
                 yield vrt
 
-    def _labels(self, chips: list[tuple[int, int]], window: Any, r0: int, c0: int) -> np.ndarray:
+    def _label(self, row: int, col: int) -> np.ndarray:
+        """The label chip at (row, col): uint8 classes, 255 where unlabelled."""
+        from rasterio.windows import Window
+
         assert self.labels is not None
-        s = self.chip
         try:
             with self._open(self.labels, self.labels_same_grid, "nearest") as src:
-                data = src.read(1, window=window)
+                data = src.read(1, window=Window(col, row, self.chip, self.chip))
                 nodata = src.nodata
         except Exception as err:
-            raise UserError(f"{self.labels}: cannot read the labels ({err})") from err
+            raise UserError(f"{self.labels}: cannot read the labels ({error_text(err)})") from err
         invalid = np.zeros(data.shape, bool)
         if nodata is not None:
             invalid |= data == nodata
         if data.dtype.kind == "f":
             invalid |= np.isnan(data)
-            values = data[~invalid]
-            if (values != np.round(values)).any():
+            if (data[~invalid] != np.round(data[~invalid])).any():
                 raise UserError(f"{self.labels}: labels must be whole class numbers 0-254")
         values = data[~invalid]
         if values.size and (values.min() < 0 or values.max() > 254):
@@ -276,8 +271,7 @@ class ChipPlan:
                 f"{self.labels}: label values {values.min()}..{values.max()} do not fit 0-254 "
                 "(255 marks unlabelled pixels); remap the classes"
             )
-        label = np.where(invalid, 255, np.nan_to_num(data)).astype(np.uint8)
-        return np.stack([label[r - r0 : r - r0 + s, c - c0 : c - c0 + s] for r, c in chips])
+        return np.where(invalid, 255, np.nan_to_num(data)).astype(np.uint8)
 
     def _coords(self, chips: list[tuple[int, int]]) -> dict[str, np.ndarray]:
         from rasterio.crs import CRS

@@ -144,6 +144,8 @@ class TreePlan:
         Missing timestamps (fewer scenes, or a scene that failed with ``skip_bad``)
         are padded: NaT time, nodata bands, cloud_mask 6, empty ids.
         """
+        import rasterio
+
         locs = self.locations[start:stop]
         n, t, c, h, w = len(locs), self.times, len(self.band_names), self.height, self.width
         fill = 0 if self.nodata is None else self.nodata
@@ -163,7 +165,8 @@ class TreePlan:
             geo = None
             for j, scene in enumerate(loc.scenes):
                 try:
-                    image, scene_geo = self._read_scene(scene)
+                    with rasterio.Env():  # one GDAL environment for the scene's files
+                        image, scene_geo = self._read_scene(scene)
                 except BadFileError as err:
                     if not skip_bad:
                         raise bad_file_error(err.bad) from None
@@ -416,6 +419,8 @@ def scan_tree(
     ``run(fn, blocks, description, weights)`` runs the checks in parallel (e.g.
     :func:`eossl.parallel.run_blocks`); serial when ``None``.
     """
+    import rasterio
+
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     root = _resolve_root(Path(src).expanduser().resolve(), layout)
@@ -433,6 +438,10 @@ def scan_tree(
         nodata = float("nan") if nodata is None else float(nodata)
 
     def check(dirs: Sequence[Path]) -> tuple[list[Location], list[BadFile], list[Any]]:
+        with rasterio.Env():
+            return _check(dirs)
+
+    def _check(dirs: Sequence[Path]) -> tuple[list[Location], list[BadFile], list[Any]]:
         locs, bad, keys = [], [], []
         for loc_dir in dirs:
             scenes = []
