@@ -51,6 +51,15 @@ ARGS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster, and immune to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _pretrain(method: str, out: Path, *args: str) -> dict:
     """Run ``eossl pretrain`` and return the exported card (with the path of the weights)."""
     code = main(["pretrain", "--method", method.split("-")[0], "--out", str(out), *TINY, *args])
