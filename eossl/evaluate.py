@@ -18,7 +18,6 @@ import torch
 from torch.nn import functional as F
 
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule, image_labels
-from eossl.data.schema import find_stores, open_group
 from eossl.errors import UserError
 from eossl.models import create_backbone
 from eossl.weights import load_card, load_verified, torchgeo_weights
@@ -47,20 +46,8 @@ class EvalResult:
 def _datamodule(
     card: dict[str, Any], data: str, seed: int, batch_size: int, num_workers: int
 ) -> LabelledZarrDataModule:
-    store = find_stores(data)[0]
-    attrs = dict(open_group(store).attrs)
-    in_store = attrs.get("offset", card.get("offset", 0.0)) or 0.0
-    shift = float(in_store) - float(card.get("offset") or 0.0)
-    mean = [m + shift for m in card["mean"]]
-    return LabelledZarrDataModule(
-        data,
-        mean,
-        card["std"],
-        size=int(card["crop_size"]),
-        nodata=card.get("nodata"),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
+    return LabelledZarrDataModule.from_card(
+        card, data, seed=seed, batch_size=batch_size, num_workers=num_workers
     )
 
 

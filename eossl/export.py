@@ -155,6 +155,18 @@ def default_name(card: dict[str, Any]) -> str:
     return f"eossl_{card['sensor']}_{card['method']}_{card['model']}"
 
 
+def export_trained(
+    module: torch.nn.Module, out_dir: str | os.PathLike, name: str | None = None
+) -> Path:
+    """Export a method right after training (``trainer.fit``); returns the card's path."""
+    from eossl.methods import METHODS
+
+    method = next((k for k, c in METHODS.items() if type(module) is c), type(module).__name__)
+    epochs = module.trainer.current_epoch if module._trainer is not None else None
+    card = card_for(module, {**(module.data_meta() or {}), "method": method, "epochs": epochs})
+    return export_backbone(module, out_dir, name or default_name(card), card)
+
+
 def export_checkpoint(
     ckpt_path: str | os.PathLike,
     out_dir: str | os.PathLike,

@@ -10,7 +10,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["log_figure", "reconstruction_figure", "rgb_composite"]
+__all__ = [
+    "log_figure",
+    "ndvi_series",
+    "prediction_panel",
+    "reconstruction_figure",
+    "rgb_composite",
+    "show_augmentations",
+    "show_seasons",
+    "training_curves",
+]
 
 
 def rgb_composite(
@@ -69,3 +78,167 @@ def log_figure(module: Any, fig: Any, tag: str, png: str | Path) -> None:
     for logger in module.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.experiment.add_figure(tag, fig, global_step=module.current_epoch)
+
+
+# ---- figures for notebooks and reports (pyplot, so Jupyter shows them inline) ----------------
+
+
+def _stretch(rgb: np.ndarray, low: float = 2, high: float = 98) -> np.ndarray:
+    lo, hi = np.nanpercentile(rgb, [low, high])
+    return np.clip((rgb - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def _rgb(image: Tensor | np.ndarray, sensor: Any) -> np.ndarray:
+    """(H, W, 3) composite of one (C, H, W) image in stored units."""
+    x = np.asarray(image, dtype=np.float32)
+    bands = list(sensor.rgb) if sensor.rgb else [0, 0, 0]
+    return _stretch(np.moveaxis(x[bands], 0, -1))
+
+
+def show_seasons(sample: dict[str, Any], sensor: Any) -> Any:
+    """Each season of a sample as an RGB composite, with its cloud mask and the label."""
+    import matplotlib.pyplot as plt
+
+    image = sample["image"]
+    seasons = image.shape[0]
+    has_cloud, has_label = "cloud_mask" in sample, "label" in sample
+    rows = 1 + has_cloud
+    fig, axes = plt.subplots(
+        rows, seasons + has_label, figsize=(2.4 * (seasons + has_label), 2.5 * rows), squeeze=False
+    )
+    dates = np.asarray(sample["time"]).astype("datetime64[ns]").astype("datetime64[D]")
+    for s in range(seasons):
+        axes[0, s].imshow(_rgb(image[s], sensor))
+        axes[0, s].set_title(str(dates[s]), fontsize=9)
+        if has_cloud:
+            axes[1, s].imshow(
+                np.asarray(sample["cloud_mask"][s]),
+                cmap="tab10",
+                vmin=0,
+                vmax=9,
+                interpolation="nearest",
+            )
+            axes[1, s].set_title("cloud mask", fontsize=8)
+    if has_label:
+        axes[0, -1].imshow(
+            np.asarray(sample["label"]), cmap="tab10", vmin=0, vmax=9, interpolation="nearest"
+        )
+        axes[0, -1].set_title("land cover", fontsize=9)
+        if has_cloud:
+            axes[1, -1].set_visible(False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def ndvi_series(dataset: Any, sensor: Any, samples: Any = range(8)) -> Any:
+    """Mean NDVI of each location at each timestamp (clear pixels), against the date."""
+    import matplotlib.pyplot as plt
+
+    names = [b.lower() for b in sensor.band_names]
+    red = next(i for i, b in enumerate(names) if b in ("b04", "b4"))
+    nir = next(i for i, b in enumerate(names) if b in ("b08", "b8", "b5") and i != red)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for i in samples:
+        sample = dataset[i]
+        x = sample["image"].numpy().astype(np.float64)
+        ndvi = (x[:, nir] - x[:, red]) / np.maximum(x[:, nir] + x[:, red], 1e-6)
+        clear = np.ones_like(ndvi, bool)
+        if "cloud_mask" in sample:
+            clear = ~np.isin(sample["cloud_mask"].numpy(), (3, 4, 5, 6))
+        mean = [n[c].mean() if c.any() else np.nan for n, c in zip(ndvi, clear, strict=True)]
+        dates = np.asarray(sample["time"]).astype("datetime64[ns]").astype("datetime64[D]")
+        doy = (dates - dates.astype("datetime64[Y]")).astype(int)
+        ax.plot(doy, mean, marker="o", label=f"{float(sample['lat']):.0f}°")
+    ax.set_xlabel("day of year")
+    ax.set_ylabel("NDVI (clear pixels)")
+    ax.legend(title="latitude", fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def show_augmentations(
+    dataset: Any, sensor: Any, recipe: Any, samples: int = 4, views: int = 3
+) -> Any:
+    """Each row: a sample, then several augmented views (normalised per band for display)."""
+    import matplotlib.pyplot as plt
+
+    from eossl.augment import MultiBandAugment
+
+    aug = MultiBandAugment(recipe, sensor.num_bands)
+    fig, axes = plt.subplots(
+        samples, views + 1, figsize=(2.2 * (views + 1), 2.2 * samples), squeeze=False
+    )
+    for r in range(samples):
+        image = dataset[r]["image"][0:1]
+        mean = image.mean(dim=(0, 2, 3), keepdim=True)
+        std = image.std(dim=(0, 2, 3), keepdim=True) + 1e-6
+        normed = (image - mean) / std
+        axes[r, 0].imshow(_rgb(normed[0], sensor))
+        for v in range(views):
+            axes[r, v + 1].imshow(_rgb(aug(normed)[0].detach(), sensor))
+        if r == 0:
+            axes[0, 0].set_title("input", fontsize=9)
+            for v in range(views):
+                axes[0, v + 1].set_title(f"view {v + 1}", fontsize=9)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(metrics_csv: str | Path, metrics: Sequence[str], x: str = "epoch") -> Any:
+    """One panel per metric from a Lightning ``metrics.csv`` (several CSVs: one line each)."""
+    import csv
+
+    import matplotlib.pyplot as plt
+
+    paths = [metrics_csv] if isinstance(metrics_csv, (str, Path)) else list(metrics_csv)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3), squeeze=False)
+    for path in paths:
+        with Path(path).open() as f:
+            rows = list(csv.DictReader(f))
+        for ax, name in zip(axes[0], metrics, strict=True):
+            points = [(float(r[x]), float(r[name])) for r in rows if r.get(name) and r.get(x)]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", label=Path(path).parent.name)
+            ax.set_title(name, fontsize=10)
+            ax.set_xlabel(x)
+    if len(paths) > 1:
+        axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_panel(
+    images: Tensor,
+    masks: Tensor,
+    predictions: dict[str, Tensor],
+    rgb: Sequence[int] | None,
+    num_classes: int,
+) -> Any:
+    """Rows of samples: the image, the label, then each model's predicted classes."""
+    import matplotlib.pyplot as plt
+
+    cols = 2 + len(predictions)
+    rows = len(images)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    composites = rgb_composite([images], rgb)[0]
+    for r in range(rows):
+        axes[r, 0].imshow(composites[r])
+        panels = {"label": masks[r], **{k: v[r] for k, v in predictions.items()}}
+        for c, (title, classes) in enumerate(panels.items(), start=1):
+            shown = np.ma.masked_equal(np.asarray(classes), 255)
+            axes[r, c].imshow(
+                shown, cmap="tab10", vmin=0, vmax=max(9, num_classes - 1), interpolation="nearest"
+            )
+            if r == 0:
+                axes[0, c].set_title(title, fontsize=9)
+        if r == 0:
+            axes[0, 0].set_title("image", fontsize=9)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

@@ -222,13 +222,7 @@ def pretrain_cli(argv: list[str]) -> None:
         raise UserError(f"{ckpt_path}: checkpoint not found")
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
     if cli.trainer.is_global_zero:
-        card = export_run(cli.model, known.method, out, epochs=cli.trainer.current_epoch)
+        from eossl.export import export_trained
+
+        card = export_trained(cli.model, out / "weights")
         print(f"eossl: weights exported to {card.parent} ({card.name})", file=sys.stderr)
-
-
-def export_run(model: SSLMethod, method: str, out: Path, epochs: int) -> Path:
-    """Export the trained backbone and its card into ``OUT/weights``."""
-    from eossl.export import card_for, default_name, export_backbone
-
-    card = card_for(model, {**(model.data_meta() or {}), "method": method, "epochs": epochs})
-    return export_backbone(model, out / "weights", default_name(card), card)

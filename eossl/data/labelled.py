@@ -83,6 +83,30 @@ class LabelledZarrDataModule(L.LightningDataModule):
         self.normalize = BandNormalize(mean, std, nodata)
         self.chips: LabelledChips | None = None
 
+    @classmethod
+    def from_card(
+        cls, card: dict[str, Any] | str, data: str, **kwargs: Any
+    ) -> LabelledZarrDataModule:
+        """A datamodule normalised and sized like the weights of an eossl card (dict or path)."""
+        from eossl.data.schema import find_stores, open_group
+        from eossl.weights import load_card
+
+        if not isinstance(card, dict):
+            card, _ = load_card(card)
+        attrs = dict(open_group(find_stores(data)[0]).attrs)
+        shift = float(attrs.get("offset", card.get("offset", 0.0)) or 0.0) - float(
+            card.get("offset") or 0.0
+        )
+        mean = [m + shift for m in card["mean"]]
+        return cls(
+            data,
+            mean,
+            card["std"],
+            size=int(card["crop_size"]),
+            nodata=card.get("nodata"),
+            **kwargs,
+        )
+
     def setup(self, stage: str | None = None) -> None:
         """Open the store and split it by sample."""
         if self.chips is not None:
