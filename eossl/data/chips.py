@@ -12,9 +12,10 @@ with no scene is dropped. An optional label raster is sampled onto the same chip
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,12 @@ class ChipPlan:
         """Timestamps per chip: one slot per scene."""
         return len(self.scenes)
 
+    def part(self, start: int, stop: int) -> ChipPlan:
+        """The plan of chips ``start:stop`` only: what one block's worker needs."""
+        return replace(
+            self, chips=self.chips[start:stop], keep=self.keep[start:stop], skipped=[], inputs=[]
+        )
+
     @property
     def height(self) -> int:
         """Chip height."""
@@ -137,8 +144,9 @@ class ChipPlan:
             "stride": self.stride,
             "max_nodata": self.max_nodata,
             "resampling": self.resampling,
-            "chips": self.chips,
-            "keep": self.keep.tolist(),
+            "chips": hashlib.sha256(np.asarray(self.chips, np.int64).tobytes()).hexdigest(),
+            "keep": hashlib.sha256(np.packbits(self.keep).tobytes()).hexdigest(),
+            "shape": list(self.keep.shape),
             "labels": self.labels,
             "inputs": self.inputs,
         }

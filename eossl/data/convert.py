@@ -157,16 +157,16 @@ def _write(
             "blocks already written"
         )
 
-    def block(bounds: tuple[int, int]) -> int:
-        start, stop = bounds
-        data, bad = plan.read_block(start, stop, skip_bad)
+    def block(item: tuple[int, int, TreePlan | ChipPlan]) -> int:
+        start, stop, part = item
+        data, bad = part.read_block(0, stop - start, skip_bad)
         writer.write(start, stop, data, report={"bad": [b.as_dict() for b in bad]})
         return len(bad)
 
     pending = writer.pending()
-    parallel(
+    parallel(  # each block carries its own part of the plan: small to ship to workers
         block,
-        pending,
+        [(start, stop, plan.part(start, stop)) for start, stop in pending],
         f"convert {plan.attrs()['source_layout']}",
         weights=[b[1] - b[0] for b in pending],
         unit="samples",

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -399,13 +400,19 @@ def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
 
 def stats_table(stats: dict[str, Any], title: str = "band statistics") -> Table:
     """A rich table of :func:`compute_stats` output."""
-    table = Table(title=title, caption=f"{stats['method']}; percentiles: {stats['percentiles']}")
+    table = Table(
+        title=title,
+        caption=f"{stats['method']}; percentiles: {stats['percentiles']}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for col in ("band", "mean", "std", "min", "max", "p1", "p99", "count", "masked"):
-        table.add_column(col, justify="left" if col == "band" else "right")
+        table.add_column(col, justify="left" if col == "band" else "right", no_wrap=True)
     names = stats.get("bands") or [str(i) for i in range(len(stats["mean"]))]
 
     def fmt(v: Any) -> str:
-        return "-" if v is None else f"{v:.6g}"
+        return "-" if v is None else f"{v:.5g}"
 
     for b, name in enumerate(names):
         table.add_row(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from eossl.data.rasters import (
     epsg_of,
     error_text,
     file_key,
+    fingerprint,
     invalid_pixels,
     natural_key,
     parse_date,
@@ -57,11 +58,11 @@ _TIF = (".tif", ".tiff")
 
 @dataclass(frozen=True)
 class Scene:
-    """One acquisition of a location: its product folder, time and files (band order)."""
+    """One acquisition of a location: its product folder, time and file names (band order)."""
 
     name: str
     time: str  # ISO 8601
-    files: tuple[str, ...]
+    stems: tuple[str, ...]  # file names in the product folder, shared between scenes
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,22 @@ class TreePlan:
     multiband: bool
     grid_band: int  # index of the finest band: its footprint gives the coordinates
     locations: list[Location]
+    times: int  # timestamps per sample: the largest count of any location
     skipped: list[BadFile] = field(default_factory=list)
-    inputs: list[Any] = field(default_factory=list)  # file keys, for the fingerprint
+    inputs: list[str] = field(default_factory=list)  # digests of the scanned chunks
 
     @property
     def samples(self) -> int:
         """Number of locations written."""
         return len(self.locations)
 
-    @property
-    def times(self) -> int:
-        """Timestamps per sample: the largest count of any location."""
-        return max(len(loc.scenes) for loc in self.locations)
+    def part(self, start: int, stop: int) -> TreePlan:
+        """The plan of samples ``start:stop`` only: what one block's worker needs."""
+        return replace(self, locations=self.locations[start:stop], skipped=[], inputs=[])
+
+    def files(self, location: Location, scene: Scene) -> list[str]:
+        """Paths of a scene's files, in band order."""
+        return [os.path.join(self.root, location.id, scene.name, stem) for stem in scene.stems]
 
     def attrs(self) -> dict[str, Any]:
         """Store attributes that describe the source."""
@@ -131,11 +136,7 @@ class TreePlan:
             "size": [self.height, self.width],
             "nodata": str(self.nodata),
             "resampling": self.resampling,
-            "locations": [
-                [loc.id, [[s.name, s.time, list(s.files)] for s in loc.scenes]]
-                for loc in self.locations
-            ],
-            "inputs": self.inputs,
+            "inputs": self.inputs,  # locations, scenes, times and file keys, chunk by chunk
         }
 
     def read_block(self, start: int, stop: int, skip_bad: bool) -> tuple[dict, list[BadFile]]:
@@ -166,7 +167,7 @@ class TreePlan:
             for j, scene in enumerate(loc.scenes):
                 try:
                     with rasterio.Env():  # one GDAL environment for the scene's files
-                        image, scene_geo = self._read_scene(scene)
+                        image, scene_geo = self._read_scene(self.files(loc, scene))
                 except BadFileError as err:
                     if not skip_bad:
                         raise bad_file_error(err.bad) from None
@@ -194,7 +195,7 @@ class TreePlan:
         out["file_id"] = out["file_id"].astype(str)
         return out, bad
 
-    def _read_scene(self, scene: Scene) -> tuple[np.ndarray, tuple[Any, tuple]]:
+    def _read_scene(self, paths: list[str]) -> tuple[np.ndarray, tuple[Any, tuple]]:
         """One scene on the (height, width) grid, and (crs, bounds) of its finest band."""
         import rasterio
         from rasterio.enums import Resampling
@@ -203,7 +204,6 @@ class TreePlan:
         c, h, w = len(self.band_names), self.height, self.width
         image = np.empty((c, h, w), self.dtype)
         geo = None
-        paths = scene.files
         for k, path in enumerate(paths):
             try:
                 with rasterio.open(path) as src:
@@ -345,7 +345,7 @@ def _scene(
         if src_dtype != dtype and not np.can_cast(src_dtype, dtype, "safe"):
             raise BadFileError(path, f"dtype {src_dtype} does not fit the store's {dtype}")
     time = str(when.astype("datetime64[s]"))
-    return Scene(product.name, time, tuple(str(f) for f in files)), keys
+    return Scene(product.name, time, tuple(f.name for f in files)), keys
 
 
 def _first_scene_grid(
@@ -441,8 +441,9 @@ def scan_tree(
         with rasterio.Env():
             return _check(dirs)
 
-    def _check(dirs: Sequence[Path]) -> tuple[list[Location], list[BadFile], list[Any]]:
+    def _check(dirs: Sequence[Path]) -> tuple[list[Location], list[BadFile], str]:
         locs, bad, keys = [], [], []
+        stems: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct naming
         for loc_dir in dirs:
             scenes = []
             products = _subdirs(loc_dir)
@@ -459,12 +460,12 @@ def scan_tree(
                         raise bad_file_error(err.bad) from None
                     bad.append(err.bad)
                     continue
-                scenes.append(scene)
-                keys.extend(k)
+                scenes.append(replace(scene, stems=stems.setdefault(scene.stems, scene.stems)))
+                keys.append([loc_dir.name, scene.name, scene.time, k])
             if scenes:
                 scenes.sort(key=lambda s: (s.time, s.name))
                 locs.append(Location(loc_dir.name, tuple(scenes)))
-        return locs, bad, keys
+        return locs, bad, fingerprint(keys)  # a digest, so the plan stays small
 
     step = 64
     chunks = [location_dirs[i : i + step] for i in range(0, len(location_dirs), step)]
@@ -474,7 +475,15 @@ def scan_tree(
         results = run(check, chunks, f"scan {layout}", [len(c) for c in chunks], "locations")
     locations = [loc for r in results for loc in r[0]]
     skipped = [b for r in results for b in r[1]]
-    inputs = [k for r in results for k in r[2]]
+    inputs = [r[2] for r in results]
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+    locations = [
+        Location(
+            loc.id,
+            tuple(replace(s, stems=shared.setdefault(s.stems, s.stems)) for s in loc.scenes),
+        )
+        for loc in locations
+    ]
     if not locations:
         raise UserError(f"{root}: no readable location; see the skipped files above")
     return TreePlan(
@@ -490,6 +499,7 @@ def scan_tree(
         multiband=multiband,
         grid_band=grid_band,
         locations=locations,
+        times=max(len(loc.scenes) for loc in locations),
         skipped=skipped,
         inputs=inputs,
     )
