@@ -116,6 +116,27 @@ def _info(args: argparse.Namespace) -> None:
     print_info(path, args.sensor)
 
 
+def _delegate(module: str) -> Callable[[argparse.ArgumentParser], None]:
+    """Arguments and runner of a subcommand that lives in its own module."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        import importlib
+
+        mod = importlib.import_module(module)
+        mod.add_arguments(p)
+        p.set_defaults(run=lambda args: mod.run(args))
+
+    return add
+
+
+command("convert", "convert GeoTIFF archives (SSL4EO-S12, SSL4EO-L, SeCo, scenes) to Zarr")(
+    _delegate("eossl.data.convert")
+)
+command("stats", "per-band statistics of a store, with dask, out of core")(
+    _delegate("eossl.data.stats")
+)
+
+
 @command("export", "export a pretraining checkpoint's backbone for timm and TorchGeo")
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -206,6 +227,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")
 
 
+command("bench", "speed benchmarks against TorchGeo (loader, augment, train, memory)")(
+    _delegate("eossl.bench")
+)
+
+
 @command("sensors", "list the sensor cards and their aliases")
 def _sensors_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_sensors)
@@ -238,8 +264,8 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; subcommand arguments are added for ``only`` (all if None)."""
     from eossl import __version__
 
     parser = _Parser(
@@ -250,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (help_text, add) in COMMANDS.items():
-        add(sub.add_parser(name, help=help_text, description=help_text))
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or name == only:
+            add(sub_parser)
     return parser
 
 
@@ -266,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             pretrain_cli(argv[1:])
             return 0
-        parser = build_parser()
+        first = next((a for a in argv if not a.startswith("-")), None)
+        parser = build_parser(only=first if first in COMMANDS else "")
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
