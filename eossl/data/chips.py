@@ -333,11 +333,13 @@ def _positions(n: int, chip: int, stride: int) -> list[int]:
     return out
 
 
-def _same_grid(src: Any, crs: Any, transform: Any, shape: tuple[int, int]) -> bool:
+def _same_grid(head: dict[str, Any], ref: dict[str, Any]) -> bool:
+    """Whether a raster (header facts) lies on the reference grid, pixel for pixel."""
+    a, b = head["transform"], ref["transform"]
     return (
-        src.crs == crs
-        and (src.height, src.width) == shape
-        and src.transform.almost_equals(transform, precision=1e-9 * max(1.0, abs(transform.a)))
+        head["crs"] == ref["crs"]
+        and head["shape"] == ref["shape"]
+        and a.almost_equals(b, precision=1e-9 * max(1.0, abs(b.a)))
     )
 
 
@@ -488,7 +490,7 @@ def scan_geotiff(
                 path=head["path"],
                 time=str(head["time"].astype("datetime64[s]")),
                 nodata=None if head["nodata"] is None else float(head["nodata"]),
-                same_grid=_same_grid(_Grid(head), ref["crs"], ref["transform"], ref["shape"]),
+                same_grid=_same_grid(head, ref),
             )
         )
     labels_same_grid = True
@@ -520,29 +522,6 @@ def scan_geotiff(
     return plan
 
 
-@dataclass
-class _Grid:
-    """The grid facts of a header, shaped like a rasterio dataset for :func:`_same_grid`."""
-
-    head: dict[str, Any]
-
-    @property
-    def crs(self) -> Any:
-        return self.head["crs"]
-
-    @property
-    def transform(self) -> Any:
-        return self.head["transform"]
-
-    @property
-    def height(self) -> int:
-        return self.head["shape"][0]
-
-    @property
-    def width(self) -> int:
-        return self.head["shape"][1]
-
-
 def _check_labels(path: Path, ref: dict[str, Any]) -> bool:
     import rasterio
 
@@ -550,7 +529,8 @@ def _check_labels(path: Path, ref: dict[str, Any]) -> bool:
         with rasterio.open(path) as src:
             if src.count != 1:
                 raise UserError(f"{path}: labels need one band, found {src.count}")
-            return _same_grid(src, ref["crs"], ref["transform"], ref["shape"])
+            facts = {"crs": src.crs, "transform": src.transform, "shape": src.shape}
+            return _same_grid(facts, ref)
     except UserError:
         raise
     except Exception as err:
