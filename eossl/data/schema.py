@@ -31,7 +31,7 @@ CLOUD_CODES = {
     "shadow": 5,
     "nodata": 6,
 }
-CLOUDY_CODES = (3, 4, 5)  # thin cloud, thick cloud, shadow: counted in the cloud fraction
+CLOUDY_CODES = (3, 4, 5, 6)  # thin, thick cloud, shadow, no data: counted in the cloud fraction
 
 # Folder names of the SSL4EO-S12 v1.1 release, used when a store names no sensor.
 _RELEASE_FOLDERS = {"s2l1c": "s2-l1c", "s2l2a": "s2-l2a", "s1grd": "s1-grd"}
