@@ -334,3 +334,20 @@ def test_random_arguments_never_crash(argv: list[str], tmp_path_factory) -> None
     finally:
         os.chdir(cwd)
     assert code in (0, 2)
+
+
+def test_convert_and_stats_on_a_two_worker_local_cluster(tmp_path: Path) -> None:
+    """`--workers 2` (a dask.distributed LocalCluster) gives what the threaded run gives."""
+    from eossl.data.convert import convert
+    from eossl.data.stats import compute_stats
+
+    src = Path(__file__).parent / "data" / "geotiff" / "ssl4eo_l"
+    threaded, _ = convert(src, tmp_path / "t.zarr", "ssl4eo-l", quiet=True)
+    cluster, _ = convert(src, tmp_path / "c.zarr", "ssl4eo-l", workers=2, shard=1, quiet=True)
+    a, b = zarr.open_group(threaded), zarr.open_group(cluster)
+    for name in a.array_keys():
+        np.testing.assert_array_equal(a[name][...], b[name][...])
+    s_threads = compute_stats(threaded, quiet=True)
+    s_cluster = compute_stats(cluster, workers=2, quiet=True)
+    for key in ("mean", "std", "min", "max", "p1", "p99"):
+        np.testing.assert_allclose(s_threads[key], s_cluster[key], rtol=1e-12)
