@@ -89,6 +89,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             ) from err
 
 
+def _check_checkpoint(path: Path) -> None:
+    """Refuse a missing checkpoint, or one that only loads by unpickling objects."""
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(
+            f"{path}: not a checkpoint eossl can load safely ({type(err).__name__}); it "
+            "would need unpickling arbitrary objects, so it is not loaded"
+        ) from err
+
+
 def _num_bands(sensor: str) -> int:
     return get_sensor(sensor).num_bands
 
@@ -178,6 +191,8 @@ def pretrain_cli(argv: list[str]) -> None:
                 f"{out}: holds an earlier run; pass --resume to continue it or "
                 "--out NEW_DIR to start afresh"
             )
+        if ckpt_path is not None:
+            _check_checkpoint(Path(ckpt_path))
         if known.data is None:
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "
@@ -218,9 +233,8 @@ def pretrain_cli(argv: list[str]) -> None:
         },
         run=False,
     )
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise UserError(f"{ckpt_path}: checkpoint not found")
-    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path)
+    # weights_only: a resumed checkpoint is never unpickled (it holds tensors and plain types)
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
     if cli.trainer.is_global_zero:
         from eossl.export import export_trained
 

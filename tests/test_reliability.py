@@ -351,3 +351,19 @@ def test_convert_and_stats_on_a_two_worker_local_cluster(tmp_path: Path) -> None
     s_cluster = compute_stats(cluster, workers=2, quiet=True)
     for key in ("mean", "std", "min", "max", "p1", "p99"):
         np.testing.assert_allclose(s_threads[key], s_cluster[key], rtol=1e-12)
+
+
+def test_pickled_objects_are_never_loaded(tmp_path: Path) -> None:
+    import argparse
+
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": argparse.Namespace(x=1)}, evil)
+    for argv in (
+        ["pretrain", "--ckpt_path", str(evil), "--out", str(tmp_path / "r")],
+        ["export", str(evil), str(tmp_path / "w")],
+    ):
+        proc = _eossl(*argv)
+        assert proc.returncode == 2, proc.stderr[-1500:]
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "unpickling" in errors[0]
+        assert "Traceback" not in proc.stderr
