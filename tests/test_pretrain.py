@@ -241,9 +241,12 @@ def test_collapse_warning() -> None:
 
     model = MoCo(backbone="resnet18", in_chans=4, hidden_dim=32, queue_size=8)
     model._monitor = [torch.ones(64, 512) + 1e-7 * torch.randn(64, 512)]
-    with mock.patch.object(model, "log_dict"), mock.patch.object(model, "log"):
-        with pytest.warns(UserWarning, match="representation collapse"):
-            model.on_train_epoch_end()
+    with (
+        mock.patch.object(model, "log_dict"),
+        mock.patch.object(model, "log"),
+        pytest.warns(UserWarning, match="representation collapse"),
+    ):
+        model.on_train_epoch_end()
 
 
 def test_ctrl_c_saves_checkpoint(tmp_path: Path) -> None:
