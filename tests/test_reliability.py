@@ -367,3 +367,76 @@ def test_pickled_objects_are_never_loaded(tmp_path: Path) -> None:
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
         assert len(errors) == 1 and "unpickling" in errors[0]
         assert "Traceback" not in proc.stderr
+
+
+def _kill_when_blocks_done(argv: list[str], partial: Path, blocks: int) -> None:
+    """Run an eossl command and SIGKILL it once ``blocks`` blocks of ``partial`` are written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eossl.cli", *argv],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    done = partial / ".eossl_done"
+    deadline = time.time() + 300
+    try:
+        while not (done.is_dir() and len(list(done.iterdir())) >= blocks):
+            assert proc.poll() is None, "finished before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def _assert_same_store(a: Path, b: Path) -> None:
+    ga, gb = zarr.open_group(a, mode="r"), zarr.open_group(b, mode="r")
+    assert sorted(ga.array_keys()) == sorted(gb.array_keys())
+    for name in ga.array_keys():
+        np.testing.assert_array_equal(ga[name][...], gb[name][...])
+
+
+def test_synth_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
+    args = ["--samples", "48", "--size", "96", "--shard", "2", "--seasons", "3", "--labels"]
+    killed = tmp_path / "killed.zarr"
+    _kill_when_blocks_done(["synth", str(killed), *args], tmp_path / "killed.zarr.partial", 3)
+    assert not killed.exists()  # never presented as complete
+    assert _eossl("synth", str(killed), *args).returncode == 0
+    whole = tmp_path / "whole.zarr"
+    assert _eossl("synth", str(whole), *args).returncode == 0
+    _assert_same_store(killed, whole)
+
+
+def test_convert_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    rng = np.random.default_rng(0)
+    for day in ("20210105", "20210401", "20210710"):
+        data = rng.integers(1, 10000, (4, 512, 512), dtype=np.uint16)
+        with rasterio.open(
+            scenes / f"S_{day}.tif",
+            "w",
+            driver="GTiff",
+            width=512,
+            height=512,
+            count=4,
+            dtype="uint16",
+            crs="EPSG:32632",
+            nodata=0,
+            transform=from_origin(500000, 5300000, 10, 10),
+        ) as f:
+            f.write(data)
+    args = ["--layout", "geotiff", "--chip-size", "32", "--shard", "4"]
+    killed = tmp_path / "killed.zarr"
+    _kill_when_blocks_done(
+        ["convert", str(scenes), str(killed), *args], tmp_path / "killed.zarr.partial", 3
+    )
+    assert not killed.exists()
+    rerun = _eossl("convert", str(scenes), str(killed), *args)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    whole = tmp_path / "whole.zarr"
+    assert _eossl("convert", str(scenes), str(whole), *args).returncode == 0
+    _assert_same_store(killed, whole)
