@@ -1,0 +1,67 @@
+"""Smoke tests of the benchmarks: tiny sizes, no timing assertions.
+
+They check that each benchmark runs, prints its ``ratio NAME: X.YZx`` lines and
+that these parse; and that both sides of the loader comparison read the same data.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import zarr
+
+from eossl import bench
+
+RATIO = re.compile(r"^ratio (\w+): (\d+(?:\.\d+)?)x$", re.MULTILINE)
+
+EXPECTED = {
+    "loader": {"loader_vs_torchgeo", "loader_vs_decode"},
+    "augment": {"augment_vs_torchgeo"},
+    "train": {"train_vs_torchgeo"},
+    "memory": {"memory_5000_vs_500"},
+}
+
+
+def _ratios(out: str) -> dict[str, float]:
+    return {name: float(value) for name, value in RATIO.findall(out)}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_benchmark_prints_parseable_ratios(name: str, capsys: pytest.CaptureFixture) -> None:
+    returned = bench.main([name, "--quick"])
+    printed = _ratios(capsys.readouterr().out)
+    assert set(printed) == EXPECTED[name]
+    assert set(returned) == EXPECTED[name]
+    assert all(value > 0 for value in printed.values())
+
+
+def test_without_torchgeo_only_the_decode_ratio(capsys: pytest.CaptureFixture) -> None:
+    bench.main(["loader", "--quick", "--vs", "none"])
+    assert set(_ratios(capsys.readouterr().out)) == {"loader_vs_decode"}
+
+
+def test_bad_workers_is_a_user_error() -> None:
+    from eossl.errors import UserError
+
+    with pytest.raises(UserError, match="--workers"):
+        bench.main(["loader", "--quick", "--workers", "one"])
+
+
+def test_bare_decode_reads_the_zarr_chunks(s2_store) -> None:
+    raw = bench.RawChunks(s2_store)
+    bands = zarr.open_group(s2_store, mode="r")["bands"]
+    for j in (0, 5, bands.shape[0] - 1):  # several shards of 4 samples
+        np.testing.assert_array_equal(raw.read(j, [3, 1]), bands[j, [3, 1]])
+
+
+def test_torchgeo_tree_holds_the_store_content() -> None:
+    from torchgeo.datasets import SSL4EOS12
+
+    store = bench.fixture_store(2, 264)  # TorchGeo reads every band at 264 px
+    stored = zarr.open_group(store, mode="r")["bands"][1]  # (time, band, y, x)
+    ds = SSL4EOS12(str(bench.torchgeo_tree(store)), split="s2c", seasons=4)
+    image = ds[1]["image"].numpy().reshape(stored.shape)  # seasons in a random order
+    for season in image:
+        assert any(np.array_equal(season, s) for s in stored)
