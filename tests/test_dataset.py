@@ -190,3 +190,14 @@ def test_partial_store_is_invisible(s2_store: Path, tmp_path: Path) -> None:
     shutil.copytree(s2_store, tmp_path / "done.zarr")
     shutil.copytree(s2_store, tmp_path / "half.zarr.partial")
     assert len(SeasonalZarrDataset(tmp_path)) == 12
+
+
+def test_stored_dtype_without_cloud_mask_matches_float(s2_store) -> None:
+    ref = SeasonalZarrDataset(s2_store, seasons=2, seed=3)
+    fast = SeasonalZarrDataset(
+        s2_store, seasons=2, seed=3, dtype="stored", return_cloud_mask=False
+    )
+    a, b = ref[5], fast[5]
+    assert b["image"].dtype == torch.uint16
+    assert "cloud_mask" not in b and "cloud_mask" in a
+    torch.testing.assert_close(b["image"].float(), a["image"])

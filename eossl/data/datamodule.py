@@ -132,6 +132,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             crop_size=self.crop_size,
             seed=self.seed,
             on_bad_sample=self.on_bad_sample,
+            dtype="stored",  # converted to float on the device, in on_after_batch_transfer
+            return_cloud_mask=False,
         )
         n = len(self.dataset)
         order = np.random.default_rng(self.seed).permutation(n)
@@ -179,6 +181,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         augmentation recipe as ``augment_batch(batch)``. Both run here, batched,
         on the accelerator, after transfer.
         """
+        batch["image"] = batch["image"].float()  # the dataset returns the stored dtype
         if self.normalize is not None:
             self.normalize.to(batch["image"].device)
             batch["image"] = self.normalize(batch["image"])
