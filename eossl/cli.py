@@ -212,6 +212,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from eossl.evaluate import evaluate, print_result
 
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+
     result = evaluate(
         args.weights,
         args.data,
@@ -255,6 +259,14 @@ def _sensors(args: argparse.Namespace) -> None:
             ", ".join(s.releases),
         )
     Console().print(table)
+
+
+def _one_line(message: str) -> str:
+    """The user-facing line of an error, also when a DataLoader worker wrapped it."""
+    if "Original Traceback" in message:  # torch re-raises worker errors with their traceback
+        message = message.strip().splitlines()[-1]
+        message = message.split("UserError: ", 1)[-1]
+    return message.strip().splitlines()[0] if message.strip() else message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -305,7 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path that is a file, not a folder; no permission; ...
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -55,6 +55,22 @@ def config_path(sensor: Sensor, method: str) -> Path:
     )
 
 
+class LastCheckpoint(Callback):
+    """The one writer of ``last.ckpt``: every ``every_n_steps`` steps and at each epoch end."""
+
+    def __init__(self, dirpath: str | Path, every_n_steps: int = 100) -> None:
+        self.path = Path(dirpath) / "last.ckpt"
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            trainer.save_checkpoint(self.path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and not trainer.fast_dev_run:
+            trainer.save_checkpoint(self.path)
+
+
 class CheckpointOnInterrupt(Callback):
     """Save ``on_exception.ckpt`` when training stops on Ctrl-C or an error, for ``--resume``."""
 
@@ -141,7 +157,7 @@ def _latest_checkpoint(out: Path) -> Path | None:
     found = [
         p
         for p in (out / "checkpoints").glob("*.ckpt")
-        if p.name.startswith(("last", "on_exception"))
+        if p.name.startswith(("last", "on_exception", "hpc_ckpt"))
     ]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
@@ -152,18 +168,34 @@ def pretrain_cli(argv: list[str]) -> None:
     from eossl.cli import _Parser
 
     pre = _Parser(prog="eossl pretrain", add_help=False)
-    pre.add_argument("--sensor", default="s2")
-    pre.add_argument("--method", default="moco")
-    pre.add_argument("--data", default=None)
-    pre.add_argument("--out", default=None)
-    pre.add_argument("--resume", action="store_true")
-    pre.add_argument("--ckpt_path", default=None)
+    pre.add_argument("--sensor", default="s2", help="sensor card or alias (default: s2)")
+    pre.add_argument("--method", default="moco", help=f"one of {', '.join(METHODS)}")
+    pre.add_argument(
+        "--data",
+        default=None,
+        help="store, .zarr.zip or folder of stores (default: built-in sample)",
+    )
+    pre.add_argument("--out", default=None, help="run folder (default: runs/SENSOR_METHOD)")
+    pre.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    pre.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="resume if OUT holds a checkpoint, else start (for requeued jobs)",
+    )
+    pre.add_argument("--ckpt_path", default=None, help="resume from this checkpoint")
     pre.add_argument("-h", "--help", action="store_true")
     known, rest = pre.parse_known_args(argv)
+    if known.help:
+        print(pre.format_help().replace("usage: ", "eossl options: ", 1))
     sensor = get_sensor(known.sensor)
-    preset = config_path(sensor, known.method)
+    own_config = any(a == "--config" or a.startswith("--config=") for a in rest)
     out = Path(known.out or f"runs/{sensor.name}_{known.method}")
-    args = ["--config", str(preset)]
+    try:
+        args = ["--config", str(config_path(sensor, known.method))]
+    except UserError:
+        if not own_config:
+            raise
+        args = []  # the user's --config carries the whole recipe
     if known.data is None:
         demo = configs_dir() / f"demo_{known.method}.yaml"  # a method's own demo values
         if not demo.exists():
@@ -181,6 +213,8 @@ def pretrain_cli(argv: list[str]) -> None:
     ckpt_path = known.ckpt_path
     if not print_only:
         ckpt = _latest_checkpoint(out)
+        if known.auto_resume and ckpt is not None:
+            known.resume = True
         if known.resume:
             if ckpt is None:
                 raise UserError(f"{out}: no checkpoint to resume from; run without --resume")
@@ -200,13 +234,29 @@ def pretrain_cli(argv: list[str]) -> None:
                 "pass --data PATH for the full recipe.",
                 file=sys.stderr,
             )
-    cli = PretrainCLI(
+    try:
+        cli = _build_cli(args + rest, out)
+    except SystemExit:
+        raise
+    except Exception as err:  # jsonargparse wraps errors raised by our own classes
+        cause: BaseException | None = err
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from err
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        first = " ".join(lines[:2])[:300] if lines else type(err).__name__
+        raise UserError(f"invalid configuration: {first}") from err
+    _fit_and_export(cli, ckpt_path, out)
+
+
+def _build_cli(args: list[str], out: Path) -> PretrainCLI:
+    return PretrainCLI(
         SSLMethod,
         SeasonalZarrDataModule,
         subclass_mode_model=True,
-        args=args + rest,
+        args=args,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": "eossl pretrain"},
         trainer_defaults={
             "plugins": [AtomicCheckpointIO()],
             "logger": [
@@ -214,27 +264,34 @@ def pretrain_cli(argv: list[str]) -> None:
                 TensorBoardLogger(out, name="tensorboard", version=""),
             ],
             "callbacks": [
-                ModelCheckpoint(  # last.ckpt also mid-epoch, so a killed run loses little
-                    dirpath=out / "checkpoints",
-                    save_last=True,
-                    every_n_train_steps=100,
-                    save_top_k=0,
-                ),
                 ModelCheckpoint(
                     dirpath=out / "checkpoints",
                     filename="best-{epoch}",
                     monitor="loss_epoch",
                     mode="min",
-                    save_last=True,
+                    save_last=False,
                 ),
+                LastCheckpoint(out / "checkpoints", every_n_steps=100),
                 CheckpointOnInterrupt(out / "checkpoints"),
                 RichProgressBar(),
             ],
         },
+        parser_kwargs={"prog": "eossl pretrain", "exit_on_error": False},
         run=False,
     )
-    # weights_only: a resumed checkpoint is never unpickled (it holds tensors and plain types)
-    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
+
+
+def _fit_and_export(cli: PretrainCLI, ckpt_path: str | None, out: Path) -> None:
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:  # weights_only: a resumed checkpoint is never unpickled
+        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        print(
+            f"eossl: terminated; checkpoint saved, continue with --resume (--out {out})",
+            file=sys.stderr,
+        )
+        raise SystemExit(143) from None
     if cli.trainer.is_global_zero:
         from eossl.export import export_trained
 

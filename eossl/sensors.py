@@ -193,5 +193,5 @@ def get_sensor(name: str | Sensor) -> Sensor:
     for sensor in _cards().values():
         if key == sensor.name.lower() or key in (a.lower() for a in sensor.aliases):
             return sensor
-    known = ", ".join(sorted(a for s in _cards().values() for a in (s.name, *s.aliases)))
+    known = ", ".join(sorted({a for s in _cards().values() for a in (s.name, *s.aliases)}))
     raise UserError(f"unknown sensor {name!r}; choose one of: {known}")

@@ -117,8 +117,9 @@ def test_resume_continues_at_saved_step(tmp_path: Path) -> None:
         *TINY,
     ]
     assert _run("--trainer.max_epochs", "1", *common) == 0
-    first = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    first = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert first["global_step"] == 2
+    assert sorted(p.name for p in (out / "checkpoints").glob("last*")) == ["last.ckpt"]
     # a second run in the same folder must be asked to resume
     assert _run("--trainer.max_epochs", "2", *common) == 2
     assert _run("--trainer.max_epochs", "2", "--resume", *common) == 0

@@ -84,6 +84,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        for name, value in (("batch_size", batch_size), ("seasons", seasons)):
+            if value < 1:
+                raise UserError(f"data.{name} must be at least 1, got {value}")
+        if num_workers < 0:
+            raise UserError(f"data.num_workers must be 0 or more, got {num_workers}")
         if not 0 <= val_fraction < 1:
             raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
         self.data = data
