@@ -206,6 +206,12 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--labels",
+        choices=["majority", "multi"],
+        default="majority",
+        help="knn/linear target per chip: majority class, or multi-label",
+    )
     p.set_defaults(run=_evaluate)
 
 
@@ -226,6 +232,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         lr=args.lr,
+        labels=args.labels,
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")

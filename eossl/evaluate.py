@@ -25,6 +25,7 @@ from eossl.weights import load_card, load_verified, torchgeo_weights
 __all__ = ["EvalResult", "evaluate"]
 
 Task = Literal["knn", "linear", "segmentation"]
+Labels = Literal["majority", "multi"]
 
 
 @dataclass
@@ -61,16 +62,40 @@ def _backbone(
     return model.eval()
 
 
+def image_targets(masks: torch.Tensor, num_classes: int, labels: Labels) -> torch.Tensor:
+    """Chip-level targets: the majority class (B,), or the classes present (B, K) as 0/1.
+
+    A class is present when it covers at least 5% of the chip's labelled pixels.
+    """
+    if labels == "majority":
+        return image_labels(masks, num_classes)
+    counts = torch.stack([(masks == c).flatten(1).sum(1) for c in range(num_classes)], dim=1)
+    share = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    return (share >= 0.05).float()
+
+
 @torch.no_grad()
 def _features(
-    model: torch.nn.Module, dm: LabelledZarrDataModule, loader: Any, num_classes: int
+    model: torch.nn.Module,
+    dm: LabelledZarrDataModule,
+    loader: Any,
+    num_classes: int,
+    labels: Labels = "majority",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    feats, labels = [], []
+    feats, targets = [], []
     for batch in loader:
         batch = dm.transform(batch)
         feats.append(model(batch["image"]).flatten(1))
-        labels.append(image_labels(batch["mask"], num_classes))
-    return torch.cat(feats), torch.cat(labels)
+        targets.append(image_targets(batch["mask"], num_classes, labels))
+    return torch.cat(feats), torch.cat(targets)
+
+
+def _score(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of class predictions, or micro-F1 of multi-label 0/1 predictions."""
+    if y.ndim == 1:
+        return float((pred == y).float().mean())
+    tp = (pred * y).sum()
+    return float(2 * tp / (pred.sum() + y.sum()).clamp(min=1))
 
 
 def _knn(
@@ -82,12 +107,16 @@ def _knn(
     k: int = 20,
     t: float = 0.07,
 ) -> float:
-    """Weighted cosine kNN accuracy (as in DINO's protocol)."""
+    """Weighted cosine kNN (as in DINO's protocol); per-class votes for multi-label."""
     sim = F.normalize(test, dim=1) @ F.normalize(train, dim=1).T
     k = min(k, len(train))
     top, idx = sim.topk(k, dim=1)
-    votes = torch.zeros(len(test), num_classes).scatter_add_(1, y_train[idx], (top / t).exp())
-    return float((votes.argmax(1) == y_test).float().mean())
+    weight = (top / t).exp()
+    if y_train.ndim == 2:  # multi-label: weighted share of neighbours with each class
+        share = (weight[..., None] * y_train[idx]).sum(1) / weight.sum(1, keepdim=True)
+        return _score((share >= 0.5).float(), y_test)
+    votes = torch.zeros(len(test), num_classes).scatter_add_(1, y_train[idx], weight)
+    return _score(votes.argmax(1), y_test)
 
 
 def _linear(
@@ -98,7 +127,7 @@ def _linear(
     num_classes: int,
     steps: int = 200,
 ) -> float:
-    """Accuracy of a logistic-regression probe on standardised frozen features."""
+    """A logistic-regression probe on standardised frozen features (BCE for multi-label)."""
     mu, sd = train.mean(0), train.std(0) + 1e-6
     x_train, x_test = (train - mu) / sd, (test - mu) / sd
     head = torch.nn.Linear(train.shape[1], num_classes)
@@ -106,13 +135,20 @@ def _linear(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = F.cross_entropy(head(x_train), y_train) + 1e-3 * head.weight.square().sum()
+        logits = head(x_train)
+        if y_train.ndim == 2:
+            loss = F.binary_cross_entropy_with_logits(logits, y_train)
+        else:
+            loss = F.cross_entropy(logits, y_train)
+        loss = loss + 1e-3 * head.weight.square().sum()
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        return float((head(x_test).argmax(1) == y_test).float().mean())
+        logits = head(x_test)
+        pred = (logits > 0).float() if y_test.ndim == 2 else logits.argmax(1)
+        return _score(pred, y_test)
 
 
 def _probe(
@@ -121,6 +157,7 @@ def _probe(
     card_ref: str | os.PathLike,
     dm: LabelledZarrDataModule,
     seed: int,
+    labels: Labels = "majority",
 ) -> EvalResult:
     num_classes = dm.num_classes()
     scores = {}
@@ -129,13 +166,13 @@ def _probe(
         train_loader = torch.utils.data.DataLoader(
             torch.utils.data.ConcatDataset([dm.train_set, dm.val_set]), batch_size=dm.batch_size
         )
-        f_train, y_train = _features(model, dm, train_loader, num_classes)
-        f_test, y_test = _features(model, dm, dm.test_dataloader(), num_classes)
+        f_train, y_train = _features(model, dm, train_loader, num_classes, labels)
+        f_test, y_test = _features(model, dm, dm.test_dataloader(), num_classes, labels)
         probe = _knn if task == "knn" else _linear
         scores[pretrained] = probe(f_train, y_train, f_test, y_test, num_classes)
     return EvalResult(
         task,
-        "accuracy",
+        "accuracy" if labels == "majority" else "F1 (micro, multi-label)",
         scores[True],
         scores[False],
         {
@@ -227,10 +264,17 @@ def evaluate(
     batch_size: int = 16,
     num_workers: int = 0,
     lr: float = 1e-3,
+    labels: Labels = "majority",
 ) -> EvalResult:
-    """Run one downstream task for a weights card, against random init; save JSON and a plot."""
+    """Run one downstream task for a weights card, against random init; save JSON and a plot.
+
+    ``labels`` sets the chip-level target of ``knn`` and ``linear``: the majority
+    class (accuracy), or every class covering 5% or more of the chip (micro-F1).
+    """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
+    if labels not in ("majority", "multi"):
+        raise UserError(f"unknown labels {labels!r}; choose majority or multi")
     card, _ = load_card(weights)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -245,7 +289,7 @@ def evaluate(
     if task == "segmentation":
         result = _segmentation(card, weights, dm, seed, epochs, out, lr)
     else:
-        result = _probe(task, card, weights, dm, seed)
+        result = _probe(task, card, weights, dm, seed, labels)
     (out / f"evaluate_{task}.json").write_text(
         json.dumps({"weights": card["name"], "data": str(data), **result.__dict__}, indent=2)
     )

@@ -442,3 +442,18 @@ def test_convert_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     whole = tmp_path / "whole.zarr"
     assert _eossl("convert", str(scenes), str(whole), *args).returncode == 0
     _assert_same_store(killed, whole)
+
+
+def test_stats_on_a_corrupt_store_is_one_line(tmp_path: Path, s2_store: Path) -> None:
+    import shutil
+
+    store = tmp_path / "bad.zarr"
+    shutil.copytree(s2_store, store)
+    shard = next((store / "bands" / "c").rglob("*"))
+    while shard.is_dir():
+        shard = next(shard.iterdir())
+    shard.write_bytes(b"not a shard")
+    proc = _eossl("stats", str(store), "--quiet")
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and str(store) in errors[0] and "Traceback" not in proc.stderr

@@ -201,3 +201,40 @@ def test_evaluate_rejects_unlabelled_store(
 ) -> None:
     assert main(["evaluate", str(exported), "--data", str(v11_s2)]) == 2
     assert "no 'label' variable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["knn", "linear"])
+def test_evaluate_multi_label(task: str, exported: Path, s2_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(exported),
+                "--data",
+                str(s2_store),
+                "--task",
+                task,
+                "--labels",
+                "multi",
+                "--out",
+                str(out),
+                "--batch-size",
+                "4",
+            ]
+        )
+        == 0
+    )
+    result = json.loads((out / f"evaluate_{task}.json").read_text())
+    assert result["metric"].startswith("F1") and 0 <= result["pretrained"] <= 1
+
+
+def test_multi_label_targets() -> None:
+    from eossl.evaluate import image_targets
+
+    masks = torch.zeros(2, 10, 10, dtype=torch.long)
+    masks[0, :5] = 2  # half class 2, half class 0
+    masks[1, 0, 0] = 1  # 1% class 1: below the 5% threshold
+    multi = image_targets(masks, 3, "multi")
+    assert multi.tolist() == [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    assert image_targets(masks, 3, "majority").tolist() == [0, 0]

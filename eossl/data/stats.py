@@ -87,10 +87,17 @@ def _pieces(task: _Task) -> Any:
             s1 = min((s0 // sample_chunk + 1) * sample_chunk, stop)
             for t0 in range(0, bands.shape[1], time_chunk):
                 t1 = min(t0 + time_chunk, bands.shape[1])
-                values = x[s0:s1, t0:t1].compute(scheduler="sync")
+                try:
+                    values = x[s0:s1, t0:t1].compute(scheduler="sync")
+                    mask = None if cloud is None else cloud[s0:s1, t0:t1].compute(scheduler="sync")
+                except Exception as err:  # a corrupt or truncated chunk
+                    raise UserError(
+                        f"{task.path}: samples {s0}-{s1 - 1} could not be read "
+                        f"({type(err).__name__}: {str(err)[:80]}); re-download or re-convert "
+                        "the store, or use --sample to estimate from the readable part"
+                    ) from err
                 valid = np.ones(values.shape, bool)
-                if cloud is not None:
-                    mask = cloud[s0:s1, t0:t1].compute(scheduler="sync")
+                if mask is not None:
                     valid &= ~np.isin(mask, MASKED_CODES)[:, :, None]
                 if nat is not None and not nat.all():  # all NaT: a store without times
                     valid &= ~nat[s0 - start : s1 - start, t0:t1, None, None, None]
