@@ -3,7 +3,9 @@
     python benchmarks/proposals.py [loader|augment|train|all] [--quick]
 
 Each proposal is a local subclass or function here (nothing in eossl is patched);
-the same change, as a diff, is in benchmarks/README.md.
+the same changes, as diffs, are in benchmarks/patches/ (see benchmarks/README.md).
+Proposals 1-3 (gathered basic selections, stored dtype, no cloud mask) are in
+eossl since f073659; the loader compares the direct chunk reads (patch 2) with it.
 """
 
 from __future__ import annotations
@@ -252,12 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 kw["workers"] = tuple(int(w) for w in args.workers.split(","))
             bench.loader(
                 **kw,
-                extra={
-                    "eossl gather": lambda s: GatherDataset(s, seasons=2, seed=0),
-                    "eossl gather u16": lambda s: GatherUint16Dataset(s, seasons=2, seed=0),
-                    "eossl gather u16 nomask": lambda s: NoMaskDataset(s, seasons=2, seed=0),
-                    "eossl direct u16 nomask": lambda s: DirectDataset(s, seasons=2, seed=0),
-                },
+                extra={"eossl direct (patch 2)": lambda s: DirectDataset(s, seasons=2, seed=0)},
             )
         elif name == "augment":
             module = bench.eossl_moco(13, kw["crop"])
@@ -268,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 **kw,
                 extra={
                     "eossl one call": one_call_augment(module),
-                    "eossl fused": fused_augment(recipe, 13),
+                    "eossl fused (patch 3)": fused_augment(recipe, 13),
                 },
             )
         else:
@@ -276,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 **kw,
                 extra={
                     "eossl one-call aug": one_call_moco,
-                    "eossl fused aug": fused_moco,
+                    "eossl fused aug (patch 3)": fused_moco,
                     "eossl channels_last": lambda b, c: bench.eossl_moco(b, c, channels_last=True),
                 },
             )

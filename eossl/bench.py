@@ -56,13 +56,13 @@ FULL: dict[str, dict[str, Any]] = {
     "loader": {"samples": 256, "size": 264, "batch_size": 16, "workers": (0, 1, 2), "rounds": 3},
     "augment": {"batch_size": 32, "size": 264, "crop": 224, "rounds": 7},
     "train": {"batch_size": 16, "size": 264, "crop": 224, "steps": 2, "rounds": 5},
-    "memory": {"samples": 500, "size": 64, "batch_size": 16, "workers": 0},
+    "memory": {"samples": 500, "size": 64, "batch_size": 16, "workers": 0, "repeats": 3},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "loader": {"samples": 8, "size": 32, "batch_size": 4, "workers": (0,), "rounds": 1},
     "augment": {"batch_size": 4, "size": 32, "crop": 24, "rounds": 1},
     "train": {"batch_size": 4, "size": 32, "crop": 24, "steps": 1, "rounds": 1},
-    "memory": {"samples": 4, "size": 16, "batch_size": 4, "workers": 0},
+    "memory": {"samples": 4, "size": 16, "batch_size": 4, "workers": 0, "repeats": 1},
 }
 
 
@@ -673,44 +673,46 @@ def memory(
     batch_size: int = 16,
     workers: int = 0,
     factor: int = 10,
+    repeats: int = 3,
 ) -> dict[str, float]:
     """Peak RSS of a loader epoch over ``samples`` and ``factor`` x ``samples`` samples.
 
     One store of ``factor * samples`` samples; each epoch runs in a fresh
-    subprocess. Streaming keeps the peak flat in the number of samples.
+    subprocess, ``repeats`` times per size (alternately), and the median peak is
+    compared. Streaming keeps the peak flat in the number of samples.
     """
     store = fixture_store(samples * factor, size, seasons=2)
-    results = {}
-    for n in (samples, samples * factor):
-        code = (
-            "from eossl.bench import _memory_child; "
-            f"_memory_child({str(store)!r}, {n}, {batch_size}, {workers})"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"memory benchmark child failed:\n{out.stderr[-2000:]}")
-        results[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    sizes = (samples, samples * factor)
+    runs: dict[int, list[dict[str, float]]] = {n: [] for n in sizes}
+    for _ in range(repeats):
+        for n in sizes:
+            code = (
+                "from eossl.bench import _memory_child; "
+                f"_memory_child({str(store)!r}, {n}, {batch_size}, {workers})"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=False
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"memory benchmark child failed:\n{out.stderr[-2000:]}")
+            runs[n].append(json.loads(out.stdout.strip().splitlines()[-1]))
     from rich.console import Console
     from rich.table import Table
 
     table = Table(
-        title=f"memory: one loader epoch, {size} px, batch {batch_size}, {workers} workers"
+        title=f"memory: one loader epoch, {size} px, batch {batch_size}, {workers} workers, "
+        f"median of {repeats}"
     )
-    for col in ("samples", "baseline MiB", "peak RSS MiB", "growth MiB"):
+    for col in ("samples", "baseline MiB", "peak RSS MiB", "growth MiB", "peaks MiB"):
         table.add_column(col, justify="right")
-    for n, r in results.items():
-        table.add_row(
-            str(n),
-            f"{r['baseline_mib']:.0f}",
-            f"{r['peak_mib']:.0f}",
-            f"{r['peak_mib'] - r['baseline_mib']:.0f}",
-        )
+    peak = {n: _median([r["peak_mib"] for r in runs[n]]) for n in sizes}
+    for n in sizes:
+        base = _median([r["baseline_mib"] for r in runs[n]])
+        every = " ".join(f"{r['peak_mib']:.0f}" for r in runs[n])
+        table.add_row(str(n), f"{base:.0f}", f"{peak[n]:.0f}", f"{peak[n] - base:.0f}", every)
     Console(width=max(100, Console().width)).print(table)
-    small, large = results[samples]["peak_mib"], results[samples * factor]["peak_mib"]
     # the name is fixed (scripts look for it); the table gives the sizes measured
-    ratios = {"memory_5000_vs_500": large / small}
+    ratios = {"memory_5000_vs_500": peak[sizes[1]] / peak[sizes[0]]}
     print_ratios(ratios)
     return ratios
 
