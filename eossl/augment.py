@@ -53,9 +53,17 @@ def seco_recipe(crop_size: int = 224) -> AugmentRecipe:
 
 
 class MultiBandAugment(nn.Module):
-    """A kornia ``AugmentationSequential`` built from an :class:`AugmentRecipe`.
+    """An :class:`AugmentRecipe` applied to a batch, with kornia.
 
     Input (B, C, H, W) standardised images; output (B, C, crop, crop).
+
+    ``forward`` draws the recipe's operations per sample, as the kornia
+    ``AugmentationSequential`` in ``self.pipeline`` does, in fewer passes over the
+    batch: flips and rot90 are folded into the resized crop (its box corners are
+    permuted, so one bilinear warp gives the flipped or rotated crop), brightness and
+    contrast are one per-sample affine ``(x + b) * c``, and grayscale and blur touch
+    only the samples drawn for them. ``self.pipeline`` stays for methods that replay
+    parameters (SeCo, temporal MAE).
     """
 
     def __init__(self, recipe: AugmentRecipe, num_bands: int) -> None:
@@ -102,10 +110,53 @@ class MultiBandAugment(nn.Module):
                 )
             )
         self.pipeline = K.AugmentationSequential(*ops, data_keys=["input"])
+        self.crop = ops[0]
+        self.blur_size = ks if r.blur else 0
+        gray = torch.tensor(r.grayscale_weights or [1.0 / num_bands] * num_bands)
+        self.register_buffer("gray_weights", gray.view(1, -1, 1, 1), persistent=False)
+        tail = [op for op in ops if isinstance(op, K.RandomGaussianNoise | K.RandomChannelDropout)]
+        self.tail = K.AugmentationSequential(*tail, data_keys=["input"]) if tail else None
 
     def forward(self, x: Tensor) -> Tensor:
         """Augment a batch of (B, C, H, W) images."""
-        return self.pipeline(x)
+        from kornia.filters import gaussian_blur2d
+        from kornia.geometry.transform import crop_and_resize
+
+        r, n, dev = self.recipe, x.shape[0], x.device
+
+        def drawn(p: float) -> Tensor:
+            return torch.rand(n, device=dev) < p
+
+        box = self.crop.forward_parameters(x.shape)["src"].to(dev, x.dtype)  # tl tr br bl
+        if r.hflip:
+            box = torch.where(drawn(r.hflip)[:, None, None], box[:, [1, 0, 3, 2]], box)
+        if r.vflip:
+            box = torch.where(drawn(r.vflip)[:, None, None], box[:, [3, 2, 1, 0]], box)
+        if r.rot90:
+            k = torch.randint(1, 4, (n,), device=dev) * drawn(r.rot90)
+            order = (torch.arange(4, device=dev)[None] + k[:, None]) % 4
+            box = torch.gather(box, 1, order[..., None].expand(-1, -1, 2))
+        size = (r.crop_size, r.crop_size)
+        out = crop_and_resize(x, box, size, mode="bilinear", align_corners=True)
+        if r.intensity_p and (r.brightness or r.contrast):
+            shape = (n, 1, 1, 1)
+            add = torch.zeros(shape, device=dev, dtype=x.dtype)
+            mul = torch.ones(shape, device=dev, dtype=x.dtype)
+            if r.brightness:
+                shift = torch.empty_like(add).uniform_(-r.brightness, r.brightness)
+                add = torch.where(drawn(r.intensity_p).view(shape), shift, add)
+            if r.contrast:
+                gain = torch.empty_like(mul).uniform_(1 - r.contrast, 1 + r.contrast)
+                mul = torch.where(drawn(r.intensity_p).view(shape), gain, mul)
+            out.mul_(mul).add_(add * mul)
+        if r.grayscale and (idx := drawn(r.grayscale).nonzero().squeeze(1)).numel():
+            gray = (out[idx] * self.gray_weights.to(out.dtype)).sum(1, keepdim=True)
+            out[idx] = gray.expand(-1, out.shape[1], -1, -1)
+        if r.blur and (idx := drawn(r.blur).nonzero().squeeze(1)).numel():
+            sigma = torch.empty(len(idx), 1, device=dev).uniform_(*r.blur_sigma)
+            ks = (self.blur_size, self.blur_size)
+            out[idx] = gaussian_blur2d(out[idx], ks, sigma.expand(-1, 2).to(out.dtype))
+        return self.tail(out) if self.tail is not None else out
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.recipe).items())
