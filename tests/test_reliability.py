@@ -54,6 +54,14 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open()))
 
 
+def _corrupt_first_shard(store: Path) -> None:
+    """Overwrite the first ``bands`` shard of a copied store: its samples become unreadable."""
+    shard = next((store / "bands" / "c").rglob("*"))
+    while shard.is_dir():
+        shard = next(shard.iterdir())
+    shard.write_bytes(b"not a shard")
+
+
 def test_ddp_two_cpu_processes_use_both_shards(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     proc = _eossl(
@@ -157,10 +165,7 @@ def test_corrupt_chunk_skipped_and_reported(tmp_path: Path, s2_store: Path) -> N
 
     store = tmp_path / "bad.zarr"
     shutil.copytree(s2_store, store)
-    shard = next((store / "bands" / "c").rglob("*"))
-    while shard.is_dir():
-        shard = next(shard.iterdir())
-    shard.write_bytes(b"not a shard")  # the first 4 samples become unreadable
+    _corrupt_first_shard(store)  # the first 4 samples become unreadable
     out = tmp_path / "run"
     common = [
         "pretrain",
@@ -449,10 +454,7 @@ def test_stats_on_a_corrupt_store_is_one_line(tmp_path: Path, s2_store: Path) ->
 
     store = tmp_path / "bad.zarr"
     shutil.copytree(s2_store, store)
-    shard = next((store / "bands" / "c").rglob("*"))
-    while shard.is_dir():
-        shard = next(shard.iterdir())
-    shard.write_bytes(b"not a shard")
+    _corrupt_first_shard(store)
     proc = _eossl("stats", str(store), "--quiet")
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]

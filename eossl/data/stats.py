@@ -32,13 +32,20 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from eossl.data.schema import decode_times, find_stores, infer_sensor, open_group, validate
+from eossl.data.schema import (
+    CLOUDY_CODES,
+    decode_times,
+    find_stores,
+    infer_sensor,
+    open_group,
+    validate,
+)
 from eossl.errors import UserError
 from eossl.parallel import dask_client, run_blocks
 
 __all__ = ["MASKED_CODES", "add_arguments", "compute_stats", "run", "stats_table", "write_stats"]
 
-MASKED_CODES = (3, 4, 5, 6)  # thin cloud, thick cloud, shadow, no data
+MASKED_CODES = CLOUDY_CODES  # thin cloud, thick cloud, shadow, no data
 _EXACT_INT = ("uint8", "int8", "uint16", "int16")  # exact percentiles by bincount
 _BLOCK_SAMPLES = 64  # samples per block, rounded to whole chunks/shards
 

@@ -35,6 +35,7 @@ from functools import cache
 
 import numpy as np
 
+from eossl.data.schema import CLOUD_CODES
 from eossl.sensors import Sensor
 
 __all__ = ["CLASSES", "CLOUD_CODES", "SyntheticLocation", "synth_location"]
@@ -48,15 +49,6 @@ CLASSES: tuple[str, ...] = (
     "bare",
     "snow_ice",
 )  # label codes 0..6
-CLOUD_CODES = {
-    "land": 0,
-    "water": 1,
-    "snow": 2,
-    "thin_cloud": 3,
-    "thick_cloud": 4,
-    "shadow": 5,
-    "nodata": 6,
-}
 
 WATER, FOREST, CROPLAND, GRASSLAND, URBAN, BARE, SNOW_ICE = range(7)
 _K = len(CLASSES)

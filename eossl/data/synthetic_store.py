@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eossl.data.schema import CLOUDY_CODES
 from eossl.data.synthetic import synth_location
 from eossl.data.writer import StoreSpec, StoreWriter
 from eossl.parallel import run_blocks
@@ -19,7 +20,6 @@ from eossl.sensors import Sensor, get_sensor
 __all__ = ["SYNTH_VERSION", "builtin_store", "cache_dir", "write_synthetic"]
 
 SYNTH_VERSION = 1  # bump when the generator changes, to rebuild cached stores
-_CLOUDY = (3, 4, 5, 6)
 
 
 def cache_dir() -> Path:
@@ -144,7 +144,7 @@ def _moments(bands: np.ndarray, cloud: np.ndarray, c: int) -> np.ndarray:
     """Per-band count, sum and sum of squares over clear pixels (every 2nd row/column), float64."""
     out = np.zeros((3, c), np.float64)
     for image, mask in zip(bands[..., ::2, ::2], cloud[..., ::2, ::2], strict=True):
-        clear = ~np.isin(mask, _CLOUDY)[:, None]  # (t, 1, h, w)
+        clear = ~np.isin(mask, CLOUDY_CODES)[:, None]  # (t, 1, h, w)
         x = np.where(clear, image.astype(np.float64), 0.0)
         out[0] += clear.sum()
         out[1] += x.sum(axis=(0, 2, 3))

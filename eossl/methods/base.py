@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from lightly.utils.lars import LARS
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import Tensor, nn
+from torch import Tensor
 
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.models import create_backbone
@@ -226,16 +226,3 @@ class SSLMethod(L.LightningModule):
     def embed(self, x: Tensor) -> Tensor:
         """Pooled backbone features of normalised images (B, C, H, W)."""
         return self.backbone(self._to_format(x))
-
-
-def mlp(in_dim: int, hidden: int, out: int, layers: int = 2, last_bn: bool = False) -> nn.Module:
-    """A projection MLP in lightly's style (Linear-BN-ReLU blocks)."""
-    from lightly.models.modules.heads import ProjectionHead
-
-    blocks: list[tuple] = []
-    dim = in_dim
-    for _ in range(layers - 1):
-        blocks.append((dim, hidden, nn.BatchNorm1d(hidden), nn.ReLU()))
-        dim = hidden
-    blocks.append((dim, out, nn.BatchNorm1d(out, affine=False) if last_bn else None, None))
-    return ProjectionHead(blocks)
