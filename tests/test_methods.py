@@ -6,21 +6,11 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from helpers import tiny
 
 from eossl.cli import main
 
-TINY = [
-    "--data.synthetic_samples",
-    "12",
-    "--data.synthetic_size",
-    "40",
-    "--data.num_workers",
-    "0",
-    "--data.batch_size",
-    "4",
-    "--model.init_args.augment.crop_size",
-    "32",
-]
+TINY = tiny(moco=False)
 VIT = ["--model.init_args.backbone", "vit_tiny_patch16_224"]
 SMALL_HEAD = ["--model.init_args.hidden_dim", "64", "--model.init_args.proj_dim", "32"]
 DECODER = ["--model.init_args.decoder_dim", "32", "--model.init_args.decoder_depth", "1"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from helpers import tiny
 
 from eossl.cli import main
 
@@ -20,22 +21,7 @@ SENSORS = [
     "landsat-oli-tirs-toa",
     "landsat-oli-sr",
 ]
-TINY = [
-    "--data.synthetic_samples",
-    "12",
-    "--data.synthetic_size",
-    "40",
-    "--data.num_workers",
-    "0",
-    "--data.batch_size",
-    "4",
-    "--model.init_args.augment.crop_size",
-    "32",
-    "--model.init_args.queue_size",
-    "16",
-    "--model.init_args.hidden_dim",
-    "64",
-]
+TINY = tiny()
 
 
 def _run(*args: str) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from helpers import tiny
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,22 +22,7 @@ from eossl.data import SeasonalZarrDataset
 from eossl.data.synthetic_store import write_synthetic
 from eossl.errors import UserError
 
-TINY = [
-    "--data.synthetic_samples",
-    "12",
-    "--data.synthetic_size",
-    "40",
-    "--data.num_workers",
-    "0",
-    "--data.batch_size",
-    "2",
-    "--model.init_args.augment.crop_size",
-    "32",
-    "--model.init_args.queue_size",
-    "16",
-    "--model.init_args.hidden_dim",
-    "64",
-]
+TINY = tiny(batch_size=2)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

@@ -5,28 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny
 from torchgeo.trainers import ClassificationTask, SemanticSegmentationTask
 
 from eossl.cli import main
 from eossl.errors import UserError
 from eossl.weights import EosslWeightsEnum, get, list_cards, load_verified, torchgeo_weights
 
-TINY = [
-    "--data.synthetic_samples",
-    "12",
-    "--data.synthetic_size",
-    "40",
-    "--data.num_workers",
-    "0",
-    "--data.batch_size",
-    "4",
-    "--model.init_args.augment.crop_size",
-    "32",
-    "--model.init_args.queue_size",
-    "16",
-    "--model.init_args.hidden_dim",
-    "64",
-]
+TINY = tiny()
 
 
 @pytest.fixture(scope="module")

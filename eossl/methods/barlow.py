@@ -6,15 +6,14 @@ from typing import Any
 
 from lightly.loss import BarlowTwinsLoss
 from lightly.models.modules import BarlowTwinsProjectionHead
-from torch import Tensor
 
 from eossl.augment import AugmentRecipe
-from eossl.methods.common import SeasonalMethod
+from eossl.methods.common import ProjectedPairMethod
 
 __all__ = ["BarlowTwins"]
 
 
-class BarlowTwins(SeasonalMethod):
+class BarlowTwins(ProjectedPairMethod):
     """Drive the cross-correlation of the two seasons' embeddings towards the identity.
 
     The diagonal makes the embedding invariant to season and augmentation; the
@@ -39,11 +38,3 @@ class BarlowTwins(SeasonalMethod):
         super().__init__(augment=augment or AugmentRecipe(crop_scale=(0.08, 1.0)), **kwargs)
         self.projection_head = BarlowTwinsProjectionHead(self.feature_dim, hidden_dim, proj_dim)
         self.criterion = BarlowTwinsLoss(lambda_param=lambda_param, gather_distributed=True)
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Barlow Twins loss between the projections of the two seasons."""
-        season_a, season_b = self.views(batch)[:2]
-        h_a, h_b = self.embed(season_a), self.embed(season_b)
-        loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
-        self.log_loss(loss, h_a)
-        return loss

@@ -49,3 +49,22 @@ class SeasonalMethod(SSLMethod):
         image = batch["image"]
         a, b = self.embed(image[:, 0]), self.embed(image[:, -1])
         self.log("val_season_cosine", F.cosine_similarity(a, b).mean(), sync_dist=True)
+
+
+class ProjectedPairMethod(SeasonalMethod):
+    """Seasonal methods whose loss compares the two seasons' projections directly.
+
+    Subclasses set ``self.projection_head`` and ``self.criterion``; the step is
+    ``criterion(head(f(season A)), head(f(season B)))`` (SimCLR, Barlow Twins).
+    """
+
+    projection_head: nn.Module
+    criterion: nn.Module
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """The criterion between the projections of the two seasons."""
+        season_a, season_b = self.views(batch)[:2]
+        h_a, h_b = self.embed(season_a), self.embed(season_b)
+        loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
+        self.log_loss(loss, h_a)
+        return loss

@@ -6,15 +6,14 @@ from typing import Any
 
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
-from torch import Tensor
 
 from eossl.augment import AugmentRecipe
-from eossl.methods.common import SeasonalMethod
+from eossl.methods.common import ProjectedPairMethod
 
 __all__ = ["SimCLR"]
 
 
-class SimCLR(SeasonalMethod):
+class SimCLR(ProjectedPairMethod):
     """Contrast season A with season B of the same location against all other locations.
 
     In-batch negatives (gathered across processes), an MLP projection head and
@@ -39,11 +38,3 @@ class SimCLR(SeasonalMethod):
         super().__init__(augment=augment or AugmentRecipe(crop_scale=(0.08, 1.0)), **kwargs)
         self.projection_head = SimCLRProjectionHead(self.feature_dim, hidden_dim, proj_dim)
         self.criterion = NTXentLoss(temperature=temperature, gather_distributed=True)
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """NT-Xent between the projections of the two seasons."""
-        season_a, season_b = self.views(batch)[:2]
-        h_a, h_b = self.embed(season_a), self.embed(season_b)
-        loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
-        self.log_loss(loss, h_a)
-        return loss
