@@ -45,6 +45,19 @@ def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert len(ds) == 5 and ds[4]["image"].shape == (3, 2, 24, 24) and ds.has_label
 
 
+def test_info_on_mixed_sensors_names_each(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from eossl.data.describe import describe
+
+    common = ["--samples", "2", "--size", "16", "--seasons", "2"]
+    for name, sensor in (("a.zarr", "s2"), ("b.zarr", "s2"), ("c.zarr", "s1")):
+        assert main(["synth", str(tmp_path / name), "--sensor", sensor, *common]) == 0
+    facts = describe(tmp_path)
+    assert facts["sensor"] == "s2-l1c (2 files), s1-grd (1 file)"
+    assert facts["image size"] == "16 x 16" and "bands (first file)" in facts
+    assert main(["info", str(tmp_path)]) == 0
+    assert "s1-grd (1 file)" in capsys.readouterr().out
+
+
 def test_synth_zip_is_v11_form(tmp_path: Path) -> None:
     import zarr
 

@@ -342,3 +342,19 @@ def test_dask_distributed_scheduler_gives_the_same_store(tmp_path: Path) -> None
     a, b = zarr.open_group(local), zarr.open_group(dist)
     for name in a.array_keys():
         np.testing.assert_array_equal(a[name][...], b[name][...])
+
+
+def test_location_with_every_scene_bad_is_skipped_not_trained_on(tmp_path: Path) -> None:
+    src = _s2_copy(tmp_path)
+    for product in _products(src / "0000001"):  # every scene of location 1 fails on read
+        band = product / "B11.tif"
+        with open(band, "r+b") as f:
+            f.truncate(band.stat().st_size - 100)
+    out = tmp_path / "s.zarr"
+    convert(src, out, "ssl4eo-s12", skip_bad=True, quiet=True)
+    assert np.isnat(_times(zarr.open_group(out))[1]).all()
+    with pytest.raises(UserError, match="sample 1 .*no valid timestamp"):
+        SeasonalZarrDataset(out, seasons=2, seed=0)[1]
+    ds = SeasonalZarrDataset(out, seasons=2, seed=0, on_bad_sample="skip")
+    item = ds[1]
+    assert item["index"] == 2 and item["skipped"] == 1 and len(ds.bad_samples) == 1

@@ -54,6 +54,22 @@ def test_fast_dev_run(sensor: str, method: str, tmp_path: Path) -> None:
     assert len(card["mean"]) == card["in_chans"] == len(card["bands"])
 
 
+def test_checkpoint_keeps_moco_queue(tmp_path: Path) -> None:
+    """MoCo v2's queue of negatives, outside lightly's state_dict, survives a checkpoint."""
+    from eossl.methods import MoCo
+
+    out = tmp_path / "run"
+    args = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
+    assert _run("--out", str(out), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
+    path = out / "checkpoints" / "last.ckpt"
+    saved = torch.load(path, weights_only=True)["memory_banks"]["criterion.memory_bank"]
+    assert saved["bank"].shape == (16, 128) and saved["ptr"].item() == 8  # 2 batches of 4
+    model = MoCo.load_from_checkpoint(path, weights_only=True)
+    bank = model.criterion.memory_bank
+    assert torch.equal(bank.bank, saved["bank"]) and torch.equal(bank.bank_ptr, saved["ptr"])
+    assert not torch.equal(MoCo(in_chans=13, queue_size=16).criterion.memory_bank.bank, bank.bank)
+
+
 def test_views_are_two_seasons(tmp_path: Path, s2_store: Path) -> None:
     from eossl.data import SeasonalZarrDataModule
 

@@ -44,8 +44,13 @@ class _Handle:
     cloud_mask: zarr.Array | None
     label: zarr.Array | None
     times: np.ndarray  # (sample, time) datetime64[ns]; NaT pads missing timestamps
+    has_times: bool  # False: the store has no time coordinate (all NaT above)
     lat: np.ndarray
     lon: np.ndarray
+
+
+class EmptySampleError(ValueError):
+    """A location with no valid timestamp: unreadable like a corrupt chunk (skippable)."""
 
 
 class SeasonalZarrDataset(Dataset[dict[str, Any]]):
@@ -182,6 +187,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 cloud_mask=group.get("cloud_mask", None),
                 label=group.get("label", None),
                 times=times,
+                has_times="time_" in group,
                 lat=group["center_lat"][...]
                 if "center_lat" in group
                 else np.full(info.samples, np.nan),
@@ -227,6 +233,8 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
 
     def _choose_times(self, handle: _Handle, j: int, rng: np.random.Generator) -> np.ndarray:
         valid = np.flatnonzero(~np.isnat(handle.times[j]))
+        if valid.size == 0 and handle.has_times:  # e.g. every scene failed in `convert`
+            raise EmptySampleError(f"sample {j} has no valid timestamp (all of its times are NaT)")
         if valid.size == 0:  # no time coordinate at all: every slot is a timestamp
             valid = np.arange(handle.times.shape[1])
         if self.seasons == "all":

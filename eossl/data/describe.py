@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,14 @@ def _human(n: float) -> str:
     return str(n)
 
 
+def _tally(values: Iterable[str]) -> str:
+    """``"s2"`` when every file agrees, else ``"s2 (3 files), s1 (1 file)"``."""
+    counts = Counter(values)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{v} ({n} file{'s' * (n > 1)})" for v, n in counts.most_common())
+
+
 def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, object]:
     """Facts about the stores under ``root``, as a dict (what ``eossl info`` prints)."""
     from eossl.sensors import get_sensor
@@ -45,6 +55,8 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
     valid = times[~np.isnat(times)] if times is not None else np.array([], "datetime64[ns]")
     timestamps = sorted({i.times for i in infos})
     stats = first.attrs.get("stats")
+    one_set = len({tuple(i.band_names or [i.bands]) for i in infos}) == 1
+    bands_key = "bands" if one_set else "bands (first file)"  # mixed sensors
     return {
         "path": str(Path(root)),
         "files": len(infos),
@@ -55,9 +67,9 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
         )
         if valid.size
         else "-",
-        "image size": f"{first.height} x {first.width}",
-        "sensor": first.sensor.name if first.sensor else "unknown",
-        "bands": ", ".join(first.band_names or []) or str(first.bands),
+        "image size": _tally(f"{i.height} x {i.width}" for i in infos),
+        "sensor": _tally(i.sensor.name if i.sensor else "unknown" for i in infos),
+        bands_key: ", ".join(first.band_names or []) or str(first.bands),
         "dtype": first.dtype,
         "chunk shape": str(chunk_shape(bands)),
         "shard shape": str(bands.shards) if getattr(bands, "shards", None) else "-",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightly.models.modules.memory_bank import MemoryBankModule
 from lightly.utils.lars import LARS
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
@@ -158,9 +159,32 @@ class SSLMethod(L.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep what downstream use needs: normalisation, bands, sensor, data."""
+        """Keep what downstream use needs (normalisation, bands, sensor) and the queues.
+
+        lightly keeps memory banks (MoCo v2's and SeCo's queues of negatives) out of
+        the ``state_dict``; they are saved here so that a resumed run goes on with
+        the same negatives instead of random ones.
+        """
         if meta := self.data_meta():
             checkpoint["eossl"] = meta
+        banks = {
+            name: {"bank": m.bank.detach().clone(), "ptr": m.bank_ptr.detach().clone()}
+            for name, m in self.named_modules()
+            if isinstance(m, MemoryBankModule) and m.bank.numel()
+        }
+        if banks:
+            checkpoint["memory_banks"] = banks
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the memory banks saved by :meth:`on_save_checkpoint` (if shapes match)."""
+        modules = dict(self.named_modules())
+        for name, saved in checkpoint.get("memory_banks", {}).items():
+            module = modules.get(name)
+            if isinstance(module, MemoryBankModule) and module.bank.shape == saved["bank"].shape:
+                module.bank.copy_(saved["bank"])
+                module.bank_ptr.copy_(saved["ptr"])
+            else:
+                rank_zero_warn(f"checkpoint memory bank {name!r} does not fit; starting it anew")
 
     def data_meta(self) -> dict[str, Any] | None:
         """Sensor, bands and normalisation of the data this module is trained on."""
