@@ -41,11 +41,19 @@ def configs_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "configs"
 
 
+REFERENCE_SENSOR = "s2"  # every method has a recipe for it; the recipes hold no band facts
+
+
 def config_path(sensor: Sensor, method: str) -> Path:
-    """``configs/<sensor>_<method>.yaml`` for a sensor card (any of its names)."""
+    """``configs/<sensor>_<method>.yaml`` for a sensor card (any of its names).
+
+    A sensor with no preset of its own for ``method`` gets the method's reference
+    recipe, ``configs/s2_<method>.yaml``: the recipes set the model, optimiser and
+    augmentations only, and the data (bands, statistics) follow ``--sensor``.
+    """
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    for name in (sensor.name, *sensor.aliases):
+    for name in (sensor.name, *sensor.aliases, REFERENCE_SENSOR):
         path = configs_dir() / f"{name}_{method}.yaml"
         if path.exists():
             return path
@@ -191,7 +199,14 @@ def pretrain_cli(argv: list[str]) -> None:
     own_config = any(a == "--config" or a.startswith("--config=") for a in rest)
     out = Path(known.out or f"runs/{sensor.name}_{known.method}")
     try:
-        args = ["--config", str(config_path(sensor, known.method))]
+        preset = config_path(sensor, known.method)
+        args = ["--config", str(preset)]
+        if preset.stem.split("_")[0] not in (sensor.name, *sensor.aliases) and not own_config:
+            print(
+                f"eossl: no {sensor.name} preset for {known.method}; using the method's "
+                f"reference recipe {preset.name} with {sensor.name}'s bands and statistics",
+                file=sys.stderr,
+            )
     except UserError:
         if not own_config:
             raise

@@ -166,3 +166,17 @@ def test_mae_encoder_loads_in_torchgeo() -> None:
             )
         ]
         assert torch.allclose(tg.patch_embed(x), torch.stack(per_group).mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize(("sensor", "method"), [("s1", "mae"), ("landsat-oli-sr", "simclr")])
+def test_every_sensor_gets_every_method(
+    sensor: str, method: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A sensor without its own preset trains with the method's reference recipe."""
+    from eossl.sensors import get_sensor
+
+    args = ["--sensor", sensor, "--trainer.fast_dev_run", "1", *ARGS[method]]
+    card = _pretrain(method, tmp_path / "run", *args)
+    card_sensor = get_sensor(sensor)
+    assert card["sensor"] == card_sensor.name and card["in_chans"] == len(card_sensor.band_names)
+    assert f"using the method's reference recipe s2_{method}.yaml" in capsys.readouterr().err
