@@ -180,3 +180,16 @@ def test_every_sensor_gets_every_method(
     card_sensor = get_sensor(sensor)
     assert card["sensor"] == card_sensor.name and card["in_chans"] == len(card_sensor.band_names)
     assert f"using the method's reference recipe s2_{method}.yaml" in capsys.readouterr().err
+
+
+def test_dino_weight_decay_follows_its_cosine(tmp_path: Path) -> None:
+    """The decayed parameter group goes from ``weight_decay`` towards ``weight_decay_end``."""
+    import csv
+
+    steps = ["--trainer.max_steps", "4", "--trainer.limit_val_batches", "0"]
+    steps += ["--trainer.log_every_n_steps", "1"]
+    wd = ["--model.init_args.weight_decay", "0.04", "--model.init_args.weight_decay_end", "0.4"]
+    _pretrain("dino", tmp_path / "run", *steps, *wd, *ARGS["dino"])
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    logged = [float(r["weight_decay"]) for r in rows if r.get("weight_decay")]
+    assert logged[0] == pytest.approx(0.04) and logged == sorted(logged) and logged[-1] > 0.2

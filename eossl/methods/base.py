@@ -215,8 +215,8 @@ class SSLMethod(L.LightningModule):
             if p.requires_grad:
                 (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
         groups = [
-            {"params": decay, "weight_decay": hp.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": decay, "weight_decay": hp.weight_decay, "name": "decay"},
+            {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
         ]
         if hp.optimizer == "adamw":
             opt = torch.optim.AdamW(groups, lr=lr)

@@ -10,6 +10,7 @@ import torch
 from lightly.loss import DINOLoss
 from lightly.models.modules import DINOProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
+from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from eossl.augment import AugmentRecipe, MultiBandAugment
@@ -38,6 +39,8 @@ class DINO(SeasonalMethod):
         warmup_teacher_temp_epochs: epochs of the linear teacher-temperature warm-up.
         momentum: starting momentum of the teacher (rises to 1).
         freeze_last_layer: epochs during which the head's last layer is frozen.
+        weight_decay_end: weight decay at the end of training, reached by a cosine
+            from ``weight_decay`` (0.04 -> 0.4 in the paper); ``None`` keeps it fixed.
         **kwargs: see :class:`~eossl.methods.base.SSLMethod`.
     """
 
@@ -55,6 +58,7 @@ class DINO(SeasonalMethod):
         warmup_teacher_temp_epochs: int = 0,
         momentum: float = 0.996,
         freeze_last_layer: int = 1,
+        weight_decay_end: float | None = None,
         augment: AugmentRecipe | None = None,
         **kwargs: Any,
     ) -> None:
@@ -81,6 +85,19 @@ class DINO(SeasonalMethod):
         ]
         batch["views"] = [self._to_format(v) for v in views]
         return batch
+
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """Move the weight decay along its cosine schedule (when ``weight_decay_end`` is set)."""
+        super().on_train_batch_start(batch, batch_idx)
+        end = self.hparams.weight_decay_end
+        if end is None:
+            return
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        decay = cosine_schedule(self.global_step, total, self.hparams.weight_decay, end)
+        for group in self.trainer.optimizers[0].param_groups:
+            if group.get("name") == "decay":
+                group["weight_decay"] = decay
+        self.log("weight_decay", decay)
 
     def teacher_temperature(self) -> float:
         """Linear warm-up of the teacher temperature, per epoch."""
