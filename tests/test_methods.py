@@ -193,3 +193,22 @@ def test_dino_weight_decay_follows_its_cosine(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
     logged = [float(r["weight_decay"]) for r in rows if r.get("weight_decay")]
     assert logged[0] == pytest.approx(0.04) and logged == sorted(logged) and logged[-1] > 0.2
+
+
+def test_data2vec_masks_blocks_not_scattered_patches() -> None:
+    """Block masking (the paper's) leaves almost no masked patch without a masked neighbour."""
+    from eossl.methods.data2vec import Data2Vec
+
+    def neighbour_share(masking: str) -> float:
+        torch.manual_seed(0)
+        model = Data2Vec(
+            backbone="vit_tiny_patch16_224", in_chans=4, mask_ratio=0.3, masking=masking
+        )
+        mask = model.token_mask(torch.zeros(8, 4, 224, 224))
+        assert not mask[:, 0].any() and abs(mask[:, 1:].float().mean().item() - 0.3) < 0.05
+        grid = torch.nn.functional.pad(mask[:, 1:].view(8, 1, 14, 14).float(), (1, 1, 1, 1))
+        cross = torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 0]]).view(1, 1, 3, 3)
+        near = torch.nn.functional.conv2d(grid, cross)[:, 0] > 0
+        return near[mask[:, 1:].view(8, 14, 14)].float().mean().item()
+
+    assert neighbour_share("block") > 0.97 > 0.9 > neighbour_share("random")

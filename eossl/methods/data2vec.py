@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightly.models.modules import MaskedVisionTransformerTIMM
-from lightly.models.utils import get_at_index, random_token_mask, update_momentum
+from lightly.models.utils import random_block_mask, random_token_mask, update_momentum
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -26,6 +26,9 @@ class Data2Vec(SSLMethod):
 
     Args:
         mask_ratio: share of patch tokens replaced by the mask token.
+        masking: ``"block"`` masks rectangles of at least ``min_block`` patches, as
+            data2vec and BEiT do for images; ``"random"`` masks single patches.
+        min_block: smallest block of masked patches (16 in the paper).
         top_k: teacher layers averaged into the target.
         momentum: starting momentum of the teacher (rises to 1).
         loss_beta: Smooth-L1 transition point (0 gives the L2 loss).
@@ -35,6 +38,8 @@ class Data2Vec(SSLMethod):
     def __init__(
         self,
         mask_ratio: float = 0.6,
+        masking: Literal["block", "random"] = "block",
+        min_block: int = 16,
         top_k: int = 6,
         momentum: float = 0.9998,
         loss_beta: float = 2.0,
@@ -62,14 +67,34 @@ class Data2Vec(SSLMethod):
         top = [F.instance_norm(t.float().transpose(1, 2)).transpose(1, 2) for t in layers]
         return torch.stack(top[-self.hparams.top_k :]).mean(0)
 
+    def token_mask(self, x: Tensor) -> Tensor:
+        """(batch, tokens) bool, True where a patch is masked; never the class token."""
+        hp, n = self.hparams, len(x)
+        h, w = self.backbone.patch_embed.dynamic_feat_size(x.shape[-2:])
+        prefix = self.backbone.num_prefix_tokens
+        if hp.masking == "block":
+            grid = random_block_mask(
+                (n, h, w),
+                batch_mask_ratio=1.0,
+                min_image_mask_ratio=hp.mask_ratio,
+                max_image_mask_ratio=hp.mask_ratio,
+                min_num_masks_per_block=max(1, min(hp.min_block, int(hp.mask_ratio * h * w))),
+                device=x.device,
+            ).flatten(1)
+        else:
+            grid = torch.zeros(n, h * w, dtype=torch.bool, device=x.device)
+            _, idx = random_token_mask((n, h * w), hp.mask_ratio, device=x.device)
+            grid.scatter_(1, idx, True)
+        empty = ~grid.any(1)  # tiny grids: a block may not fit; mask one patch there
+        grid[empty, torch.randint(h * w, (int(empty.sum()),), device=x.device)] = True
+        return torch.cat([grid.new_zeros(n, prefix), grid], 1)
+
     def loss(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The masked-prediction loss and the student's class tokens."""
-        _, idx_mask = random_token_mask(
-            (len(x), self.sequence_length(x)), self.hparams.mask_ratio, device=x.device
-        )
-        encoded = self.student.encode(x, idx_mask=idx_mask)
-        pred = self.regression_head(get_at_index(encoded, idx_mask))
-        target = get_at_index(self.targets(x), idx_mask)
+        mask = self.token_mask(x)
+        encoded = self.student.encode(x, mask=mask)
+        pred = self.regression_head(encoded[mask])
+        target = self.targets(x)[mask]
         beta = self.hparams.loss_beta
         loss = (
             F.smooth_l1_loss(pred.float(), target, beta=beta)
