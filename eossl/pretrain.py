@@ -176,7 +176,9 @@ def pretrain_cli(argv: list[str]) -> None:
     from eossl.cli import _Parser
 
     pre = _Parser(prog="eossl pretrain", add_help=False)
-    pre.add_argument("--sensor", default="s2", help="sensor card or alias (default: s2)")
+    pre.add_argument(
+        "--sensor", default="s2", help="sensor card, alias or card file (.yaml) (default: s2)"
+    )
     pre.add_argument("--method", default="moco", help=f"one of {', '.join(METHODS)}")
     pre.add_argument(
         "--data",
@@ -221,7 +223,9 @@ def pretrain_cli(argv: list[str]) -> None:
 
         find_stores(known.data)  # a missing path fails here, in one line
         args += ["--data.data", known.data]
-    args += ["--data.sensor", sensor.name, "--trainer.default_root_dir", str(out)]
+    card_file = str(known.sensor).lower().endswith((".yaml", ".yml"))  # the user's own card
+    args += ["--data.sensor", known.sensor if card_file else sensor.name]
+    args += ["--trainer.default_root_dir", str(out)]
     if known.help:
         rest.append("--help")
     print_only = any(a.startswith("--print_config") or a in ("--help",) for a in rest)

@@ -185,11 +185,22 @@ def list_sensors() -> list[Sensor]:
     return list(_cards().values())
 
 
-def get_sensor(name: str | Sensor) -> Sensor:
-    """A sensor card by name or alias (case-insensitive)."""
+def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
+    """A sensor card by name or alias (case-insensitive), or a card file of your own.
+
+    A path to a ``.yaml`` card (the format of ``datasets/*.yaml``) loads it and makes
+    its name and aliases known to this process, for sensors eossl has no card for.
+    """
     if isinstance(name, Sensor):
         return name
-    key = name.lower()
+    if str(name).lower().endswith((".yaml", ".yml")):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"{path}: no such sensor card file")
+        sensor = Sensor.from_yaml(path)
+        _cards()[sensor.name] = sensor
+        return sensor
+    key = str(name).lower()
     for sensor in _cards().values():
         if key == sensor.name.lower() or key in (a.lower() for a in sensor.aliases):
             return sensor

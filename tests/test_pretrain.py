@@ -292,3 +292,37 @@ def test_ctrl_c_saves_checkpoint(tmp_path: Path) -> None:
     assert (out / "checkpoints" / "on_exception.ckpt").exists()
     ckpt = torch.load(out / "checkpoints" / "on_exception.ckpt", weights_only=False)
     assert ckpt["global_step"] > 0
+
+
+def test_own_sensor_card_file(tmp_path: Path) -> None:
+    """A 4-band camera eossl has no card for: the user's card file drives data and model."""
+    from eossl.data.schema import open_group
+    from eossl.data.synthetic_store import write_synthetic
+    from eossl.errors import UserError
+    from eossl.sensors import get_sensor
+
+    card = tmp_path / "drone.yaml"
+    card.write_text(
+        "name: drone-4b\n"
+        "dtype: uint16\n"
+        "nodata: 0\n"
+        "bands:\n"
+        + "".join(
+            f"  - {{name: {b}, wavelength: {w}, gsd: 0.1}}\n"
+            for b, w in (("blue", 0.48), ("green", 0.56), ("red", 0.66), ("nir", 0.84))
+        )
+        + "releases:\n  own:\n    mean: [900, 1000, 1100, 2500]\n    std: [300, 300, 350, 600]\n"
+        + "default_release: own\n"
+    )
+    store = tmp_path / "drone.zarr"
+    write_synthetic(store, str(card), samples=8, size=40, seasons=2, quiet=True)
+    out = tmp_path / "run"
+    args = ["--sensor", str(card), "--data", str(store), "--out", str(out)]
+    assert _run(*args, "--trainer.fast_dev_run", "1", *TINY[4:]) == 0
+    meta = json.loads(next((out / "weights").glob("*.json")).read_text())
+    assert meta["sensor"] == "drone-4b" and meta["in_chans"] == 4
+    stats = open_group(store).attrs["stats"]  # written with the store; they win over the card's
+    assert meta["bands"] == ["blue", "green", "red", "nir"] and meta["mean"] == stats["mean"]
+    assert min(stats["std"]) > 10  # reflectance x 10,000: real texture, not constant pixels
+    with pytest.raises(UserError, match="no such sensor card file"):
+        get_sensor(tmp_path / "missing.yaml")

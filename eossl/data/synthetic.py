@@ -987,7 +987,10 @@ def _reflective(sensor, rng, bands, label, G, snow, alpha, beta, tex, dtype):
             rt += tmp
 
     # to stored units: path radiance (TOA), noise, rounding, clipping
-    q = float(sensor.quantification or 1.0)
+    # a card without `quantification`: integers as reflectance x 10,000 (x 255 for bytes)
+    q = float(
+        sensor.quantification or (1.0 if dtype.kind == "f" else min(1e4, _limits(dtype, None)[1]))
+    )
     path = 0.025 * (0.44 / wl) ** 4 if _is_toa(sensor) else np.zeros(C)
     # sensor noise, near-gaussian and cheap: the sum of two random int8 (triangular,
     # std 104.5); the second term is the same byte stream one band and one pixel
