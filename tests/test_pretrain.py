@@ -296,10 +296,11 @@ def test_ctrl_c_saves_checkpoint(tmp_path: Path) -> None:
 
 def test_own_sensor_card_file(tmp_path: Path) -> None:
     """A 4-band camera eossl has no card for: the user's card file drives data and model."""
+    from eossl.data import SeasonalZarrDataset
     from eossl.data.schema import open_group
     from eossl.data.synthetic_store import write_synthetic
     from eossl.errors import UserError
-    from eossl.sensors import get_sensor
+    from eossl.sensors import _cards, get_sensor
 
     card = tmp_path / "drone.yaml"
     card.write_text(
@@ -326,3 +327,9 @@ def test_own_sensor_card_file(tmp_path: Path) -> None:
     assert min(stats["std"]) > 10  # reflectance x 10,000: real texture, not constant pixels
     with pytest.raises(UserError, match="no such sensor card file"):
         get_sensor(tmp_path / "missing.yaml")
+    _cards.cache_clear()  # a later process without the card still reads the store by shape
+    try:
+        ds = SeasonalZarrDataset(store, seasons=2)
+        assert ds.sensor is None and ds[0]["image"].shape == (2, 4, 40, 40)
+    finally:
+        _cards.cache_clear()

@@ -7,6 +7,7 @@ files (``*.zarr.zip``), in zarr format 2 or 3.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from zarr.storage import LocalStore, ZipStore
 
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor, list_sensors
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1.0"
 BANDS_DIMS = ("sample", "time", "band", "y", "x")
@@ -135,7 +138,10 @@ def infer_sensor(group: zarr.Group, path: Path) -> Sensor | None:
     """The sensor of a store: its ``sensor`` attribute, else its band names or folder."""
     name = group.attrs.get("sensor")
     if name:
-        return get_sensor(str(name))
+        try:
+            return get_sensor(str(name))
+        except UserError:  # a user's own card, not loaded in this process: read by shape
+            log.info("%s: sensor %r has no card here; reading it without one", path, name)
     names = band_names(group)
     if names:
         lowered = [n.lower() for n in names]
