@@ -261,32 +261,39 @@ def test_ctrl_c_saves_checkpoint(tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eossl.cli",
-            "pretrain",
-            "--out",
-            str(out),
-            "--trainer.max_epochs",
-            "1000",
-            *TINY,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:  # a file, not a pipe: the child can never block on it
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "eossl.cli",
+                "pretrain",
+                "--out",
+                str(out),
+                "--trainer.max_epochs",
+                "1000",
+                *TINY,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            # a shell without job control starts background jobs with SIGINT ignored,
+            # and Python then raises no KeyboardInterrupt: give the child the default
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     try:
         deadline = time.time() + 240
         while not (out / "checkpoints" / "last.ckpt").exists():
-            assert proc.poll() is None, proc.stderr.read()
+            assert proc.poll() is None, log.read_text()[-3000:]
             assert time.time() < deadline, "no checkpoint written"
             time.sleep(0.5)
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"no exit 120 s after SIGINT; stderr ends:\n{log.read_text()[-3000:]}")
     finally:
         proc.kill()
     assert (out / "checkpoints" / "on_exception.ckpt").exists()
