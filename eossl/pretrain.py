@@ -22,7 +22,7 @@ from eossl.data.datamodule import SeasonalZarrDataModule
 from eossl.errors import UserError
 from eossl.methods import METHODS
 from eossl.methods.base import SSLMethod
-from eossl.sensors import Sensor, get_sensor
+from eossl.sensors import Sensor, get_sensor, is_card_file
 
 
 def _reason(err: BaseException) -> str:
@@ -223,8 +223,7 @@ def pretrain_cli(argv: list[str]) -> None:
 
         find_stores(known.data)  # a missing path fails here, in one line
         args += ["--data.data", known.data]
-    card_file = str(known.sensor).lower().endswith((".yaml", ".yml"))  # the user's own card
-    args += ["--data.sensor", known.sensor if card_file else sensor.name]
+    args += ["--data.sensor", known.sensor if is_card_file(known.sensor) else sensor.name]
     args += ["--trainer.default_root_dir", str(out)]
     if known.help:
         rest.append("--help")

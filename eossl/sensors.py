@@ -18,7 +18,7 @@ import yaml
 
 from eossl.errors import UserError
 
-__all__ = ["Band", "Release", "Sensor", "cards_dir", "get_sensor", "list_sensors"]
+__all__ = ["Band", "Release", "Sensor", "cards_dir", "get_sensor", "is_card_file", "list_sensors"]
 
 
 def cards_dir() -> Path:
@@ -185,6 +185,11 @@ def list_sensors() -> list[Sensor]:
     return list(_cards().values())
 
 
+def is_card_file(name: str | os.PathLike) -> bool:
+    """Whether ``name`` names a card file (``.yaml``/``.yml``) rather than a card."""
+    return str(name).lower().endswith((".yaml", ".yml"))
+
+
 def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
     """A sensor card by name or alias (case-insensitive), or a card file of your own.
 
@@ -193,7 +198,7 @@ def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
     """
     if isinstance(name, Sensor):
         return name
-    if str(name).lower().endswith((".yaml", ".yml")):
+    if is_card_file(name):
         path = Path(name)
         if not path.is_file():
             raise UserError(f"{path}: no such sensor card file")

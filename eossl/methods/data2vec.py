@@ -55,11 +55,6 @@ class Data2Vec(SSLMethod):
         self.teacher = frozen_copy(self.student)
         self.regression_head = nn.Linear(self.feature_dim, self.feature_dim)
 
-    def sequence_length(self, x: Tensor) -> int:
-        """Tokens of an image batch: the patch grid plus the class token."""
-        h, w = self.backbone.patch_embed.dynamic_feat_size(x.shape[-2:])
-        return h * w + self.backbone.num_prefix_tokens
-
     @torch.no_grad()
     def targets(self, x: Tensor) -> Tensor:
         """Average of the teacher's top-k layers, each instance-normalised over tokens."""
