@@ -29,3 +29,12 @@ def s2_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def v11_s2() -> Path:
     """The tiny copy of the SSL4EO-S12 v1.1 release (two S2 L1C .zarr.zip files)."""
     return V11 / "train" / "S2L1C"
+
+
+@pytest.fixture(scope="session")
+def single_date_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic S2 L1C store with one timestamp per location, as patch archives have."""
+    from eossl.data.synthetic_store import write_synthetic
+
+    out = tmp_path_factory.mktemp("stores") / "single.zarr"
+    return write_synthetic(out, "s2", samples=12, size=40, seasons=1, seed=2, shard=4, quiet=True)

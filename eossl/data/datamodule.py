@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
-from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.dataset import Positives, SeasonalZarrDataset
 from eossl.data.normalize import BandNormalize, BandStats, resolve_stats
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
 __all__ = ["SeasonalZarrDataModule"]
+
+
+@rank_zero_only
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 class _EpochSampler(RandomSampler):
@@ -52,6 +59,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         data: store, ``.zarr.zip`` or folder of stores; ``None`` for the built-in sample.
         sensor: sensor card name or alias (``s2``, ``s2-l2a``, ``s1``, ``landsat-oli-sr``...).
         seasons: timestamps per sample (2 for seasonal contrast).
+        positives: ``season`` (two timestamps of a location; one repeated where a
+            location has only one), ``same`` (one timestamp, two augmentations) or
+            ``mixed`` (``season`` with probability ``season_probability``). The run
+            says in one line which it uses. Single-date stores always use ``same``.
+        season_probability: chance of a seasonal pair with ``positives: mixed``.
         batch_size: samples per batch.
         num_workers: DataLoader worker processes.
         crop_size: random crop taken in the workers, before transfer.
@@ -70,6 +82,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         data: str | None = None,
         sensor: str = "s2",
         seasons: int = 2,
+        positives: Positives = "season",
+        season_probability: float = 0.5,
         batch_size: int = 64,
         num_workers: int = 2,
         crop_size: int | None = None,
@@ -94,6 +108,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.data = data
         self.sensor: Sensor = get_sensor(sensor)
         self.seasons = seasons
+        self.positives = positives
+        self.season_probability = season_probability
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.crop_size = crop_size
@@ -129,10 +145,12 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """Open the stores, split by sample and resolve the normalisation."""
         if self.dataset is not None:
             return
-        self.dataset = SeasonalZarrDataset(
+        dataset = SeasonalZarrDataset(
             self.root,
             sensor=self.sensor,
             seasons=self.seasons,
+            positives=self.positives,
+            season_probability=self.season_probability,
             max_cloud_fraction=self.max_cloud_fraction,
             crop_size=self.crop_size,
             seed=self.seed,
@@ -140,6 +158,10 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             dtype="stored",  # converted to float on the device, in on_after_batch_transfer
             return_cloud_mask=False,
         )
+        if dataset.max_timestamps == 1:
+            dataset.positives = "same"
+        self.dataset = dataset
+        _say(self.describe_positives())
         n = len(self.dataset)
         order = np.random.default_rng(self.seed).permutation(n)
         n_val = int(round(n * self.val_fraction))
@@ -149,6 +171,22 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.val_set = Subset(self.dataset, order[:n_val].tolist())
         self.stats = resolve_stats(self.dataset.stores[0], self.sensor, self.release)
         self.normalize = BandNormalize(self.stats.mean, self.stats.std, self.sensor.nodata)
+
+    def describe_positives(self) -> str:
+        """One line saying what the positive pair of each location is in this run."""
+        data = self.dataset
+        if data is None or self.seasons == 1:
+            return "eossl: one timestamp per location (positives do not apply)"
+        if data.positives == "same":
+            why = " (single-date data)" if data.max_timestamps == 1 else ""
+            return f"eossl: positives: same -- two augmentations of one timestamp{why}"
+        seasonal = "two seasons of a location; one timestamp twice where it has only one"
+        if data.positives == "mixed":
+            return (
+                f"eossl: positives: mixed -- {seasonal} (p={data.season_probability}), "
+                "else two augmentations of one timestamp"
+            )
+        return f"eossl: positives: season -- {seasonal}"
 
     def _loader(self, data: Subset, train: bool) -> DataLoader:
         workers = self.num_workers

@@ -31,7 +31,10 @@ from eossl.data.schema import (
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["SeasonalZarrDataset"]
+__all__ = ["POSITIVES", "Positives", "SeasonalZarrDataset"]
+
+Positives = Literal["season", "same", "mixed"]
+POSITIVES: tuple[str, ...] = ("season", "same", "mixed")
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,16 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             searched recursively for either. Zarr format 2 and 3 are read.
         sensor: sensor card name or alias; inferred from the stores if omitted.
             A band count that does not match it is an error.
-        seasons: how many distinct timestamps to draw per sample (without
-            replacement), or ``"all"`` for every timestamp in time order.
+        seasons: how many timestamps to return per sample, or ``"all"`` for every
+            valid timestamp in time order.
+        positives: what the ``seasons`` slots hold. ``"season"``: distinct
+            timestamps drawn without replacement; a location with fewer valid
+            timestamps repeats them, so single-date data gives the same image twice
+            (two augmentations of it become the positive pair). ``"same"``: one
+            timestamp repeated in every slot (TorchGeo's ``seasons=1``, the v1.1
+            loader's ``single_timestamp``). ``"mixed"``: ``"season"`` with
+            probability ``season_probability``, else ``"same"``.
+        season_probability: chance of a seasonal draw with ``positives="mixed"``.
         max_cloud_fraction: skip timestamps whose ``cloud_mask`` shows more than
             this fraction of cloud or shadow. If too few remain, the least cloudy
             are used.
@@ -89,6 +100,8 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         root: str | os.PathLike,
         sensor: str | Sensor | None = None,
         seasons: int | Literal["all"] = 2,
+        positives: Positives = "season",
+        season_probability: float = 0.5,
         max_cloud_fraction: float | None = None,
         crop_size: int | None = None,
         seed: int | None = None,
@@ -99,12 +112,18 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
     ) -> None:
         if seasons != "all" and (not isinstance(seasons, int) or seasons < 1):
             raise UserError(f"seasons must be a positive integer or 'all', got {seasons!r}")
+        if positives not in POSITIVES:
+            raise UserError(f"positives must be one of {', '.join(POSITIVES)}, got {positives!r}")
+        if not 0 <= season_probability <= 1:
+            raise UserError(f"season_probability must be in [0, 1], got {season_probability}")
         if on_bad_sample not in ("error", "skip"):
             raise UserError(f"on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
         if dtype not in ("float32", "stored"):
             raise UserError(f"dtype must be 'float32' or 'stored', got {dtype!r}")
         self.root = Path(root)
         self.seasons = seasons
+        self.positives = positives
+        self.season_probability = season_probability
         self.max_cloud_fraction = max_cloud_fraction
         self.crop_size = crop_size
         self.seed = seed
@@ -125,11 +144,6 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                     f"{first.height}x{first.width}); keep one sensor and size per root"
                 )
         self.sensor: Sensor | None = wanted or first.sensor
-        if seasons != "all" and max(i.times for i in self.stores) < seasons:
-            raise UserError(
-                f"{first.path}: stores hold {first.times} timestamps per sample, "
-                f"fewer than seasons={seasons}"
-            )
         if crop_size is not None and (crop_size > first.height or crop_size > first.width):
             raise UserError(
                 f"crop_size={crop_size} is larger than the stored "
@@ -231,7 +245,13 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 log.warning("skipping unreadable %s (%s)", where, err)
         raise UserError(f"{self.root}: no readable sample left")
 
+    @property
+    def max_timestamps(self) -> int:
+        """The longest time dimension of the stores (1 for single-date data)."""
+        return max(i.times for i in self.stores)
+
     def _choose_times(self, handle: _Handle, j: int, rng: np.random.Generator) -> np.ndarray:
+        """Timestamps for the ``seasons`` slots of sample ``j`` (see ``positives``)."""
         valid = np.flatnonzero(~np.isnat(handle.times[j]))
         if valid.size == 0 and handle.has_times:  # e.g. every scene failed in `convert`
             raise EmptySampleError(f"sample {j} has no valid timestamp (all of its times are NaT)")
@@ -239,20 +259,21 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             valid = np.arange(handle.times.shape[1])
         if self.seasons == "all":
             return valid
-        if valid.size < self.seasons:
-            raise UserError(
-                f"sample {j} has {valid.size} timestamps, fewer than "
-                f"seasons={self.seasons}; lower seasons or filter the store"
-            )
+        distinct = self.seasons
+        if self.positives == "same" or (
+            self.positives == "mixed" and rng.random() >= self.season_probability
+        ):
+            distinct = 1
         if self.max_cloud_fraction is not None and handle.cloud_mask is not None:
             masks = _read_times(handle.cloud_mask, j, valid)
             cloudy = np.isin(masks, CLOUDY_CODES).mean(axis=(1, 2))
             clear = valid[cloudy <= self.max_cloud_fraction]
-            if clear.size >= self.seasons:
+            if clear.size >= distinct:
                 valid = clear
             else:  # too few clear timestamps: take the least cloudy ones
-                valid = valid[np.argsort(cloudy, kind="stable")[: self.seasons]]
-        return np.sort(rng.choice(valid, size=self.seasons, replace=False))
+                valid = valid[np.argsort(cloudy, kind="stable")[:distinct]]
+        chosen = np.sort(rng.choice(valid, size=min(distinct, valid.size), replace=False))
+        return np.resize(chosen, self.seasons)  # fewer distinct than slots: repeated in turn
 
     def _read(self, index: int) -> dict[str, Any]:
         store, j = self.locate(index)
@@ -289,15 +310,17 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
 
 
 def _read_times(array: zarr.Array, j: int, times: np.ndarray, *rest: slice) -> np.ndarray:
-    """``array[j, times, *rest]`` as one basic selection per time step, fetched concurrently.
+    """``array[j, times, *rest]`` as one basic selection per distinct time, fetched concurrently.
 
     zarr 3 resolves an orthogonal selection with an index array (``oindex``) point by
     point inside a shard: about 10x slower than whole-chunk basic selections
-    (``eossl bench loader``).
+    (``eossl bench loader``). A timestamp repeated in ``times`` is read once.
     """
     arr = getattr(array, "async_array", None) or array._async_array  # public in zarr >= 3.1.4
+    distinct, slot = np.unique(times, return_inverse=True)
 
     async def gather() -> list[Any]:
-        return await asyncio.gather(*(arr.getitem((j, int(t), *rest)) for t in times))
+        return await asyncio.gather(*(arr.getitem((j, int(t), *rest)) for t in distinct))
 
-    return np.stack(sync(gather()))
+    out = np.stack(sync(gather()))
+    return out if np.array_equal(distinct, times) else out[slot]

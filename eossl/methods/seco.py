@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from eossl.augment import AugmentRecipe, seco_recipe
+from eossl.errors import UserError
 from eossl.methods.base import SSLMethod
 
 __all__ = ["SeCo"]
@@ -65,6 +66,16 @@ class SeCo(SSLMethod):
                 for s in SUBSPACES
             }
         )
+
+    def setup(self, stage: str) -> None:
+        """Refuse single-date positives: SeCo's season subspace needs two timestamps."""
+        data = getattr(self.trainer.datamodule, "dataset", None)
+        if getattr(data, "positives", "season") == "same":
+            raise UserError(
+                "seco contrasts two seasons of a location, but this data gives one timestamp "
+                "per location (positives: same); use moco, simclr, byol, barlow, dino, mae or "
+                "data2vec"
+            )
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Four views: two augmentations (A, B) of two seasons, A and B each replayed."""
