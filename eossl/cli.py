@@ -195,12 +195,39 @@ def _weights(args: argparse.Namespace) -> None:
     Console().print(table)
 
 
-@command("evaluate", "evaluate weights downstream (kNN, linear probe, segmentation) vs random")
+@command(
+    "evaluate",
+    "evaluate weights downstream (kNN, linear probe, segmentation) vs random init and band stats",
+)
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("weights", help="weights card (.json), its folder, or a registered name")
-    p.add_argument("--data", required=True, help="labelled store (eossl synth/convert --labels)")
+    p.add_argument("--data", default=None, help="eossl store with scene or per-pixel labels")
+    p.add_argument(
+        "--dataset",
+        choices=["eurosat", "bigearthnet"],
+        default=None,
+        help="a benchmark in its own layout, read by TorchGeo from --root",
+    )
+    p.add_argument("--root", default=None, help="the benchmark's folder (with --dataset)")
+    p.add_argument(
+        "--bands", choices=["s2", "s1", "all"], default="s2", help="bigearthnet: which sensor"
+    )
+    p.add_argument(
+        "--num-classes", type=int, choices=[19, 43], default=19, help="bigearthnet classes"
+    )
     p.add_argument("--task", choices=["knn", "linear", "segmentation"], default="knn")
-    p.add_argument("--out", default="eval", help="folder for the JSON result and the plot")
+    p.add_argument(
+        "--protocol",
+        choices=["auto", "split", "loo", "kfold"],
+        default="auto",
+        help="split (the test split), loo (leave-one-out), kfold; auto: split above 1,000 "
+        "samples, else loo (knn) or kfold (linear)",
+    )
+    p.add_argument("--k", type=int, default=None, help="kNN neighbours (default 20; 5 if small)")
+    p.add_argument("--folds", type=int, default=5, help="folds of --protocol kfold (default 5)")
+    p.add_argument(
+        "--out", default="eval", help="folder for the JSON result and the plot (default: eval)"
+    )
     p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (segmentation)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=0)
@@ -209,8 +236,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--labels",
         choices=["majority", "multi"],
-        default="majority",
-        help="knn/linear target per chip: majority class, or multi-label",
+        default=None,
+        help="chip targets from per-pixel labels: majority class, or multi-label",
     )
     p.set_defaults(run=_evaluate)
 
@@ -218,13 +245,18 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from eossl.evaluate import evaluate, print_result
 
-    for name in ("epochs", "batch_size"):
+    for name in ("epochs", "batch_size", "folds"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-
+    if args.k is not None and args.k < 1:
+        raise UserError("--k must be at least 1")
+    if args.dataset is not None and args.root is None:
+        raise UserError(f"--dataset {args.dataset} needs --root, the folder that holds it")
+    if args.dataset is None and args.data is None:
+        raise UserError("pass --data STORE, or --dataset NAME --root FOLDER")
     result = evaluate(
         args.weights,
-        args.data,
+        args.root if args.dataset else args.data,
         args.task,
         out=args.out,
         epochs=args.epochs,
@@ -233,6 +265,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         num_workers=args.num_workers,
         lr=args.lr,
         labels=args.labels,
+        dataset=args.dataset,
+        bands=args.bands,
+        num_classes=args.num_classes,
+        protocol=args.protocol,
+        k=args.k,
+        num_folds=args.folds,
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")

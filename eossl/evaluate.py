@@ -1,28 +1,46 @@
-"""Downstream evaluation of exported weights against random init: kNN, linear, segmentation.
+"""Downstream evaluation of exported weights: kNN, linear probe, segmentation fine-tune.
 
-Each task runs the same protocol twice, with the pretrained backbone and with a
-random-init one (same seed). The result is a table, a JSON file and a plot.
-Normalisation and image size follow the weights card.
+Probes run on frozen features of the pretrained backbone, the same backbone at
+random init (same seed) and a band-statistics baseline (per-band mean and std of
+each image), with the same protocol (see :mod:`eossl.probes`). The data are an eossl
+store, or a benchmark in its own layout read by TorchGeo (EuroSAT, BigEarthNet), with
+bands matched by name, the pretraining normalisation and the pretraining image size.
+The result is a table with sample counts and 95% intervals, a JSON file and a plot.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-from eossl.data.labelled import IGNORE, LabelledZarrDataModule, image_labels
+from eossl.data.labelled import IGNORE, LabelledZarrDataModule, image_targets
+from eossl.data.normalize import BandNormalize
+from eossl.data.scenes import SceneData, match_bands, open_scenes
 from eossl.errors import UserError
 from eossl.models import create_backbone
+from eossl.probes import (
+    Protocol,
+    band_statistics,
+    bootstrap_ci,
+    folds,
+    knn_predict,
+    linear_predict,
+    predict_folds,
+    score,
+)
 from eossl.weights import load_card, load_verified, torchgeo_weights
 
-__all__ = ["EvalResult", "evaluate"]
+__all__ = ["EvalResult", "evaluate", "image_targets"]
 
 Task = Literal["knn", "linear", "segmentation"]
 Labels = Literal["majority", "multi"]
@@ -30,26 +48,43 @@ Labels = Literal["majority", "multi"]
 
 @dataclass
 class EvalResult:
-    """Scores of one task, pretrained vs random init."""
+    """Scores of one task: pretrained, random init and (for probes) band statistics."""
 
     task: str
     metric: str
-    pretrained: float
-    random: float
+    scores: dict[str, float]
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pretrained(self) -> float:
+        """Score of the pretrained backbone."""
+        return self.scores[PRETRAINED]
+
+    @property
+    def random(self) -> float:
+        """Score of the same backbone at random init."""
+        return self.scores[RANDOM]
 
     @property
     def gain(self) -> float:
         """Pretrained minus random."""
         return self.pretrained - self.random
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: every score, its interval, and the details."""
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "pretrained": self.pretrained,
+            "random": self.random,
+            "scores": self.scores,
+            "ci95": self.ci,
+            "details": self.details,
+        }
 
-def _datamodule(
-    card: dict[str, Any], data: str, seed: int, batch_size: int, num_workers: int
-) -> LabelledZarrDataModule:
-    return LabelledZarrDataModule.from_card(
-        card, data, seed=seed, batch_size=batch_size, num_workers=num_workers
-    )
+
+PRETRAINED, RANDOM, BAND_STATS = "pretrained", "random init", "band statistics"
 
 
 def _backbone(
@@ -62,123 +97,159 @@ def _backbone(
     return model.eval()
 
 
-def image_targets(masks: torch.Tensor, num_classes: int, labels: Labels) -> torch.Tensor:
-    """Chip-level targets: the majority class (B,), or the classes present (B, K) as 0/1.
+class CardInputs:
+    """Bands matched to a weights card by name, normalised and resized as in pretraining.
 
-    A class is present when it covers at least 5% of the chip's labelled pixels.
+    A card band the data lack is filled with 0 after normalisation (the pretraining
+    mean); data bands the card does not know are dropped. Both get a one-line notice.
     """
-    if labels == "majority":
-        return image_labels(masks, num_classes)
-    counts = torch.stack([(masks == c).flatten(1).sum(1) for c in range(num_classes)], dim=1)
-    share = counts / counts.sum(1, keepdim=True).clamp(min=1)
-    return (share >= 0.05).float()
+
+    def __init__(self, card: dict[str, Any], scenes: SceneData) -> None:
+        wanted = card.get("bands") or scenes.band_names
+        if len(wanted) != card["in_chans"]:
+            raise UserError(f"the card lists {len(wanted)} bands for in_chans={card['in_chans']}")
+        if not scenes.band_names:
+            scenes.band_names = list(wanted)
+        picks, missing, unused = match_bands(list(wanted), scenes.band_names)
+        if len(missing) == len(wanted):
+            raise UserError(
+                f"{scenes.name}: none of its bands ({', '.join(scenes.band_names)}) is a band "
+                f"of the weights ({', '.join(wanted)}); evaluate on data of sensor "
+                f"{card.get('sensor')}"
+            )
+        if missing:
+            _say(
+                f"eossl: {scenes.name} has no {', '.join(missing)}; filled with the "
+                "pretraining mean (0 after normalisation)"
+            )
+        if unused:
+            _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
+        if scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
+            _say(
+                f"eossl: weights pretrained on {card['sensor']}, data are {scenes.sensor}; "
+                "bands are matched by name"
+            )
+        present = [i for i, p in enumerate(picks) if p >= 0]
+        self.picks = torch.tensor([picks[i] for i in present])
+        self.slots = torch.tensor(present)
+        self.bands = len(wanted)
+        shift = scenes.offset - float(card.get("offset") or 0.0)
+        mean = [card["mean"][i] + shift for i in present]
+        nodata = scenes.nodata if not isinstance(scenes.nodata, str) else None
+        self.normalize = BandNormalize(mean, [card["std"][i] for i in present], nodata)
+        self.size = int(card["crop_size"])
+        self.missing, self.unused = missing, unused
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) stored values -> (network input at the card's size, band statistics)."""
+        normed = self.normalize(image[:, self.picks].float())
+        out = normed.new_zeros(len(image), self.bands, *image.shape[-2:])
+        out[:, self.slots] = normed
+        stats = band_statistics(normed)
+        size = (self.size, self.size)
+        if out.shape[-2:] != size:
+            out = F.interpolate(
+                out, size=size, mode="bilinear", align_corners=False, antialias=True
+            )
+        return out, stats
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @torch.no_grad()
 def _features(
-    model: torch.nn.Module,
-    dm: LabelledZarrDataModule,
-    loader: Any,
-    num_classes: int,
-    labels: Labels = "majority",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    feats, targets = [], []
-    for batch in loader:
-        batch = dm.transform(batch)
-        feats.append(model(batch["image"]).flatten(1))
-        targets.append(image_targets(batch["mask"], num_classes, labels))
-    return torch.cat(feats), torch.cat(targets)
+    card: dict[str, Any],
+    card_ref: str | os.PathLike,
+    scenes: SceneData,
+    seed: int,
+    batch_size: int,
+    num_workers: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str]]:
+    """One pass over the data: pretrained, random-init and band-statistics features.
+
+    Returns the features, the targets and the card bands the data lack.
+    """
+    from rich.progress import Progress
+
+    inputs = CardInputs(card, scenes)
+    models = {
+        name: _backbone(card, card_ref, name == PRETRAINED, seed) for name in (PRETRAINED, RANDOM)
+    }
+    loader = torch.utils.data.DataLoader(
+        scenes.dataset, batch_size=batch_size, num_workers=num_workers
+    )
+    feats: dict[str, list[torch.Tensor]] = {PRETRAINED: [], RANDOM: [], BAND_STATS: []}
+    targets = []
+    with Progress(transient=True) as progress:
+        bar = progress.add_task("features", total=len(scenes.dataset))
+        for batch in loader:
+            image, stats = inputs(batch["image"])
+            for name, model in models.items():
+                feats[name].append(model(image).flatten(1))
+            feats[BAND_STATS].append(stats)
+            label = batch["label"]
+            targets.append(label.float() if scenes.multilabel else label.long())
+            progress.advance(bar, len(image))
+    return {k: torch.cat(v) for k, v in feats.items()}, torch.cat(targets), inputs.missing
 
 
-def _score(pred: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy of class predictions, or micro-F1 of multi-label 0/1 predictions."""
-    if y.ndim == 1:
-        return float((pred == y).float().mean())
-    tp = (pred * y).sum()
-    return float(2 * tp / (pred.sum() + y.sum()).clamp(min=1))
-
-
-def _knn(
-    train: torch.Tensor,
-    y_train: torch.Tensor,
-    test: torch.Tensor,
-    y_test: torch.Tensor,
-    num_classes: int,
-    k: int = 20,
-    t: float = 0.07,
-) -> float:
-    """Weighted cosine kNN (as in DINO's protocol); per-class votes for multi-label."""
-    sim = F.normalize(test, dim=1) @ F.normalize(train, dim=1).T
-    k = min(k, len(train))
-    top, idx = sim.topk(k, dim=1)
-    weight = (top / t).exp()
-    if y_train.ndim == 2:  # multi-label: weighted share of neighbours with each class
-        share = (weight[..., None] * y_train[idx]).sum(1) / weight.sum(1, keepdim=True)
-        return _score((share >= 0.5).float(), y_test)
-    votes = torch.zeros(len(test), num_classes).scatter_add_(1, y_train[idx], weight)
-    return _score(votes.argmax(1), y_test)
-
-
-def _linear(
-    train: torch.Tensor,
-    y_train: torch.Tensor,
-    test: torch.Tensor,
-    y_test: torch.Tensor,
-    num_classes: int,
-    steps: int = 200,
-) -> float:
-    """A logistic-regression probe on standardised frozen features (BCE for multi-label)."""
-    mu, sd = train.mean(0), train.std(0) + 1e-6
-    x_train, x_test = (train - mu) / sd, (test - mu) / sd
-    head = torch.nn.Linear(train.shape[1], num_classes)
-    opt = torch.optim.LBFGS(head.parameters(), lr=0.5, max_iter=steps)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        logits = head(x_train)
-        if y_train.ndim == 2:
-            loss = F.binary_cross_entropy_with_logits(logits, y_train)
-        else:
-            loss = F.cross_entropy(logits, y_train)
-        loss = loss + 1e-3 * head.weight.square().sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        logits = head(x_test)
-        pred = (logits > 0).float() if y_test.ndim == 2 else logits.argmax(1)
-        return _score(pred, y_test)
+def _test_folds(
+    scenes: SceneData, n: int, protocol: Protocol, num_folds: int, seed: int
+) -> list[np.ndarray]:
+    if protocol != "split":
+        return folds(n, protocol, num_folds, seed)
+    test = scenes.test_index
+    if test is None:  # an eossl store: a seeded 20% test split
+        order = np.random.default_rng(seed).permutation(n)
+        test = np.sort(order[: max(1, n // 5)])
+    return [test]
 
 
 def _probe(
     task: Task,
     card: dict[str, Any],
     card_ref: str | os.PathLike,
-    dm: LabelledZarrDataModule,
+    scenes: SceneData,
     seed: int,
-    labels: Labels = "majority",
+    batch_size: int,
+    num_workers: int,
+    protocol: Protocol | Literal["auto"],
+    k: int | None,
+    num_folds: int,
 ) -> EvalResult:
-    num_classes = dm.num_classes()
-    scores = {}
-    for pretrained in (True, False):
-        model = _backbone(card, card_ref, pretrained, seed)
-        train_loader = torch.utils.data.DataLoader(
-            torch.utils.data.ConcatDataset([dm.train_set, dm.val_set]), batch_size=dm.batch_size
-        )
-        f_train, y_train = _features(model, dm, train_loader, num_classes, labels)
-        f_test, y_test = _features(model, dm, dm.test_dataloader(), num_classes, labels)
-        probe = _knn if task == "knn" else _linear
-        scores[pretrained] = probe(f_train, y_train, f_test, y_test, num_classes)
+    n = len(scenes.dataset)
+    if n < 4:
+        raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
+    if protocol == "auto":
+        protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
+    feats, y, missing = _features(card, card_ref, scenes, seed, batch_size, num_workers)
+    test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
+    n_train = n - max(len(f) for f in test_folds)
+    k = k or (20 if n_train >= 200 else 5)
+    probe = functools.partial(knn_predict, k=k) if task == "knn" else linear_predict
+    tested = np.concatenate(test_folds)
+    scores, ci = {}, {}
+    for name, x in feats.items():
+        pred = predict_folds(x, y, probe, test_folds)[tested]
+        scores[name] = score(pred, y[tested])
+        ci[name] = bootstrap_ci(pred, y[tested], seed=seed)
     return EvalResult(
         task,
-        "accuracy" if labels == "majority" else "F1 (micro, multi-label)",
-        scores[True],
-        scores[False],
+        "F1 (micro, multi-label)" if scenes.multilabel else "accuracy",
+        scores,
+        ci,
         {
-            "train": len(dm.train_set) + len(dm.val_set),
-            "test": len(dm.test_set),
-            "classes": num_classes,
+            "data": scenes.name,
+            "protocol": protocol if protocol != "kfold" else f"{len(test_folds)}-fold",
+            "samples": n,
+            "train": n_train,
+            "test": len(tested),
+            "classes": len(scenes.class_names),
+            "k": k if task == "knn" else None,
+            "features": {name: int(x.shape[1]) for name, x in feats.items()},
+            "bands_filled": missing,
         },
     )
 
@@ -228,14 +299,13 @@ def _segmentation(
             for batch in dm.test_dataloader():
                 batch = dm.transform(batch)
                 metric.update(task(batch["image"].to(task.device)).argmax(1).cpu(), batch["mask"])
-        scores[pretrained] = float(metric.compute())
+        scores[PRETRAINED if pretrained else RANDOM] = float(metric.compute())
         curves[name] = _val_curve(Path(logger.log_dir) / "metrics.csv")
     return EvalResult(
         "segmentation",
         "mIoU",
-        scores[True],
-        scores[False],
-        {
+        scores,
+        details={
             "epochs": epochs,
             "classes": num_classes,
             "curves": curves,
@@ -256,7 +326,7 @@ def _val_curve(path: Path) -> list[float]:
 
 def evaluate(
     weights: str | os.PathLike,
-    data: str | os.PathLike,
+    data: str | os.PathLike | None = None,
     task: Task = "knn",
     out: str | os.PathLike = "eval",
     epochs: int = 5,
@@ -264,21 +334,70 @@ def evaluate(
     batch_size: int = 16,
     num_workers: int = 0,
     lr: float = 1e-3,
-    labels: Labels = "majority",
+    labels: Labels | None = None,
+    dataset: str | None = None,
+    bands: str = "s2",
+    num_classes: int = 19,
+    protocol: Protocol | Literal["auto"] = "auto",
+    k: int | None = None,
+    num_folds: int = 5,
 ) -> EvalResult:
-    """Run one downstream task for a weights card, against random init; save JSON and a plot.
+    """Run one downstream task for a weights card; save JSON and a plot in ``out``.
 
-    ``labels`` sets the chip-level target of ``knn`` and ``linear``: the majority
-    class (accuracy), or every class covering 5% or more of the chip (micro-F1).
+    ``data`` is an eossl store, or with ``dataset`` (``eurosat``, ``bigearthnet``) the
+    benchmark's root folder. ``knn`` and ``linear`` use a store's scene labels, or with
+    ``labels`` its per-pixel labels as chip targets: the majority class (accuracy) or
+    every class covering 5% of the chip (micro-F1). ``protocol``: ``split`` (the
+    benchmark's test split; 20% of a store), ``loo`` (leave-one-out), ``kfold``, or
+    ``auto`` (``split`` above 1,000 samples, else ``loo`` for kNN, ``kfold`` for linear).
+    ``k``: neighbours (default 20, or 5 with fewer than 200 training samples).
     """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
-    if labels not in ("majority", "multi"):
+    if labels not in (None, "majority", "multi"):
         raise UserError(f"unknown labels {labels!r}; choose majority or multi")
+    if protocol not in ("auto", "split", "loo", "kfold"):
+        raise UserError(f"unknown protocol {protocol!r}; choose auto, split, loo or kfold")
+    if data is None:
+        raise UserError("pass --data STORE, or --dataset NAME --data ROOT")
     card, _ = load_card(weights)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    dm = _datamodule(card, str(data), seed, batch_size, num_workers)
+    if task == "segmentation":
+        if dataset is not None:
+            raise UserError("--task segmentation needs an eossl store with per-pixel labels")
+        result = _segment_store(
+            card, weights, str(data), seed, batch_size, num_workers, epochs, out, lr
+        )
+    else:
+        scenes = open_scenes(
+            dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels
+        )
+        result = _probe(
+            task, card, weights, scenes, seed, batch_size, num_workers, protocol, k, num_folds
+        )
+    result.details["weights"] = card["name"]
+    (out / f"evaluate_{task}.json").write_text(
+        json.dumps({"weights": card["name"], "data": str(data), **result.as_dict()}, indent=2)
+    )
+    plot_result(result, card["name"], out / f"evaluate_{task}.png")
+    return result
+
+
+def _segment_store(
+    card: dict[str, Any],
+    weights: str | os.PathLike,
+    data: str,
+    seed: int,
+    batch_size: int,
+    num_workers: int,
+    epochs: int,
+    out: Path,
+    lr: float,
+) -> EvalResult:
+    dm = LabelledZarrDataModule.from_card(
+        card, data, seed=seed, batch_size=batch_size, num_workers=num_workers
+    )
     dm.setup()
     if card["in_chans"] != dm.chips.data.stores[0].bands:
         raise UserError(
@@ -286,19 +405,14 @@ def evaluate(
             f"expect {card['in_chans']}; evaluate on a store of sensor "
             f"{card.get('sensor')}"
         )
-    if task == "segmentation":
-        result = _segmentation(card, weights, dm, seed, epochs, out, lr)
-    else:
-        result = _probe(task, card, weights, dm, seed, labels)
-    (out / f"evaluate_{task}.json").write_text(
-        json.dumps({"weights": card["name"], "data": str(data), **result.__dict__}, indent=2)
-    )
-    plot_result(result, card["name"], out / f"evaluate_{task}.png")
-    return result
+    return _segmentation(card, weights, dm, seed, epochs, out, lr)
+
+
+COLOURS = {PRETRAINED: "#2a7ab0", RANDOM: "#b0b0b0", BAND_STATS: "#d9a441"}
 
 
 def plot_result(result: EvalResult, name: str, path: Path) -> Path:
-    """Bar chart of pretrained vs random, plus the validation curves when there are any."""
+    """Bars of every score with its 95% interval, plus the validation curves if any."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -306,22 +420,30 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
 
     curves = result.details.get("curves") or {}
     fig, axes = plt.subplots(
-        1, 2 if curves else 1, figsize=(9 if curves else 4.5, 3.5), squeeze=False
+        1, 2 if curves else 1, figsize=(9 if curves else 5, 3.6), squeeze=False
     )
     ax = axes[0, 0]
-    bars = ax.bar(
-        ["pretrained", "random init"],
-        [result.pretrained, result.random],
-        color=["#2a7ab0", "#b0b0b0"],
-    )
-    ax.bar_label(bars, fmt="%.3f")
+    names = list(result.scores)
+    values = [result.scores[n] for n in names]
+    errors = None
+    if result.ci:
+        errors = np.array(
+            [
+                [v - result.ci[n][0], result.ci[n][1] - v]
+                for n, v in zip(names, values, strict=True)
+            ]
+        ).T.clip(min=0)
+    bars = ax.bar(names, values, yerr=errors, capsize=4, color=[COLOURS.get(n) for n in names])
+    ax.bar_label(bars, fmt="%.3f", label_type="center")
     ax.set_ylabel(result.metric)
     ax.set_ylim(0, 1)
-    ax.set_title(f"{result.task}: {name}", fontsize=9)
+    d = result.details
+    where = f"\n{d['data']}, {d['protocol']}, n={d['test']}" if "protocol" in d else ""
+    ax.set_title(f"{result.task}: {name}{where}", fontsize=8)
     if curves:
         ax = axes[0, 1]
-        for label, values in curves.items():
-            ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+        for label, curve in curves.items():
+            ax.plot(range(1, len(curve) + 1), curve, marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation loss")
         ax.legend()
@@ -332,14 +454,27 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
 
 
 def print_result(result: EvalResult) -> None:
-    """Print the comparison as a rich table."""
+    """Print every score, its interval and its gain over the baselines as a rich table."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"eossl evaluate: {result.task}")
-    for col in ("metric", "pretrained", "random init", "gain"):
-        table.add_column(col, justify="right")
-    table.add_row(
-        result.metric, f"{result.pretrained:.3f}", f"{result.random:.3f}", f"{result.gain:+.3f}"
+    d = result.details
+    caption = (
+        f"{d['data']}: {d['protocol']}, {d['samples']} samples ({d['train']} train, "
+        f"{d['test']} tested), {d['classes']} classes" + (f", k={d['k']}" if d.get("k") else "")
+        if "protocol" in d
+        else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"
     )
-    Console().print(table)
+    table = Table(title=f"eossl evaluate: {result.task}", caption=caption)
+    for col in ("features", result.metric, "95% CI", "vs random init", "vs band statistics"):
+        table.add_column(col, justify="left" if col == "features" else "right")
+    for name, value in result.scores.items():
+        lo, hi = result.ci.get(name, (float("nan"), float("nan")))
+        vs = [
+            f"{value - result.scores[other]:+.3f}"
+            if other in result.scores and other != name
+            else ""
+            for other in (RANDOM, BAND_STATS)
+        ]
+        table.add_row(name, f"{value:.3f}", f"{lo:.3f}-{hi:.3f}" if result.ci else "", *vs)
+    Console(width=max(120, Console().width)).print(table)

@@ -46,6 +46,7 @@ class _Handle:
     bands: zarr.Array
     cloud_mask: zarr.Array | None
     label: zarr.Array | None
+    scene_label: np.ndarray | None  # (sample, class) 0/1, small: read whole
     times: np.ndarray  # (sample, time) datetime64[ns]; NaT pads missing timestamps
     has_times: bool  # False: the store has no time coordinate (all NaT above)
     lat: np.ndarray
@@ -92,7 +93,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
     Each item is a dict: ``image`` (seasons, bands, H, W) in stored units (the
     dataset does not normalise), float32 or the stored dtype, ``time`` int64 ns
     since the epoch, ``lat``, ``lon``, ``index``, and ``cloud_mask`` / ``label``
-    where stored.
+    where stored, and ``scene_label`` (classes,) 0/1 in stores with scene labels.
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 bands=group["bands"],
                 cloud_mask=group.get("cloud_mask", None),
                 label=group.get("label", None),
+                scene_label=group["scene_label"][...] if "scene_label" in group else None,
                 times=times,
                 has_times="time_" in group,
                 lat=group["center_lat"][...]
@@ -300,6 +302,8 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             sample["cloud_mask"] = torch.from_numpy(_read_times(handle.cloud_mask, j, t, ys, xs))
         if handle.label is not None:
             sample["label"] = torch.from_numpy(handle.label[j, ys, xs].astype(np.int64))
+        if handle.scene_label is not None:
+            sample["scene_label"] = torch.from_numpy(handle.scene_label[j].astype(np.float32))
         return sample
 
     def __getstate__(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ normalised and resized on the device exactly as the weights were pretrained.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -18,7 +18,7 @@ from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.normalize import BandNormalize
 from eossl.errors import UserError
 
-__all__ = ["LabelledChips", "LabelledZarrDataModule", "image_labels"]
+__all__ = ["LabelledChips", "LabelledZarrDataModule", "image_labels", "image_targets"]
 
 IGNORE = 255
 
@@ -48,6 +48,20 @@ def image_labels(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Majority class of each mask (B, H, W), ignoring unlabelled pixels."""
     counts = torch.stack([(masks == c).flatten(1).sum(1) for c in range(num_classes)], dim=1)
     return counts.argmax(1)
+
+
+def image_targets(
+    masks: torch.Tensor, num_classes: int, labels: Literal["majority", "multi"]
+) -> torch.Tensor:
+    """Chip-level targets: the majority class (B,), or the classes present (B, K) as 0/1.
+
+    A class is present when it covers at least 5% of the chip's labelled pixels.
+    """
+    if labels == "majority":
+        return image_labels(masks, num_classes)
+    counts = torch.stack([(masks == c).flatten(1).sum(1) for c in range(num_classes)], dim=1)
+    share = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    return (share >= 0.05).float()
 
 
 class LabelledZarrDataModule(L.LightningDataModule):

@@ -1,0 +1,266 @@
+"""Scene-labelled data for evaluation: TorchGeo benchmark datasets and eossl stores.
+
+:func:`open_scenes` gives a :class:`SceneData` for a benchmark in its own layout,
+read by TorchGeo's own dataset class (``eurosat``, ``bigearthnet``), or for an eossl
+store with scene labels (``eossl convert --layout patches``) or per-pixel labels. Every
+item is ``{"image": (C, H, W) float in stored units, "label": class index or 0/1 (K,)}``.
+:func:`match_bands` lines the data's bands up with a weights card's, by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset
+
+from eossl.errors import UserError
+
+__all__ = ["BENCHMARKS", "SceneData", "canonical_band", "match_bands", "open_scenes"]
+
+BENCHMARKS = ("eurosat", "bigearthnet")
+Split = Literal["train", "val", "test"]
+
+
+@dataclass
+class SceneData:
+    """A labelled dataset, what its bands and classes are, and its DN offset."""
+
+    name: str
+    dataset: Dataset
+    band_names: list[str]
+    class_names: list[str]
+    multilabel: bool
+    offset: float = 0.0  # DN offset carried by the stored values (0: none)
+    nodata: float | None = None
+    sensor: str | None = None  # the card these data are in, where known
+
+    @property
+    def test_index(self) -> np.ndarray | None:
+        """Indices of the benchmark's own test split (the last part), if it has splits."""
+        if isinstance(self.dataset, ConcatDataset) and len(self.dataset.datasets) == 3:
+            start, stop = self.dataset.cumulative_sizes[1:]
+            return np.arange(start, stop)
+        return None
+
+
+def canonical_band(name: str) -> str:
+    """A band name to compare: ``B1``, ``b01`` -> ``B01``; ``B8a`` -> ``B8A``; ``vv`` -> ``VV``."""
+    name = name.strip().upper()
+    match = re.fullmatch(r"B0?(\d)", name)
+    return f"B0{match.group(1)}" if match else name
+
+
+def match_bands(wanted: list[str], have: list[str]) -> tuple[list[int], list[str], list[str]]:
+    """For each wanted band, its index in ``have`` (-1 when missing); the missing; the unused."""
+    index = {canonical_band(b): i for i, b in enumerate(have)}
+    picks = [index.get(canonical_band(b), -1) for b in wanted]
+    missing = [b for b, i in zip(wanted, picks, strict=True) if i < 0]
+    unused = [b for i, b in enumerate(have) if i not in picks]
+    return picks, missing, unused
+
+
+class _Wrapped(Dataset):
+    """A TorchGeo dataset's items as ``image`` (float) and ``label``, nothing else."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.data[index]
+        return {"image": item["image"].float(), "label": item["label"]}
+
+
+def _splits(cls: Any, split: Split | Literal["all"], **kwargs: Any) -> Dataset:
+    names = ("train", "val", "test") if split == "all" else (split,)
+    parts = [_Wrapped(cls(split=s, **kwargs)) for s in names]
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def _bigearthnet(
+    root: Path, split: Split | Literal["all"], bands: str, num_classes: int
+) -> SceneData:
+    from torchgeo.datasets import BigEarthNet
+
+    if bands not in ("s1", "s2", "all"):
+        raise UserError(f"--bands must be s1, s2 or all for bigearthnet, got {bands!r}")
+    if num_classes not in (19, 43):
+        raise UserError(f"--num-classes must be 19 or 43 for bigearthnet, got {num_classes}")
+    data = _splits(BigEarthNet, split, root=str(root), bands=bands, num_classes=num_classes)
+    first = data.datasets[0].data if isinstance(data, ConcatDataset) else data.data
+    # TorchGeo's own file order (S1 sorted, S2 by band): the names are in the file names
+    names = [Path(p).stem.rsplit("_", 1)[-1] for p in first._load_paths(0)]
+    return SceneData(
+        name=f"BigEarthNet v1 ({bands}, {num_classes} classes)",
+        dataset=data,
+        band_names=names,
+        class_names=list(BigEarthNet.class_sets[num_classes]),
+        multilabel=True,
+        nodata=0 if bands == "s2" else None,
+        sensor={"s1": "s1-grd", "s2": "s2-l2a"}.get(bands),
+    )
+
+
+def _eurosat(root: Path, split: Split | Literal["all"]) -> SceneData:
+    from torchgeo.datasets import EuroSAT
+
+    names = list(EuroSAT.all_band_names)
+    data = _splits(EuroSAT, split, root=str(root), bands=names)
+    first = data.datasets[0].data if isinstance(data, ConcatDataset) else data.data
+    return SceneData(
+        name="EuroSAT MS",
+        dataset=data,
+        band_names=names,
+        class_names=list(first.classes),
+        multilabel=False,
+        nodata=0,
+        sensor="s2-l1c",
+    )
+
+
+class _StoreScenes(Dataset):
+    """One timestamp per location of an eossl store, with its scene label."""
+
+    def __init__(self, path: Path, seed: int) -> None:
+        from eossl.data.dataset import SeasonalZarrDataset
+
+        self.data = SeasonalZarrDataset(path, seasons=1, seed=seed, return_cloud_mask=False)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.data[index]
+        return {"image": item["image"][0], "label": item["scene_label"]}
+
+
+class _ChipTargets(Dataset):
+    """Chips of a store with per-pixel labels, each with its chip-level target."""
+
+    def __init__(self, path: Path, seed: int, labels: Literal["majority", "multi"]) -> None:
+        from eossl.data.labelled import LabelledChips
+
+        self.chips = LabelledChips(str(path), seed=seed)
+        self.labels = labels
+        self.num_classes = _largest_label(self.chips.data) + 1
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from eossl.data.labelled import image_targets
+
+        item = self.chips[index]
+        target = image_targets(item["mask"][None], self.num_classes, self.labels)[0]
+        return {"image": item["image"], "label": target}
+
+
+def _largest_label(data: Any, block: int = 64) -> int:
+    """The largest class in the stores' ``label`` maps (255, unlabelled, left out)."""
+    from eossl.data.labelled import IGNORE
+    from eossl.data.schema import open_group
+
+    highest = 0
+    for info in data.stores:
+        label = open_group(info.path)["label"]
+        for start in range(0, info.samples, block):
+            values = label[start : start + block]
+            values = values[values != IGNORE]
+            highest = max(highest, int(values.max()) if values.size else 0)
+    return highest
+
+
+def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -> SceneData:
+    from eossl.data.schema import find_stores, open_group
+
+    stores = find_stores(path)
+    group = open_group(stores[0])
+    if "scene_label" not in group or labels is not None:
+        if "label" not in group:
+            raise UserError(
+                f"{path}: no scene labels ('scene_label') and no 'label' variable; convert a "
+                "labelled patch archive with `eossl convert --layout patches`, or make a "
+                "labelled store with `eossl synth --labels` or `eossl convert --labels`"
+            )
+        chips = _ChipTargets(path, seed, labels or "majority")
+        return SceneData(
+            name=f"{path.name} (chip {labels or 'majority'} labels)",
+            dataset=chips,
+            band_names=chips.chips.data.band_names or [],
+            class_names=[str(c) for c in range(chips.num_classes)],
+            multilabel=labels == "multi",
+            offset=float(group.attrs.get("offset", 0.0) or 0.0),
+            nodata=group.attrs.get("nodata"),
+            sensor=group.attrs.get("sensor"),
+        )
+    data = _StoreScenes(path, seed)
+    kind = group.attrs.get("scene_label_kind", "multi")
+    multilabel = kind == "multi"
+    wrapped: Dataset = data if multilabel else _ArgmaxLabel(data)
+    return SceneData(
+        name=path.name,
+        dataset=wrapped,
+        band_names=data.data.band_names or [],
+        class_names=[str(c) for c in group["class_name"][...]],
+        multilabel=multilabel,
+        offset=float(group.attrs.get("offset", 0.0) or 0.0),
+        nodata=group.attrs.get("nodata"),
+        sensor=group.attrs.get("sensor"),
+    )
+
+
+class _ArgmaxLabel(Dataset):
+    """Single-label items: the one-hot ``scene_label`` row as a class index."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.data[index]
+        return {**item, "label": torch.as_tensor(np.argmax(item["label"].numpy()))}
+
+
+def open_scenes(
+    dataset: str | None,
+    root: str | Path,
+    split: Split | Literal["all"] = "all",
+    bands: str = "s2",
+    num_classes: int = 19,
+    seed: int = 0,
+    labels: Literal["majority", "multi"] | None = None,
+) -> SceneData:
+    """A benchmark by name (read by TorchGeo from ``root``), or the eossl store at ``root``.
+
+    A store's scene labels are used; ``labels`` (or a store without scene labels)
+    takes chip targets from its per-pixel ``label`` maps instead: the majority class,
+    or every class covering 5% of the chip.
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"{root}: no such file or directory")
+    if dataset is None:
+        return _store(root, seed, labels)
+    try:
+        if dataset == "bigearthnet":
+            return _bigearthnet(root, split, bands, num_classes)
+        if dataset == "eurosat":
+            return _eurosat(root, split)
+    except UserError:
+        raise
+    except Exception as err:  # TorchGeo: DatasetNotFoundError, a missing split file, ...
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise UserError(
+            f"{root}: cannot read {dataset} there ({type(err).__name__}: {first}); pass the "
+            "folder that holds the dataset in its own layout"
+        ) from err
+    raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(BENCHMARKS)}")

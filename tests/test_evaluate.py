@@ -1,0 +1,130 @@
+"""`eossl evaluate` on benchmark datasets in their own layouts, probes, baselines, band matching."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny
+
+from eossl.cli import main
+from eossl.data.scenes import canonical_band, match_bands, open_scenes
+from eossl.evaluate import CardInputs
+from eossl.probes import band_statistics, bootstrap_ci, folds, knn_predict, predict_folds, score
+from eossl.sensors import get_sensor
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Weights of a one-step S2 L1C run (13 bands, with B10), as the demo exports them."""
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    assert main(["pretrain", "--out", str(out), "--trainer.fast_dev_run", "1", *tiny()]) == 0
+    return next((out / "weights").glob("*.json"))
+
+
+def test_bigearthnet_in_its_own_layout(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["evaluate", str(card), "--dataset", "bigearthnet", "--root", str(bigearthnet)]
+    assert main([*args, "--out", str(tmp_path), "--batch-size", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "has no B10; filled with the pretraining mean" in captured.err
+    for word in ("pretrained", "random init", "band statistics", "36 samples", "loo"):
+        assert word in captured.out
+    result = json.loads((tmp_path / "evaluate_knn.json").read_text())
+    assert result["details"]["samples"] == result["details"]["test"] == 36
+    assert result["details"]["bands_filled"] == ["B10"]
+    assert result["details"]["features"]["band statistics"] == 2 * 12  # the data's own bands
+    for name, (lo, hi) in result["ci95"].items():
+        assert 0 <= lo <= result["scores"][name] <= hi <= 1
+    assert (tmp_path / "evaluate_knn.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(("bands", "channels"), [("s1", 2), ("all", 14)])
+def test_bigearthnet_bands(bigearthnet: Path, bands: str, channels: int) -> None:
+    scenes = open_scenes("bigearthnet", bigearthnet, bands=bands, num_classes=43)
+    assert len(scenes.dataset) == 36 and len(scenes.class_names) == 43
+    item = scenes.dataset[0]
+    assert item["image"].shape == (channels, 120, 120) and item["label"].shape == (43,)
+    assert scenes.test_index.tolist() == list(range(23, 36))  # 10 train + 13 val, 13 test
+
+
+def test_linear_split_protocol(card: Path, bigearthnet: Path, tmp_path: Path) -> None:
+    args = ["evaluate", str(card), "--dataset", "bigearthnet", "--root", str(bigearthnet)]
+    args += ["--task", "linear", "--protocol", "split", "--out", str(tmp_path)]
+    assert main(args) == 0
+    details = json.loads((tmp_path / "evaluate_linear.json").read_text())["details"]
+    assert (details["train"], details["test"]) == (23, 13)
+
+
+def test_band_matching_against_numpy(bigearthnet: Path) -> None:
+    s2 = get_sensor("s2")
+    scenes = open_scenes("bigearthnet", bigearthnet, bands="s2")
+    picks, missing, unused = match_bands(s2.band_names, scenes.band_names)
+    assert missing == ["B10"] and unused == []
+    assert [scenes.band_names[p] for p in picks if p >= 0] == [
+        b for b in s2.band_names if b != "B10"
+    ]
+    rng = np.random.default_rng(0)
+    card = {
+        "bands": s2.band_names,
+        "in_chans": 13,
+        "mean": rng.uniform(500, 2000, 13).tolist(),
+        "std": rng.uniform(200, 900, 13).tolist(),
+        "offset": 1000.0,  # card in the v1.1 convention; BigEarthNet carries no offset
+        "crop_size": 120,
+        "sensor": "s2-l1c",
+    }
+    image = torch.stack([scenes.dataset[i]["image"] for i in range(3)])
+    out, stats = CardInputs(card, scenes)(image)
+    x = image.numpy()
+    for c, name in enumerate(s2.band_names):
+        if name == "B10":
+            assert (out[:, c] == 0).all()
+            continue
+        src = scenes.band_names.index(name)
+        want = (x[:, src] - (card["mean"][c] - 1000.0)) / card["std"][c]
+        want[x[:, src] == 0] = 0  # nodata where every band is 0: none in these patches
+        np.testing.assert_allclose(out[:, c].numpy(), want, rtol=1e-4, atol=1e-4)
+    normed = out[:, [c for c, b in enumerate(s2.band_names) if b != "B10"]].numpy()
+    want = np.concatenate([normed.mean((2, 3)), normed.std((2, 3), ddof=1)], axis=1)
+    np.testing.assert_allclose(stats.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_canonical_band_names() -> None:
+    assert [canonical_band(b) for b in ("B1", "b01", "B8a", "vv", "B11")] == [
+        "B01",
+        "B01",
+        "B8A",
+        "VV",
+        "B11",
+    ]
+
+
+def test_band_statistics_and_probes_against_numpy() -> None:
+    x = torch.randn(5, 3, 8, 8)
+    flat = x.numpy().reshape(5, 3, -1)
+    want = np.concatenate([flat.mean(2), flat.std(2, ddof=1)], axis=1)
+    np.testing.assert_allclose(band_statistics(x).numpy(), want, rtol=1e-5, atol=1e-6)
+    # two tight clusters: leave-one-out 1-NN is perfect, and the interval is [1, 1]
+    feats = torch.cat([torch.randn(6, 4) * 0.01 + 5, torch.randn(6, 4) * 0.01 - 5])
+    feats[:, 1] = torch.arange(12.0) % 2  # a feature that does not follow the class
+    y = torch.tensor([0] * 6 + [1] * 6)
+    pred = predict_folds(feats, y, lambda a, b, c: knn_predict(a, b, c, k=1), folds(12, "loo"))
+    assert score(pred, y) == 1.0 and bootstrap_ci(pred, y) == (1.0, 1.0)
+    multi = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    assert score(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), multi) == pytest.approx(2 * 2 / (2 + 3))
+
+
+def test_dataset_needs_root(card: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["evaluate", str(card), "--dataset", "eurosat"]) == 2
+    assert "needs --root" in capsys.readouterr().err
+
+
+def test_missing_benchmark_is_one_line(
+    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["evaluate", str(card), "--dataset", "eurosat", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "cannot read eurosat" in err and len(err.splitlines()) == 1
