@@ -1,4 +1,4 @@
-"""`eossl evaluate` on benchmark datasets in their own layouts, probes, baselines, band matching."""
+"""`eossl evaluate` on benchmarks in their own layouts: probes, baselines, band matching."""
 
 import json
 from pathlib import Path

@@ -28,7 +28,8 @@ def test_single_date_gives_one_image_twice(single_date_store: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("positives", "p", "same_share"), [("same", 0.5, 1.0), ("season", 0.5, 0.0), ("mixed", 0.0, 1.0)]
+    ("positives", "p", "same_share"),
+    [("same", 0.5, 1.0), ("season", 0.5, 0.0), ("mixed", 0.0, 1.0)],
 )
 def test_positives_on_seasonal_store(
     s2_store: Path, positives: str, p: float, same_share: float

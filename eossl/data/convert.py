@@ -1,8 +1,9 @@
 """``eossl convert``: GeoTIFF archives and a user's own scenes -> a Zarr store in the eossl schema.
 
-Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.trees`) and
-``geotiff`` (see :mod:`eossl.data.chips`). The sources are scanned first (in
-parallel), then blocks of whole shards are read and written by
+Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.trees`),
+``geotiff`` (see :mod:`eossl.data.chips`) and ``patches`` (EuroSAT, BigEarthNet or a
+folder of patches with scene labels; see :mod:`eossl.data.patches`). The sources are
+scanned first (in parallel), then blocks of whole shards are read and written by
 :class:`~eossl.data.writer.StoreWriter` on dask (:func:`~eossl.parallel.run_blocks`):
 atomic, resumable, and equal to an uninterrupted run. See ``docs/convert.md``.
 """
@@ -21,6 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from eossl.data.chips import ChipPlan, scan_geotiff
+from eossl.data.patch_sources import SOURCES, parse_classes
+from eossl.data.patches import PatchPlan, scan_patches
 from eossl.data.rasters import RESAMPLING, BadFile, fingerprint, nodata_attr
 from eossl.data.trees import TreePlan, scan_tree
 from eossl.data.writer import StoreSpec, StoreWriter
@@ -29,7 +32,8 @@ from eossl.parallel import dask_client, run_blocks
 
 __all__ = ["LAYOUT_NAMES", "add_arguments", "convert", "run"]
 
-LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff")
+LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches")
+Plan = TreePlan | ChipPlan | PatchPlan
 _SHARD_BYTES = 512 * 2**20  # auto shard: at most this many decoded bytes per write block
 _MAX_LISTED = 1000  # skipped files listed in the store attributes (all are counted)
 
@@ -49,6 +53,8 @@ def convert(
     nodata: float | None = None,
     scale: float | None = None,
     dtype: str = "uint16",
+    source: str | None = None,
+    classes: str | list[str] | None = None,
     skip_bad: bool = False,
     zarr_format: int | None = None,
     shard: int | None = None,
@@ -60,7 +66,9 @@ def convert(
 ) -> tuple[Path, list[BadFile]]:
     """Convert ``src`` in ``layout`` to the store ``out``; returns it and the skipped files.
 
-    Resumes a partial store left by an interrupted run on the same inputs.
+    Resumes a partial store left by an interrupted run on the same inputs. For
+    ``patches``, ``source`` picks eurosat, bigearthnet or folder (default: detected),
+    ``labels`` is a CSV and ``classes`` fixes the class list (see docs/convert.md).
     """
     if layout not in LAYOUT_NAMES:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
@@ -88,10 +96,27 @@ def convert(
                 fn, blocks, description, weights, unit, threads=threads, quiet=quiet, client=client
             )
 
-        if layout == "geotiff":
+        if layout != "patches" and (source is not None or classes is not None):
+            raise UserError(f"--source and --classes are for the patches layout, not {layout}")
+        if layout == "patches":
+            for flag, value in (("--scale", scale), ("--stride", stride), ("--nodata", nodata)):
+                if value is not None:
+                    raise UserError(f"{flag} is for the geotiff layout, not patches")
+            plan: Plan = scan_patches(
+                src,
+                source=source,
+                sensor=sensor,
+                labels=labels,
+                classes=parse_classes(classes) if isinstance(classes, str) else classes,
+                size=size,
+                resampling=resampling,
+                skip_bad=skip_bad,
+                run=parallel,
+            )
+        elif layout == "geotiff":
             if size is not None:
                 raise UserError("--size is for the archive layouts; use --chip-size with geotiff")
-            plan: TreePlan | ChipPlan = scan_geotiff(
+            plan = scan_geotiff(
                 src,
                 chip=chip_size,
                 stride=stride,
@@ -122,7 +147,7 @@ def convert(
 
 
 def _write(
-    plan: TreePlan | ChipPlan,
+    plan: Plan,
     out: Path,
     fmt: int,
     shard: int | None,
@@ -136,6 +161,13 @@ def _write(
     per_sample = plan.times * bands * plan.height * plan.width * np.dtype(plan.dtype).itemsize
     shard = shard or int(min(64, max(1, _SHARD_BYTES // max(per_sample, 1))))
     attrs = {**plan.attrs(), "nodata": nodata_attr(plan.nodata)}
+    patches = plan if isinstance(plan, PatchPlan) else None
+    if patches is not None and not patches.dated and not quiet:
+        dated = sum(p.time is not None for p in patches.patches)
+        why = f"only {dated} of {patches.samples} patches have" if dated else "no patch has"
+        Console(stderr=True).print(
+            f"{why} a date in its name: the store has no time_ (one timestamp per sample)"
+        )
     spec = StoreSpec(
         samples=plan.samples,
         times=plan.times,
@@ -149,6 +181,9 @@ def _write(
         shard=shard,
         attrs=attrs,
         source=fingerprint({"plan": plan.describe(), "skip_bad": skip_bad}),
+        classes=patches.classes if patches is not None else None,
+        scene_label_kind=patches.label_kind if patches is not None else None,
+        time=patches.dated if patches is not None else True,
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
     if writer.resumed_blocks and not quiet:
@@ -157,7 +192,7 @@ def _write(
             "blocks already written"
         )
 
-    def block(item: tuple[int, int, TreePlan | ChipPlan]) -> int:
+    def block(item: tuple[int, int, Plan]) -> int:
         start, stop, part = item
         data, bad = part.read_block(0, stop - start, skip_bad)
         writer.write(start, stop, data, report={"bad": [b.as_dict() for b in bad]})
@@ -180,12 +215,16 @@ def _write(
         for b in (report or {}).get("bad", [])
     ]
     skipped = [*plan.skipped, *read_bad]
-    times = writer.group["time_"][...]
-    fill = np.iinfo(np.int64).min
-    counts = Counter(int(c) for c in (times != fill).sum(axis=1))
+    if "time_" in writer.group:
+        valid = writer.group["time_"][...] != np.iinfo(np.int64).min
+        policy = "padded: NaT in time_, nodata in bands, 6 in cloud_mask"
+    else:  # no dates known: a slot is valid where it has an id
+        valid = writer.group["sample_id"][...] != ""
+        policy = "no dates known: no time_; a skipped slot has an empty sample_id"
+    counts = Counter(int(c) for c in valid.sum(axis=1))
     final = {
         "timestamps": {
-            "policy": "padded: NaT in time_, nodata in bands, 6 in cloud_mask",
+            "policy": policy,
             "per_sample": {str(k): v for k, v in sorted(counts.items())},
         },
         "skipped": len(skipped),
@@ -202,7 +241,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layout",
         required=True,
         choices=LAYOUT_NAMES,
-        help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, or geotiff (your own scenes)",
+        help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, geotiff (your own scenes), or "
+        "patches (EuroSAT, BigEarthNet, a folder of patches: one sample each, scene labels)",
     )
     parser.add_argument("--sensor", default=None, help="sensor card (default: inferred)")
     parser.add_argument(
@@ -215,12 +255,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         type=int,
         default=None,
-        help="archive layouts: output size (default: finest band)",
+        help="archive and patch layouts: output size (default: finest band)",
     )
     geo = parser.add_argument_group("geotiff layout")
     geo.add_argument("--chip-size", type=int, default=264, help="chip size in px (default: 264)")
     geo.add_argument("--stride", type=int, default=None, help="chip step in px (default: chip)")
-    geo.add_argument("--labels", default=None, help="label raster sampled onto the same chips")
+    geo.add_argument(
+        "--labels",
+        default=None,
+        help="geotiff: label raster sampled onto the chips; patches: CSV of path,label",
+    )
     geo.add_argument(
         "--max-nodata",
         type=float,
@@ -235,6 +279,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="store float reflectance as round(value x SCALE) in --dtype (e.g. 10000)",
     )
     geo.add_argument("--dtype", default="uint16", help="dtype with --scale (default: uint16)")
+    pat = parser.add_argument_group("patches layout")
+    pat.add_argument(
+        "--source",
+        default=None,
+        choices=("auto", *SOURCES),
+        help="eurosat, bigearthnet or folder (default: auto, detected from SRC)",
+    )
+    pat.add_argument(
+        "--classes",
+        default=None,
+        help="class names in order, comma-separated or a file with one per line "
+        "(default: sorted folder/CSV names; BigEarthNet's 43 classes)",
+    )
     parser.add_argument(
         "--skip-bad", action="store_true", help="skip unreadable files, list them at the end"
     )
@@ -274,6 +331,8 @@ def run(args: argparse.Namespace) -> None:
         nodata=args.nodata,
         scale=args.scale,
         dtype=args.dtype,
+        source=args.source,
+        classes=args.classes,
         skip_bad=args.skip_bad,
         zarr_format=args.zarr_format,
         shard=args.shard,

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import zarr
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -39,6 +40,22 @@ def _tally(values: Iterable[str]) -> str:
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{v} ({n} file{'s' * (n > 1)})" for v, n in counts.most_common())
+
+
+def _scene_labels(group: zarr.Group, shown: int = 10) -> str:
+    """``"single, 3 classes; samples per class: A 2, B 2, C 2"`` (or the most common)."""
+    if "scene_label" not in group or "class_name" not in group:
+        return "no"
+    names = [str(c) for c in group["class_name"][...]]
+    counts = np.asarray(group["scene_label"][...], np.int64).sum(axis=0)
+    kind = group.attrs.get("scene_label_kind", "multi")
+    order = np.arange(len(names))
+    if len(names) > shown:  # the most common ones
+        order = np.argsort(-counts, kind="stable")[:shown]
+    listed = ", ".join(f"{names[i]} {int(counts[i])}" for i in order)
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    head = "samples per class" if len(names) <= shown else "most common"
+    return f"{kind}, {len(names)} classes; {head}: {listed}{more}"
 
 
 def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, object]:
@@ -77,6 +94,7 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
         "zarr format": group.metadata.zarr_format,
         "cloud mask": "yes" if first.has_cloud_mask else "no",
         "labels": "yes" if first.has_label else "no",
+        "scene labels (first file)": _scene_labels(group),
         "stats": "yes" if isinstance(stats, dict) and "mean" in stats else "no",
         "size on disk": _human(sum(size_on_disk(i.path) for i in infos)),
     }

@@ -48,6 +48,9 @@ class StoreSpec:
     level: int = 3  # zstd level
     attrs: dict[str, Any] = field(default_factory=dict)
     source: str | None = None  # fingerprint of the inputs (e.g. a hash of the file list)
+    classes: list[str] | None = None  # scene-label class names: adds scene_label, class_name
+    scene_label_kind: str | None = None  # "single" (one class per sample) or "multi"
+    time: bool = True  # False: no time_ variable (no acquisition date known)
 
     def blocks(self) -> list[tuple[int, int]]:
         """Sample ranges written as one unit: whole shards."""
@@ -70,6 +73,11 @@ class StoreSpec:
         out = {k: getattr(self, k) for k in keys}
         if self.source is not None:  # only when set, so older partial stores still resume
             out["source"] = self.source
+        if self.classes is not None:
+            out["classes"] = list(self.classes)
+            out["scene_label_kind"] = self.scene_label_kind
+        if not self.time:
+            out["time"] = False
         return out
 
 
@@ -147,7 +155,7 @@ class StoreWriter:
                 fill=255,
             )
         small = {
-            "time_": ((n, t), "int64", ("sample", "time"), _TIME_ATTRS),
+            **({"time_": ((n, t), "int64", ("sample", "time"), _TIME_ATTRS)} if s.time else {}),
             "center_lat": ((n,), "float64", ("sample",), None),
             "center_lon": ((n,), "float64", ("sample",), None),
             "crs": ((n,), "int64", ("sample",), None),
@@ -170,15 +178,34 @@ class StoreWriter:
             self._array(group, name, (n, t), (shard, t), None, str, ("sample", "time"), fill="")
         band = self._array(group, "band", (c,), (c,), None, str, ("band",), fill="")
         band[:] = np.array(s.band_names)
+        labels = {}
+        if s.classes is not None:
+            labels = self._scene_labels(group)
         group.attrs.update(
             {
                 **s.attrs,
+                **labels,
                 "eossl_schema_version": SCHEMA_VERSION,
                 "eossl_complete": False,
                 "eossl_spec": s.fingerprint(),
             }
         )
         return group
+
+    def _scene_labels(self, group: zarr.Group) -> dict[str, Any]:
+        """``scene_label`` (sample, class) 0/1 and ``class_name`` (class,); the kind attribute."""
+        s = self.spec
+        assert s.classes is not None
+        if s.scene_label_kind not in ("single", "multi"):
+            raise ValueError(
+                f"scene_label_kind must be 'single' or 'multi', not {s.scene_label_kind!r}"
+            )
+        k, shard = len(s.classes), min(s.shard, s.samples)
+        dims = ("sample", "class")
+        self._array(group, "scene_label", (s.samples, k), (shard, k), None, "uint8", dims)
+        names = self._array(group, "class_name", (k,), (k,), None, str, ("class",), fill="")
+        names[:] = np.array(s.classes)
+        return {"scene_label_kind": s.scene_label_kind}
 
     def _array(
         self,
