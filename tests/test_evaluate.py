@@ -128,3 +128,30 @@ def test_missing_benchmark_is_one_line(
     assert main(["evaluate", str(card), "--dataset", "eurosat", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "cannot read eurosat" in err and len(err.splitlines()) == 1
+
+
+def test_store_with_scene_labels(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`convert --layout patches` output evaluates with its own multi-label scene labels."""
+    from eossl.data.convert import convert
+
+    store, _ = convert(
+        bigearthnet / "BigEarthNet-v1.0", tmp_path / "ben.zarr", "patches", quiet=True
+    )
+    args = [
+        "evaluate",
+        str(card),
+        "--data",
+        str(store),
+        "--task",
+        "linear",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    assert "5-fold, 36 samples" in capsys.readouterr().out
+    result = json.loads((tmp_path / "evaluate_linear.json").read_text())
+    assert result["metric"].startswith("F1") and result["details"]["classes"] == 43
+    scenes = open_scenes(None, store)
+    assert scenes.multilabel and scenes.dataset[0]["label"].shape == (43,)
