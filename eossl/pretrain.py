@@ -8,6 +8,7 @@ field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from eossl.data.datamodule import SeasonalZarrDataModule
 from eossl.errors import UserError
 from eossl.methods import METHODS
 from eossl.methods.base import SSLMethod
-from eossl.sensors import Sensor, get_sensor, is_card_file
+from eossl.sensors import Sensor, get_sensor, is_card_file, list_sensors
 
 
 def _reason(err: BaseException) -> str:
@@ -61,6 +62,18 @@ def config_path(sensor: Sensor, method: str) -> Path:
         f"no preset for sensor {sensor.name!r} and method {method!r} in "
         f"{configs_dir()}; pass --config FILE"
     )
+
+
+def preset_path(name: str, method: str) -> Path:
+    """``configs/<name>_<method>.yaml``, else ``configs/<name>.yaml``: a recipe layered on top."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+        raise UserError(f"--preset {name!r}: a preset is a name such as 'patches', not a path")
+    for path in (configs_dir() / f"{name}_{method}.yaml", configs_dir() / f"{name}.yaml"):
+        if path.exists():
+            return path
+    sensors = {n for s in list_sensors() for n in (s.name, *s.aliases)}
+    known = sorted({p.stem.split("_")[0] for p in configs_dir().glob("*.yaml")} - sensors)
+    raise UserError(f"no preset {name!r} for {method}; presets: {', '.join(known)}")
 
 
 class LastCheckpoint(Callback):
@@ -185,6 +198,12 @@ def pretrain_cli(argv: list[str]) -> None:
         default=None,
         help="store, .zarr.zip or folder of stores (default: built-in sample)",
     )
+    pre.add_argument(
+        "--preset",
+        default=None,
+        help="a recipe layered on the method's: configs/PRESET_METHOD.yaml or PRESET.yaml "
+        "(e.g. patches: small archives of small single-date patches)",
+    )
     pre.add_argument("--out", default=None, help="run folder (default: runs/SENSOR_METHOD)")
     pre.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     pre.add_argument(
@@ -213,6 +232,8 @@ def pretrain_cli(argv: list[str]) -> None:
         if not own_config:
             raise
         args = []  # the user's --config carries the whole recipe
+    if known.preset is not None:
+        args += ["--config", str(preset_path(known.preset, known.method))]
     if known.data is None:
         demo = configs_dir() / f"demo_{known.method}.yaml"  # a method's own demo values
         if not demo.exists():
