@@ -64,13 +64,17 @@ def config_path(sensor: Sensor, method: str) -> Path:
     )
 
 
-def preset_path(name: str, method: str) -> Path:
-    """``configs/<name>_<method>.yaml``, else ``configs/<name>.yaml``: a recipe layered on top."""
+def preset_paths(name: str, method: str) -> list[Path]:
+    """``configs/<name>.yaml`` then ``configs/<name>_<method>.yaml``: recipes layered on top."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         raise UserError(f"--preset {name!r}: a preset is a name such as 'patches', not a path")
-    for path in (configs_dir() / f"{name}_{method}.yaml", configs_dir() / f"{name}.yaml"):
-        if path.exists():
-            return path
+    found = [
+        path
+        for path in (configs_dir() / f"{name}.yaml", configs_dir() / f"{name}_{method}.yaml")
+        if path.exists()
+    ]
+    if found:
+        return found
     sensors = {n for s in list_sensors() for n in (s.name, *s.aliases)}
     known = sorted({p.stem.split("_")[0] for p in configs_dir().glob("*.yaml")} - sensors)
     raise UserError(f"no preset {name!r} for {method}; presets: {', '.join(known)}")
@@ -201,7 +205,7 @@ def pretrain_cli(argv: list[str]) -> None:
     pre.add_argument(
         "--preset",
         default=None,
-        help="a recipe layered on the method's: configs/PRESET_METHOD.yaml or PRESET.yaml "
+        help="a recipe layered on the method's: configs/PRESET.yaml, then PRESET_METHOD.yaml "
         "(e.g. patches: small archives of small single-date patches)",
     )
     pre.add_argument("--out", default=None, help="run folder (default: runs/SENSOR_METHOD)")
@@ -233,7 +237,8 @@ def pretrain_cli(argv: list[str]) -> None:
             raise
         args = []  # the user's --config carries the whole recipe
     if known.preset is not None:
-        args += ["--config", str(preset_path(known.preset, known.method))]
+        for path in preset_paths(known.preset, known.method):
+            args += ["--config", str(path)]
     if known.data is None:
         demo = configs_dir() / f"demo_{known.method}.yaml"  # a method's own demo values
         if not demo.exists():

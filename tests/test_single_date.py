@@ -91,3 +91,36 @@ def test_seco_refuses_single_dates(
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: seco contrasts two seasons") and "moco" in err
+
+
+def test_patches_preset(
+    single_date_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--preset patches` layers configs/patches.yaml, then patches_moco.yaml (MoCo v3)."""
+    import yaml
+
+    args = [
+        "pretrain",
+        "--method",
+        "moco",
+        "--data",
+        str(single_date_store),
+        "--preset",
+        "patches",
+    ]
+    args += ["--out", str(tmp_path / "run"), *TINY, "--model.init_args.hidden_dim", "64"]
+    with pytest.raises(SystemExit):
+        main([*args, "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    model = config["model"]["init_args"]
+    assert model["version"] == 3 and model["backbone"] == "resnet18"
+    assert model["augment"]["intensity_p"] == 0 and model["augment"]["rot90"] == 0.5
+    assert config["data"]["val_fraction"] == 0
+    assert main([*args, "--trainer.fast_dev_run", "1"]) == 0
+
+
+@pytest.mark.parametrize("preset", ["nope", "../configs/demo"])
+def test_unknown_preset_is_one_line(preset: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["pretrain", "--preset", preset, "--trainer.fast_dev_run", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "preset" in err and len(err.splitlines()) == 1
