@@ -266,6 +266,12 @@ def _segmentation(
     from torchgeo.trainers import SemanticSegmentationTask
     from torchmetrics.classification import MulticlassJaccardIndex
 
+    dm.setup()
+    if card["in_chans"] != dm.chips.data.stores[0].bands:
+        raise UserError(
+            f"{dm.data}: has {dm.chips.data.stores[0].bands} bands but the weights "
+            f"expect {card['in_chans']}; evaluate on a store of sensor {card.get('sensor')}"
+        )
     num_classes = dm.num_classes()
     weights = torchgeo_weights(card_ref)
     scores, curves = {}, {}
@@ -366,9 +372,10 @@ def evaluate(
     if task == "segmentation":
         if dataset is not None:
             raise UserError("--task segmentation needs an eossl store with per-pixel labels")
-        result = _segment_store(
-            card, weights, str(data), seed, batch_size, num_workers, epochs, out, lr
+        dm = LabelledZarrDataModule.from_card(
+            card, str(data), seed=seed, batch_size=batch_size, num_workers=num_workers
         )
+        result = _segmentation(card, weights, dm, seed, epochs, out, lr)
     else:
         scenes = open_scenes(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels
@@ -382,30 +389,6 @@ def evaluate(
     )
     plot_result(result, card["name"], out / f"evaluate_{task}.png")
     return result
-
-
-def _segment_store(
-    card: dict[str, Any],
-    weights: str | os.PathLike,
-    data: str,
-    seed: int,
-    batch_size: int,
-    num_workers: int,
-    epochs: int,
-    out: Path,
-    lr: float,
-) -> EvalResult:
-    dm = LabelledZarrDataModule.from_card(
-        card, data, seed=seed, batch_size=batch_size, num_workers=num_workers
-    )
-    dm.setup()
-    if card["in_chans"] != dm.chips.data.stores[0].bands:
-        raise UserError(
-            f"{data}: has {dm.chips.data.stores[0].bands} bands but the weights "
-            f"expect {card['in_chans']}; evaluate on a store of sensor "
-            f"{card.get('sensor')}"
-        )
-    return _segmentation(card, weights, dm, seed, epochs, out, lr)
 
 
 COLOURS = {PRETRAINED: "#2a7ab0", RANDOM: "#b0b0b0", BAND_STATS: "#d9a441"}

@@ -155,3 +155,28 @@ def test_store_with_scene_labels(
     assert result["metric"].startswith("F1") and result["details"]["classes"] == 43
     scenes = open_scenes(None, store)
     assert scenes.multilabel and scenes.dataset[0]["label"].shape == (43,)
+
+
+def test_eurosat_in_torchgeo_layout(
+    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """EuroSAT MS read by TorchGeo's own class: B8A stored last is matched by name."""
+    import shutil
+
+    from torchgeo.datasets import EuroSAT
+
+    fixture = Path(__file__).parent / "data" / "patches" / "eurosat"
+    root = tmp_path / "eurosat"
+    shutil.copytree(fixture, root / EuroSAT.base_dir)
+    names = sorted(p.name for p in fixture.rglob("*.tif"))
+    for split in ("train", "val", "test"):  # TorchGeo's split files list .jpg names
+        text = "".join(n.replace(".tif", ".jpg") + "\n" for n in names)
+        (root / EuroSAT.split_filenames[split]).write_text(text)
+    scenes = open_scenes("eurosat", root)
+    assert scenes.band_names[-1] == "B8A" and not scenes.multilabel
+    assert scenes.class_names == ["AnnualCrop", "Forest", "SeaLake"]
+    args = ["evaluate", str(card), "--dataset", "eurosat", "--root", str(root), "--k", "1"]
+    assert main([*args, "--out", str(tmp_path / "eval"), "--protocol", "split"]) == 0
+    result = json.loads((tmp_path / "eval" / "evaluate_knn.json").read_text())
+    assert result["metric"] == "accuracy" and result["details"]["bands_filled"] == []
+    assert result["details"]["test"] == 6 and result["details"]["classes"] == 3

@@ -10,6 +10,7 @@ item is ``{"image": (C, H, W) float in stored units, "label": class index or 0/1
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -64,24 +65,34 @@ def match_bands(wanted: list[str], have: list[str]) -> tuple[list[int], list[str
     return picks, missing, unused
 
 
-class _Wrapped(Dataset):
-    """A TorchGeo dataset's items as ``image`` (float) and ``label``, nothing else."""
+class _Mapped(Dataset):
+    """Each item of ``data`` passed through ``fn`` (a module-level function: picklable)."""
 
-    def __init__(self, data: Dataset) -> None:
-        self.data = data
+    def __init__(self, data: Dataset, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.data, self.fn = data, fn
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.data[index]
-        return {"image": item["image"].float(), "label": item["label"]}
+        return self.fn(self.data[index])
 
 
-def _splits(cls: Any, split: Split | Literal["all"], **kwargs: Any) -> Dataset:
+def _image_and_label(item: dict[str, Any]) -> dict[str, Any]:
+    """A TorchGeo item as ``image`` (float) and ``label``, nothing else."""
+    return {"image": item["image"].float(), "label": item["label"]}
+
+
+def _class_index(item: dict[str, Any]) -> dict[str, Any]:
+    """Single-label items: the one-hot ``scene_label`` row as a class index."""
+    return {**item, "label": torch.as_tensor(np.argmax(item["label"].numpy()))}
+
+
+def _splits(cls: Any, split: Split | Literal["all"], **kwargs: Any) -> tuple[Dataset, Any]:
+    """The split(s) of a TorchGeo dataset class as one dataset, and its first split."""
     names = ("train", "val", "test") if split == "all" else (split,)
-    parts = [_Wrapped(cls(split=s, **kwargs)) for s in names]
-    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    parts = [_Mapped(cls(split=s, **kwargs), _image_and_label) for s in names]
+    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), parts[0].data
 
 
 def _bigearthnet(
@@ -93,8 +104,7 @@ def _bigearthnet(
         raise UserError(f"--bands must be s1, s2 or all for bigearthnet, got {bands!r}")
     if num_classes not in (19, 43):
         raise UserError(f"--num-classes must be 19 or 43 for bigearthnet, got {num_classes}")
-    data = _splits(BigEarthNet, split, root=str(root), bands=bands, num_classes=num_classes)
-    first = data.datasets[0].data if isinstance(data, ConcatDataset) else data.data
+    data, first = _splits(BigEarthNet, split, root=str(root), bands=bands, num_classes=num_classes)
     # TorchGeo's own file order (S1 sorted, S2 by band): the names are in the file names
     names = [Path(p).stem.rsplit("_", 1)[-1] for p in first._load_paths(0)]
     return SceneData(
@@ -112,8 +122,7 @@ def _eurosat(root: Path, split: Split | Literal["all"]) -> SceneData:
     from torchgeo.datasets import EuroSAT
 
     names = list(EuroSAT.all_band_names)
-    data = _splits(EuroSAT, split, root=str(root), bands=names)
-    first = data.datasets[0].data if isinstance(data, ConcatDataset) else data.data
+    data, first = _splits(EuroSAT, split, root=str(root), bands=names)
     return SceneData(
         name="EuroSAT MS",
         dataset=data,
@@ -203,7 +212,7 @@ def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -
     data = _StoreScenes(path, seed)
     kind = group.attrs.get("scene_label_kind", "multi")
     multilabel = kind == "multi"
-    wrapped: Dataset = data if multilabel else _ArgmaxLabel(data)
+    wrapped: Dataset = data if multilabel else _Mapped(data, _class_index)
     return SceneData(
         name=path.name,
         dataset=wrapped,
@@ -214,20 +223,6 @@ def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -
         nodata=group.attrs.get("nodata"),
         sensor=group.attrs.get("sensor"),
     )
-
-
-class _ArgmaxLabel(Dataset):
-    """Single-label items: the one-hot ``scene_label`` row as a class index."""
-
-    def __init__(self, data: Dataset) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.data[index]
-        return {**item, "label": torch.as_tensor(np.argmax(item["label"].numpy()))}
 
 
 def open_scenes(
