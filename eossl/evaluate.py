@@ -230,11 +230,14 @@ def _probe(
     k = k or (20 if n_train >= 200 else 5)
     probe = functools.partial(knn_predict, k=k) if task == "knn" else linear_predict
     tested = np.concatenate(test_folds)
-    scores, ci = {}, {}
-    for name, x in feats.items():
-        pred = predict_folds(x, y, probe, test_folds)[tested]
-        scores[name] = score(pred, y[tested])
-        ci[name] = bootstrap_ci(pred, y[tested], seed=seed)
+    preds = {name: predict_folds(x, y, probe, test_folds)[tested] for name, x in feats.items()}
+    y = y[tested]
+    scores = {name: score(pred, y) for name, pred in preds.items()}
+    ci = {name: bootstrap_ci(pred, y, seed=seed) for name, pred in preds.items()}
+    gain_ci = {
+        other: bootstrap_ci(preds[PRETRAINED], y, preds[other], seed=seed)
+        for other in (RANDOM, BAND_STATS)
+    }
     return EvalResult(
         task,
         "F1 (micro, multi-label)" if scenes.multilabel else "accuracy",
@@ -250,6 +253,7 @@ def _probe(
             "k": k if task == "knn" else None,
             "features": {name: int(x.shape[1]) for name, x in feats.items()},
             "bands_filled": missing,
+            "gain_ci95": gain_ci,  # pretrained minus each baseline, paired bootstrap
         },
     )
 
@@ -444,20 +448,25 @@ def print_result(result: EvalResult) -> None:
     d = result.details
     caption = (
         f"{d['data']}: {d['protocol']}, {d['samples']} samples ({d['train']} train, "
-        f"{d['test']} tested), {d['classes']} classes" + (f", k={d['k']}" if d.get("k") else "")
+        f"{d['test']} tested), {d['classes']} classes"
+        + (f", k={d['k']}" if d.get("k") else "")
+        + "; in brackets: the paired 95% interval of the gain"
         if "protocol" in d
         else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"
     )
     table = Table(title=f"eossl evaluate: {result.task}", caption=caption)
     for col in ("features", result.metric, "95% CI", "vs random init", "vs band statistics"):
         table.add_column(col, justify="left" if col == "features" else "right")
+    gain_ci = d.get("gain_ci95", {})
     for name, value in result.scores.items():
         lo, hi = result.ci.get(name, (float("nan"), float("nan")))
-        vs = [
-            f"{value - result.scores[other]:+.3f}"
-            if other in result.scores and other != name
-            else ""
-            for other in (RANDOM, BAND_STATS)
-        ]
+        vs = []
+        for other in (RANDOM, BAND_STATS):
+            cell = ""
+            if other in result.scores and other != name:
+                cell = f"{value - result.scores[other]:+.3f}"
+                if name == PRETRAINED and other in gain_ci:
+                    cell += " [{:+.2f}, {:+.2f}]".format(*gain_ci[other])
+            vs.append(cell)
         table.add_row(name, f"{value:.3f}", f"{lo:.3f}-{hi:.3f}" if result.ci else "", *vs)
     Console(width=max(120, Console().width)).print(table)

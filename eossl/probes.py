@@ -95,12 +95,24 @@ def score(pred: Tensor, y: Tensor) -> float:
 
 
 def bootstrap_ci(
-    pred: Tensor, y: Tensor, resamples: int = 1000, level: float = 0.95, seed: int = 0
+    pred: Tensor,
+    y: Tensor,
+    baseline: Tensor | None = None,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of :func:`score` over the test samples."""
+    """Percentile bootstrap interval of :func:`score` over the test samples.
+
+    With ``baseline`` (another feature set's predictions of the same samples), the
+    interval of the gain ``score(pred) - score(baseline)``, resampled in pairs.
+    """
     rng = np.random.default_rng(seed)
     n = len(y)
-    draws = [score(pred[i], y[i]) for i in rng.integers(0, n, size=(resamples, n))]
+    draws = [
+        score(pred[i], y[i]) - (score(baseline[i], y[i]) if baseline is not None else 0.0)
+        for i in rng.integers(0, n, size=(resamples, n))
+    ]
     lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 

@@ -38,6 +38,9 @@ def test_bigearthnet_in_its_own_layout(
     assert result["details"]["features"]["band statistics"] == 2 * 12  # the data's own bands
     for name, (lo, hi) in result["ci95"].items():
         assert 0 <= lo <= result["scores"][name] <= hi <= 1
+    gain = result["scores"]["pretrained"] - result["scores"]["band statistics"]
+    lo, hi = result["details"]["gain_ci95"]["band statistics"]
+    assert lo <= gain <= hi
     assert (tmp_path / "evaluate_knn.png").stat().st_size > 1000
 
 
@@ -113,6 +116,9 @@ def test_band_statistics_and_probes_against_numpy() -> None:
     y = torch.tensor([0] * 6 + [1] * 6)
     pred = predict_folds(feats, y, lambda a, b, c: knn_predict(a, b, c, k=1), folds(12, "loo"))
     assert score(pred, y) == 1.0 and bootstrap_ci(pred, y) == (1.0, 1.0)
+    assert bootstrap_ci(pred, y, baseline=pred) == (0.0, 0.0)  # paired: no gain over itself
+    lo, hi = bootstrap_ci(pred, y, baseline=1 - pred)  # every prediction flipped
+    assert lo == hi == 1.0
     multi = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     assert score(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), multi) == pytest.approx(2 * 2 / (2 + 3))
 
