@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--epochs", type=int, default=100, help="epochs of the patch recipes")
     parser.add_argument("--work", default="bench_real", help="folder for stores and runs")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep recipes already trained and evaluated in WORK"
+    )
     args = parser.parse_args()
     root, work = realdata(), Path(args.work)
     work.mkdir(exist_ok=True)
@@ -74,7 +77,15 @@ def main() -> None:
         eossl("stats", str(store), "--quiet")
     rows = []
     for name in args.recipes:
-        run = work / "runs" / name
+        run, out = work / "runs" / name, work / "eval" / name
+        done = [out / f"evaluate_{task}.json" for task in ("knn", "linear")]
+        if args.reuse and all(p.exists() for p in done):
+            row = {
+                t: json.loads(p.read_text()) for t, p in zip(("knn", "linear"), done, strict=True)
+            }
+            seconds = json.loads((run / "pretrain_seconds.json").read_text())
+            rows.append({"recipe": name, "pretrain_s": seconds, **row})
+            continue
         shutil.rmtree(run, ignore_errors=True)
         if name == "demo":
             pretrain = ["--sensor", "s2", "--method", "moco"]
@@ -84,10 +95,10 @@ def main() -> None:
         start = time.perf_counter()
         eossl("pretrain", *pretrain, "--out", str(run), log=work / f"{name}.log")
         seconds = time.perf_counter() - start
+        (run / "pretrain_seconds.json").write_text(json.dumps(round(seconds)))
         card = next((run / "weights").glob("*.json"))
         row = {"recipe": name, "pretrain_s": round(seconds)}
         for task in ("knn", "linear"):
-            out = work / "eval" / name
             eossl("evaluate", str(card), "--dataset", "bigearthnet", "--root", str(root),
                   "--task", task, "--out", str(out), log=work / f"{name}_{task}.log")  # fmt: skip
             row[task] = json.loads((out / f"evaluate_{task}.json").read_text())
