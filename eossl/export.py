@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,16 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def _atomic(path: Path, write: Any) -> None:
-    """Write through a temporary file and rename, so no half-written file looks complete."""
+    """Write through a temporary file and rename, so no half-written file looks complete.
+
+    Every file gets the mode of a plain new file (0644 under the usual umask).
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:  # torch.save reports a full disk as RuntimeError
         tmp.unlink(missing_ok=True)
@@ -67,6 +74,11 @@ def export_backbone(
 
     Returns the path of the card.
     """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UserError(
+            f"--name {name!r}: a weights name is letters, digits, '.', '_' and '-', with no "
+            "path; choose the folder with OUT_DIR"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = _state_of(module)
@@ -187,10 +199,12 @@ def export_checkpoint(
 
 def register_card(card_path: str | os.PathLike) -> Path:
     """Copy a card and its files into the weights registry; returns the registered card."""
-    from eossl.weights import registry_dir
+    from eossl.weights import registry_dir, verified_file
 
     card_path = Path(card_path)
     card = json.loads(card_path.read_text())
+    for kind in card["files"]:
+        verified_file(card_path, kind)  # in the card's folder, and unchanged
     dest = registry_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for file in card["files"].values():

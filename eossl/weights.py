@@ -33,6 +33,8 @@ __all__ = [
     "registry_dir",
     "torchgeo_weights",
     "transforms_for",
+    "verified_checkpoint",
+    "verified_file",
 ]
 
 
@@ -46,7 +48,7 @@ def registry_dir() -> Path:
 
 
 def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
-    """A card by path, or by name from the registry; returns (card, its folder)."""
+    """A card by path, or by name from the registry; returns (card, the card's path)."""
     path = Path(card)
     if path.suffix != ".json":
         candidate = registry_dir() / f"{card}.json"
@@ -63,27 +65,51 @@ def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
             f"{card}: no such weights card; pass a .json card or a registered name ({known})"
         )
     try:
-        return json.loads(path.read_text()), path.parent
+        return json.loads(path.read_text()), path
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: not a valid weights card ({err})") from err
 
 
-def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The backbone tensors of a card, after checking their sha256 against it."""
+_DIGESTS = {"pth": "sha256", "safetensors": "sha256_safetensors", "torchgeo_ckpt": "sha256_ckpt"}
+
+
+def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
+    """The card's ``kind`` file (pth, safetensors, torchgeo_ckpt), checked against its sha256.
+
+    The file must sit in the card's own folder: a name with a path in it is refused.
+    """
     from eossl.export import sha256
 
-    info, folder = load_card(card)
-    pth = folder / info["files"]["pth"]
-    if not pth.is_file():
-        raise UserError(f"{pth}: weights file named by the card is missing")
-    digest = sha256(pth)
-    if digest != info["sha256"]:
+    info, card_path = load_card(card)
+    name = str((info.get("files") or {}).get(kind, ""))
+    if not name or Path(name).name != name or name in (".", ".."):
         raise UserError(
-            f"{pth}: sha256 {digest[:12]}... does not match the card's "
-            f"{info['sha256'][:12]}...; the file was modified or corrupted, "
-            "re-export it"
+            f"{card_path}: the card names its {kind} file {name!r}, not a file in its own "
+            "folder; refusing to read it"
         )
-    return torch.load(pth, map_location="cpu", weights_only=True)
+    path = card_path.parent / name
+    if not path.is_file():
+        raise UserError(f"{path}: weights file named by the card is missing")
+    digest, expected = sha256(path), str(info.get(_DIGESTS[kind], ""))
+    if digest != expected:
+        raise UserError(
+            f"{path}: sha256 {digest[:12]}... does not match the card's "
+            f"{expected[:12] or 'missing'}...; the file was modified or corrupted, re-export it"
+        )
+    return path
+
+
+def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The backbone tensors of a card, after checking their sha256 against it."""
+    return torch.load(verified_file(card, "pth"), map_location="cpu", weights_only=True)
+
+
+def verified_checkpoint(card: str | os.PathLike) -> str:
+    """The card's TorchGeo ``.ckpt``, checked against its sha256, as a path for ``weights=``.
+
+    TorchGeo loads a ``.ckpt`` path without checking it; pass it through this first.
+    """
+    return str(verified_file(card, "torchgeo_ckpt"))
 
 
 def transforms_for(info: dict[str, Any]) -> K.AugmentationSequential:
@@ -105,8 +131,8 @@ class EosslWeightsEnum(WeightsEnum):
 
 def torchgeo_weights(card: str | os.PathLike) -> EosslWeightsEnum:
     """A ``WeightsEnum`` member for an exported card (path or registered name)."""
-    info, folder = load_card(card)
-    card_path = folder / f"{info['name']}.json"
+    info, card_path = load_card(card)
+    pth = verified_file(card_path, "pth")
     meta = {
         "dataset": info.get("dataset"),
         "in_chans": info["in_chans"],
@@ -123,7 +149,7 @@ def torchgeo_weights(card: str | os.PathLike) -> EosslWeightsEnum:
         "sensor": info.get("sensor"),
     }
     weights = Weights(
-        url=(folder / info["files"]["pth"]).resolve().as_uri(),
+        url=pth.resolve().as_uri(),
         transforms=transforms_for(info),
         meta=meta,
     )

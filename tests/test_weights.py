@@ -224,3 +224,55 @@ def test_multi_label_targets() -> None:
     multi = image_targets(masks, 3, "multi")
     assert multi.tolist() == [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     assert image_targets(masks, 3, "majority").tolist() == [0, 0]
+
+
+def test_card_files_stay_in_the_card_folder(exported: Path, tmp_path: Path) -> None:
+    """A card naming a file elsewhere is refused before that file is opened or hashed."""
+    card = json.loads(exported.read_text())
+    for bad in ("../../../../etc/passwd", "/etc/passwd", ".."):
+        card["files"]["pth"] = bad
+        evil = exported.with_name("evil.json")
+        evil.write_text(json.dumps(card))
+        with pytest.raises(UserError, match="not a file in its own folder"):
+            load_verified(evil)
+
+
+def test_renamed_card_is_the_one_loaded(exported: Path) -> None:
+    """torchgeo_weights uses the card it was given, not one found by the card's name."""
+    renamed = exported.with_name("renamed.json")
+    renamed.write_text(exported.read_text())
+    exported.write_text("{}")  # the card of the same name is no longer a card
+    weights = torchgeo_weights(renamed)
+    assert weights.meta["card"] == str(renamed)
+    assert set(weights.get_state_dict()) == set(load_verified(renamed))
+
+
+def test_edited_torchgeo_checkpoint_is_refused(exported: Path) -> None:
+    from eossl.weights import verified_checkpoint
+
+    path = verified_checkpoint(exported)
+    SemanticSegmentationTask(
+        model="unet", backbone="resnet18", weights=path, in_channels=13, num_classes=3
+    )
+    ckpt = torch.load(path, weights_only=True)
+    key = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][key] = ckpt["state_dict"][key] + 1
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match="sha256"):
+        verified_checkpoint(exported)
+
+
+def test_export_name_is_not_a_path(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "a" / "b"
+    args = ["export", str(run / "checkpoints" / "last.ckpt"), str(out), "--name", "../../x"]
+    assert main(args) == 2
+    assert "a weights name is letters" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("x.*"))
+
+
+def test_exported_files_share_one_mode(exported: Path) -> None:
+    card = json.loads(exported.read_text())
+    modes = {(exported.parent / f).stat().st_mode & 0o777 for f in card["files"].values()}
+    assert modes == {exported.stat().st_mode & 0o777}
