@@ -148,10 +148,33 @@ def _num_bands(sensor: str) -> int:
 
 
 class PretrainCLI(LightningCLI):
-    """LightningCLI whose model's ``in_chans`` follows the datamodule's sensor."""
+    """LightningCLI whose model's ``in_chans`` follows the datamodule's sensor.
+
+    The run folder's loggers and the atomic checkpoint writer are handed to the
+    Trainer when it is built, not kept as configuration defaults, so ``config.yaml``
+    holds only values that ``--config`` reads back (a logger object does not).
+    ``--trainer.logger false`` still turns the loggers off.
+    """
+
+    def __init__(self, *args: object, out: Path, **kwargs: object) -> None:
+        self.out = out
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: D102
         parser.link_arguments("data.sensor", "model.init_args.in_chans", compute_fn=_num_bands)
+
+    def instantiate_trainer(self, **kwargs: object) -> L.Trainer:  # noqa: D102
+        if self.config_init.get("trainer.logger") in (None, True):
+            kwargs.setdefault(
+                "logger",
+                [
+                    CSVLogger(self.out, name="", version=""),
+                    TensorBoardLogger(self.out, name="tensorboard", version=""),
+                ],
+            )
+        if not self.config_init.get("trainer.plugins"):
+            kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        return super().instantiate_trainer(**kwargs)
 
 
 def _quiet_warnings() -> None:
@@ -301,12 +324,8 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
         subclass_mode_model=True,
         args=args,
         save_config_kwargs={"overwrite": True},
+        out=out,
         trainer_defaults={
-            "plugins": [AtomicCheckpointIO()],
-            "logger": [
-                CSVLogger(out, name="", version=""),
-                TensorBoardLogger(out, name="tensorboard", version=""),
-            ],
             "callbacks": [
                 ModelCheckpoint(
                     dirpath=out / "checkpoints",

@@ -340,3 +340,17 @@ def test_own_sensor_card_file(tmp_path: Path) -> None:
         assert ds.sensor is None and ds[0]["image"].shape == (2, 4, 40, 40)
     finally:
         _cards.cache_clear()
+
+
+def test_run_config_reproduces_the_run(tmp_path: Path) -> None:
+    """runs/<name>/config.yaml holds no unserialisable objects and is read back by --config."""
+    first = tmp_path / "a"
+    args = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
+    assert _run("--out", str(first), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
+    text = (first / "config.yaml").read_text()
+    assert "Unable to serialize" not in text
+    second = tmp_path / "b"
+    assert _run("--config", str(first / "config.yaml"), "--out", str(second)) == 0
+    assert (second / "metrics.csv").is_file() and (second / "checkpoints" / "last.ckpt").is_file()
+    drop = lambda t: [ln for ln in t.splitlines() if "default_root_dir" not in ln]  # noqa: E731
+    assert drop((second / "config.yaml").read_text()) == drop(text)
