@@ -327,13 +327,10 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
         out=out,
         trainer_defaults={
             "callbacks": [
-                ModelCheckpoint(
-                    dirpath=out / "checkpoints",
-                    filename="best-{epoch}",
-                    monitor="loss_epoch",
-                    mode="min",
-                    save_last=False,
-                ),
+                # no "best" checkpoint: an SSL loss is no measure of better features (MoCo
+                # v2's rises while its queue fills), so last.ckpt is the one kept. This
+                # callback saves nothing; it stops Lightning adding one that would.
+                ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=False),
                 LastCheckpoint(out / "checkpoints", every_n_steps=100),
                 CheckpointOnInterrupt(out / "checkpoints"),
                 RichProgressBar(),

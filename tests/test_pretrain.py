@@ -354,3 +354,10 @@ def test_run_config_reproduces_the_run(tmp_path: Path) -> None:
     assert (second / "metrics.csv").is_file() and (second / "checkpoints" / "last.ckpt").is_file()
     drop = lambda t: [ln for ln in t.splitlines() if "default_root_dir" not in ln]  # noqa: E731
     assert drop((second / "config.yaml").read_text()) == drop(text)
+
+
+def test_only_last_checkpoint_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]
+    assert _run("--out", str(out), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
