@@ -7,6 +7,7 @@ field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -89,11 +90,11 @@ class LastCheckpoint(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking and not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
 
 
 class CheckpointOnInterrupt(Callback):
@@ -106,7 +107,7 @@ class CheckpointOnInterrupt(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         if trainer.global_step > 0:
-            trainer.save_checkpoint(self.dirpath / "on_exception.ckpt")
+            trainer.save_checkpoint(self.dirpath / "on_exception.ckpt", weights_only=False)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -191,6 +192,17 @@ def _quiet_warnings() -> None:
         ".*litmodels.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropTips) for f in tips.filters):
+        tips.addFilter(_DropTips())
+
+
+class _DropTips(logging.Filter):
+    """Drop Lightning's advertising tips (litlogger, litmodels) from the console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "litlogger" not in message and "litmodels" not in message
 
 
 def _keep_metrics(out: Path) -> None:

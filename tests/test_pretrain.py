@@ -361,3 +361,17 @@ def test_only_last_checkpoint_is_kept(tmp_path: Path) -> None:
     args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]
     assert _run("--out", str(out), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
+
+
+def test_console_has_no_library_noise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """No `weights_only` notice per checkpoint, no Lightning advertising tip."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]
+    assert (
+        _run("--out", str(tmp_path / "run"), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
+    )
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "max_epochs=2" in text  # Lightning's own log is captured here
+    assert "weights_only" not in text and "litlogger" not in text
