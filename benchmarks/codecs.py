@@ -4,7 +4,11 @@
 
 Takes (sample, time) chunks of the loader fixture (13x264x264 uint16), encodes each
 with every candidate, then decodes them into a reused buffer (best of ``rounds``, one
-thread). eossl writes ``zstd`` level 3 (DESIGN.md). Ends with ``ratio`` lines against it.
+thread). ``+crc32c`` candidates append a crc32c and check it before decoding, as the
+zarr codec does (google_crc32c). eossl writes ``blosc-lz4-5-shuffle+crc32c`` by default
+and wrote ``zstd-3`` before (``--codec``). Ends with ``ratio`` lines: decode speed
+against zstd-3, and ``checksum_cost_*``, the decode time with crc32c over without
+(bare, and ``_zarr_read``: whole chunk reads through zarr-python).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+import google_crc32c
 import numpy as np
 from numcodecs import Blosc, Shuffle, Zstd
 
@@ -37,11 +42,68 @@ def candidates() -> dict[str, tuple[Callable, Callable]]:
         for name, mode in (("shuffle", Blosc.SHUFFLE), ("bitshuffle", Blosc.BITSHUFFLE)):
             c = Blosc(cname=cname, clevel=level, shuffle=mode)
             out[f"blosc-{cname}-{level}-{name}"] = (c.encode, lambda b, o, c=c: c.decode(b, out=o))
+    for name in ("blosc-lz4-5-shuffle", "blosc-zstd-3-bitshuffle"):
+        encode, decode = out[name]
+        out[f"{name}+crc32c"] = (
+            lambda a, e=encode: _with_crc(e(a)),
+            lambda b, o, d=decode: d(_checked(b), o),
+        )
     out["none (memcpy)"] = (
         lambda a: a.tobytes(),
         lambda b, o: o.reshape(-1).__setitem__(slice(None), np.frombuffer(b, o.dtype)),
     )
     return out
+
+
+def _with_crc(data: bytes) -> bytes:
+    """``data`` followed by its crc32c, little-endian (the zarr ``crc32c`` codec's layout)."""
+    return bytes(data) + google_crc32c.value(data).to_bytes(4, "little")
+
+
+def _checked(blob: bytes) -> np.ndarray:
+    """The payload of ``blob`` once its trailing crc32c matches (else ``ValueError``)."""
+    payload = np.frombuffer(blob, np.uint8)[:-4]  # a view, as the zarr codec takes it
+    if google_crc32c.value(payload) != int.from_bytes(blob[-4:], "little"):
+        raise ValueError("crc32c mismatch")
+    return payload
+
+
+def zarr_read_cost(data: np.ndarray, rounds: int) -> dict[str, float]:
+    """Seconds per (sample, time) chunk read through zarr-python, lz4 without and with crc32c.
+
+    ``data`` (sample, time, C, H, W) is written as eossl writes it (one shard, one chunk
+    per sample and time) to two temporary stores that differ only in the crc32c.
+    """
+    import tempfile
+
+    import zarr
+    from zarr.codecs import BloscCodec, Crc32cCodec
+
+    blosc = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        arrays = {}
+        for name, codecs in (("lz4", (blosc,)), ("lz4+crc32c", (blosc, Crc32cCodec()))):
+            arrays[name] = zarr.create_array(
+                f"{tmp}/{name}.zarr",
+                shape=data.shape,
+                chunks=(1, 1, *data.shape[2:]),
+                shards=data.shape,
+                dtype=data.dtype,
+                compressors=codecs,
+            )
+            arrays[name][...] = data
+            best[name] = float("inf")
+        for r in range(rounds):
+            for name in sorted(arrays, reverse=bool(r % 2)):
+                array = zarr.open_array(f"{tmp}/{name}.zarr", mode="r")
+                start = time.perf_counter()
+                for j in range(data.shape[0]):
+                    for t in range(data.shape[1]):
+                        array[j, t]
+                per_chunk = (time.perf_counter() - start) / (data.shape[0] * data.shape[1])
+                best[name] = min(best[name], per_chunk)
+    return best
 
 
 def main() -> None:
@@ -57,20 +119,29 @@ def main() -> None:
     bands = open_group(bench.fixture_store(args.samples, args.size))["bands"]
     chunks = [bands[i // 2, i % 2] for i in range(args.chunks)]
     out = np.empty_like(chunks[0])
-    rows = {}
+    coded = {}
     for name, (encode, decode) in candidates().items():
         blobs = [bytes(encode(c)) for c in chunks]
         for b, c in zip(blobs, chunks, strict=True):  # every candidate must round-trip
             decode(b, out)
             assert np.array_equal(out, c), name
-        best = float("inf")
-        for _ in range(args.rounds):
+        coded[name] = (blobs, decode)
+    lz4 = coded["blosc-lz4-5-shuffle+crc32c"][0]
+    coded["crc32c check only (lz4 chunks)"] = (lz4, lambda b, o: _checked(b))
+    # rounds interleave the candidates (rotating order): load swings hit every one alike
+    best = dict.fromkeys(coded, float("inf"))
+    names = list(coded)
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            blobs, decode = coded[name]
             start = time.perf_counter()
             for b in blobs:
                 decode(b, out)
-            best = min(best, (time.perf_counter() - start) / len(blobs))
+            best[name] = min(best[name], (time.perf_counter() - start) / len(blobs))
+    rows = {}
+    for name, (blobs, _) in coded.items():
         size = sum(len(b) for b in blobs) / sum(c.nbytes for c in chunks)
-        rows[name] = (best * 1e3, out.nbytes / best / 1e9, size)
+        rows[name] = (best[name] * 1e3, out.nbytes / best[name] / 1e9, size)
     from rich.console import Console
     from rich.table import Table
 
@@ -81,8 +152,16 @@ def main() -> None:
     for name, (ms, gbs, size) in rows.items():
         table.add_row(name, f"{ms:.2f}", f"{gbs:.2f}", f"{size:.2f}", f"{ref / ms:.2f}x")
     Console(width=100).print(table)
-    for name in ("blosc-zstd-3-bitshuffle", "blosc-lz4-5-shuffle"):
+    for name in ("blosc-zstd-3-bitshuffle", "blosc-lz4-5-shuffle", "blosc-lz4-5-shuffle+crc32c"):
         print(f"ratio decode_{name}_vs_zstd-3: {ref / rows[name][0]:.2f}x")
+    for cname, name in (("lz4", "blosc-lz4-5-shuffle"), ("zstd", "blosc-zstd-3-bitshuffle")):
+        print(f"ratio checksum_cost_{cname}: {rows[name + '+crc32c'][0] / rows[name][0]:.2f}x")
+    read = zarr_read_cost(bands[: args.chunks // 2, :2], args.rounds)
+    print(
+        f"zarr-python read, ms/chunk: lz4 {read['lz4'] * 1e3:.2f}, "
+        f"lz4+crc32c {read['lz4+crc32c'] * 1e3:.2f}"
+    )
+    print(f"ratio checksum_cost_lz4_zarr_read: {read['lz4+crc32c'] / read['lz4']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ comparison, ``ratio NAME: 9.10x``, for scripts:
 - ``loader``: :class:`~eossl.data.dataset.SeasonalZarrDataset` seasonal pairs (as the
   datamodule builds it for training)
   against TorchGeo's ``SSL4EOS12`` reading the same locations from its GeoTIFF
-  layout, and against the bare zstd decode of the same chunks (the limit), with
+  layout, and against the bare decode of the same chunks (the limit), with
   each DataLoader worker count. The ratio lines give the worst worker count.
 - ``augment``: the eossl MoCo recipe against TorchGeo's ``moco_augmentations``
   (v2) on the same 13-band batch and crop, in views/s.
@@ -146,10 +146,12 @@ def bench_dir() -> Path:
 
 
 def fixture_store(samples: int, size: int, seasons: int = SEASONS_STORED) -> Path:
-    """A synthetic S2 L1C store (uint16, zarr 3, sharded, zstd) made once, then reused."""
+    """A synthetic S2 L1C store (uint16, zarr 3, sharded, default codec) made once, then reused."""
     from eossl.data.synthetic_store import SYNTH_VERSION, write_synthetic
+    from eossl.data.writer import DEFAULT_CODEC
 
-    path = bench_dir() / f"{SENSOR}-n{samples}-s{size}-t{seasons}-v{SYNTH_VERSION}.zarr"
+    name = f"{SENSOR}-n{samples}-s{size}-t{seasons}-v{SYNTH_VERSION}-{DEFAULT_CODEC}.zarr"
+    path = bench_dir() / name
     if not path.exists():
         write_synthetic(
             path, SENSOR, samples=samples, size=size, seasons=seasons, seed=0, quiet=True
@@ -160,9 +162,11 @@ def fixture_store(samples: int, size: int, seasons: int = SEASONS_STORED) -> Pat
 def _store_with(samples: int, size: int) -> Path:
     """The smallest cached fixture store of ``size`` px with at least ``samples`` samples."""
     from eossl.data.synthetic_store import SYNTH_VERSION
+    from eossl.data.writer import DEFAULT_CODEC
 
     found = []
-    for p in bench_dir().glob(f"{SENSOR}-n*-s{size}-t{SEASONS_STORED}-v{SYNTH_VERSION}.zarr"):
+    pattern = f"{SENSOR}-n*-s{size}-t{SEASONS_STORED}-v{SYNTH_VERSION}-{DEFAULT_CODEC}.zarr"
+    for p in bench_dir().glob(pattern):
         n = int(p.name.split("-n", 1)[1].split("-", 1)[0])
         if n >= samples:
             found.append((n, p))
@@ -246,12 +250,13 @@ def _normalised_pairs(n: int, size: int) -> Any:
 
 
 class RawChunks:
-    """Bare zstd decode of the ``bands`` chunks of a zarr 3 sharded directory store.
+    """Bare decode of the ``bands`` chunks of a zarr 3 sharded directory store.
 
     Reads each (sample, time) chunk's bytes with ``os.pread`` at the offset the
-    shard index gives and zstd-decodes them straight into the output array: no
-    zarr, no selection logic. Shard indexes are read once per process, up front
-    of the timed work. Opened lazily (after fork) like the dataset.
+    shard index gives, checks their crc32c (where stored) and decodes them (zstd or
+    blosc) straight into the output array: no zarr, no selection logic. Shard
+    indexes are read once per process, up front of the timed work. Opened lazily
+    (after fork) like the dataset.
     """
 
     def __init__(self, store: str | os.PathLike) -> None:
@@ -267,7 +272,8 @@ class RawChunks:
         chunk = tuple(inner.get("chunk_shape", ()))
         if (
             len(sharding) != 1
-            or codecs != ["bytes", "zstd"]
+            or codecs[:1] != ["bytes"]
+            or codecs[1:] not in (["zstd"], ["blosc"], ["zstd", "crc32c"], ["blosc", "crc32c"])
             or inner.get("index_location", "end") != "end"
             or index not in (["bytes"], ["bytes", "crc32c"])
             or chunk != (1, 1, *self.shape[2:])
@@ -275,22 +281,27 @@ class RawChunks:
         ):
             raise ValueError(
                 f"{self.store}: bare decode reads zarr 3 stores sharded over (sample, time) "
-                "chunks with bytes+zstd codecs (as eossl writes them)"
+                "chunks with bytes, zstd or blosc, and crc32c codecs (as eossl writes them)"
             )
+        self.codec = codecs[1]
+        self.chunk_crc = codecs[-1] == "crc32c"
         self.shard = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
         self.crc = 4 if index[-1] == "crc32c" else 0
         self._index: dict[int, tuple[int, np.ndarray]] = {}
         self._pid: int | None = None
-        self._zstd: Any = None
+        self._decoder: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_index": {}, "_pid": None, "_zstd": None}
+        return {**self.__dict__, "_index": {}, "_pid": None, "_decoder": None}
 
     def _shard(self, s: int) -> tuple[int, np.ndarray]:
         if self._pid != os.getpid():
-            from numcodecs import Zstd
+            import google_crc32c
+            from numcodecs import Blosc, Zstd
 
-            self._index, self._pid, self._zstd = {}, os.getpid(), Zstd()
+            self._crc32c = google_crc32c.value
+            decoder = Zstd() if self.codec == "zstd" else Blosc()
+            self._index, self._pid, self._decoder = {}, os.getpid(), decoder
         if s not in self._index:
             fd = os.open(self.store / "bands" / "c" / str(s) / "0" / "0" / "0" / "0", os.O_RDONLY)
             n = self.shard[0] * self.shard[1]
@@ -310,7 +321,12 @@ class RawChunks:
         out = np.empty((len(times), *self.shape[2:]), self.dtype)
         for k, t in enumerate(times):
             offset, nbytes = index[sample % self.shard[0], t]
-            self._zstd.decode(os.pread(fd, int(nbytes), int(offset)), out=out[k])
+            data: Any = os.pread(fd, int(nbytes), int(offset))
+            if self.chunk_crc:
+                data, stored = np.frombuffer(data, np.uint8)[:-4], data[-4:]
+                if self._crc32c(data) != int.from_bytes(stored, "little"):
+                    raise ValueError(f"{self.store}: sample {sample}: crc32c mismatch")
+            self._decoder.decode(data, out=out[k])
         return out
 
 

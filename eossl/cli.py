@@ -34,6 +34,8 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 
 @command("synth", "write a synthetic multispectral store (no downloads)")
 def _synth_args(p: argparse.ArgumentParser) -> None:
+    from eossl.data.writer import CODECS, DEFAULT_CODEC, codec_help
+
     p.add_argument("out", help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2 zip)")
     p.add_argument("--sensor", default="s2", help="sensor card or alias (default: s2)")
     p.add_argument("--samples", type=int, default=256, help="locations (default: 256)")
@@ -49,6 +51,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
         help="3 (sharded, default) or 2 (SSL4EO-S12 v1.1 form; default for .zip)",
     )
     p.add_argument("--shard", type=int, default=64, help="samples per shard (default: 64)")
+    p.add_argument("--codec", default=DEFAULT_CODEC, choices=tuple(CODECS), help=codec_help())
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument(
         "--workers",
@@ -85,6 +88,7 @@ def _synth(args: argparse.Namespace) -> None:
         labels=args.labels,
         zarr_format=fmt,
         shard=args.shard,
+        codec=args.codec,
         overwrite=args.overwrite,
         workers=args.workers,
         scheduler=args.scheduler,

@@ -138,7 +138,7 @@ class CardInputs:
         nodata = scenes.nodata if not isinstance(scenes.nodata, str) else None
         self.normalize = BandNormalize(mean, [card["std"][i] for i in present], nodata)
         self.size = int(card["crop_size"])
-        self.missing, self.unused = missing, unused
+        self.missing = missing
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) stored values -> (network input at the card's size, band statistics)."""

@@ -24,3 +24,45 @@ def tiny(batch_size: int = 4, moco: bool = True) -> list[str]:
     if moco:
         args += ["--model.init_args.queue_size", "16", "--model.init_args.hidden_dim", "64"]
     return args
+
+
+def flip_chunk_byte(store, sample: int, time: int) -> tuple[int, int]:
+    """Flip one byte in the middle of the stored ``bands`` chunk (sample, time).
+
+    Zarr 3 sharded directory: the chunk's byte range comes from the shard index (at
+    the shard's end), and the flip lands inside it, never in the index. A
+    ``.zarr.zip`` (zarr 2): inside the chunk's zip member. Returns (file offset of the
+    flipped byte, the chunk's stored size).
+    """
+    import json
+    import struct
+    import zipfile
+    from pathlib import Path
+
+    import numpy as np
+
+    store = Path(store)
+    if store.is_file():  # zip: local header (30 bytes + name + extra), then the member
+        with zipfile.ZipFile(store) as zf:
+            info = zf.getinfo(f"bands/{sample}.{time}.0.0.0")
+        raw = bytearray(store.read_bytes())
+        name, extra = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+        offset = info.header_offset + 30 + name + extra + info.compress_size // 2
+        raw[offset] ^= 0x10
+        store.write_bytes(bytes(raw))
+        return offset, info.compress_size
+    meta = json.loads((store / "bands" / "zarr.json").read_text())
+    shard = meta["chunk_grid"]["configuration"]["chunk_shape"]
+    (sharding,) = meta["codecs"]
+    index_crc = sharding["configuration"]["index_codecs"][-1]["name"] == "crc32c"
+    path = store / "bands" / "c" / str(sample // shard[0]) / "0" / "0" / "0" / "0"
+    raw = bytearray(path.read_bytes())
+    entries = shard[0] * shard[1]
+    index_start = len(raw) - 16 * entries - 4 * index_crc
+    index = np.frombuffer(bytes(raw[index_start : index_start + 16 * entries]), "<u8")
+    start, nbytes = (int(v) for v in index.reshape(shard[0], shard[1], 2)[sample % shard[0], time])
+    offset = start + nbytes // 2
+    assert start <= offset < start + nbytes <= index_start  # inside the chunk, not the index
+    raw[offset] ^= 0x10
+    path.write_bytes(bytes(raw))
+    return offset, nbytes

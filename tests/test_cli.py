@@ -40,7 +40,8 @@ def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         == 0
     )
     text = capsys.readouterr().out
-    assert "samples" in text and "vv, vh" in text and "zstd" in text
+    assert "samples" in text and "vv, vh" in text and "blosc(lz4" in text
+    assert "crc32c per chunk" in text
     ds = SeasonalZarrDataset(out, seasons="all")
     assert len(ds) == 5 and ds[4]["image"].shape == (3, 2, 24, 24) and ds.has_label
 

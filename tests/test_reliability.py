@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from helpers import tiny
+from helpers import flip_chunk_byte, tiny
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -445,3 +445,47 @@ def test_stats_on_a_corrupt_store_is_one_line(tmp_path: Path, s2_store: Path) ->
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and str(store) in errors[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["s.zarr", "s.zarr.zip"])
+def test_a_flipped_byte_is_an_error_naming_file_and_sample(tmp_path: Path, name: str) -> None:
+    """Default codec: crc32c per chunk (zarr 3) or the zip's CRC-32 (v1.1 form) catch it."""
+    fmt = 2 if name.endswith(".zip") else 3
+    store = write_synthetic(
+        tmp_path / name, samples=6, size=16, seasons=3, shard=4, zarr_format=fmt, quiet=True
+    )
+    clean = [SeasonalZarrDataset(store, seasons="all")[j]["image"] for j in range(6)]
+    flip_chunk_byte(store, 5, 1)
+    ds = SeasonalZarrDataset(store, seasons="all")
+    with pytest.raises(UserError) as err:
+        ds[5]
+    message = str(err.value)
+    assert f"{store}: sample 5 (index 5) could not be read" in message and "\n" not in message
+    for j in range(5):  # only the flipped chunk's sample is lost
+        assert torch.equal(ds[j]["image"], clean[j])
+    skip = SeasonalZarrDataset(store, seasons="all", on_bad_sample="skip")
+    items = [skip[j] for j in range(6)]
+    assert skip.bad_samples == [f"{store}: sample 5 (index 5)"]  # counted
+    assert int(items[5]["index"]) == 0 and int(items[5]["skipped"]) == 1  # the next one instead
+    assert int(items[4]["skipped"]) == 0
+
+
+def test_stats_names_the_sample_of_a_flipped_byte(tmp_path: Path) -> None:
+    from eossl.data.stats import compute_stats
+
+    store = write_synthetic(tmp_path / "s.zarr", samples=6, size=16, seasons=3, quiet=True)
+    flip_chunk_byte(store, 5, 1)
+    with pytest.raises(UserError) as err:
+        compute_stats(store, quiet=True)
+    assert f"{store}: sample 5 could not be read" in str(err.value)
+
+
+def test_zstd_3_stores_are_unchecked(tmp_path: Path) -> None:
+    """``--codec zstd-3`` (what eossl wrote before) has no chunk checksum: documented here."""
+    store = write_synthetic(
+        tmp_path / "s.zarr", samples=6, size=16, seasons=3, shard=4, codec="zstd-3", quiet=True
+    )
+    clean = SeasonalZarrDataset(store, seasons="all")[5]["image"]
+    flip_chunk_byte(store, 5, 1)
+    read = SeasonalZarrDataset(store, seasons="all")[5]["image"]  # no error...
+    assert not torch.equal(read, clean)  # ...and wrong values

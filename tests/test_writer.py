@@ -7,9 +7,12 @@ import pytest
 import xarray as xr
 import zarr
 
+from eossl.cli import main
 from eossl.data import SeasonalZarrDataset
+from eossl.data.describe import describe
+from eossl.data.schema import codec_name, open_group
 from eossl.data.synthetic_store import builtin_store, write_synthetic
-from eossl.data.writer import StoreSpec, StoreWriter
+from eossl.data.writer import CODECS, DEFAULT_CODEC, StoreSpec, StoreWriter
 from eossl.errors import UserError
 
 KW = dict(sensor="s2", samples=6, size=16, seasons=3, seed=5, labels=True, shard=2, quiet=True)
@@ -88,3 +91,70 @@ def test_builtin_store_is_cached_and_rebuilt_if_incomplete(tmp_path: Path) -> No
     shutil.move(first, first.with_name(first.name + ".partial"))  # as if killed
     rebuilt = builtin_store("s1", samples=4, size=16, seasons=2, quiet=True)
     assert rebuilt == first and len(SeasonalZarrDataset(rebuilt)) == 4
+
+
+# (codec, zarr format, what `eossl info` shows as codec, and as checksum)
+WRITTEN = [
+    ("lz4", 3, "sharding[blosc(lz4, shuffle, level 5), crc32c]", "crc32c per chunk"),
+    ("zstd", 3, "sharding[blosc(zstd, bitshuffle, level 3), crc32c]", "crc32c per chunk"),
+    ("zstd-3", 3, "sharding[zstd(level 3)]", "none on chunks (crc32c on the shard index only)"),
+    ("lz4", 2, "blosc(lz4, shuffle, level 5)", "zip CRC-32 per chunk (file member)"),
+    ("zstd", 2, "blosc(zstd, bitshuffle, level 3)", "zip CRC-32 per chunk (file member)"),
+    ("zstd-3", 2, "zstd(level 3)", "zip CRC-32 per chunk (file member)"),
+]
+
+
+def test_every_codec_writes_the_same_values_and_info_names_it(tmp_path: Path) -> None:
+    assert DEFAULT_CODEC == "lz4" and set(CODECS) == {"lz4", "zstd", "zstd-3"}
+    # zstd-3 in zarr 3 is what eossl wrote before --codec: such stores still read
+    ref = zarr.open_group(write_synthetic(tmp_path / "ref.zarr", codec="zstd-3", **KW), mode="r")
+    ref_item = SeasonalZarrDataset(tmp_path / "ref.zarr", seasons="all")[4]
+    for codec, fmt, shown, checksum in WRITTEN:
+        name = f"{codec}.zarr" if fmt == 3 else f"{codec}.zarr.zip"
+        out = write_synthetic(tmp_path / name, codec=codec, zarr_format=fmt, **KW)
+        group = open_group(out)  # a .zarr.zip, or a directory
+        for var in ("bands", "cloud_mask", "label", "time_", "center_lat", "sample_id"):
+            np.testing.assert_array_equal(group[var][...], ref[var][...], err_msg=name)
+        item = SeasonalZarrDataset(out, seasons="all")[4]
+        np.testing.assert_array_equal(item["image"].numpy(), ref_item["image"].numpy())
+        facts = describe(out)
+        assert (facts["codec"], facts["checksum"]) == (shown, checksum), name
+
+
+def test_default_codec_checksums_every_array(tmp_path: Path) -> None:
+    group = zarr.open_group(write_synthetic(tmp_path / "s.zarr", **KW), mode="r")
+    for name in group.array_keys():  # bands, small per-sample arrays and strings alike
+        assert "crc32c" in codec_name(group[name]), name
+
+
+def test_unknown_codec_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from eossl.data.convert import convert
+
+    with pytest.raises(UserError, match="unknown codec 'lz5'; choose one of lz4, zstd, zstd-3"):
+        write_synthetic(tmp_path / "x.zarr", codec="lz5", **KW)
+    assert not list(tmp_path.iterdir())  # refused before anything is written
+    with pytest.raises(UserError, match="choose one of lz4, zstd, zstd-3"):
+        convert(tmp_path / "src", tmp_path / "y.zarr", "geotiff", codec="brotli")
+    for command in (["synth", str(tmp_path / "z.zarr")], ["convert", "src", "z.zarr"]):
+        layout = ["--layout", "geotiff"] if command[0] == "convert" else []
+        assert main([*command, *layout, "--codec", "lz5"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "'lz4', 'zstd', 'zstd-3'" in err[0]
+
+
+def test_codec_in_the_resume_fingerprint(tmp_path: Path) -> None:
+    def spec(codec: str) -> StoreSpec:
+        return StoreSpec(
+            samples=4, times=2, band_names=["a", "b"], height=4, width=4, dtype="uint16",
+            shard=2, codec=codec, cloud_mask=False,
+        )  # fmt: skip
+
+    # partial stores of older eossl (zstd-3, no codec recorded) resume with --codec zstd-3
+    assert "codec" not in spec("zstd-3").fingerprint()
+    assert spec("lz4").fingerprint()["codec"] == "lz4"
+    first = StoreWriter(tmp_path / "x.zarr", spec("zstd-3"))
+    first.write(0, 2, {"bands": np.ones((2, 2, 2, 4, 4), "uint16")})
+    assert StoreWriter(tmp_path / "x.zarr", spec("zstd-3")).pending() == [(2, 4)]
+    # another codec never mixes into it: the partial store restarts
+    other = StoreWriter(tmp_path / "x.zarr", spec("lz4"))
+    assert len(other.pending()) == 2 and "lz4" in codec_name(other.group["bands"])

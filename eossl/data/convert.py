@@ -26,7 +26,14 @@ from eossl.data.patch_sources import SOURCES, parse_classes
 from eossl.data.patches import PatchPlan, scan_patches
 from eossl.data.rasters import RESAMPLING, BadFile, fingerprint, nodata_attr
 from eossl.data.trees import TreePlan, scan_tree
-from eossl.data.writer import StoreSpec, StoreWriter
+from eossl.data.writer import (
+    CODECS,
+    DEFAULT_CODEC,
+    StoreSpec,
+    StoreWriter,
+    check_codec,
+    codec_help,
+)
 from eossl.errors import UserError
 from eossl.parallel import dask_client, run_blocks
 
@@ -58,6 +65,7 @@ def convert(
     skip_bad: bool = False,
     zarr_format: int | None = None,
     shard: int | None = None,
+    codec: str = DEFAULT_CODEC,
     overwrite: bool = False,
     threads: int | None = None,
     scheduler: str | None = None,
@@ -69,6 +77,7 @@ def convert(
     Resumes a partial store left by an interrupted run on the same inputs. For
     ``patches``, ``source`` picks eurosat, bigearthnet or folder (default: detected),
     ``labels`` is a CSV and ``classes`` fixes the class list (see docs/convert.md).
+    ``codec`` is one of :data:`~eossl.data.writer.CODECS`.
     """
     if layout not in LAYOUT_NAMES:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
@@ -76,6 +85,7 @@ def convert(
         raise UserError(
             f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLING)}"
         )
+    check_codec(codec)
     out = Path(out).expanduser()
     fmt = zarr_format or (2 if out.name.endswith(".zip") else 3)
     if out.name.endswith(".zip") and fmt == 3:
@@ -143,7 +153,7 @@ def convert(
                 skip_bad=skip_bad,
                 run=parallel,
             )
-        return _write(plan, out, fmt, shard, skip_bad, overwrite, quiet, parallel)
+        return _write(plan, out, fmt, shard, codec, skip_bad, overwrite, quiet, parallel)
 
 
 def _write(
@@ -151,6 +161,7 @@ def _write(
     out: Path,
     fmt: int,
     shard: int | None,
+    codec: str,
     skip_bad: bool,
     overwrite: bool,
     quiet: bool,
@@ -179,6 +190,7 @@ def _write(
         label=isinstance(plan, ChipPlan) and plan.labels is not None,
         zarr_format=fmt,
         shard=shard,
+        codec=codec,
         attrs=attrs,
         source=fingerprint({"plan": plan.describe(), "skip_bad": skip_bad}),
         classes=patches.classes if patches is not None else None,
@@ -305,6 +317,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shard", type=int, default=None, help="samples per shard (default: 64, less if large)"
     )
+    parser.add_argument("--codec", default=DEFAULT_CODEC, choices=tuple(CODECS), help=codec_help())
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store")
     parser.add_argument(
         "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
@@ -336,6 +349,7 @@ def run(args: argparse.Namespace) -> None:
         skip_bad=args.skip_bad,
         zarr_format=args.zarr_format,
         shard=args.shard,
+        codec=args.codec,
         overwrite=args.overwrite,
         scheduler=args.scheduler,
         workers=args.workers,

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from eossl.data.schema import (
+    checksum_name,
     chunk_shape,
     codec_name,
     decode_times,
@@ -91,6 +92,7 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
         "chunk shape": str(chunk_shape(bands)),
         "shard shape": str(bands.shards) if getattr(bands, "shards", None) else "-",
         "codec": codec_name(bands),
+        "checksum": checksum_name(bands, zipped=Path(first.path).name.endswith(".zip")),
         "zarr format": group.metadata.zarr_format,
         "cloud mask": "yes" if first.has_cloud_mask else "no",
         "labels": "yes" if first.has_label else "no",

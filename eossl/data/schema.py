@@ -229,28 +229,63 @@ def _guess_alias(num_bands: int) -> str:
     return " or ".join(matches) or "a sensor with that many bands"
 
 
-def codec_name(array: zarr.Array) -> str:
-    """A short description of an array's compression codecs."""
+_SHUFFLE = {-1: "autoshuffle", 0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
+_CHECKSUMS = ("crc32c", "crc32", "adler32", "fletcher32")
+
+
+def _codec_label(codec: Any) -> str:
+    """``blosc(lz4, shuffle, level 5)``, ``zstd(level 3)``, ``crc32c``: one codec, zarr 2 or 3."""
+    name = getattr(codec, "codec_id", None) or type(codec).__name__.removesuffix("Codec").lower()
+    if getattr(codec, "cname", None) is not None:  # blosc
+        cname = getattr(codec.cname, "value", codec.cname)
+        shuffle = getattr(codec.shuffle, "value", codec.shuffle)
+        shuffle = _SHUFFLE.get(shuffle, str(shuffle)) if isinstance(shuffle, int) else shuffle
+        return f"{name}({cname}, {shuffle}, level {codec.clevel})"
+    if getattr(codec, "level", None) is not None:
+        check = ", checksum" if getattr(codec, "checksum", False) else ""
+        return f"{name}(level {codec.level}{check})"
+    return name
+
+
+def _chunk_codecs(array: zarr.Array) -> list[Any]:
+    """The codecs every chunk goes through, without serialisers (inside shards, if sharded)."""
     meta = array.metadata
     if getattr(meta, "zarr_format", 3) == 2:
-        comp = meta.compressor
-        return "none" if comp is None else getattr(comp, "codec_id", type(comp).__name__)
-    names = []
+        return [*(meta.filters or ()), *([meta.compressor] if meta.compressor else [])]
+    out = []
     for codec in meta.codecs:
-        inner = getattr(codec, "codecs", None)
-        if inner:  # sharding codec
-            names.append(
-                "sharding["
-                + ",".join(
-                    type(c).__name__.removesuffix("Codec").lower()
-                    for c in inner
-                    if "Bytes" not in type(c).__name__
-                )
-                + "]"
-            )
-        elif "Bytes" not in type(codec).__name__:
-            names.append(type(codec).__name__.removesuffix("Codec").lower())
-    return ",".join(names) or "none"
+        out.extend(getattr(codec, "codecs", None) or [codec])  # the sharding codec's inner ones
+    skip = ("Bytes", "VLen", "Transpose")
+    return [c for c in out if not any(k in type(c).__name__ for k in skip)]
+
+
+def codec_name(array: zarr.Array) -> str:
+    """A short description of an array's compression codecs, e.g. ``sharding[zstd(level 3)]``."""
+    meta = array.metadata
+    names = ", ".join(_codec_label(c) for c in _chunk_codecs(array)) or "none"
+    sharded = getattr(meta, "zarr_format", 3) == 3 and any(
+        getattr(c, "codecs", None) for c in meta.codecs
+    )
+    return f"sharding[{names}]" if sharded else names
+
+
+def checksum_name(array: zarr.Array, zipped: bool = False) -> str:
+    """What catches a corrupted chunk of ``array``: a checksum codec, the zip's CRC-32, or none.
+
+    ``zipped``: the store is a ``.zarr.zip`` (zip keeps a CRC-32 of every member).
+    """
+    labels = [_codec_label(c) for c in _chunk_codecs(array)]
+    found = [n for n in labels if n in _CHECKSUMS or n.endswith("checksum)")]
+    if found:
+        return f"{found[0]} per chunk"
+    if zipped:
+        return "zip CRC-32 per chunk (file member)"
+    meta = array.metadata
+    for codec in getattr(meta, "codecs", ()):
+        index = [type(c).__name__ for c in getattr(codec, "index_codecs", ())]
+        if "Crc32cCodec" in index:
+            return "none on chunks (crc32c on the shard index only)"
+    return "none"
 
 
 def chunk_shape(array: zarr.Array) -> tuple[int, ...]:

@@ -98,8 +98,9 @@ def _pieces(task: _Task) -> Any:
                     values = x[s0:s1, t0:t1].compute(scheduler="sync")
                     mask = None if cloud is None else cloud[s0:s1, t0:t1].compute(scheduler="sync")
                 except Exception as err:  # a corrupt or truncated chunk
+                    which = f"sample {s0}" if s1 - s0 == 1 else f"samples {s0}-{s1 - 1}"
                     raise UserError(
-                        f"{task.path}: samples {s0}-{s1 - 1} could not be read "
+                        f"{task.path}: {which} could not be read "
                         f"({type(err).__name__}: {str(err)[:80]}); re-download or re-convert "
                         "the store, or use --sample to estimate from the readable part"
                     ) from err

@@ -13,7 +13,7 @@ import numpy as np
 
 from eossl.data.schema import CLOUDY_CODES
 from eossl.data.synthetic import synth_location
-from eossl.data.writer import StoreSpec, StoreWriter
+from eossl.data.writer import DEFAULT_CODEC, StoreSpec, StoreWriter
 from eossl.parallel import run_blocks
 from eossl.sensors import Sensor, get_sensor
 
@@ -47,6 +47,7 @@ def write_synthetic(
     labels: bool = False,
     zarr_format: int = 3,
     shard: int = 64,
+    codec: str = DEFAULT_CODEC,
     overwrite: bool = False,
     threads: int | None = None,
     scheduler: str | None = None,
@@ -55,7 +56,8 @@ def write_synthetic(
 ) -> Path:
     """Write a synthetic store in the eossl schema, with band statistics in its attributes.
 
-    Resumes a partial store left by an interrupted run with the same arguments.
+    ``codec`` is one of :data:`eossl.data.writer.CODECS`. Resumes a partial store
+    left by an interrupted run with the same arguments.
     """
     sensor = get_sensor(sensor)
     spec = StoreSpec(
@@ -69,6 +71,7 @@ def write_synthetic(
         label=labels,
         zarr_format=zarr_format,
         shard=shard,
+        codec=codec,
         attrs={
             "sensor": sensor.name,
             "product": sensor.product,
