@@ -99,8 +99,9 @@ def _table(
     title: str, unit: str, groups: dict[str, dict[str, list[float]]], refs: Sequence[str] = ()
 ) -> None:
     """Medians (and spread) of each case, and its ratio to the ``refs`` cases of its group."""
-    from rich.console import Console
     from rich.table import Table
+
+    from eossl.console import console
 
     refs = [r for r in refs if any(r in g for g in groups.values())]
     table = Table(title=title)
@@ -117,7 +118,7 @@ def _table(
             for ref in refs:
                 cells.append(f"{med / _median(cases[ref]):.2f}x" if ref in cases else "")
             table.add_row(*cells)
-    Console(width=max(100, Console().width)).print(table)
+    console(min_width=100).print(table)
 
 
 def print_ratios(ratios: dict[str, float]) -> None:
@@ -712,8 +713,9 @@ def memory(
             if out.returncode != 0:
                 raise RuntimeError(f"memory benchmark child failed:\n{out.stderr[-2000:]}")
             runs[n].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    from rich.console import Console
     from rich.table import Table
+
+    from eossl.console import console
 
     table = Table(
         title=f"memory: one loader epoch, {size} px, batch {batch_size}, {workers} workers, "
@@ -726,7 +728,7 @@ def memory(
         base = _median([r["baseline_mib"] for r in runs[n]])
         every = " ".join(f"{r['peak_mib']:.0f}" for r in runs[n])
         table.add_row(str(n), f"{base:.0f}", f"{peak[n]:.0f}", f"{peak[n] - base:.0f}", every)
-    Console(width=max(100, Console().width)).print(table)
+    console(min_width=100).print(table)
     # the name is fixed (scripts look for it); the table gives the sizes measured
     ratios = {"memory_5000_vs_500": peak[sizes[1]] / peak[sizes[0]]}
     print_ratios(ratios)

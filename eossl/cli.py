@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from eossl.console import console
 from eossl.errors import UserError
 
 __all__ = ["main"]
@@ -64,7 +65,6 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from rich.console import Console
 
     from eossl.data.describe import print_info
     from eossl.data.synthetic_store import write_synthetic
@@ -93,7 +93,7 @@ def _synth(args: argparse.Namespace) -> None:
         workers=args.workers,
         scheduler=args.scheduler,
     )
-    Console().print(f"wrote {path}")
+    console().print(f"wrote {path}")
     print_info(path)
 
 
@@ -159,12 +159,11 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from rich.console import Console
 
     from eossl.export import export_checkpoint
 
     card = export_checkpoint(args.ckpt, args.out_dir, args.name, register=args.register)
-    Console().print(
+    console().print(
         f"wrote {card.with_suffix('')}.{{pth,safetensors,ckpt,json}}"
         + (" and registered it" if args.register else "")
     )
@@ -177,15 +176,21 @@ def _weights_args(p: argparse.ArgumentParser) -> None:
 
 
 def _weights(args: argparse.Namespace) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from eossl.weights import list_cards, registry_dir
 
+    cards = list_cards()
+    if not cards:
+        print(
+            f"no weights registered in {registry_dir()}; add some with "
+            "`eossl export CKPT OUT_DIR --register` (EOSSL_WEIGHTS chooses the folder)"
+        )
+        return
     table = Table(title=f"eossl weights in {registry_dir()}")
     for col in ("name", "model", "bands", "sensor", "method", "crop", "epochs", "sha256"):
-        table.add_column(col)
-    for c in list_cards():
+        table.add_column(col, no_wrap=col == "name")
+    for c in cards:
         table.add_row(
             c["name"],
             c["model"],
@@ -196,7 +201,7 @@ def _weights(args: argparse.Namespace) -> None:
             str(c.get("epochs")),
             c["sha256"][:12],
         )
-    Console().print(table)
+    console().print(table)
 
 
 @command(
@@ -291,7 +296,6 @@ def _sensors_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sensors(args: argparse.Namespace) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from eossl.sensors import list_sensors
@@ -307,7 +311,7 @@ def _sensors(args: argparse.Namespace) -> None:
             s.dtype,
             ", ".join(s.releases),
         )
-    Console().print(table)
+    console().print(table)
 
 
 def _one_line(message: str) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from eossl.console import console
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
@@ -442,7 +443,6 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
 
 def print_result(result: EvalResult) -> None:
     """Print every score, its interval and its gain over the baselines as a rich table."""
-    from rich.console import Console
     from rich.table import Table
 
     d = result.details
@@ -469,4 +469,4 @@ def print_result(result: EvalResult) -> None:
                     cell += " [{:+.2f}, {:+.2f}]".format(*gain_ci[other])
             vs.append(cell)
         table.add_row(name, f"{value:.3f}", f"{lo:.3f}-{hi:.3f}" if result.ci else "", *vs)
-    Console(width=max(120, Console().width)).print(table)
+    console(min_width=120).print(table)

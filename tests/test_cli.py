@@ -1,5 +1,6 @@
 """The `eossl` command line: subcommands, tables, one-line errors with exit code 2."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,19 @@ def test_existing_output_needs_overwrite(tmp_path: Path, capsys: pytest.CaptureF
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
+
+
+def test_tables_are_whole_in_a_log(tmp_path: Path) -> None:
+    """Off a terminal (a pipe, a log), tables are not cut at 80 columns."""
+    env = {**os.environ, "EOSSL_WEIGHTS": str(tmp_path / "none"), "COLUMNS": ""}
+    out = subprocess.run(
+        [sys.executable, "-m", "eossl.cli", "sensors"], capture_output=True, text=True, env=env
+    ).stdout
+    assert "landsat-oli-tirs-toa" in out and "…" not in out
+    out = subprocess.run(
+        [sys.executable, "-m", "eossl.cli", "weights", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    assert "no weights registered" in out and "--register" in out

@@ -21,6 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
+from eossl.console import console
 from eossl.data.chips import ChipPlan, scan_geotiff
 from eossl.data.patch_sources import SOURCES, parse_classes
 from eossl.data.patches import PatchPlan, scan_patches
@@ -176,7 +177,7 @@ def _write(
     if patches is not None and not patches.dated and not quiet:
         dated = sum(p.time is not None for p in patches.patches)
         why = f"only {dated} of {patches.samples} patches have" if dated else "no patch has"
-        Console(stderr=True).print(
+        console(stderr=True).print(
             f"{why} a date in its name: the store has no time_ (one timestamp per sample)"
         )
     spec = StoreSpec(
@@ -199,7 +200,7 @@ def _write(
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
     if writer.resumed_blocks and not quiet:
-        Console(stderr=True).print(
+        console(stderr=True).print(
             f"resuming {writer.partial}: {writer.resumed_blocks} of {len(spec.blocks())} "
             "blocks already written"
         )
@@ -355,12 +356,12 @@ def run(args: argparse.Namespace) -> None:
         workers=args.workers,
         quiet=args.quiet,
     )
-    console = Console()
-    console.print(f"wrote {escape(str(path))}")
+    out = console()
+    out.print(f"wrote {escape(str(path))}")
     print_info(path)
     if skipped:
-        print_skipped(skipped, console)
-    console.print(f"next: eossl stats {escape(str(path))}  (band statistics for normalisation)")
+        print_skipped(skipped, out)
+    out.print(f"next: eossl stats {escape(str(path))}  (band statistics for normalisation)")
 
 
 def print_skipped(skipped: list[BadFile], console: Console, limit: int = 50) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -116,4 +115,6 @@ def describe_table(root: str | os.PathLike, sensor: str | None = None) -> Table:
 
 def print_info(root: str | os.PathLike, sensor: str | None = None) -> None:
     """Print the table to the terminal."""
-    Console().print(describe_table(root, sensor))
+    from eossl.console import console
+
+    console().print(describe_table(root, sensor))

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from eossl.console import console
 from eossl.data.schema import (
     CLOUDY_CODES,
     decode_times,
@@ -473,10 +473,10 @@ def run(args: argparse.Namespace) -> None:
         workers=args.workers,
         quiet=args.quiet,
     )
-    console = Console()
-    console.print(stats_table(stats, f"eossl stats: {args.path}"))
+    out = console()
+    out.print(stats_table(stats, f"eossl stats: {args.path}"))
     if args.dry_run:
-        console.print("dry run: nothing written")
+        out.print("dry run: nothing written")
         return
     written = write_stats(args.path, stats)
-    console.print(f"wrote stats to {len(written)} store(s) (attribute 'stats')")
+    out.print(f"wrote stats to {len(written)} store(s) (attribute 'stats')")
