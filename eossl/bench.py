@@ -121,10 +121,20 @@ def _table(
     console(min_width=100).print(table)
 
 
+SMOKE = {"on": False}  # set by run() for --quick: what is printed is no result
+
+
 def print_ratios(ratios: dict[str, float]) -> None:
-    """One parseable line per comparison: ``ratio NAME: 9.10x``."""
+    """One parseable line per comparison: ``ratio NAME: 9.10x``.
+
+    A ``--quick`` run prints ``smoke NAME: 9.10x (not a result)`` instead, so that no
+    number from tiny sizes and one round reads like a measurement.
+    """
     for name, value in ratios.items():
-        print(f"ratio {name}: {value:.2f}x", flush=True)
+        if SMOKE["on"]:
+            print(f"smoke {name}: {value:.2f}x (not a result)", flush=True)
+        else:
+            print(f"ratio {name}: {value:.2f}x", flush=True)
 
 
 def _quiet_warnings() -> None:
@@ -796,6 +806,13 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     """Run the chosen benchmark(s); returns every ratio printed."""
     fns = {"loader": loader, "augment": augment, "train": train, "memory": memory}
     names = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)
+    SMOKE["on"] = bool(args.quick)
+    if args.quick:
+        print(
+            "eossl bench --quick: a smoke run (tiny sizes, one round) that checks every "
+            "benchmark runs; its numbers are no result. Drop --quick to measure.",
+            flush=True,
+        )
     ratios: dict[str, float] = {}
     for name in names:
         ratios.update(fns[name](**sizes(args, name)))
