@@ -154,7 +154,8 @@ class PretrainCLI(LightningCLI):
     The run folder's loggers and the atomic checkpoint writer are handed to the
     Trainer when it is built, not kept as configuration defaults, so ``config.yaml``
     holds only values that ``--config`` reads back (a logger object does not).
-    ``--trainer.logger false`` still turns the loggers off.
+    ``--trainer.logger false`` still turns the loggers off, and
+    ``--trainer.enable_progress_bar false`` the progress bar.
     """
 
     def __init__(self, *args: object, out: Path, **kwargs: object) -> None:
@@ -175,6 +176,11 @@ class PretrainCLI(LightningCLI):
             )
         if not self.config_init.get("trainer.plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        if self.config_init.get("trainer.enable_progress_bar") is False:
+            callbacks = self.trainer_defaults.get("callbacks", [])
+            self.trainer_defaults["callbacks"] = [
+                c for c in callbacks if not isinstance(c, RichProgressBar)
+            ]
         return super().instantiate_trainer(**kwargs)
 
 

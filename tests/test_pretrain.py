@@ -375,3 +375,8 @@ def test_console_has_no_library_noise(tmp_path: Path, caplog: pytest.LogCaptureF
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "max_epochs=2" in text  # Lightning's own log is captured here
     assert "weights_only" not in text and "litlogger" not in text
+
+
+def test_progress_bar_can_be_turned_off(tmp_path: Path) -> None:
+    args = ["--trainer.fast_dev_run", "1", "--trainer.enable_progress_bar", "false"]
+    assert _run("--out", str(tmp_path / "run"), *args, *TINY) == 0
