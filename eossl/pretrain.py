@@ -331,6 +331,13 @@ def pretrain_cli(argv: list[str]) -> None:
             raise cause from err
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         first = " ".join(lines[:2])[:300] if lines else type(err).__name__
+        nested = re.search(r"NestedArg\(key='([^']+)'", str(err))
+        section = re.match(r'Parser key "([^"]+)"', lines[0]) if lines else None
+        if nested and section:  # a field the class does not have, e.g. a misspelt one
+            first = (
+                f"--{section.group(1)}.init_args.{nested.group(1)} is not an option of the "
+                f"{section.group(1)}; see `eossl pretrain --print_config` for every field"
+            )
         raise UserError(f"invalid configuration: {first}") from err
     _fit_and_export(cli, ckpt_path, out)
 
@@ -354,7 +361,7 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
                 RichProgressBar(),
             ],
         },
-        parser_kwargs={"prog": "eossl pretrain", "exit_on_error": False},
+        parser_kwargs={"prog": "eossl pretrain", "exit_on_error": False, "allow_abbrev": False},
         run=False,
     )
 

@@ -147,6 +147,11 @@ def test_print_config(capsys: pytest.CaptureFixture) -> None:
         (["--sensor", "modis"], "unknown sensor 'modis'"),
         (["--method", "swav"], "unknown method 'swav'"),
         (["--data", "/no/such/path"], "no such file or directory"),
+        (["--trainer.max_epoch", "1", "--print_config"], "unrecognized arguments: --trainer.max"),
+        (
+            ["--model.init_args.lr_rate", "0", "--print_config"],
+            "init_args.lr_rate is not an option",
+        ),
     ],
 )
 def test_errors_are_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
