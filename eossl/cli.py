@@ -133,9 +133,9 @@ def _delegate(module: str) -> Callable[[argparse.ArgumentParser], None]:
     return add
 
 
-command("convert", "convert GeoTIFF archives (SSL4EO-S12, SSL4EO-L, SeCo, scenes) to Zarr")(
-    _delegate("eossl.data.convert")
-)
+command(
+    "convert", "convert GeoTIFF archives (SSL4EO-S12, SSL4EO-L, SeCo, scenes, patches) to Zarr"
+)(_delegate("eossl.data.convert"))
 command("stats", "per-band statistics of a store, with dask, out of core")(
     _delegate("eossl.data.stats")
 )
