@@ -7,6 +7,7 @@ and ``scheduler=ADDRESS`` uses a running cluster. eossl has no scheduler of its 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -20,6 +21,15 @@ from rich.progress import (
 )
 
 T = TypeVar("T")
+_SKIPPED = object()  # a block not run because an earlier one failed
+
+
+class _Failure:
+    """An exception raised by a block, carried out of the worker thread."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
 
 __all__ = ["dask_client", "progress_bar", "run_blocks"]
 
@@ -98,8 +108,23 @@ def run_blocks(
                     if isinstance(key, str) and key.startswith("eossl-block-"):
                         progress.advance(task, weights[int(key.rsplit("-", 1)[1])])
 
+            failed = threading.Event()
+
+            def guarded(block: T) -> Any:
+                # dask's threaded scheduler re-raises the first error at once while other
+                # blocks still write; a failure is returned instead, blocks not yet begun
+                # are skipped, and it is raised once every thread is done (no write is left
+                # pending when the process exits)
+                if failed.is_set():
+                    return _SKIPPED
+                try:
+                    return fn(block)
+                except BaseException as err:
+                    failed.set()
+                    return _Failure(err)
+
             tasks = [
-                dask.delayed(fn, pure=False)(b, dask_key_name=f"eossl-block-{i}")
+                dask.delayed(guarded, pure=False)(b, dask_key_name=f"eossl-block-{i}")
                 for i, b in enumerate(blocks)
             ]
             with _Advance():
@@ -108,6 +133,9 @@ def run_blocks(
                         *tasks, scheduler="threads", num_workers=threads or dask.system.CPU_COUNT
                     )
                 )
+            for result in results:
+                if isinstance(result, _Failure):
+                    raise result.error
         else:
             from distributed import as_completed as dist_completed
 
