@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from helpers import realdata_dir
 
 DATA = Path(__file__).parent / "data"
 V11 = DATA / "ssl4eo_s12_v11"
@@ -40,24 +41,10 @@ def single_date_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic(out, "s2", samples=12, size=40, seasons=1, seed=2, shard=4, quiet=True)
 
 
-def _realdata() -> Path | None:
-    """``../shared/realdata`` beside the checkout (CI has it too), or ``$EOSSL_REALDATA``."""
-    import os
-
-    for candidate in (
-        os.environ.get("EOSSL_REALDATA"),
-        Path(__file__).resolve().parents[2] / "shared" / "realdata",
-        "/work/shared/realdata",
-    ):
-        if candidate and Path(candidate, "bigearthnet-v1").is_dir():
-            return Path(candidate)
-    return None
-
-
 @pytest.fixture(scope="session")
 def bigearthnet() -> Path:
     """36 real BigEarthNet v1 S2/S1 pairs in the dataset's own layout (read-only)."""
-    root = _realdata()
+    root = realdata_dir()
     if root is None:
         pytest.fail("../shared/realdata/bigearthnet-v1 not found; set EOSSL_REALDATA")
     return root / "bigearthnet-v1"

@@ -66,3 +66,17 @@ def flip_chunk_byte(store, sample: int, time: int) -> tuple[int, int]:
     raw[offset] ^= 0x10
     path.write_bytes(bytes(raw))
     return offset, nbytes
+
+
+def realdata_dir() -> Path | None:
+    """``../shared/realdata`` beside the checkout (CI has it too), or ``$EOSSL_REALDATA``."""
+    import os
+
+    for candidate in (
+        os.environ.get("EOSSL_REALDATA"),
+        Path(__file__).resolve().parents[2] / "shared" / "realdata",
+        "/work/shared/realdata",
+    ):
+        if candidate and Path(candidate, "bigearthnet-v1").is_dir():
+            return Path(candidate)
+    return None

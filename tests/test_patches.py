@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 import zarr
+from helpers import realdata_dir
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
@@ -25,11 +26,11 @@ from eossl.errors import UserError
 
 EUROSAT = Path(__file__).parent / "data" / "patches" / "eurosat"
 CLASSES = ["AnnualCrop", "Forest", "SeaLake"]
-BEN = Path(__file__).parents[2] / "shared" / "realdata" / "bigearthnet-v1"
+BEN = (realdata_dir() or Path("/realdata-not-found")) / "bigearthnet-v1"
 BEN_S2, BEN_S1 = BEN / "BigEarthNet-v1.0", BEN / "BigEarthNet-S1-v1.0"
 # EuroSAT file order (B8A last) -> s2-l1c card order (B8A after B08)
 EUROSAT_TO_CARD = [0, 1, 2, 3, 4, 5, 6, 7, 12, 8, 9, 10, 11]
-needs_ben = pytest.mark.skipif(not BEN.is_dir(), reason=f"real BigEarthNet data not at {BEN}")
+needs_ben = pytest.mark.usefixtures("bigearthnet")  # fails, never skips, without the data
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
