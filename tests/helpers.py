@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def tiny(batch_size: int = 4, moco: bool = True) -> list[str]:
     """``eossl pretrain`` overrides for a run of seconds: tiny synthetic data, crop and heads.
