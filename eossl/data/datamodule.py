@@ -17,12 +17,17 @@ from eossl.data.normalize import BandNormalize, BandStats, resolve_stats
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["SeasonalZarrDataModule"]
+__all__ = ["SeasonalZarrDataModule", "one_thread"]
 
 
 @rank_zero_only
 def _say(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def one_thread(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: one torch thread per worker (workers are the parallelism)."""
+    torch.set_num_threads(1)
 
 
 class _EpochSampler(RandomSampler):
@@ -204,8 +209,16 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             drop_last=train and len(data) >= self.batch_size,
             prefetch_factor=4 if workers > 0 else None,
-            multiprocessing_context="fork" if workers > 0 and os.name == "posix" else None,
+            multiprocessing_context=self._start_method() if workers > 0 else None,
+            worker_init_fn=one_thread if workers > 0 else None,
         )
+
+    def _start_method(self) -> str | None:
+        """forkserver when reads go through tensorstore (not fork-safe), else fork on POSIX."""
+        if os.name != "posix":
+            return None  # spawn, the only method there
+        assert self.dataset is not None
+        return "forkserver" if self.dataset.uses_tensorstore else "fork"
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches."""

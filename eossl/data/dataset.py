@@ -1,12 +1,12 @@
 """SeasonalZarrDataset: seasonal samples from one or many Zarr stores.
 
-The hot path reads through zarr directly (not xarray), opens stores lazily in
-each worker after fork, and reads only the timestamps (and crop) it needs.
+The hot path reads through tensorstore (zarr-python as the fallback, see
+:mod:`eossl.data.reader`), opens stores lazily in each worker, and reads only the
+timestamps (and crop) it needs, in one read per sample.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections import OrderedDict
@@ -16,10 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import zarr
 from torch.utils.data import Dataset
-from zarr.core.sync import sync
 
+from eossl.data.reader import READERS, ArrayReader, Reader, open_reader, tensorstore_available
 from eossl.data.schema import (
     CLOUDY_CODES,
     StoreInfo,
@@ -43,9 +42,9 @@ log = logging.getLogger(__name__)
 class _Handle:
     """Open arrays of one store, and its small per-sample metadata, in one process."""
 
-    bands: zarr.Array
-    cloud_mask: zarr.Array | None
-    label: zarr.Array | None
+    bands: ArrayReader
+    cloud_mask: ArrayReader | None
+    label: ArrayReader | None
     scene_label: np.ndarray | None  # (sample, class) 0/1, small: read whole
     times: np.ndarray  # (sample, time) datetime64[ns]; NaT pads missing timestamps
     has_times: bool  # False: the store has no time coordinate (all NaT above)
@@ -89,6 +88,10 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             transfer. Convert on the device (the datamodule does).
         return_cloud_mask: include ``cloud_mask`` in each item (where stored).
             Pretraining does not use it; ``max_cloud_fraction`` works either way.
+        reader: ``"auto"`` reads through tensorstore where it can open the store,
+            else zarr-python; ``"tensorstore"`` or ``"zarr"`` to insist. A process
+            that has read through tensorstore must not ``fork`` DataLoader workers:
+            use forkserver or spawn (the datamodule does).
 
     Each item is a dict: ``image`` (seasons, bands, H, W) in stored units (the
     dataset does not normalise), float32 or the stored dtype, ``time`` int64 ns
@@ -110,6 +113,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         max_open_stores: int = 64,
         dtype: Literal["float32", "stored"] = "float32",
         return_cloud_mask: bool = True,
+        reader: Reader = "auto",
     ) -> None:
         if seasons != "all" and (not isinstance(seasons, int) or seasons < 1):
             raise UserError(f"seasons must be a positive integer or 'all', got {seasons!r}")
@@ -121,6 +125,9 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             raise UserError(f"on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
         if dtype not in ("float32", "stored"):
             raise UserError(f"dtype must be 'float32' or 'stored', got {dtype!r}")
+        if reader not in READERS:
+            raise UserError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
+        self.reader = reader
         self.root = Path(root)
         self.seasons = seasons
         self.positives = positives
@@ -169,6 +176,15 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         return all(i.has_label for i in self.stores)
 
     @property
+    def uses_tensorstore(self) -> bool:
+        """Whether reads may go through tensorstore (then workers must not fork)."""
+        return self.reader != "zarr" and tensorstore_available()
+
+    def backend(self, store: int = 0) -> str:
+        """Which reader reads ``bands`` of store number ``store``: tensorstore or zarr."""
+        return self._handle(store).bands.backend
+
+    @property
     def epoch(self) -> int:
         """The epoch that seeds the draws (shared with worker processes)."""
         return int(self._epoch)
@@ -197,10 +213,17 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 if "time_" in group
                 else np.full((info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
             )
+            def array(name: str) -> ArrayReader | None:
+                if name not in group:
+                    return None
+                return open_reader(group[name], info.path, name, self.reader)
+
+            bands = array("bands")
+            assert bands is not None  # validate() checked it
             handle = _Handle(
-                bands=group["bands"],
-                cloud_mask=group.get("cloud_mask", None),
-                label=group.get("label", None),
+                bands=bands,
+                cloud_mask=array("cloud_mask"),
+                label=array("label"),
                 scene_label=group["scene_label"][...] if "scene_label" in group else None,
                 times=times,
                 has_times="time_" in group,
@@ -267,7 +290,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         ):
             distinct = 1
         if self.max_cloud_fraction is not None and handle.cloud_mask is not None:
-            masks = _read_times(handle.cloud_mask, j, valid)
+            masks = handle.cloud_mask.read((j, valid))
             cloudy = np.isin(masks, CLOUDY_CODES).mean(axis=(1, 2))
             clear = valid[cloudy <= self.max_cloud_fraction]
             if clear.size >= distinct:
@@ -288,7 +311,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             y0 = int(rng.integers(0, h - self.crop_size + 1))
             x0 = int(rng.integers(0, w - self.crop_size + 1))
             ys, xs = slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size)
-        image = _read_times(handle.bands, j, t, slice(None), ys, xs)
+        image = handle.bands.read((j, t, slice(None), ys, xs))
         if self.dtype == "float32":
             image = image.astype(np.float32)
         sample: dict[str, Any] = {
@@ -299,9 +322,9 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             "index": torch.tensor(index),
         }
         if handle.cloud_mask is not None and self.return_cloud_mask:
-            sample["cloud_mask"] = torch.from_numpy(_read_times(handle.cloud_mask, j, t, ys, xs))
+            sample["cloud_mask"] = torch.from_numpy(handle.cloud_mask.read((j, t, ys, xs)))
         if handle.label is not None:
-            sample["label"] = torch.from_numpy(handle.label[j, ys, xs].astype(np.int64))
+            sample["label"] = torch.from_numpy(handle.label.read((j, ys, xs)).astype(np.int64))
         if handle.scene_label is not None:
             sample["scene_label"] = torch.from_numpy(handle.scene_label[j].astype(np.float32))
         return sample
@@ -312,19 +335,3 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         state["_pid"] = None
         return state
 
-
-def _read_times(array: zarr.Array, j: int, times: np.ndarray, *rest: slice) -> np.ndarray:
-    """``array[j, times, *rest]`` as one basic selection per distinct time, fetched concurrently.
-
-    zarr 3 resolves an orthogonal selection with an index array (``oindex``) point by
-    point inside a shard: about 10x slower than whole-chunk basic selections
-    (``eossl bench loader``). A timestamp repeated in ``times`` is read once.
-    """
-    arr = getattr(array, "async_array", None) or array._async_array  # public in zarr >= 3.1.4
-    distinct, slot = np.unique(times, return_inverse=True)
-
-    async def gather() -> list[Any]:
-        return await asyncio.gather(*(arr.getitem((j, int(t), *rest)) for t in distinct))
-
-    out = np.stack(sync(gather()))
-    return out if np.array_equal(distinct, times) else out[slot]
