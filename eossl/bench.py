@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eossl.bench_decode import DecodePairs, RawChunks, v11_zip, without_crc
+from eossl.data.datamodule import one_thread
 
 __all__ = [
     "RawChunks",
@@ -257,109 +259,6 @@ def _normalised_pairs(n: int, size: int) -> Any:
     return BandNormalize(stats.mean, stats.std, ds.sensor.nodata)(image).contiguous()
 
 
-# ---- bare decode: the limit of any reader of these bytes -----------------------------------
-
-
-class RawChunks:
-    """Bare decode of the ``bands`` chunks of a zarr 3 sharded directory store.
-
-    Reads each (sample, time) chunk's bytes with ``os.pread`` at the offset the
-    shard index gives, checks their crc32c (where stored) and decodes them (zstd or
-    blosc) straight into the output array: no zarr, no selection logic. Shard
-    indexes are read once per process, up front of the timed work. Opened lazily
-    (after fork) like the dataset.
-    """
-
-    def __init__(self, store: str | os.PathLike) -> None:
-        self.store = Path(store)
-        meta = json.loads((self.store / "bands" / "zarr.json").read_text())
-        self.shape = tuple(meta["shape"])
-        self.dtype = np.dtype(meta["data_type"]).newbyteorder("<")
-        sharding = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]
-        sep = meta.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")
-        inner = sharding[0]["configuration"] if sharding else {}
-        codecs = [c["name"] for c in inner.get("codecs", [])]
-        index = [c["name"] for c in inner.get("index_codecs", [])]
-        chunk = tuple(inner.get("chunk_shape", ()))
-        if (
-            len(sharding) != 1
-            or codecs[:1] != ["bytes"]
-            or codecs[1:] not in (["zstd"], ["blosc"], ["zstd", "crc32c"], ["blosc", "crc32c"])
-            or inner.get("index_location", "end") != "end"
-            or index not in (["bytes"], ["bytes", "crc32c"])
-            or chunk != (1, 1, *self.shape[2:])
-            or sep != "/"
-        ):
-            raise ValueError(
-                f"{self.store}: bare decode reads zarr 3 stores sharded over (sample, time) "
-                "chunks with bytes, zstd or blosc, and crc32c codecs (as eossl writes them)"
-            )
-        self.codec = codecs[1]
-        self.chunk_crc = codecs[-1] == "crc32c"
-        self.shard = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
-        self.crc = 4 if index[-1] == "crc32c" else 0
-        self._index: dict[int, tuple[int, np.ndarray]] = {}
-        self._pid: int | None = None
-        self._decoder: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_index": {}, "_pid": None, "_decoder": None}
-
-    def _shard(self, s: int) -> tuple[int, np.ndarray]:
-        if self._pid != os.getpid():
-            import google_crc32c
-            from numcodecs import Blosc, Zstd
-
-            self._crc32c = google_crc32c.value
-            decoder = Zstd() if self.codec == "zstd" else Blosc()
-            self._index, self._pid, self._decoder = {}, os.getpid(), decoder
-        if s not in self._index:
-            fd = os.open(self.store / "bands" / "c" / str(s) / "0" / "0" / "0" / "0", os.O_RDONLY)
-            n = self.shard[0] * self.shard[1]
-            end = os.fstat(fd).st_size - self.crc
-            raw = os.pread(fd, 16 * n, end - 16 * n)
-            self._index[s] = (fd, np.frombuffer(raw, "<u8").reshape(self.shard[0], -1, 2))
-        return self._index[s]
-
-    def prepare(self) -> None:
-        """Read every shard index now (not in the timed work)."""
-        for s in range(-(-self.shape[0] // self.shard[0])):
-            self._shard(s)
-
-    def read(self, sample: int, times: Sequence[int]) -> np.ndarray:
-        """(len(times), C, H, W) of one sample, decoded from the chunk bytes."""
-        fd, index = self._shard(sample // self.shard[0])
-        out = np.empty((len(times), *self.shape[2:]), self.dtype)
-        for k, t in enumerate(times):
-            offset, nbytes = index[sample % self.shard[0], t]
-            data: Any = os.pread(fd, int(nbytes), int(offset))
-            if self.chunk_crc:
-                data, stored = np.frombuffer(data, np.uint8)[:-4], data[-4:]
-                if self._crc32c(data) != int.from_bytes(stored, "little"):
-                    raise ValueError(f"{self.store}: sample {sample}: crc32c mismatch")
-            self._decoder.decode(data, out=out[k])
-        return out
-
-
-class DecodePairs:
-    """A map-style dataset of bare-decoded seasonal pairs (uint16 tensors): the limit."""
-
-    def __init__(self, store: str | os.PathLike, seasons: int = 2, seed: int = 0) -> None:
-        self.raw = RawChunks(store)
-        self.seasons = seasons
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return self.raw.shape[0]
-
-    def __getitem__(self, index: int) -> Any:
-        import torch
-
-        rng = np.random.default_rng([self.seed, index])
-        times = np.sort(rng.choice(self.raw.shape[1], self.seasons, replace=False))
-        return torch.from_numpy(self.raw.read(index, times))
-
-
 # ---- loader --------------------------------------------------------------------------------
 
 
@@ -377,9 +276,16 @@ def loader(
     workers: Sequence[int] = (0, 1, 2),
     rounds: int = 5,
     vs_torchgeo: bool = True,
+    forms: bool = True,
     extra: dict[str, Callable[[Path], Any]] | None = None,
 ) -> dict[str, float]:
     """Seasonal pairs/s of eossl, TorchGeo GeoTIFFs and the bare decode of the same data.
+
+    With ``forms``, the same locations are also read from a v1.1-form ``.zarr.zip``
+    (zarr 2, 8 samples per chunk; by eossl and by its bare decode) and from a copy
+    without chunk checksums (``checksum_cost``: eossl without crc32c over eossl).
+    Every loader starts its workers with forkserver (tensorstore is not fork-safe);
+    a warm-up epoch runs before the timed ones.
 
     Args:
         samples: locations per epoch (every side reads the same ones, in one shuffled order).
@@ -388,6 +294,7 @@ def loader(
         workers: DataLoader worker counts to measure.
         rounds: timed epochs per side and worker count (after one warm-up epoch).
         vs_torchgeo: also time TorchGeo's ``SSL4EOS12`` on the GeoTIFF copy.
+        forms: also time the v1.1 zip form and the copy without checksums.
         extra: more datasets to time alongside, by name: ``factory(store) -> Dataset``.
 
     Returns:
@@ -406,6 +313,11 @@ def loader(
 
         datasets["torchgeo"] = SSL4EOS12(str(torchgeo_tree(store)), split="s2c", seasons=2)
     datasets["decode"] = DecodePairs(store, seasons=2, seed=0)
+    if forms:
+        zipped = v11_zip(store)
+        datasets["eossl zip"] = eossl_dataset(zipped)
+        datasets["decode zip"] = DecodePairs(zipped, seasons=2, seed=0)
+        datasets["eossl no crc"] = eossl_dataset(without_crc(store))
     order = np.random.default_rng(0).permutation(samples).tolist()
     per_workers: dict[int, dict[str, list[float]]] = {}
     for w in workers:
@@ -417,7 +329,8 @@ def loader(
                 num_workers=w,
                 persistent_workers=w > 0,
                 prefetch_factor=4 if w > 0 else None,
-                multiprocessing_context="fork" if w > 0 else None,
+                multiprocessing_context="forkserver" if w > 0 else None,
+                worker_init_fn=one_thread if w > 0 else None,
             )
             for name, ds in datasets.items()
         }
@@ -434,14 +347,17 @@ def loader(
         {f"workers={w}": rates for w, rates in per_workers.items()},
         refs=("torchgeo", "decode"),
     )
+
+    def worst(case: str, ref: str) -> float:
+        return min(_median(r[case]) / _median(r[ref]) for r in per_workers.values())
+
     ratios: dict[str, float] = {}
     if vs_torchgeo:
-        ratios["loader_vs_torchgeo"] = min(
-            _median(r["eossl"]) / _median(r["torchgeo"]) for r in per_workers.values()
-        )
-    ratios["loader_vs_decode"] = min(
-        _median(r["eossl"]) / _median(r["decode"]) for r in per_workers.values()
-    )
+        ratios["loader_vs_torchgeo"] = worst("eossl", "torchgeo")
+    ratios["loader_vs_decode"] = worst("eossl", "decode")
+    if forms:
+        ratios["loader_zip_vs_decode"] = worst("eossl zip", "decode zip")
+        ratios["checksum_cost"] = 1 / worst("eossl", "eossl no crc")
     print_ratios(ratios)
     return ratios
 
@@ -676,7 +592,8 @@ def _memory_child(store: str, samples: int, batch_size: int, workers: int) -> No
         batch_size=batch_size,
         shuffle=True,
         num_workers=workers,
-        multiprocessing_context="fork" if workers else None,
+        multiprocessing_context="forkserver" if workers else None,
+        worker_init_fn=one_thread if workers else None,
     )
     n = _epoch(loader)
     stop.set()

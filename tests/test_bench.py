@@ -18,7 +18,7 @@ from eossl import bench
 RATIO = re.compile(r"^smoke (\w+): (\d+(?:\.\d+)?)x \(not a result\)$", re.MULTILINE)
 
 EXPECTED = {
-    "loader": {"loader_vs_torchgeo", "loader_vs_decode"},
+    "loader": {"loader_vs_torchgeo", "loader_vs_decode", "loader_zip_vs_decode", "checksum_cost"},
     "augment": {"augment_vs_torchgeo"},
     "train": {"train_vs_torchgeo"},
     "memory": {"memory_5000_vs_500"},
@@ -40,9 +40,9 @@ def test_benchmark_prints_parseable_ratios(name: str, capsys: pytest.CaptureFixt
     assert all(value > 0 for value in printed.values())
 
 
-def test_without_torchgeo_only_the_decode_ratio(capsys: pytest.CaptureFixture) -> None:
+def test_without_torchgeo_no_torchgeo_ratio(capsys: pytest.CaptureFixture) -> None:
     bench.main(["loader", "--quick", "--vs", "none"])
-    assert set(_ratios(capsys.readouterr().out)) == {"loader_vs_decode"}
+    assert set(_ratios(capsys.readouterr().out)) == EXPECTED["loader"] - {"loader_vs_torchgeo"}
 
 
 def test_bad_workers_is_a_user_error() -> None:
@@ -68,3 +68,21 @@ def test_torchgeo_tree_holds_the_store_content() -> None:
     image = ds[1]["image"].numpy().reshape(stored.shape)  # seasons in a random order
     for season in image:
         assert any(np.array_equal(season, s) for s in stored)
+
+
+def test_store_forms_hold_the_same_values(tmp_path, s2_store) -> None:
+    import shutil
+
+    from eossl.bench_decode import ZipChunks, v11_zip, without_crc
+
+    store = shutil.copytree(s2_store, tmp_path / "s2.zarr")
+    bands = zarr.open_group(store, mode="r")["bands"][...]
+    zipped, plain = v11_zip(store), without_crc(store)
+    z = zarr.open_group(zarr.storage.ZipStore(zipped, mode="r"), mode="r")["bands"]
+    assert z.metadata.zarr_format == 2 and z.chunks[:2] == (8, 1)
+    codecs = zarr.open_group(plain, mode="r")["bands"].metadata.codecs[0].codecs
+    assert [type(c).__name__ for c in codecs] == ["BytesCodec", "BloscCodec"]  # no crc32c
+    np.testing.assert_array_equal(zarr.open_group(plain, mode="r")["bands"][...], bands)
+    raw = ZipChunks(zipped)
+    for j in (0, 9, 11):  # two chunks of 8 samples
+        np.testing.assert_array_equal(raw.read(j, [2, 0]), bands[j, [2, 0]])

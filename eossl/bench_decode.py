@@ -1,0 +1,258 @@
+"""The bare decode of a store's bytes, the limit of any reader, and the stores to time.
+
+:class:`RawChunks` (zarr 3 sharded directory) and :class:`ZipChunks` (zarr 2
+``.zarr.zip``, the SSL4EO-S12 v1.1 form) read each chunk's bytes with ``os.pread``,
+check its checksum (crc32c in the chunk, or the zip member's CRC-32) and decode it
+into the output: no zarr, no selection logic. :func:`v11_zip` and :func:`without_crc`
+write copies of a fixture store in the v1.1 form and without chunk checksums.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DecodePairs", "RawChunks", "ZipChunks", "v11_zip", "without_crc"]
+
+
+class RawChunks:
+    """Bare decode of the ``bands`` chunks of a zarr 3 sharded directory store.
+
+    Reads each (sample, time) chunk's bytes with ``os.pread`` at the offset the
+    shard index gives, checks their crc32c (where stored) and decodes them (zstd or
+    blosc) straight into the output array: no zarr, no selection logic. Shard
+    indexes are read once per process, up front of the timed work. Opened lazily
+    (after fork) like the dataset.
+    """
+
+    def __init__(self, store: str | os.PathLike) -> None:
+        self.store = Path(store)
+        meta = json.loads((self.store / "bands" / "zarr.json").read_text())
+        self.shape = tuple(meta["shape"])
+        self.dtype = np.dtype(meta["data_type"]).newbyteorder("<")
+        sharding = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]
+        sep = meta.get("chunk_key_encoding", {}).get("configuration", {}).get("separator", "/")
+        inner = sharding[0]["configuration"] if sharding else {}
+        codecs = [c["name"] for c in inner.get("codecs", [])]
+        index = [c["name"] for c in inner.get("index_codecs", [])]
+        chunk = tuple(inner.get("chunk_shape", ()))
+        if (
+            len(sharding) != 1
+            or codecs[:1] != ["bytes"]
+            or codecs[1:] not in (["zstd"], ["blosc"], ["zstd", "crc32c"], ["blosc", "crc32c"])
+            or inner.get("index_location", "end") != "end"
+            or index not in (["bytes"], ["bytes", "crc32c"])
+            or chunk != (1, 1, *self.shape[2:])
+            or sep != "/"
+        ):
+            raise ValueError(
+                f"{self.store}: bare decode reads zarr 3 stores sharded over (sample, time) "
+                "chunks with bytes, zstd or blosc, and crc32c codecs (as eossl writes them)"
+            )
+        self.codec = codecs[1]
+        self.chunk_crc = codecs[-1] == "crc32c"
+        self.shard = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+        self.crc = 4 if index[-1] == "crc32c" else 0
+        self._index: dict[int, tuple[int, np.ndarray]] = {}
+        self._pid: int | None = None
+        self._decoder: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_index": {}, "_pid": None, "_decoder": None}
+
+    def _shard(self, s: int) -> tuple[int, np.ndarray]:
+        if self._pid != os.getpid():
+            import google_crc32c
+            from numcodecs import Blosc, Zstd
+
+            self._crc32c = google_crc32c.value
+            decoder = Zstd() if self.codec == "zstd" else Blosc()
+            self._index, self._pid, self._decoder = {}, os.getpid(), decoder
+        if s not in self._index:
+            fd = os.open(self.store / "bands" / "c" / str(s) / "0" / "0" / "0" / "0", os.O_RDONLY)
+            n = self.shard[0] * self.shard[1]
+            end = os.fstat(fd).st_size - self.crc
+            raw = os.pread(fd, 16 * n, end - 16 * n)
+            self._index[s] = (fd, np.frombuffer(raw, "<u8").reshape(self.shard[0], -1, 2))
+        return self._index[s]
+
+    def prepare(self) -> None:
+        """Read every shard index now (not in the timed work)."""
+        for s in range(-(-self.shape[0] // self.shard[0])):
+            self._shard(s)
+
+    def read(self, sample: int, times: Sequence[int]) -> np.ndarray:
+        """(len(times), C, H, W) of one sample, decoded from the chunk bytes."""
+        fd, index = self._shard(sample // self.shard[0])
+        out = np.empty((len(times), *self.shape[2:]), self.dtype)
+        for k, t in enumerate(times):
+            offset, nbytes = index[sample % self.shard[0], t]
+            data: Any = os.pread(fd, int(nbytes), int(offset))
+            if self.chunk_crc:
+                data, stored = np.frombuffer(data, np.uint8)[:-4], data[-4:]
+                if self._crc32c(data) != int.from_bytes(stored, "little"):
+                    raise ValueError(f"{self.store}: sample {sample}: crc32c mismatch")
+            self._decoder.decode(data, out=out[k])
+        return out
+
+
+class ZipChunks:
+    """Bare decode of the ``bands`` chunks of a zarr 2 ``.zarr.zip`` (stored members).
+
+    Each chunk (several samples in the v1.1 form) is read with ``pread``, its zip
+    CRC-32 checked (as Python's zipfile does) and decoded whole; the sample is cut out.
+    """
+
+    def __init__(self, store: str | os.PathLike) -> None:
+        self.store = Path(store)
+        with zipfile.ZipFile(self.store) as zf:
+            meta = json.loads(zf.read("bands/.zarray"))
+            self.infos = {i.filename: i for i in zf.infolist()}
+        self.shape = tuple(meta["shape"])
+        self.chunks = tuple(meta["chunks"])
+        self.sep = meta.get("dimension_separator") or "."
+        self.dtype = np.dtype(meta["dtype"])
+        if self.chunks[1:] != (1, *self.shape[2:]) or meta.get("filters"):
+            raise ValueError(f"{self.store}: bare zip decode reads (samples, 1, C, H, W) chunks")
+        self.compressor = meta["compressor"]
+        self._pid: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pid": None}
+
+    def _open(self) -> None:
+        if self._pid != os.getpid():
+            from numcodecs import get_codec
+
+            self._fd = os.open(self.store, os.O_RDONLY)
+            self._decoder = get_codec(self.compressor)
+            self._buf = np.empty(self.chunks, self.dtype)
+            self._offsets: dict[str, int] = {}
+            self._pid = os.getpid()
+
+    def _offset(self, info: zipfile.ZipInfo) -> int:
+        offset = self._offsets.get(info.filename)
+        if offset is None:
+            header = os.pread(self._fd, 30, info.header_offset)
+            name, extra = np.frombuffer(header[26:30], "<u2")
+            offset = self._offsets[info.filename] = info.header_offset + 30 + int(name + extra)
+        return offset
+
+    def read(self, sample: int, times: Sequence[int]) -> np.ndarray:
+        """(len(times), C, H, W) of one sample, decoded from its chunks."""
+        self._open()
+        n = self.chunks[0]
+        out = np.empty((len(times), *self.shape[2:]), self.dtype)
+        for k, t in enumerate(times):
+            key = self.sep.join(map(str, (sample // n, int(t), 0, 0, 0)))
+            info = self.infos[f"bands/{key}"]
+            data = os.pread(self._fd, info.compress_size, self._offset(info))
+            if zlib.crc32(data) != info.CRC:
+                raise ValueError(f"{self.store}: bands/{key}: CRC-32 mismatch")
+            self._decoder.decode(data, out=self._buf)
+            out[k] = self._buf[sample % n, 0]
+        return out
+
+
+class DecodePairs:
+    """A map-style dataset of bare-decoded seasonal pairs (stored-dtype tensors): the limit."""
+
+    def __init__(self, store: str | os.PathLike, seasons: int = 2, seed: int = 0) -> None:
+        self.raw: RawChunks | ZipChunks = (
+            ZipChunks(store) if Path(store).is_file() else RawChunks(store)
+        )
+        self.seasons = seasons
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.raw.shape[0]
+
+    def __getitem__(self, index: int) -> Any:
+        import torch
+
+        rng = np.random.default_rng([self.seed, index])
+        times = np.sort(rng.choice(self.raw.shape[1], self.seasons, replace=False))
+        return torch.from_numpy(self.raw.read(index, times))
+
+
+def _copy(
+    src: Path, out: Path, zarr_format: int, per_chunk: int, compressors: Any, shard: int = 0
+) -> Path:
+    """``src`` rewritten with ``bands``/``cloud_mask`` chunks of ``per_chunk`` samples.
+
+    One timestamp per chunk; ``shard`` samples per shard where it is > 0.
+    """
+    import shutil
+
+    import zarr
+
+    from eossl.data.schema import open_group
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    group = open_group(src)
+    dst = zarr.open_group(tmp, mode="w", zarr_format=zarr_format)
+    dst.attrs.update(group.attrs.asdict())
+    for name, array in group.arrays():
+        image = name in ("bands", "cloud_mask")
+        per = per_chunk if image else array.shape[0]
+        chunks = (per, 1, *array.shape[2:]) if image else array.shape
+        dims = getattr(array.metadata, "dimension_names", None)
+        attrs = array.attrs.asdict()
+        if zarr_format == 2 and dims:
+            attrs["_ARRAY_DIMENSIONS"] = list(dims)
+        new = dst.create_array(
+            name,
+            shape=array.shape,
+            chunks=chunks,
+            shards=(shard, *array.shape[1:]) if image and shard else None,
+            dtype=array.dtype,
+            compressors=compressors if image else "auto",
+            fill_value=array.fill_value,
+            attributes=attrs,
+            dimension_names=dims if zarr_format == 3 else None,
+        )
+        step = shard or per
+        for start in range(0, array.shape[0], step):
+            new[start : start + step] = array[start : start + step]
+    if zarr_format == 2:
+        zarr.consolidate_metadata(tmp)
+    if out.name.endswith(".zip"):
+        part = out.with_name(out.name + ".part")
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for path in sorted(tmp.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(tmp).as_posix())
+        os.replace(part, out)
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, out)
+    return out
+
+
+def v11_zip(store: Path) -> Path:
+    """``store`` in the v1.1 form, once: zarr 2 ``.zarr.zip``, blosc lz4, 8 samples per chunk."""
+    from numcodecs import Blosc
+
+    out = store.with_name(store.name.removesuffix(".zarr") + "-v11.zarr.zip")
+    if not out.exists():
+        _copy(store, out, 2, 8, Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE))
+    return out
+
+
+def without_crc(store: Path) -> Path:
+    """``store`` with the same blosc lz4 chunks and shards, but no crc32c per chunk, once."""
+    from zarr.codecs import BloscCodec
+
+    out = store.with_name(store.name.removesuffix(".zarr") + "-nocrc.zarr")
+    if not out.exists():
+        codec = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+        _copy(store, out, 3, 1, [codec], shard=64)
+    return out
