@@ -142,7 +142,7 @@ def test_fallback_when_tensorstore_cannot_open(tmp_path: Path) -> None:
     )
     array[:] = np.arange(16).reshape(2, 8)
     assert open_reader(array, store, "bands").backend == "zarr"  # tensorstore lacks delta
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="delta"):  # asked for: tensorstore's own error
         open_reader(array, store, "bands", "tensorstore")
 
 

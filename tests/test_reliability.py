@@ -489,3 +489,19 @@ def test_zstd_3_stores_are_unchecked(tmp_path: Path) -> None:
     flip_chunk_byte(store, 5, 1)
     read = SeasonalZarrDataset(store, seasons="all")[5]["image"]  # no error...
     assert not torch.equal(read, clean)  # ...and wrong values
+
+
+def test_reencode_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
+    src = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train" / "S2L1C"
+    args = ["--layout", "zarr", "--shard", "2"]  # 64 blocks: time to kill it midway
+    killed = tmp_path / "killed.zarr"
+    _kill_when_blocks_done(
+        ["convert", str(src), str(killed), *args], tmp_path / "killed.zarr.partial", 3
+    )
+    assert not killed.exists()
+    rerun = _eossl("convert", str(src), str(killed), *args)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming" in rerun.stderr and "checked equal value for value" in rerun.stderr
+    whole = tmp_path / "whole.zarr"
+    assert _eossl("convert", str(src), str(whole), *args).returncode == 0
+    _assert_same_store(killed, whole)

@@ -2,7 +2,9 @@
 
 Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.trees`),
 ``geotiff`` (see :mod:`eossl.data.chips`) and ``patches`` (EuroSAT, BigEarthNet or a
-folder of patches with scene labels; see :mod:`eossl.data.patches`). The sources are
+folder of patches with scene labels; see :mod:`eossl.data.patches`), and ``zarr``
+(stores in the schema, e.g. the v1.1 ``.zarr.zip`` archive, re-encoded into eossl's
+sharded layout; see :mod:`eossl.data.reencode`). The sources are
 scanned first (in parallel), then blocks of whole shards are read and written by
 :class:`~eossl.data.writer.StoreWriter` on dask (:func:`~eossl.parallel.run_blocks`):
 atomic, resumable, and equal to an uninterrupted run. See ``docs/convert.md``.
@@ -40,7 +42,7 @@ from eossl.parallel import dask_client, run_blocks
 
 __all__ = ["LAYOUT_NAMES", "add_arguments", "convert", "run"]
 
-LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches")
+LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "zarr")
 Plan = TreePlan | ChipPlan | PatchPlan
 _SHARD_BYTES = 512 * 2**20  # auto shard: at most this many decoded bytes per write block
 _MAX_LISTED = 1000  # skipped files listed in the store attributes (all are counted)
@@ -107,6 +109,14 @@ def convert(
                 fn, blocks, description, weights, unit, threads=threads, quiet=quiet, client=client
             )
 
+        if layout == "zarr":
+            return _reencode(src, out, sensor, fmt, shard, codec, overwrite, quiet, parallel, {
+                "--resampling": resampling != "nearest", "--size": size is not None,
+                "--chip-size": chip_size != 264, "--stride": stride is not None,
+                "--labels": labels is not None, "--nodata": nodata is not None,
+                "--scale": scale is not None, "--source": source is not None,
+                "--classes": classes is not None, "--skip-bad": skip_bad,
+            })  # fmt: skip
         if layout != "patches" and (source is not None or classes is not None):
             raise UserError(f"--source and --classes are for the patches layout, not {layout}")
         if layout == "patches":
@@ -155,6 +165,48 @@ def convert(
                 run=parallel,
             )
         return _write(plan, out, fmt, shard, codec, skip_bad, overwrite, quiet, parallel)
+
+
+def _reencode(
+    src: str | os.PathLike,
+    out: Path,
+    sensor: str | None,
+    fmt: int,
+    shard: int | None,
+    codec: str,
+    overwrite: bool,
+    quiet: bool,
+    parallel: Callable[..., list[Any]],
+    given: dict[str, bool],
+) -> tuple[Path, list[BadFile]]:
+    """``--layout zarr``: re-encode stores; a summary of sizes before and after."""
+    from eossl.data.reencode import reencode
+
+    wrong = [flag for flag, set_ in given.items() if set_]
+    if wrong:
+        raise UserError(
+            f"{wrong[0]} is not used by the zarr layout (it copies stores as they are)"
+        )
+    path, summary = reencode(
+        src,
+        out,
+        sensor=sensor,
+        zarr_format=fmt,
+        shard=shard,
+        codec=codec,
+        overwrite=overwrite,
+        run=parallel,
+        quiet=quiet,
+    )
+    if not quiet:
+        mib = 2**20
+        before, after = summary["bytes_before"], summary["bytes_after"]
+        console(stderr=True).print(
+            f"re-encoded {summary['stores']} store(s), {summary['samples']} samples, "
+            f"checked equal value for value: {before / mib:.1f} MiB -> {after / mib:.1f} MiB "
+            f"({after / max(before, 1):.2f}x)"
+        )
+    return path, []
 
 
 def _write(
@@ -254,8 +306,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layout",
         required=True,
         choices=LAYOUT_NAMES,
-        help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, geotiff (your own scenes), or "
-        "patches (EuroSAT, BigEarthNet, a folder of patches: one sample each, scene labels)",
+        help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, geotiff (your own scenes), "
+        "patches (EuroSAT, BigEarthNet, a folder of patches: one sample each, scene labels), "
+        "or zarr (stores in the schema, e.g. the v1.1 .zarr.zip archive, re-encoded)",
     )
     parser.add_argument("--sensor", default=None, help="sensor card (default: inferred)")
     parser.add_argument(

@@ -214,7 +214,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         )
 
     def _start_method(self) -> str | None:
-        """forkserver when reads go through tensorstore (not fork-safe), else fork on POSIX."""
+        """The start method: forkserver if reads go through tensorstore, else fork (POSIX)."""
         if os.name != "posix":
             return None  # spawn, the only method there
         assert self.dataset is not None

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,8 +311,9 @@ class StoreWriter:
         stop: int,
         data: dict[str, Any],
         report: dict[str, Any] | None = None,
+        mark: bool = True,
     ) -> None:
-        """Write samples ``start:stop`` (one block) and mark the block done.
+        """Write samples ``start:stop`` (one block) and mark the block done (if ``mark``).
 
         ``data`` maps variable names to arrays whose first axis is the sample;
         ``time_`` may be ``datetime64`` (NaT pads locations with fewer timestamps).
@@ -334,6 +336,30 @@ class StoreWriter:
                     f"({err.strerror or err}); free some disk space, then rerun the same "
                     "command to resume"
                 ) from err
+        if mark:
+            self._mark(start, stop, report)
+
+    def write_checked(
+        self,
+        start: int,
+        stop: int,
+        data: dict[str, Any],
+        same: Callable[[str, np.ndarray, np.ndarray], bool],
+    ) -> None:
+        """:meth:`write`, then read the block back; done only if every variable is ``same``.
+
+        ``same(name, data[name], read_back)`` compares one variable.
+        """
+        self.write(start, stop, data, mark=False)
+        for name, value in data.items():
+            if name in self.group and not same(name, value, self.group[name][start:stop]):
+                raise UserError(
+                    f"{self.partial}: {name} of samples {start}-{stop} reads back different "
+                    "from its source; check the disk, then rerun to resume"
+                )
+        self._mark(start, stop, None)
+
+    def _mark(self, start: int, stop: int, report: dict[str, Any] | None) -> None:
         marker = self.partial / _DONE / f"{start}-{stop}"
         if report is None:
             marker.touch()
