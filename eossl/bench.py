@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from eossl.bench_decode import DecodePairs, RawChunks, v11_zip, without_crc
-from eossl.data.datamodule import one_thread
+from eossl.data.workers import one_thread, worker_context
 
 __all__ = [
     "RawChunks",
@@ -329,7 +329,7 @@ def loader(
                 num_workers=w,
                 persistent_workers=w > 0,
                 prefetch_factor=4 if w > 0 else None,
-                multiprocessing_context="forkserver" if w > 0 else None,
+                multiprocessing_context=worker_context(True) if w > 0 else None,
                 worker_init_fn=one_thread if w > 0 else None,
             )
             for name, ds in datasets.items()
@@ -358,8 +358,55 @@ def loader(
     if forms:
         ratios["loader_zip_vs_decode"] = worst("eossl zip", "decode zip")
         ratios["checksum_cost"] = 1 / worst("eossl", "eossl no crc")
+    if max(workers) > 0:
+        worker_startup(store, max(workers), batch_size)
     print_ratios(ratios)
     return ratios
+
+
+def worker_startup(store: Path, workers: int = 2, batch_size: int = 16) -> dict[str, float]:
+    """Seconds to the first batch of a fresh and of a later epoch, per start method.
+
+    forkserver (tensorstore on the hot path) starts each worker from a clean
+    process, which imports eossl again; fork (zarr-python, the fallback) copies
+    the parent. With persistent workers only the first epoch pays it.
+    """
+    from torch.utils.data import DataLoader
+
+    from eossl.data.dataset import SeasonalZarrDataset
+
+    out: dict[str, float] = {}
+    rows = []
+    for method, reader in (("forkserver", "auto"), ("fork", "zarr")):
+        ds = SeasonalZarrDataset(store, seasons=2, seed=0, dtype="stored", reader=reader)
+        loader = DataLoader(
+            ds,
+            batch_size=batch_size,
+            num_workers=workers,
+            persistent_workers=True,
+            multiprocessing_context=worker_context(method == "forkserver"),
+            worker_init_fn=one_thread,
+        )
+        firsts = []
+        for _ in range(2):  # a fresh epoch (workers start), then a later one (they persist)
+            start = time.perf_counter()
+            for _batch in loader:
+                firsts.append(time.perf_counter() - start)
+                break
+        out[method] = firsts[0]
+        rows.append((f"{method} ({reader})", f"{firsts[0]:.2f}", f"{firsts[1]:.2f}"))
+        del loader
+    from rich.table import Table
+
+    from eossl.console import console
+
+    table = Table(title=f"worker start-up: {workers} persistent workers, batch {batch_size}")
+    for col in ("start method (reader)", "first batch, s", "next epoch's first batch, s"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console(min_width=100).print(table)
+    return out
 
 
 # ---- augment -------------------------------------------------------------------------------
@@ -592,7 +639,7 @@ def _memory_child(store: str, samples: int, batch_size: int, workers: int) -> No
         batch_size=batch_size,
         shuffle=True,
         num_workers=workers,
-        multiprocessing_context="forkserver" if workers else None,
+        multiprocessing_context=worker_context(True) if workers else None,
         worker_init_fn=one_thread if workers else None,
     )
     n = _epoch(loader)

@@ -1,6 +1,21 @@
-"""Zarr data layer: schema, datasets, datamodules, synthetic data and writers."""
+"""Zarr data layer: schema, datasets, datamodules, synthetic data and writers.
 
-from eossl.data.datamodule import SeasonalZarrDataModule
-from eossl.data.dataset import SeasonalZarrDataset
+The names below are imported on first use, so that a DataLoader worker that
+unpickles the dataset does not import Lightning (seconds per worker).
+"""
+
+from importlib import import_module
+from typing import Any
 
 __all__ = ["SeasonalZarrDataModule", "SeasonalZarrDataset"]
+
+_WHERE = {
+    "SeasonalZarrDataModule": "eossl.data.datamodule",
+    "SeasonalZarrDataset": "eossl.data.dataset",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'eossl.data' has no attribute {name!r}")

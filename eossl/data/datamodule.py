@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Literal
 
@@ -14,20 +13,17 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subs
 
 from eossl.data.dataset import Positives, SeasonalZarrDataset
 from eossl.data.normalize import BandNormalize, BandStats, resolve_stats
+from eossl.data.reader import Reader
+from eossl.data.workers import one_thread, start_worker_server, worker_context
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["SeasonalZarrDataModule", "one_thread"]
+__all__ = ["SeasonalZarrDataModule"]
 
 
 @rank_zero_only
 def _say(line: str) -> None:
     print(line, file=sys.stderr)
-
-
-def one_thread(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: one torch thread per worker (workers are the parallelism)."""
-    torch.set_num_threads(1)
 
 
 class _EpochSampler(RandomSampler):
@@ -80,6 +76,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         on_bad_sample: ``error`` or ``skip`` unreadable samples.
         synthetic_samples: size of the built-in synthetic store.
         synthetic_size: image size of the built-in synthetic store.
+        reader: ``auto`` (tensorstore where it can open the store, else zarr-python),
+            ``tensorstore`` or ``zarr``; see docs/schema.md, "Reading".
     """
 
     def __init__(
@@ -100,6 +98,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         on_bad_sample: Literal["error", "skip"] = "error",
         synthetic_samples: int = 256,
         synthetic_size: int = 128,
+        reader: Reader = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -126,6 +125,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.on_bad_sample = on_bad_sample
         self.synthetic_samples = synthetic_samples
         self.synthetic_size = synthetic_size
+        self.reader = reader
         self.dataset: SeasonalZarrDataset | None = None
         self.stats: BandStats | None = None
         self.normalize: BandNormalize | None = None
@@ -162,6 +162,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             on_bad_sample=self.on_bad_sample,
             dtype="stored",  # converted to float on the device, in on_after_batch_transfer
             return_cloud_mask=False,
+            reader=self.reader,
         )
         if dataset.max_timestamps == 1:
             dataset.positives = "same"
@@ -176,6 +177,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.val_set = Subset(self.dataset, order[:n_val].tolist())
         self.stats = resolve_stats(self.dataset.stores[0], self.sensor, self.release)
         self.normalize = BandNormalize(self.stats.mean, self.stats.std, self.sensor.nodata)
+        if self.num_workers > 0:
+            start_worker_server(dataset.uses_tensorstore)
 
     def describe_positives(self) -> str:
         """One line saying what the positive pair of each location is in this run."""
@@ -209,16 +212,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             drop_last=train and len(data) >= self.batch_size,
             prefetch_factor=4 if workers > 0 else None,
-            multiprocessing_context=self._start_method() if workers > 0 else None,
+            multiprocessing_context=(
+                worker_context(self.dataset.uses_tensorstore) if workers > 0 else None
+            ),
             worker_init_fn=one_thread if workers > 0 else None,
         )
-
-    def _start_method(self) -> str | None:
-        """The start method: forkserver if reads go through tensorstore, else fork (POSIX)."""
-        if os.name != "posix":
-            return None  # spawn, the only method there
-        assert self.dataset is not None
-        return "forkserver" if self.dataset.uses_tensorstore else "fork"
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches."""

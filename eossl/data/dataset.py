@@ -213,6 +213,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 if "time_" in group
                 else np.full((info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
             )
+
             def array(name: str) -> ArrayReader | None:
                 if name not in group:
                     return None
@@ -334,4 +335,3 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         state["_handles"] = OrderedDict()  # never pickle open stores into workers
         state["_pid"] = None
         return state
-
