@@ -169,3 +169,23 @@ def test_forked_workers_fall_back_to_zarr(v11_s2: Path, caplog: pytest.LogCaptur
     ds[0]  # tensorstore used in this process: forked workers must not use it
     loader = DataLoader(ds, batch_size=32, num_workers=2, multiprocessing_context="fork")
     assert _indices(loader) == list(range(128))
+
+
+def test_batched_reads_equal_single_reads_and_handle_bad_samples(tmp_path: Path) -> None:
+    store = write_synthetic(
+        tmp_path / "s.zarr", "s2", samples=8, size=24, seasons=3, seed=5, shard=4, quiet=True
+    )
+    ds = SeasonalZarrDataset(store, seed=1, crop_size=16)
+    batch = ds.__getitems__([6, 0, 3, 6])
+    for i, item in zip([6, 0, 3, 6], batch, strict=True):
+        single = ds[i]
+        assert all(torch.equal(item[k], single[k]) for k in single)
+    flip_chunk_byte(store, 3, 0)
+    flip_chunk_byte(store, 3, 1)
+    flip_chunk_byte(store, 3, 2)
+    with pytest.raises(UserError, match="sample 3 "):
+        SeasonalZarrDataset(store, seed=1).__getitems__([0, 3])
+    skipping = SeasonalZarrDataset(store, seed=1, on_bad_sample="skip")
+    got = skipping.__getitems__([2, 3, 5])
+    assert [int(x["index"]) for x in got] == [2, 4, 5]  # 3 passed over, as __getitem__ does
+    assert [int(x["skipped"]) for x in got] == [0, 1, 0] and len(skipping.bad_samples) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -302,6 +303,10 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         return np.resize(chosen, self.seasons)  # fewer distinct than slots: repeated in turn
 
     def _read(self, index: int) -> dict[str, Any]:
+        return self._start(index)()
+
+    def _start(self, index: int) -> Callable[[], dict[str, Any]]:
+        """Start the reads of sample ``index``; the returned call waits and builds it."""
         store, j = self.locate(index)
         handle = self._handle(store)
         rng = self._rng(index)
@@ -312,23 +317,58 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             y0 = int(rng.integers(0, h - self.crop_size + 1))
             x0 = int(rng.integers(0, w - self.crop_size + 1))
             ys, xs = slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size)
-        image = handle.bands.read((j, t, slice(None), ys, xs))
-        if self.dtype == "float32":
-            image = image.astype(np.float32)
-        sample: dict[str, Any] = {
-            "image": torch.from_numpy(image),
-            "time": torch.from_numpy(handle.times[j, t].astype("int64")),
-            "lat": torch.tensor(float(handle.lat[j])),
-            "lon": torch.tensor(float(handle.lon[j])),
-            "index": torch.tensor(index),
-        }
+        image = handle.bands.start((j, t, slice(None), ys, xs))
+        cloud = label = None
         if handle.cloud_mask is not None and self.return_cloud_mask:
-            sample["cloud_mask"] = torch.from_numpy(handle.cloud_mask.read((j, t, ys, xs)))
+            cloud = handle.cloud_mask.start((j, t, ys, xs))
         if handle.label is not None:
-            sample["label"] = torch.from_numpy(handle.label.read((j, ys, xs)).astype(np.int64))
-        if handle.scene_label is not None:
-            sample["scene_label"] = torch.from_numpy(handle.scene_label[j].astype(np.float32))
-        return sample
+            label = handle.label.start((j, ys, xs))
+
+        def finish() -> dict[str, Any]:
+            pixels = image()
+            sample: dict[str, Any] = {
+                "image": torch.from_numpy(
+                    pixels.astype(np.float32) if self.dtype == "float32" else pixels
+                ),
+                "time": torch.from_numpy(handle.times[j, t].astype("int64")),
+                "lat": torch.tensor(float(handle.lat[j])),
+                "lon": torch.tensor(float(handle.lon[j])),
+                "index": torch.tensor(index),
+            }
+            if cloud is not None:
+                sample["cloud_mask"] = torch.from_numpy(cloud())
+            if label is not None:
+                sample["label"] = torch.from_numpy(label().astype(np.int64))
+            if handle.scene_label is not None:
+                sample["scene_label"] = torch.from_numpy(handle.scene_label[j].astype(np.float32))
+            return sample
+
+        return finish
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch of samples whose reads all run at once (the DataLoader calls this).
+
+        With tensorstore, every sample's read is started before the first is waited
+        for, so chunks decode on tensorstore's threads while others are fetched. A
+        sample that fails is read again alone by ``__getitem__`` (error or skip).
+        """
+        started: list[Callable[[], dict[str, Any]] | None] = []
+        for i in indices:
+            try:
+                started.append(self._start(i if i >= 0 else i + len(self)))
+            except Exception:
+                started.append(None)
+        out = []
+        for i, finish in zip(indices, started, strict=True):
+            try:
+                if finish is None:
+                    raise LookupError
+                sample = finish()
+                sample["skipped"] = torch.tensor(0)
+            except Exception:
+                sample = self[i]  # errors and skips, one at a time
+            out.append(sample)
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
