@@ -21,7 +21,11 @@ __all__ = ["AugmentRecipe", "MultiBandAugment", "moco_recipe", "seco_recipe"]
 class AugmentRecipe:
     """Every operation and probability of a view augmentation (all overridable in YAML).
 
-    Probabilities are per sample; 0 switches an operation off.
+    Probabilities are per sample; 0 switches an operation off. ``crop_size`` is the
+    size of the views the model sees: a random resized crop (``crop_scale`` of the
+    area) of whatever the loader delivers. The loader's own ``data.crop_size`` acts
+    first: the window read from the store. Neither overrides the other; keep
+    ``data.crop_size`` (when set) at least ``crop_size``, or views are upsampled.
     """
 
     crop_size: int = 224

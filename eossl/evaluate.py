@@ -10,10 +10,14 @@ The result is a table with sample counts and 95% intervals, a JSON file and a pl
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -268,7 +272,9 @@ def _segmentation(
     out: Path,
     lr: float,
 ) -> EvalResult:
-    from torchgeo.trainers import SemanticSegmentationTask
+    with warnings.catch_warnings():  # a deprecation notice of torch's, not the user's business
+        warnings.filterwarnings("ignore", message=r".*_pytree.*")
+        from torchgeo.trainers import SemanticSegmentationTask
     from torchmetrics.classification import MulticlassJaccardIndex
 
     dm.setup()
@@ -293,17 +299,18 @@ def _segmentation(
         )
         name = "pretrained" if pretrained else "random"
         logger = L.pytorch.loggers.CSVLogger(out, name=f"segmentation_{name}", version="")
-        trainer = L.Trainer(
-            max_epochs=epochs,
-            logger=logger,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            accelerator="auto",
-            devices=1,
-            log_every_n_steps=1,
-        )
-        trainer.fit(task, datamodule=dm)
+        with _lightning_banner(shown=pretrained):  # the device banner once, not per model
+            trainer = L.Trainer(
+                max_epochs=epochs,
+                logger=logger,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                accelerator="auto",
+                devices=1,
+                log_every_n_steps=1,
+            )
+            trainer.fit(task, datamodule=dm)
         metric = MulticlassJaccardIndex(num_classes, ignore_index=IGNORE, average="macro")
         task.eval()
         with torch.no_grad():
@@ -324,6 +331,19 @@ def _segmentation(
             "test": len(dm.test_set),
         },
     )
+
+
+@contextlib.contextmanager
+def _lightning_banner(shown: bool) -> Iterator[None]:
+    """Let Lightning's device banner ("GPU available: ...") through only when ``shown``."""
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = log.level
+    if not shown:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _val_curve(path: Path) -> list[float]:

@@ -134,7 +134,10 @@ def load_method(ckpt_path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str
     module = cls(**{k: v for k, v in hp.items() if not k.startswith("_")})
     module.load_state_dict(ckpt["state_dict"], strict=False)
     method = next(k for k, c in METHODS.items() if c is cls)
-    return module, {**ckpt.get("eossl", {}), "method": method, "epochs": ckpt.get("epoch", 0)}
+    progress = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    epochs = progress.get("current", {}).get("processed", ckpt.get("epoch", 0))
+    steps = ckpt.get("global_step", 0)
+    return module, {**ckpt.get("eossl", {}), "method": method, "epochs": epochs, "steps": steps}
 
 
 def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +161,8 @@ def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
         "nodata": meta.get("nodata"),
         "crop_size": module.recipe.crop_size,
         "epochs": meta.get("epochs"),
+        "steps": meta.get("steps"),
+        **({"fast_dev_run": True} if meta.get("fast_dev_run") else {}),
         "dataset": meta.get("dataset"),
     }
 
@@ -174,9 +179,24 @@ def export_trained(
     from eossl.methods import METHODS
 
     method = next((k for k, c in METHODS.items() if type(module) is c), type(module).__name__)
-    epochs = module.trainer.current_epoch if module._trainer is not None else None
-    card = card_for(module, {**(module.data_meta() or {}), "method": method, "epochs": epochs})
+    card = card_for(module, {**(module.data_meta() or {}), "method": method, **_progress(module)})
     return export_backbone(module, out_dir, name or default_name(card), card)
+
+
+def _progress(module: torch.nn.Module) -> dict[str, Any]:
+    """Epochs whose batches all ran (as a checkpoint records them) and optimizer steps.
+
+    A ``fast_dev_run`` trains no epoch: it is recorded as such, with its one step.
+    """
+    if module._trainer is None:
+        return {"epochs": None, "steps": None}
+    trainer = module.trainer
+    if trainer.fast_dev_run:
+        return {"epochs": 0, "steps": trainer.global_step, "fast_dev_run": True}
+    return {
+        "epochs": trainer.fit_loop.epoch_progress.current.processed,
+        "steps": trainer.global_step,
+    }
 
 
 def export_checkpoint(

@@ -7,6 +7,8 @@ field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
@@ -256,7 +258,9 @@ def pretrain_cli(argv: list[str]) -> None:
         action="store_true",
         help="resume if OUT holds a checkpoint, else start (for requeued jobs)",
     )
-    pre.add_argument("--ckpt_path", default=None, help="resume from this checkpoint")
+    pre.add_argument(
+        "--ckpt-path", "--ckpt_path", default=None, help="resume from this checkpoint"
+    )
     pre.add_argument("-h", "--help", action="store_true")
     known, rest = pre.parse_known_args(argv)
     if known.help:
@@ -319,6 +323,12 @@ def pretrain_cli(argv: list[str]) -> None:
                 "pass --data PATH for the full recipe.",
                 file=sys.stderr,
             )
+    if known.help:  # Lightning's help, without its `--data CONFIG` (eossl's --data is above)
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+            _build_cli(args + rest, out)
+        print(_drop_data_config(text.getvalue()), end="")
+        raise SystemExit(0)
     try:
         cli = _build_cli(args + rest, out)
     except SystemExit:
@@ -340,6 +350,12 @@ def pretrain_cli(argv: list[str]) -> None:
             )
         raise UserError(f"invalid configuration: {first}") from err
     _fit_and_export(cli, ckpt_path, out)
+
+
+def _drop_data_config(text: str) -> str:
+    """Lightning's help less ``--data CONFIG``: eossl's ``--data`` takes that flag (a path)."""
+    text = text.replace(" [--data CONFIG]", "")
+    return re.sub(r"\n  --data CONFIG +Path to a configuration file\.", "", text)
 
 
 def _build_cli(args: list[str], out: Path) -> PretrainCLI:

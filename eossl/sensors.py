@@ -190,6 +190,26 @@ def is_card_file(name: str | os.PathLike) -> bool:
     return str(name).lower().endswith((".yaml", ".yml"))
 
 
+def _names(sensor: Sensor) -> set[str]:
+    return {sensor.name.lower(), *(a.lower() for a in sensor.aliases)}
+
+
+def _check_names_free(sensor: Sensor, path: Path) -> None:
+    """Refuse a card of one's own that takes a known card's name or alias.
+
+    ``s2`` would then mean two sensors: a store written with one is refused by the other.
+    """
+    for other in _cards().values():
+        if other == sensor:  # the same card loaded again
+            continue
+        clash = _names(sensor) & _names(other)
+        if clash:
+            raise UserError(
+                f"{path}: the name or alias {sorted(clash)[0]!r} is already sensor card "
+                f"{other.name!r}; give the card another name and aliases"
+            )
+
+
 def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
     """A sensor card by name or alias (case-insensitive), or a card file of your own.
 
@@ -203,6 +223,7 @@ def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
         if not path.is_file():
             raise UserError(f"{path}: no such sensor card file")
         sensor = Sensor.from_yaml(path)
+        _check_names_free(sensor, path)
         _cards()[sensor.name] = sensor
         return sensor
     key = str(name).lower()

@@ -85,6 +85,10 @@ def test_info_on_v11_archive(v11_s2: Path, capsys: pytest.CaptureFixture) -> Non
         (["synth", "x.zarr", "--sensor", "nope"], "unknown sensor 'nope'"),
         (["synth", "x.zarr", "--samples", "0"], "--samples must be at least 1"),
         (["synth", "x.zarr.zip", "--zarr-format", "3"], "zarr format 2"),
+        (["convert", "s", "o.zarr", "--layout", "geotiff", "--stride", "0"], "--stride must be"),
+        (["convert", "s", "o.zarr", "--layout", "geotiff", "--max-nodata", "2"], "[0, 1]"),
+        (["convert", "s", "o.zarr", "--layout", "zarr", "--size", "8"], "not used by the zarr"),
+        (["pretrain", "--data.max_cloud_fraction", "2"], "max_cloud_fraction is a fraction"),
     ],
 )
 def test_errors_one_line_exit_2(

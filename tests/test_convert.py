@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 import zarr
 from rasterio.enums import Resampling
 from rasterio.windows import Window
@@ -359,3 +360,25 @@ def test_location_with_every_scene_bad_is_skipped_not_trained_on(tmp_path: Path)
     ds = SeasonalZarrDataset(out, seasons=2, seed=0, on_bad_sample="skip")
     item = ds[1]
     assert item["index"] == 2 and item["skipped"] == 1 and len(ds.bad_samples) == 1
+
+
+def test_undated_scene_without_crs_converts_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = tmp_path / "undated"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    with rasterio.open(
+        src / "drone_scene.tif", "w", driver="GTiff", width=40, height=40, count=4,
+        dtype="uint16",
+    ) as f:  # no date in its name or tags, and no CRS  # fmt: skip
+        f.write(rng.integers(1, 5000, (4, 40, 40), dtype=np.uint16))
+    out, _ = convert(src, tmp_path / "u.zarr", "geotiff", chip_size=16)
+    err = capsys.readouterr().err
+    assert "no scene has a date" in err and "no time_" in err
+    assert "drone_scene.tif has no CRS: the store records crs 0" in err
+    g = zarr.open_group(out, mode="r")
+    assert "time_" not in g and g["bands"].shape[:2] == (4, 1)
+    assert (g["crs"][...] == 0).all() and np.isnan(g["center_lat"][...]).all()
+    item = SeasonalZarrDataset(out, seasons=2)[0]  # single-date: the same image twice
+    assert torch.equal(item["image"][0], item["image"][1])

@@ -48,6 +48,7 @@ def test_fast_dev_run(sensor: str, method: str, tmp_path: Path) -> None:
     )
     card = json.loads(next((out / "weights").glob("*.json")).read_text())
     assert card["sensor"] and card["method"] == method and card["crop_size"] == 32
+    assert (card["epochs"], card["steps"], card["fast_dev_run"]) == (0, 1, True)
     state = torch.load(out / "weights" / card["files"]["pth"], weights_only=True)
     model = timm.create_model(card["model"], in_chans=card["in_chans"], num_classes=0)
     model.load_state_dict(state)  # timm key names, strict
@@ -366,11 +367,20 @@ def test_only_last_checkpoint_is_kept(tmp_path: Path) -> None:
     args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]
     assert _run("--out", str(out), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
+    from eossl.export import export_checkpoint
+
+    auto = json.loads(next((out / "weights").glob("*.json")).read_text())
+    again = json.loads(export_checkpoint(out / "checkpoints" / "last.ckpt", tmp_path).read_text())
+    assert (auto["epochs"], auto["steps"]) == (again["epochs"], again["steps"]) == (2, 4)
+    assert "fast_dev_run" not in auto
 
 
-def test_console_has_no_library_noise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """No `weights_only` notice per checkpoint, no Lightning advertising tip."""
+def test_console_has_no_library_noise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
+    """No `weights_only` notice per checkpoint, no Lightning advertising tip; a line per epoch."""
     import logging
+    import re
 
     caplog.set_level(logging.INFO)
     args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]
@@ -380,6 +390,14 @@ def test_console_has_no_library_noise(tmp_path: Path, caplog: pytest.LogCaptureF
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "max_epochs=2" in text  # Lightning's own log is captured here
     assert "weights_only" not in text and "litlogger" not in text
+    out = capsys.readouterr()
+    lines = [ln for ln in (out.out + out.err).splitlines() if ln.startswith("eossl: epoch")]
+    number = r"-?[\d.]+(?:e-?\d+)?"
+    pattern = (
+        rf"eossl: epoch (\d)/2, loss {number}, lr {number}, RankMe {number}, "
+        rf"std {number}, samples/s {number}"
+    )
+    assert [re.fullmatch(pattern, ln).group(1) for ln in lines] == ["1", "2"], lines
 
 
 def test_progress_bar_can_be_turned_off(tmp_path: Path) -> None:

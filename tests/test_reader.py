@@ -189,3 +189,18 @@ def test_batched_reads_equal_single_reads_and_handle_bad_samples(tmp_path: Path)
     got = skipping.__getitems__([2, 3, 5])
     assert [int(x["index"]) for x in got] == [2, 4, 5]  # 3 passed over, as __getitem__ does
     assert [int(x["skipped"]) for x in got] == [0, 1, 0] and len(skipping.bad_samples) == 1
+
+
+def test_unreadable_sample_advice_fits_the_cause(
+    s2_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = SeasonalZarrDataset(s2_store, reader="zarr")
+
+    def denied(self, index):
+        raise PermissionError(13, "Permission denied", "bands/c/0/0/0/0/0")
+
+    monkeypatch.setattr(ArrayReader, "read", denied)
+    with pytest.raises(UserError, match="sample 2 .*check that you may read the file") as err:
+        ds[2]
+    assert "re-download" not in str(err.value)
+    assert "--data.on_bad_sample skip" in str(err.value)  # the CLI form first

@@ -505,3 +505,22 @@ def test_reencode_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None
     whole = tmp_path / "whole.zarr"
     assert _eossl("convert", str(src), str(whole), *args).returncode == 0
     _assert_same_store(killed, whole)
+
+
+@pytest.mark.parametrize(("sensor", "empty"), [("s1", np.nan), ("s2", 0)])
+def test_all_nodata_store_is_refused(
+    tmp_path: Path, sensor: str, empty: float, capsys: pytest.CaptureFixture
+) -> None:
+    store = write_synthetic(
+        tmp_path / "empty.zarr", sensor, samples=6, size=16, seasons=2, shard=3, quiet=True
+    )
+    group = zarr.open_group(store, mode="r+")
+    group["bands"][...] = np.full(group["bands"].shape, empty, group["bands"].dtype)
+    assert main(["stats", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "empty.zarr: no valid pixel in 6 samples" in err
+    run = ["pretrain", "--sensor", sensor, "--data", str(store), "--out", str(tmp_path / "r")]
+    assert main([*run, "--trainer.fast_dev_run", "1", *TINY[4:]]) == 2
+    err = capsys.readouterr().err
+    assert "empty.zarr: " in err and "nothing to train on" in err
+    assert not (tmp_path / "r" / "weights").exists()  # no "weights" exported

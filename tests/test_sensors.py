@@ -61,3 +61,16 @@ def test_landsat_release_is_uint8_over_255() -> None:
     oli = get_sensor("landsat-oli-sr")
     assert oli.dtype == "uint8"
     assert "ssl4eo-l" in oli.releases
+
+
+def test_own_card_may_not_shadow_a_known_name(tmp_path) -> None:
+    from eossl.errors import UserError
+    from eossl.sensors import get_sensor
+
+    bands = "".join(f"  - {{name: b{k}, wavelength: 0.{k + 4}, gsd: 10}}\n" for k in range(4))
+    for name, aliases in (("s2", "[]"), ("my-cam", "[S1]"), ("s2-l1c", "[]")):
+        card = tmp_path / f"{name}.yaml"
+        card.write_text(f"name: {name}\naliases: {aliases}\ndtype: uint16\nbands:\n{bands}")
+        with pytest.raises(UserError, match=r"is already sensor card"):
+            get_sensor(card)
+    assert get_sensor("s2").name == "s2-l1c"  # the built-in card is untouched

@@ -153,8 +153,16 @@ def test_registry(exported: Path, capsys: pytest.CaptureFixture) -> None:
 
 @pytest.mark.parametrize("task", ["knn", "linear", "segmentation"])
 def test_evaluate(
-    task: str, exported: Path, s2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    task: str,
+    exported: Path,
+    s2_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
     out = tmp_path / "eval"
     assert (
         main(
@@ -180,6 +188,8 @@ def test_evaluate(
     result = json.loads((out / f"evaluate_{task}.json").read_text())
     assert 0 <= result["pretrained"] <= 1 and 0 <= result["random"] <= 1
     assert (out / f"evaluate_{task}.png").stat().st_size > 1000
+    banners = [r for r in caplog.records if r.getMessage().startswith("GPU available")]
+    assert len(banners) == (task == "segmentation")  # Lightning's banner once, not per model
 
 
 def test_evaluate_rejects_unlabelled_store(

@@ -40,7 +40,12 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
     assert not target.exists() and target.with_name("resumed.zarr.partial").exists()
     with pytest.raises(UserError, match="not completely written"):
         SeasonalZarrDataset(target.with_name("resumed.zarr.partial"))
+    # a kill inside a chunk write leaves zarr's temporary file beside the chunk
+    shard = next(target.with_name("resumed.zarr.partial").glob("bands/c/0/*/*/*/*"))
+    stray = shard.with_name(f"{shard.name}.{'ab12' * 8}.partial")
+    stray.write_bytes(b"half a shard")
     resumed = write_synthetic(target, **KW)
+    assert not [p for p in resumed.rglob("*") if p.name.endswith(".partial")]
     a, b = zarr.open_group(whole, mode="r"), zarr.open_group(resumed, mode="r")
     for name in ("bands", "cloud_mask", "label", "time_", "center_lat"):
         np.testing.assert_array_equal(a[name][...], b[name][...])

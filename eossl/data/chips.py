@@ -48,7 +48,7 @@ class GeotiffScene:
     """One scene: its file, acquisition time, source nodata and whether it needs reprojecting."""
 
     path: str
-    time: str
+    time: str | None  # None: no date known (then no scene of the plan has one)
     nodata: float | None
     same_grid: bool
 
@@ -78,6 +78,7 @@ class ChipPlan:
     skipped: list[BadFile] = field(default_factory=list)
     inputs: list[Any] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
+    dated: bool = True  # False: no scene has a date; the store gets no time_
 
     @property
     def samples(self) -> int:
@@ -190,7 +191,8 @@ class ChipPlan:
                 image, invalid = self._convert(sub, self._read_nodata(scene))
                 out["bands"][i, j] = image
                 out["cloud_mask"][i, j] = np.where(invalid, 6, 0)
-                out["time_"][i, j] = np.datetime64(scene.time, "ns")
+                if scene.time is not None:
+                    out["time_"][i, j] = np.datetime64(scene.time, "ns")
                 out["sample_id"][i, j] = f"y{row}_x{col}"
                 out["file_id"][i, j] = name
         if self.labels is not None:
@@ -439,13 +441,23 @@ def scan_geotiff(
         except BadFileError as err:
             fail(err.bad)
             continue
-        if head["time"] is None:
-            fail(BadFile(str(path), "no date: name it with YYYYMMDD or set TIFFTAG_DATETIME"))
-            continue
         headers.append(head)
     if not headers:
         raise UserError(f"{root}: no readable scene; see the skipped files above")
-    headers.sort(key=lambda h: (h["time"], natural_key(Path(h["path"]).name)))
+    dated = any(h["time"] is not None for h in headers)
+    if dated:  # an undated scene cannot be put in time among dated ones
+        for head in [h for h in headers if h["time"] is None]:
+            fail(
+                BadFile(
+                    head["path"],
+                    "no date while other scenes have one: name it with YYYYMMDD or set "
+                    "TIFFTAG_DATETIME (a folder of undated scenes converts without dates)",
+                )
+            )
+            headers.remove(head)
+        headers.sort(key=lambda h: (h["time"], natural_key(Path(h["path"]).name)))
+    else:  # no dates at all: timestamps in name order, no time_ (said by convert)
+        headers.sort(key=lambda h: natural_key(Path(h["path"]).name))
     ref = headers[0]
     usable = [ref]
     for head in headers[1:]:
@@ -488,7 +500,7 @@ def scan_geotiff(
         scenes.append(
             GeotiffScene(
                 path=head["path"],
-                time=str(head["time"].astype("datetime64[s]")),
+                time=str(head["time"].astype("datetime64[s]")) if dated else None,
                 nodata=None if head["nodata"] is None else float(head["nodata"]),
                 same_grid=_same_grid(head, ref),
             )
@@ -515,6 +527,7 @@ def scan_geotiff(
         keep=np.zeros((0, len(scenes)), bool),
         labels=str(label_path) if label_path else None,
         labels_same_grid=labels_same_grid,
+        dated=dated,
         skipped=skipped,
         inputs=[h["key"] for h in usable] + ([file_key(label_path)] if label_path else []),
     )

@@ -102,6 +102,12 @@ def convert(
         raise UserError(f"--size must be at least 1, got {size}")
     if shard is not None and shard < 1:
         raise UserError(f"--shard must be at least 1, got {shard}")
+    if stride is not None and stride < 1:
+        raise UserError(f"--stride must be at least 1 px, got {stride}")
+    if chip_size < 1:
+        raise UserError(f"--chip-size must be at least 1 px, got {chip_size}")
+    if not 0 <= max_nodata <= 1:
+        raise UserError(f"--max-nodata is a fraction in [0, 1], got {max_nodata}")
     with dask_client(scheduler, workers) as client:
 
         def parallel(fn, blocks, description, weights=None, unit="blocks"):  # noqa: ANN001, ANN202
@@ -226,11 +232,21 @@ def _write(
     shard = shard or int(min(64, max(1, _SHARD_BYTES // max(per_sample, 1))))
     attrs = {**plan.attrs(), "nodata": nodata_attr(plan.nodata)}
     patches = plan if isinstance(plan, PatchPlan) else None
-    if patches is not None and not patches.dated and not quiet:
-        dated = sum(p.time is not None for p in patches.patches)
-        why = f"only {dated} of {patches.samples} patches have" if dated else "no patch has"
+    if isinstance(plan, ChipPlan) and plan.crs_wkt is None and not quiet:
         console(stderr=True).print(
-            f"{why} a date in its name: the store has no time_ (one timestamp per sample)"
+            f"eossl: {escape(plan.scenes[0].path)} has no CRS: the store records crs 0 and "
+            "NaN centre lat/lon (pixels and chips are unaffected)"
+        )
+    if not getattr(plan, "dated", True) and not quiet:
+        if patches is not None:
+            dated = sum(p.time is not None for p in patches.patches)
+            why = f"only {dated} of {patches.samples} patches have" if dated else "no patch has"
+            what = "one timestamp per sample"
+        else:
+            why, what = "no scene has", "timestamps in file-name order"
+        console(stderr=True).print(
+            f"eossl: {why} a date (file name or TIFFTAG_DATETIME): the store has no "
+            f"time_ ({what}); seasonal positives need dates"
         )
     spec = StoreSpec(
         samples=plan.samples,
@@ -248,7 +264,7 @@ def _write(
         source=fingerprint({"plan": plan.describe(), "skip_bad": skip_bad}),
         classes=patches.classes if patches is not None else None,
         scene_label_kind=patches.label_kind if patches is not None else None,
-        time=patches.dated if patches is not None else True,
+        time=getattr(plan, "dated", True),
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
     if writer.resumed_blocks and not quiet:

@@ -67,7 +67,10 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         season_probability: chance of a seasonal pair with ``positives: mixed``.
         batch_size: samples per batch.
         num_workers: DataLoader worker processes.
-        crop_size: random crop taken in the workers, before transfer.
+        crop_size: the window read from the store (a random crop, the same for every
+            season), in the workers, before transfer; ``None`` reads whole images. The
+            method's ``augment.crop_size`` then sets the size of the views (a random
+            resized crop of this window): both apply, in that order.
         val_fraction: share of samples held out for validation (0 for none).
         max_cloud_fraction: skip timestamps cloudier than this.
         release: card release whose statistics to use, instead of the store's stats.
@@ -109,6 +112,10 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             raise UserError(f"data.num_workers must be 0 or more, got {num_workers}")
         if not 0 <= val_fraction < 1:
             raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if max_cloud_fraction is not None and not 0 <= max_cloud_fraction <= 1:
+            raise UserError(
+                f"data.max_cloud_fraction is a fraction in [0, 1], got {max_cloud_fraction}"
+            )
         self.data = data
         self.sensor: Sensor = get_sensor(sensor)
         self.seasons = seasons
@@ -176,9 +183,30 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.train_set = Subset(self.dataset, order[n_val:].tolist())
         self.val_set = Subset(self.dataset, order[:n_val].tolist())
         self.stats = resolve_stats(self.dataset.stores[0], self.sensor, self.release)
+        self._refuse_empty()
         self.normalize = BandNormalize(self.stats.mean, self.stats.std, self.sensor.nodata)
         if self.num_workers > 0:
             start_worker_server(dataset.uses_tensorstore)
+
+    def _refuse_empty(self, probes: int = 4) -> None:
+        """Refuse data whose probed samples hold only nodata or NaN: nothing to learn."""
+        from eossl.data.stats import _store_nodata
+
+        data = self.dataset
+        assert data is not None
+        info = data.stores[0]
+        nodata = _store_nodata(info.attrs, self.sensor)
+        for i in np.linspace(0, len(data) - 1, min(probes, len(data))).astype(int):
+            image = data[int(i)]["image"].numpy()
+            valid = np.isfinite(image) if image.dtype.kind == "f" else np.ones(image.shape, bool)
+            if nodata is not None and not np.isnan(nodata):
+                valid &= image != nodata
+            if valid.any():
+                return
+        raise UserError(
+            f"{info.path}: the {min(probes, len(data))} samples probed hold only nodata or NaN "
+            f"pixels (nodata {nodata}); nothing to train on: check the data"
+        )
 
     def describe_positives(self) -> str:
         """One line saying what the positive pair of each location is in this run."""

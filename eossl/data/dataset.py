@@ -122,6 +122,10 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             raise UserError(f"positives must be one of {', '.join(POSITIVES)}, got {positives!r}")
         if not 0 <= season_probability <= 1:
             raise UserError(f"season_probability must be in [0, 1], got {season_probability}")
+        if max_cloud_fraction is not None and not 0 <= max_cloud_fraction <= 1:
+            raise UserError(
+                f"max_cloud_fraction is a fraction in [0, 1], got {max_cloud_fraction}"
+            )
         if on_bad_sample not in ("error", "skip"):
             raise UserError(f"on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
         if dtype not in ("float32", "stored"):
@@ -265,8 +269,8 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
                 if self.on_bad_sample == "error":
                     raise UserError(
                         f"{where} could not be read ({type(err).__name__}: {err}); "
-                        "re-download or re-convert the file, or pass "
-                        "on_bad_sample='skip'"
+                        f"{_advice(err)}, or pass --data.on_bad_sample skip "
+                        "(on_bad_sample='skip' in Python) to skip and count such samples"
                     ) from err
                 self.bad_samples.append(where)
                 log.warning("skipping unreadable %s (%s)", where, err)
@@ -375,3 +379,12 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         state["_handles"] = OrderedDict()  # never pickle open stores into workers
         state["_pid"] = None
         return state
+
+
+def _advice(err: BaseException) -> str:
+    """What to do about a sample that could not be read, by what went wrong."""
+    if isinstance(err, PermissionError) or "PERMISSION_DENIED" in str(err):
+        return "check that you may read the file (its permissions)"
+    if isinstance(err, FileNotFoundError) or "NOT_FOUND" in str(err):
+        return "the file is gone: check the path, or re-convert the data"
+    return "re-download or re-convert the file"

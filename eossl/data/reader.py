@@ -10,7 +10,7 @@ sample). A timestamp repeated in the array is read once. Which reader is used:
   timestamp and the crop at once; no decoded-chunk cache. Chunk checksums (crc32c in
   the stores eossl writes) are checked by tensorstore. Its zip kvstore does not check
   the zip's CRC-32, so in a format-2 ``.zarr.zip`` (the v1.1 form, no chunk checksum)
-  eossl checks the CRC-32 of every zip member (chunk) a read touches.
+  eossl checks the CRC-32 of each zip member (chunk) the first time a process reads it.
 - **zarr-python** (the fallback): when tensorstore is not installed, cannot open the
   array (a codec or filter it lacks), the zip's members are compressed by the zip
   itself (Python's zipfile checks their CRC-32), or ``reader="zarr"`` is asked for.
@@ -185,6 +185,7 @@ class ZipMembers:
         self.chunks = tuple(array.chunks)
         self.encode = array.metadata.encode_chunk_key
         self.offsets: dict[str, int] = {}
+        self.verified: set[str] = set()  # members already checked in this process
 
     def keys(self, index: Index) -> list[str]:
         """The chunk keys (member names) that ``index`` touches."""
@@ -212,10 +213,15 @@ class ZipMembers:
         return offset
 
     def check(self, index: Index) -> None:
-        """Raise if a touched member's bytes do not match the CRC-32 in the zip."""
+        """Raise if a touched member's bytes do not match the CRC-32 in the zip.
+
+        A member is checked the first time this process reads it (a multi-sample
+        v1.1 chunk is read for each of its samples); the store's handle, and with it
+        this record, is dropped when the dataset closes the store.
+        """
         for key in self.keys(index):
             info = self.infos.get(key)
-            if info is None:  # never written: the fill value
+            if info is None or key in self.verified:  # never written (fill value), or checked
                 continue
             data = os.pread(self.file.fileno(), info.compress_size, self._data_offset(info))
             crc = zlib.crc32(data)
@@ -223,6 +229,7 @@ class ZipMembers:
                 raise ValueError(
                     f"zip member {key}: CRC-32 mismatch (stored {info.CRC:08x}, read {crc:08x})"
                 )
+            self.verified.add(key)
 
 
 _CONTEXT: tuple[int, Any] | None = None

@@ -91,6 +91,8 @@ def open_group(path: Path) -> zarr.Group:
         return zarr.open_group(store, mode="r")
     except UserError:
         raise
+    except PermissionError as err:
+        raise UserError(f"{path}: permission denied; check that you may read it") from err
     except Exception as err:  # zarr raises many types for unreadable metadata
         raise UserError(
             f"{path}: cannot open as a Zarr store ({type(err).__name__}: {err}); "

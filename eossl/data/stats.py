@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import zipfile
@@ -46,6 +47,7 @@ from eossl.parallel import dask_client, run_blocks
 __all__ = ["MASKED_CODES", "add_arguments", "compute_stats", "run", "stats_table", "write_stats"]
 
 MASKED_CODES = CLOUDY_CODES  # thin cloud, thick cloud, shadow, no data
+log = logging.getLogger(__name__)
 _EXACT_INT = ("uint8", "int8", "uint16", "int16")  # exact percentiles by bincount
 _BLOCK_SAMPLES = 64  # samples per block, rounded to whole chunks/shards
 
@@ -305,6 +307,19 @@ def _compute(
     acc = _combine(parts)
     c = first.bands
     n = acc["n"]
+    where = first.path if len(infos) == 1 else f"{first.path.parent} ({len(infos)} stores)"
+    if not n.any():
+        raise UserError(
+            f"{where}: no valid pixel in {used} samples (all nodata, NaN or cloud-masked); "
+            "nothing to normalise by or train on: check the data, or the nodata value "
+            f"({nodata[0]})"
+        )
+    empty = [first.band_names[b] if first.band_names else str(b) for b in np.flatnonzero(n == 0)]
+    if empty and not quiet:
+        log.warning(
+            "%s: band(s) %s have no valid pixel: their stats are mean 0, std 1", where,
+            ", ".join(empty),
+        )  # fmt: skip
     if int_range is not None:
         hists = acc["hist"]
         method = "exact (integer histogram)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -146,6 +147,7 @@ class StoreWriter:
                 raise UserError(f"{self.out}: already exists; pass --overwrite to replace it")
             _remove(self.out)
         if self.partial.exists() and self._resumable():
+            _remove_temp_files(self.partial)  # a kill mid-write leaves zarr's temp files
             self.group = zarr.open_group(self.partial, mode="r+")
         else:
             if self.partial.exists():
@@ -399,6 +401,16 @@ class StoreWriter:
         else:
             os.replace(self.partial, self.out)
         return self.out
+
+
+_ZARR_TEMP = re.compile(r"\.[0-9a-f]{32}\.partial$")  # zarr LocalStore: NAME.<uuid hex>.partial
+
+
+def _remove_temp_files(store: Path) -> None:
+    """Delete the temporary files of writes that a kill interrupted (never renamed into place)."""
+    for path in store.rglob("*.partial"):
+        if path.is_file() and _ZARR_TEMP.search(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _remove(path: Path) -> None:

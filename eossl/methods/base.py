@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.models import create_backbone
-from eossl.monitors import embedding_std, rankme
+from eossl.monitors import embedding_std, epoch_line, rankme
 
 __all__ = ["SSLMethod"]
 
@@ -143,6 +144,23 @@ class SSLMethod(L.LightningModule):
         elapsed = max(time.perf_counter() - self._epoch_start, 1e-9)
         self.log("samples_per_s", self._epoch_samples / elapsed, sync_dist=True)
         self._report_epoch_data()
+        self._log_monitors()
+        self._print_epoch_line()
+
+    def _print_epoch_line(self) -> None:
+        """``eossl: epoch 3/10, loss ..., lr ..., RankMe ..., std ..., samples/s ...``."""
+        trainer = self._trainer
+        if trainer is None or not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        line = epoch_line(self.current_epoch, trainer.max_epochs, trainer.callback_metrics)
+        bar = trainer.progress_bar_callback
+        console = getattr(bar, "_console", None)  # RichProgressBar: print above its bar
+        if console is not None:
+            console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _log_monitors(self) -> None:
         if not self._monitor:
             return
         z = torch.cat(self._monitor)
