@@ -200,17 +200,18 @@ def _quiet_warnings() -> None:
         ".*litmodels.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
-    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _DropTips) for f in tips.filters):
-        tips.addFilter(_DropTips())
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        tips = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in tips.filters):
+            tips.addFilter(_DropTips())
 
 
 class _DropTips(logging.Filter):
-    """Drop Lightning's advertising tips (litlogger, litmodels) from the console."""
+    """Drop Lightning's advertising tips (litlogger, litmodels) and "Seed set to" notices."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return "litlogger" not in message and "litmodels" not in message
+        return not any(s in message for s in ("litlogger", "litmodels", "Seed set to"))
 
 
 def _keep_metrics(out: Path) -> None:

@@ -99,8 +99,9 @@ def test_errors_one_line_exit_2(
         [sys.executable, "-m", "eossl.cli", *argv], capture_output=True, text=True
     )
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    *notices, last = proc.stderr.strip().splitlines()
+    assert last.startswith("error:") and message in last
+    assert all(n.startswith("eossl: ") for n in notices), notices  # what eossl chose, if any
     assert "Traceback" not in proc.stderr
 
 

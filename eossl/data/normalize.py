@@ -39,7 +39,7 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
     stats = attrs.get("stats")
     if release is None and isinstance(stats, dict) and "mean" in stats and "std" in stats:
         mean, std = list(stats["mean"]), list(stats["std"])
-        if stats.get("count") is not None and not any(stats["count"]):
+        if stats.get("count") is not None and not np.any(np.asarray(stats["count"])):
             raise UserError(
                 f"{info.path}: its stats counted no valid pixel (all nodata or NaN); "
                 "nothing to train on: check the data"
