@@ -368,6 +368,7 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
         save_config_kwargs={"overwrite": True},
         out=out,
         trainer_defaults={
+            "enable_model_summary": False,  # its table ends in "Total FLOPs: 0"; one line below
             "callbacks": [
                 # no "best" checkpoint: an SSL loss is no measure of better features (MoCo
                 # v2's rises while its queue fills), so last.ckpt is the one kept. This
@@ -386,6 +387,14 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
 def _fit_and_export(cli: PretrainCLI, ckpt_path: str | None, out: Path) -> None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    if cli.trainer.is_global_zero:
+        model = cli.model
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        print(
+            f"eossl: {type(model).__name__} with a {model.hparams.backbone} backbone, "
+            f"{trainable / 1e6:.1f} M trainable parameters",
+            file=sys.stderr,
+        )
     try:  # weights_only: a resumed checkpoint is never unpickled
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:

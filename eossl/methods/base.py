@@ -156,7 +156,7 @@ class SSLMethod(L.LightningModule):
         bar = trainer.progress_bar_callback
         console = getattr(bar, "_console", None)  # RichProgressBar: print above its bar
         if console is not None:
-            console.print(line, markup=False, highlight=False)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:
             print(line, file=sys.stderr, flush=True)
 
