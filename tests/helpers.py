@@ -82,3 +82,15 @@ def realdata_dir() -> Path | None:
         if candidate and Path(candidate, "bigearthnet-v1").is_dir():
             return Path(candidate)
     return None
+
+
+def assert_same_items(a, b, indices=None) -> None:
+    """Two datasets give equal items (same keys, equal tensors) at ``indices`` (default: all)."""
+    import torch
+
+    assert len(a) == len(b)
+    for i in range(len(a)) if indices is None else indices:
+        x, y = a[i], b[i]
+        assert x.keys() == y.keys(), i
+        for key in x:
+            assert torch.equal(x[key], y[key]), (i, key)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import flip_chunk_byte
+from helpers import assert_same_items, flip_chunk_byte
 from torch.utils.data import DataLoader
 
 from eossl.data import reader as reader_module
@@ -83,11 +83,7 @@ def test_dataset_reads_the_same_either_way(stores: dict[str, Path]) -> None:
         fast = SeasonalZarrDataset(path, reader="tensorstore", **kw)
         slow = SeasonalZarrDataset(path, reader="zarr", **kw)
         assert fast.backend() == "tensorstore" and slow.backend() == "zarr", form
-        for i in (0, len(fast) - 1):
-            a, b = fast[i], slow[i]
-            assert a.keys() == b.keys()
-            for key in a:
-                assert torch.equal(a[key], b[key]), (form, key)
+        assert_same_items(fast, slow, (0, len(fast) - 1))
 
 
 @pytest.mark.parametrize("form", ["zarr3", "v1.1 zip"])

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import zarr
+from helpers import assert_same_items
 
 from eossl.data.convert import convert
 from eossl.data.dataset import SeasonalZarrDataset
@@ -14,15 +14,6 @@ from eossl.data.schema import checksum_name, open_group
 from eossl.errors import UserError
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"
-
-
-def _same_items(a: SeasonalZarrDataset, b: SeasonalZarrDataset) -> None:
-    assert len(a) == len(b)
-    for i in range(len(a)):
-        x, y = a[i], b[i]
-        assert x.keys() == y.keys()
-        for key in x:
-            assert torch.equal(x[key], y[key]), (i, key)
 
 
 @pytest.mark.parametrize("modality", ["S2L1C", "S1GRD"])
@@ -37,7 +28,7 @@ def test_v11_archive_reencodes_value_for_value(tmp_path: Path, modality: str) ->
     kw = {"seasons": "all", "reader": "zarr"}
     source, copy = SeasonalZarrDataset(src, **kw), SeasonalZarrDataset(out, **kw)
     assert copy.sensor == source.sensor  # now recorded, not guessed from the folder name
-    _same_items(source, copy)
+    assert_same_items(source, copy)
     for name in ("sample_id", "file_id", "crs", "x_", "y_"):
         whole = np.concatenate([open_group(p)[name][...] for p in sorted(src.iterdir())])
         np.testing.assert_array_equal(group[name][...], whole.astype(group[name].dtype))
@@ -50,7 +41,7 @@ def test_any_schema_store_with_labels(tmp_path: Path, s2_store: Path) -> None:
     out, _ = convert(s2_store, tmp_path / "z.zarr", "zarr", codec="zstd", shard=5, quiet=True)
     assert open_group(out)["bands"].shards[0] == 5
     kw = {"seasons": "all", "reader": "zarr"}
-    _same_items(SeasonalZarrDataset(s2_store, **kw), SeasonalZarrDataset(out, **kw))
+    assert_same_items(SeasonalZarrDataset(s2_store, **kw), SeasonalZarrDataset(out, **kw))
     assert open_group(out).attrs["stats"] == open_group(s2_store).attrs["stats"]
 
 
@@ -87,6 +78,6 @@ def test_a_block_that_reads_back_different_is_not_marked_done(
     writer_done = tmp_path / "o.zarr.partial" / ".eossl_done"
     assert not any(writer_done.iterdir())  # nothing counted as written
     out, _ = convert(V11 / "S2L1C", tmp_path / "o.zarr", "zarr", quiet=True)  # resumes clean
-    _same_items(
+    assert_same_items(
         SeasonalZarrDataset(V11 / "S2L1C", seasons="all"), SeasonalZarrDataset(out, seasons="all")
     )

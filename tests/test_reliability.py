@@ -422,17 +422,25 @@ def test_convert_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
             transform=from_origin(500000, 5300000, 10, 10),
         ) as f:
             f.write(data)
-    args = ["--layout", "geotiff", "--chip-size", "32", "--shard", "4"]
+    _convert_killed_then_rerun(
+        tmp_path, scenes, ["--layout", "geotiff", "--chip-size", "32", "--shard", "4"]
+    )
+
+
+def _convert_killed_then_rerun(tmp_path: Path, src: Path, args: list[str]) -> str:
+    """Kill ``eossl convert`` after 3 blocks, rerun it, and check the store against an
+    uninterrupted run; returns the rerun's stderr."""
     killed = tmp_path / "killed.zarr"
     _kill_when_blocks_done(
-        ["convert", str(scenes), str(killed), *args], tmp_path / "killed.zarr.partial", 3
+        ["convert", str(src), str(killed), *args], tmp_path / "killed.zarr.partial", 3
     )
     assert not killed.exists()
-    rerun = _eossl("convert", str(scenes), str(killed), *args)
+    rerun = _eossl("convert", str(src), str(killed), *args)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     whole = tmp_path / "whole.zarr"
-    assert _eossl("convert", str(scenes), str(whole), *args).returncode == 0
+    assert _eossl("convert", str(src), str(whole), *args).returncode == 0
     _assert_same_store(killed, whole)
+    return rerun.stderr
 
 
 def test_stats_on_a_corrupt_store_is_one_line(tmp_path: Path, s2_store: Path) -> None:
@@ -494,17 +502,8 @@ def test_zstd_3_stores_are_unchecked(tmp_path: Path) -> None:
 def test_reencode_killed_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     src = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train" / "S2L1C"
     args = ["--layout", "zarr", "--shard", "2"]  # 64 blocks: time to kill it midway
-    killed = tmp_path / "killed.zarr"
-    _kill_when_blocks_done(
-        ["convert", str(src), str(killed), *args], tmp_path / "killed.zarr.partial", 3
-    )
-    assert not killed.exists()
-    rerun = _eossl("convert", str(src), str(killed), *args)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "resuming" in rerun.stderr and "checked equal value for value" in rerun.stderr
-    whole = tmp_path / "whole.zarr"
-    assert _eossl("convert", str(src), str(whole), *args).returncode == 0
-    _assert_same_store(killed, whole)
+    err = _convert_killed_then_rerun(tmp_path, src, args)
+    assert "resuming" in err and "checked equal value for value" in err
 
 
 @pytest.mark.parametrize(("sensor", "empty"), [("s1", np.nan), ("s2", 0)])
