@@ -73,14 +73,11 @@ def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
 _DIGESTS = {"pth": "sha256", "safetensors": "sha256_safetensors", "torchgeo_ckpt": "sha256_ckpt"}
 
 
-def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
-    """The card's ``kind`` file (pth, safetensors, torchgeo_ckpt), checked against its sha256.
+def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:
+    """The card's ``kind`` file, which must exist in the card's own folder (not hashed).
 
-    The file must sit in the card's own folder: a name with a path in it is refused.
+    A name with a path in it is refused.
     """
-    from eossl.export import sha256
-
-    info, card_path = load_card(card)
     name = str((info.get("files") or {}).get(kind, ""))
     if not name or Path(name).name != name or name in (".", ".."):
         raise UserError(
@@ -90,6 +87,18 @@ def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
     path = card_path.parent / name
     if not path.is_file():
         raise UserError(f"{path}: weights file named by the card is missing")
+    return path
+
+
+def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
+    """The card's ``kind`` file (pth, safetensors, torchgeo_ckpt), checked against its sha256.
+
+    The file must sit in the card's own folder (see :func:`card_file`).
+    """
+    from eossl.export import sha256
+
+    info, card_path = load_card(card)
+    path = card_file(info, card_path, kind)
     digest, expected = sha256(path), str(info.get(_DIGESTS[kind], ""))
     if digest != expected:
         raise UserError(
@@ -132,7 +141,7 @@ class EosslWeightsEnum(WeightsEnum):
 def torchgeo_weights(card: str | os.PathLike) -> EosslWeightsEnum:
     """A ``WeightsEnum`` member for an exported card (path or registered name)."""
     info, card_path = load_card(card)
-    pth = verified_file(card_path, "pth")
+    pth = card_file(info, card_path, "pth")  # its sha256 is checked when TorchGeo loads it
     meta = {
         "dataset": info.get("dataset"),
         "in_chans": info["in_chans"],
