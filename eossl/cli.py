@@ -103,7 +103,8 @@ def _info_args(p: argparse.ArgumentParser) -> None:
         "path",
         nargs="?",
         default=None,
-        help="store, .zarr.zip or folder of stores (default: the built-in sample)",
+        help="store, .zarr.zip or folder of stores (default: the built-in sample that "
+        "`eossl pretrain` uses without --data)",
     )
     p.add_argument("--sensor", default=None, help="check against this sensor card")
     p.set_defaults(run=_info)
@@ -113,10 +114,20 @@ def _info(args: argparse.Namespace) -> None:
     from eossl.data.describe import print_info
 
     path = args.path
-    if path is None:
-        from eossl.data.synthetic_store import builtin_store
+    if path is None:  # the store the demo trains on: the demo preset's size
+        import yaml
 
-        path = builtin_store(args.sensor or "s2")
+        from eossl.data.synthetic_store import builtin_store
+        from eossl.pretrain import configs_dir
+
+        data = yaml.safe_load((configs_dir() / "demo.yaml").read_text())["data"]
+        samples, size = data["synthetic_samples"], data["synthetic_size"]
+        print(
+            f"eossl: no path given: the built-in synthetic sample that `eossl pretrain` "
+            f"trains on without --data ({samples} samples, {size} px; made once into the cache)",
+            file=sys.stderr,
+        )
+        path = builtin_store(args.sensor or "s2", samples=samples, size=size)
     print_info(path, args.sensor)
 
 

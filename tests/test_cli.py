@@ -137,3 +137,20 @@ def test_tables_are_whole_in_a_log(tmp_path: Path) -> None:
         env=env,
     ).stdout
     assert "no weights registered" in out and "--register" in out
+
+
+def test_info_without_path_describes_the_demo_store(capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    from eossl.data.datamodule import SeasonalZarrDataModule
+    from eossl.pretrain import configs_dir
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr()
+    assert "no path given: the built-in synthetic sample" in out.err
+    data = yaml.safe_load((configs_dir() / "demo.yaml").read_text())["data"]
+    demo = SeasonalZarrDataModule(
+        synthetic_samples=data["synthetic_samples"], synthetic_size=data["synthetic_size"]
+    )
+    size = data["synthetic_size"]
+    assert Path(demo.root).name in out.out and f"{size} x {size}" in out.out  # the same store
