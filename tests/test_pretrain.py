@@ -61,6 +61,7 @@ def test_checkpoint_keeps_moco_queue(tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     args = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
+    args += ["--model.init_args.version", "2"]  # the demo itself uses v3
     assert _run("--out", str(out), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
     path = out / "checkpoints" / "last.ckpt"
     saved = torch.load(path, weights_only=True)["memory_banks"]["criterion.memory_bank"]
