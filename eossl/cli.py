@@ -145,7 +145,9 @@ def _delegate(module: str) -> Callable[[argparse.ArgumentParser], None]:
 
 
 command(
-    "convert", "convert GeoTIFF archives (SSL4EO-S12, SSL4EO-L, SeCo, scenes, patches) to Zarr"
+    "convert",
+    "convert GeoTIFF archives (SSL4EO-S12, SSL4EO-L, SeCo, scenes, patches) to Zarr, or "
+    "re-encode Zarr stores (the v1.1 zips)",
 )(_delegate("eossl.data.convert"))
 command("stats", "per-band statistics of a store, with dask, out of core")(
     _delegate("eossl.data.stats")
