@@ -272,9 +272,7 @@ def _segmentation(
     out: Path,
     lr: float,
 ) -> EvalResult:
-    with warnings.catch_warnings():  # a deprecation notice of torch's, not the user's business
-        warnings.filterwarnings("ignore", message=r".*_pytree.*")
-        from torchgeo.trainers import SemanticSegmentationTask
+    from torchgeo.trainers import SemanticSegmentationTask
     from torchmetrics.classification import MulticlassJaccardIndex
 
     dm.setup()
@@ -335,13 +333,19 @@ def _segmentation(
 
 @contextlib.contextmanager
 def _lightning_banner(shown: bool) -> Iterator[None]:
-    """Let Lightning's device banner ("GPU available: ...") through only when ``shown``."""
+    """Let Lightning's device banner ("GPU available: ...") through only when ``shown``.
+
+    Lightning's own deprecation notice about torch's tree specs (``_pytree``), printed
+    while fitting, is not the user's business either.
+    """
     log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     level = log.level
     if not shown:
         log.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*treespec.*LeafSpec.*")
+            yield
     finally:
         log.setLevel(level)
 

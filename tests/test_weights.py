@@ -159,6 +159,7 @@ def test_evaluate(
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
     caplog: pytest.LogCaptureFixture,
+    recwarn: pytest.WarningsRecorder,
 ) -> None:
     import logging
 
@@ -190,6 +191,7 @@ def test_evaluate(
     assert (out / f"evaluate_{task}.png").stat().st_size > 1000
     banners = [r for r in caplog.records if r.getMessage().startswith("GPU available")]
     assert len(banners) == (task == "segmentation")  # Lightning's banner once, not per model
+    assert not [w for w in recwarn if "treespec" in str(w.message)]  # no _pytree notice
 
 
 def test_evaluate_rejects_unlabelled_store(
