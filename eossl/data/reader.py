@@ -175,7 +175,9 @@ class ZipMembers:
 
     def __init__(self, store: Path, name: str, array: zarr.Array) -> None:
         with zipfile.ZipFile(store) as zf:
-            self.infos = {i.filename: i for i in zf.infolist() if i.filename.startswith(name)}
+            self.infos = {
+                i.filename: i for i in zf.infolist() if i.filename.startswith(f"{name}/")
+            }
         if any(i.compress_type != zipfile.ZIP_STORED for i in self.infos.values()):
             raise ValueError(f"{store}: zip members are compressed; read with zarr-python")
         self.file = open(store, "rb")  # noqa: SIM115 (kept open for the handle's lifetime)
