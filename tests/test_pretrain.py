@@ -143,10 +143,20 @@ def test_print_config(capsys: pytest.CaptureFixture) -> None:
     assert "eossl.methods.SeCo" in text and "sensor: s1-grd" in text
 
 
+def test_help_lists_data_once_and_kebab_case_flags(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _run("--help")
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "--data DATA" in text and "--data CONFIG" not in text  # eossl's --data only
+    assert "--data.batch_size" in text and "--ckpt-path" in text
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--sensor", "modis"], "unknown sensor 'modis'"),
+        (["--ckpt-path", "/no/such.ckpt", "--out", "/tmp/eossl-none"], "/no/such.ckpt"),
         (["--method", "swav"], "unknown method 'swav'"),
         (["--data", "/no/such/path"], "no such file or directory"),
         (["--trainer.max_epoch", "1", "--print_config"], "unrecognized arguments: --trainer.max"),
