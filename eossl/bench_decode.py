@@ -194,6 +194,7 @@ def _copy(
     import zarr
 
     from eossl.data.schema import open_group
+    from eossl.data.writer import move_into_place
 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -224,16 +225,7 @@ def _copy(
             new[start : start + step] = array[start : start + step]
     if zarr_format == 2:
         zarr.consolidate_metadata(tmp)
-    if out.name.endswith(".zip"):
-        part = out.with_name(out.name + ".part")
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for path in sorted(tmp.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(tmp).as_posix())
-        os.replace(part, out)
-        shutil.rmtree(tmp)
-    else:
-        os.replace(tmp, out)
+    move_into_place(tmp, out)
     return out
 
 

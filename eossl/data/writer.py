@@ -140,7 +140,6 @@ class StoreWriter:
     def __init__(self, out: str | os.PathLike, spec: StoreSpec, overwrite: bool = False) -> None:
         self.out = Path(out)
         self.spec = spec
-        self.zipped = self.out.name.endswith(".zip")
         self.partial = self.out.with_name(self.out.name.removesuffix(".zip") + ".partial")
         if self.out.exists():
             if not overwrite:
@@ -390,16 +389,7 @@ class StoreWriter:
         shutil.rmtree(self.partial / _DONE, ignore_errors=True)
         if self.spec.zarr_format == 2:
             zarr.consolidate_metadata(self.partial)
-        if self.zipped:
-            tmp = self.out.with_name(self.out.name + ".partial-zip")
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for path in sorted(self.partial.rglob("*")):
-                    if path.is_file():
-                        zf.write(path, path.relative_to(self.partial).as_posix())
-            os.replace(tmp, self.out)
-            shutil.rmtree(self.partial)
-        else:
-            os.replace(self.partial, self.out)
+        move_into_place(self.partial, self.out)
         return self.out
 
 
@@ -411,6 +401,23 @@ def _remove_temp_files(store: Path) -> None:
     for path in store.rglob("*.partial"):
         if path.is_file() and _ZARR_TEMP.search(path.name):
             path.unlink(missing_ok=True)
+
+
+def move_into_place(done: Path, out: Path) -> None:
+    """Move a finished store directory to ``out``, zipped where ``out`` ends in ``.zip``.
+
+    The zip is uncompressed (the v1.1 form) and appears whole or not at all.
+    """
+    if out.name.endswith(".zip"):
+        tmp = out.with_name(out.name + ".partial-zip")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for path in sorted(done.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(done).as_posix())
+        os.replace(tmp, out)
+        shutil.rmtree(done)
+    else:
+        os.replace(done, out)
 
 
 def _remove(path: Path) -> None:
