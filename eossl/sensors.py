@@ -9,6 +9,7 @@ not code: add a YAML file to support a new product.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,17 @@ import yaml
 
 from eossl.errors import UserError
 
-__all__ = ["Band", "Release", "Sensor", "cards_dir", "get_sensor", "is_card_file", "list_sensors"]
+__all__ = [
+    "Band",
+    "Release",
+    "Sensor",
+    "cards_dir",
+    "fused_sensor",
+    "get_sensor",
+    "get_sensors",
+    "is_card_file",
+    "list_sensors",
+]
 
 
 def cards_dir() -> Path:
@@ -218,6 +229,8 @@ def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
     """
     if isinstance(name, Sensor):
         return name
+    if "+" in str(name) and not is_card_file(name):  # a fused card's name: s1-grd+s2-l1c
+        return fused_sensor([get_sensor(n) for n in str(name).split("+")])
     if is_card_file(name):
         path = Path(name)
         if not path.is_file():
@@ -232,3 +245,52 @@ def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:
             return sensor
     known = ", ".join(sorted({a for s in _cards().values() for a in (s.name, *s.aliases)}))
     raise UserError(f"unknown sensor {name!r}; choose one of: {known}")
+
+
+def get_sensors(spec: str | Sensor | Sequence[str | Sensor]) -> list[Sensor]:
+    """One or more sensor cards: ``"s2"``, ``"s1,s2"`` or a list of names or cards."""
+    if isinstance(spec, Sensor):
+        return [spec]
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    cards = [get_sensor(n.strip() if isinstance(n, str) else n) for n in names]
+    if len({c.name for c in cards}) != len(cards):
+        raise UserError(f"sensor {spec!r} names one sensor twice")
+    return cards
+
+
+def fused_sensor(sensors: list[Sensor]) -> Sensor:
+    """The card of several sensors' bands stacked as channels, in order (early fusion).
+
+    Its name joins theirs with ``+`` (``s1-grd+s2-l1c``); its values are normalised
+    per sensor before stacking, so it has no dtype, offset or nodata of its own.
+    """
+    if len(sensors) == 1:
+        return sensors[0]
+    names = [b.name for s in sensors for b in s.bands]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise UserError(
+            f"sensors {', '.join(s.name for s in sensors)} share band names ({', '.join(clash)}); "
+            "fuse sensors with distinct bands, e.g. s1 and s2"
+        )
+    optical = [i for i, s in enumerate(sensors) if s.rgb is not None]
+    rgb = None
+    if optical:
+        first = optical[0]
+        shift = sum(s.num_bands for s in sensors[:first])
+        rgb = tuple(int(i) + shift for i in sensors[first].rgb)  # type: ignore[union-attr]
+    return Sensor(
+        name="+".join(s.name for s in sensors),
+        title=" + ".join(s.title for s in sensors),
+        aliases=(),
+        platform=" + ".join(dict.fromkeys(s.platform for s in sensors)),
+        product=" + ".join(s.product for s in sensors),
+        modality="+".join(s.modality for s in sensors),
+        dtype="float32",
+        nodata=None,
+        units="normalised per sensor",
+        quantification=None,
+        rgb=rgb,  # type: ignore[arg-type]
+        bands=tuple(b for s in sensors for b in s.bands),
+        citation="\n".join(dict.fromkeys(s.citation for s in sensors if s.citation)),
+    )

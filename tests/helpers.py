@@ -94,3 +94,10 @@ def assert_same_items(a, b, indices=None) -> None:
         assert x.keys() == y.keys(), i
         for key in x:
             assert torch.equal(x[key], y[key]), (i, key)
+
+
+def one_line(err) -> str:
+    """The message of a raised error, checked to be one line."""
+    message = str(err.value)
+    assert "\n" not in message, message
+    return message

@@ -7,6 +7,7 @@ import pytest
 import torch
 import xarray as xr
 import zarr
+from helpers import one_line
 from torch.utils.data import DataLoader
 from zarr.storage import ZipStore
 
@@ -111,23 +112,17 @@ def test_reads_eossl_store(s2_store: Path) -> None:
 # ---- errors: one line, naming the file and the fix ------------------------------------------
 
 
-def _one_line(err: pytest.ExceptionInfo) -> str:
-    message = str(err.value)
-    assert "\n" not in message
-    return message
-
-
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         SeasonalZarrDataset(tmp_path / "nope")
-    assert "no such file" in _one_line(err)
+    assert "no such file" in one_line(err)
 
 
 def test_no_stores(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError) as err:
         SeasonalZarrDataset(tmp_path / "empty")
-    assert "no Zarr stores" in _one_line(err)
+    assert "no Zarr stores" in one_line(err)
 
 
 def test_missing_bands_variable(tmp_path: Path) -> None:
@@ -135,7 +130,7 @@ def test_missing_bands_variable(tmp_path: Path) -> None:
     group.create_array("images", shape=(2, 2), dtype="int16")
     with pytest.raises(UserError) as err:
         SeasonalZarrDataset(tmp_path / "x.zarr")
-    assert "no 'bands' variable" in _one_line(err) and "x.zarr" in str(err.value)
+    assert "no 'bands' variable" in one_line(err) and "x.zarr" in str(err.value)
 
 
 def test_wrong_dims(tmp_path: Path) -> None:
@@ -145,13 +140,13 @@ def test_wrong_dims(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError) as err:
         SeasonalZarrDataset(tmp_path / "x.zarr")
-    assert "expected ('sample', 'time', 'band', 'y', 'x')" in _one_line(err)
+    assert "expected ('sample', 'time', 'band', 'y', 'x')" in one_line(err)
 
 
 def test_band_count_mismatch(v11_s2: Path) -> None:
     with pytest.raises(UserError) as err:
         SeasonalZarrDataset(v11_s2, sensor="s1")
-    message = _one_line(err)
+    message = one_line(err)
     assert "has 13 bands but sensor 's1-grd' has 2" in message and "--sensor" in message
 
 
@@ -173,7 +168,7 @@ def test_corrupt_chunk_names_file_and_sample(v11_s2: Path, tmp_path: Path) -> No
     ds[0]  # other chunks are fine
     with pytest.raises(UserError) as err:
         ds[9]
-    message = _one_line(err)
+    message = one_line(err)
     assert str(bad) in message and "sample 9" in message
 
 

@@ -12,11 +12,18 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
 from eossl.data.dataset import Positives, SeasonalZarrDataset
-from eossl.data.normalize import BandNormalize, BandStats, resolve_stats
+from eossl.data.multimodal import MultiModalDataset, Pairing
+from eossl.data.normalize import (
+    BandNormalize,
+    BandStats,
+    StackNormalize,
+    resolve_stats,
+    stack_stats,
+)
 from eossl.data.reader import Reader
 from eossl.data.workers import one_thread, start_worker_server, worker_context
 from eossl.errors import UserError
-from eossl.sensors import Sensor, get_sensor
+from eossl.sensors import Sensor, fused_sensor, get_sensors
 
 __all__ = ["SeasonalZarrDataModule"]
 
@@ -50,15 +57,40 @@ class _DistributedEpochSampler(DistributedSampler):
         self.dataset.dataset.set_epoch(epoch)
 
 
+def _refuse_empty(data: SeasonalZarrDataset, sensor: Sensor, probes: int = 4) -> None:
+    """Refuse data whose probed samples hold only nodata or NaN: nothing to learn."""
+    from eossl.data.stats import _store_nodata
+
+    info = data.stores[0]
+    nodata = _store_nodata(info.attrs, sensor)
+    for i in np.linspace(0, len(data) - 1, min(probes, len(data))).astype(int):
+        image = data[int(i)]["image"].numpy()
+        valid = np.isfinite(image) if image.dtype.kind == "f" else np.ones(image.shape, bool)
+        if nodata is not None and not np.isnan(nodata):
+            valid &= image != nodata
+        if valid.any():
+            return
+    raise UserError(
+        f"{info.path}: the {min(probes, len(data))} samples probed hold only nodata or NaN "
+        f"pixels (nodata {nodata}); nothing to train on: check the data"
+    )
+
+
 class SeasonalZarrDataModule(L.LightningDataModule):
     """Seasonal samples from Zarr stores, split by sample, normalised on the device.
 
     With ``data=None`` it uses the built-in synthetic store of ``sensor``, made
     once into the cache (see :func:`eossl.data.synthetic_store.builtin_store`).
 
+    Several sensors (``sensor="s1,s2"``) are read co-located from one folder (see
+    :class:`~eossl.data.multimodal.MultiModalDataset`); each is normalised with its
+    own statistics and their bands are stacked as channels, in the order given, so
+    every method trains on them (early fusion) and ``crossmodal`` splits them again.
+
     Args:
         data: store, ``.zarr.zip`` or folder of stores; ``None`` for the built-in sample.
-        sensor: sensor card name or alias (``s2``, ``s2-l2a``, ``s1``, ``landsat-oli-sr``...).
+        sensor: sensor card name or alias (``s2``, ``s2-l2a``, ``s1``, ``landsat-oli-sr``...),
+            or several separated by commas (``s1,s2``).
         seasons: timestamps per sample (2 for seasonal contrast).
         positives: ``season`` (two timestamps of a location; one repeated where a
             location has only one), ``same`` (one timestamp, two augmentations) or
@@ -81,6 +113,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         synthetic_size: image size of the built-in synthetic store.
         reader: ``auto`` (tensorstore where it can open the store, else zarr-python),
             ``tensorstore`` or ``zarr``; see docs/schema.md, "Reading".
+        pairing: with several sensors, which of their timestamps go with the optical
+            sensor's: ``nearest`` in time or ``independent`` draws.
     """
 
     def __init__(
@@ -102,6 +136,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         synthetic_samples: int = 256,
         synthetic_size: int = 128,
         reader: Reader = "auto",
+        pairing: Pairing = "nearest",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -117,7 +152,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
                 f"data.max_cloud_fraction is a fraction in [0, 1], got {max_cloud_fraction}"
             )
         self.data = data
-        self.sensor: Sensor = get_sensor(sensor)
+        self.sensors: list[Sensor] = get_sensors(sensor)
+        self.sensor: Sensor = fused_sensor(self.sensors)  # the stack of them, with several
         self.seasons = seasons
         self.positives = positives
         self.season_probability = season_probability
@@ -133,20 +169,24 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.synthetic_samples = synthetic_samples
         self.synthetic_size = synthetic_size
         self.reader = reader
-        self.dataset: SeasonalZarrDataset | None = None
+        self.pairing = pairing
+        self.dataset: SeasonalZarrDataset | MultiModalDataset | None = None
         self.stats: BandStats | None = None
-        self.normalize: BandNormalize | None = None
+        self.normalize: BandNormalize | StackNormalize | None = None
+        self.sensor_stats: dict[str, BandStats] = {}
 
     @property
-    def root(self) -> str:
-        """The data path in use (the cached synthetic store when ``data`` is None)."""
+    def root(self) -> str | list[str]:
+        """The data path in use (the cached synthetic stores when ``data`` is None)."""
         if self.data is not None:
             return self.data
         from eossl.data.synthetic_store import builtin_store
 
-        return str(
-            builtin_store(self.sensor, samples=self.synthetic_samples, size=self.synthetic_size)
-        )
+        stores = [
+            str(builtin_store(s, samples=self.synthetic_samples, size=self.synthetic_size))
+            for s in self.sensors
+        ]
+        return stores[0] if len(stores) == 1 else stores
 
     def prepare_data(self) -> None:
         """Build the synthetic store if it is needed (once, on one process)."""
@@ -157,20 +197,31 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """Open the stores, split by sample and resolve the normalisation."""
         if self.dataset is not None:
             return
-        dataset = SeasonalZarrDataset(
-            self.root,
-            sensor=self.sensor,
-            seasons=self.seasons,
-            positives=self.positives,
-            season_probability=self.season_probability,
-            max_cloud_fraction=self.max_cloud_fraction,
-            crop_size=self.crop_size,
-            seed=self.seed,
-            on_bad_sample=self.on_bad_sample,
-            dtype="stored",  # converted to float on the device, in on_after_batch_transfer
-            return_cloud_mask=False,
-            reader=self.reader,
-        )
+        common: dict[str, Any] = {
+            "seasons": self.seasons,
+            "positives": self.positives,
+            "season_probability": self.season_probability,
+            "max_cloud_fraction": self.max_cloud_fraction,
+            "crop_size": self.crop_size,
+            "seed": self.seed,
+            "on_bad_sample": self.on_bad_sample,
+            "dtype": "stored",  # converted to float on the device, in on_after_batch_transfer
+            "reader": self.reader,
+        }
+        dataset: SeasonalZarrDataset | MultiModalDataset
+        if len(self.sensors) > 1:
+            dataset = MultiModalDataset(self.root, self.sensors, pairing=self.pairing, **common)
+            parts = dataset.parts
+            _say(
+                f"eossl: {' + '.join(parts)} at the same places (checked by "
+                f"{', '.join(sorted(set(dataset.alignment.values())))}), bands stacked in "
+                f"that order; {self.pairing} timestamps paired with {dataset.reference}"
+            )
+        else:
+            dataset = SeasonalZarrDataset(
+                self.root, sensor=self.sensor, return_cloud_mask=False, **common
+            )
+            parts = {self.sensor.name: dataset}
         if dataset.max_timestamps == 1:
             dataset.positives = "same"
         self.dataset = dataset
@@ -182,31 +233,25 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             raise UserError(f"{self.root}: {n} samples leave none for training")
         self.train_set = Subset(self.dataset, order[n_val:].tolist())
         self.val_set = Subset(self.dataset, order[:n_val].tolist())
-        self.stats = resolve_stats(self.dataset.stores[0], self.sensor, self.release)
-        self._refuse_empty()
-        self.normalize = BandNormalize(self.stats.mean, self.stats.std, self.sensor.nodata)
+        cards = {c.name: c for c in self.sensors}
+        self.sensor_stats = {
+            name: resolve_stats(part.stores[0], cards[name], self.release)
+            for name, part in parts.items()
+        }
+        for name, part in parts.items():
+            _refuse_empty(part, cards[name])
+        norms = {
+            name: BandNormalize(st.mean, st.std, cards[name].nodata)
+            for name, st in self.sensor_stats.items()
+        }
+        if len(parts) > 1:
+            self.stats = stack_stats(list(self.sensor_stats.values()))
+            self.normalize = StackNormalize(norms)
+        else:
+            self.stats = self.sensor_stats[self.sensor.name]
+            self.normalize = norms[self.sensor.name]
         if self.num_workers > 0:
             start_worker_server(dataset.uses_tensorstore)
-
-    def _refuse_empty(self, probes: int = 4) -> None:
-        """Refuse data whose probed samples hold only nodata or NaN: nothing to learn."""
-        from eossl.data.stats import _store_nodata
-
-        data = self.dataset
-        assert data is not None
-        info = data.stores[0]
-        nodata = _store_nodata(info.attrs, self.sensor)
-        for i in np.linspace(0, len(data) - 1, min(probes, len(data))).astype(int):
-            image = data[int(i)]["image"].numpy()
-            valid = np.isfinite(image) if image.dtype.kind == "f" else np.ones(image.shape, bool)
-            if nodata is not None and not np.isnan(nodata):
-                valid &= image != nodata
-            if valid.any():
-                return
-        raise UserError(
-            f"{info.path}: the {min(probes, len(data))} samples probed hold only nodata or NaN "
-            f"pixels (nodata {nodata}); nothing to train on: check the data"
-        )
 
     def describe_positives(self) -> str:
         """One line saying what the positive pair of each location is in this run."""
@@ -263,10 +308,16 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         augmentation recipe as ``augment_batch(batch)``. Both run here, batched,
         on the accelerator, after transfer.
         """
-        batch["image"] = batch["image"].float()  # the dataset returns the stored dtype
-        if self.normalize is not None:
-            self.normalize.to(batch["image"].device)
-            batch["image"] = self.normalize(batch["image"])
+        image = batch["image"]
+        if isinstance(image, dict):  # several sensors: normalised each, stacked as channels
+            assert isinstance(self.normalize, StackNormalize)
+            self.normalize.to(next(iter(image.values())).device)
+            batch["image"] = self.normalize(image)
+        else:
+            batch["image"] = image.float()  # the dataset returns the stored dtype
+            if self.normalize is not None:
+                self.normalize.to(image.device)
+                batch["image"] = self.normalize(batch["image"])
         trainer = self.trainer
         module = trainer.lightning_module if trainer is not None else None
         augment = getattr(module, "augment_batch", None)

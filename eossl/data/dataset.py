@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +31,7 @@ from eossl.data.schema import (
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["POSITIVES", "Positives", "SeasonalZarrDataset"]
+__all__ = ["POSITIVES", "Positives", "SeasonalZarrDataset", "stores_of"]
 
 Positives = Literal["season", "same", "mixed"]
 POSITIVES: tuple[str, ...] = ("season", "same", "mixed")
@@ -53,16 +53,141 @@ class _Handle:
     lon: np.ndarray
 
 
+def stores_of(
+    root: str | os.PathLike | Sequence[str | os.PathLike], sensor: Sensor | None = None
+) -> list[StoreInfo]:
+    """The validated stores under ``root`` (or listed in it) that hold ``sensor``'s data.
+
+    Stores of other known sensors are left out, so one folder may hold the stores of
+    several sensors (the v1.1 release's ``S1GRD``, ``S2L1C`` and ``S2L2A`` folders).
+    """
+    roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
+    paths = [p for r in roots for p in find_stores(r)]
+    if sensor is None:
+        return [validate(p) for p in paths]
+    found, others = [], set()
+    for path in paths:
+        group = open_group(path)
+        own = validate(path, group).sensor if len(paths) > 1 else None
+        if own is not None and own.name != sensor.name:
+            others.add(own.name)
+            continue
+        found.append(validate(path, group, sensor=sensor))
+    if not found:
+        validate(paths[0], sensor=sensor)  # names the band counts where they differ
+        held = ", ".join(sorted(others))
+        raise UserError(
+            f"{roots[0]}: no stores of sensor {sensor.name!r} (it holds {held}); "
+            "pass the matching --sensor"
+        )
+    if others:
+        log.info("%s: using the %s stores, not those of %s", roots[0], sensor.name, others)
+    return found
+
+
 class EmptySampleError(ValueError):
     """A location with no valid timestamp: unreadable like a corrupt chunk (skippable)."""
 
 
-class SeasonalZarrDataset(Dataset[dict[str, Any]]):
+class SampleReads(Dataset[dict[str, Any]]):
+    """What eossl's datasets share: seeded draws per epoch, and reads that fail well.
+
+    An unreadable sample raises one line naming its file and sample, or with
+    ``on_bad_sample="skip"`` is counted and the next one returned. A batch starts
+    every read before it waits for the first. Subclasses define ``_start`` and ``where``.
+    """
+
+    seed: int | None
+    on_bad_sample: Literal["error", "skip"]
+    bad_samples: list[str]
+    root: Path
+    _epoch: torch.Tensor
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _start(self, index: int) -> Callable[[], dict[str, Any]]:
+        """Start the reads of sample ``index``; the returned call waits and builds it."""
+        raise NotImplementedError
+
+    def where(self, index: int) -> str:
+        """The file(s) and sample of ``index``, for messages."""
+        raise NotImplementedError
+
+    @property
+    def epoch(self) -> int:
+        """The epoch that seeds the draws (shared with worker processes)."""
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Vary the seeded draws per epoch; workers see it through shared memory."""
+        self._epoch.fill_(epoch)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index < 0:
+            index += len(self)
+        for attempt in range(len(self)):
+            i = (index + attempt) % len(self)
+            try:
+                sample = self._read(i)
+                sample["skipped"] = torch.tensor(attempt)  # unreadable samples passed over
+                return sample
+            except UserError:
+                raise
+            except Exception as err:
+                where = self.where(i)
+                if self.on_bad_sample == "error":
+                    raise UserError(
+                        f"{where} could not be read ({type(err).__name__}: {err}); "
+                        f"{_advice(err)}, or pass --data.on_bad_sample skip "
+                        "(on_bad_sample='skip' in Python) to skip and count such samples"
+                    ) from err
+                self.bad_samples.append(where)
+                log.warning("skipping unreadable %s (%s)", where, err)
+        raise UserError(f"{self.root}: no readable sample left")
+
+    def _read(self, index: int) -> dict[str, Any]:
+        return self._start(index)()
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A batch of samples whose reads all run at once (the DataLoader calls this).
+
+        With tensorstore, every sample's read is started before the first is waited
+        for, so chunks decode on tensorstore's threads while others are fetched. A
+        sample that fails is read again alone by ``__getitem__`` (error or skip).
+        """
+        started: list[Callable[[], dict[str, Any]] | None] = []
+        for i in indices:
+            try:
+                started.append(self._start(i if i >= 0 else i + len(self)))
+            except Exception:
+                started.append(None)
+        out = []
+        for i, finish in zip(indices, started, strict=True):
+            try:
+                if finish is None:
+                    raise LookupError
+                sample = finish()
+                sample["skipped"] = torch.tensor(0)
+            except Exception:
+                sample = self[i]  # errors and skips, one at a time
+            out.append(sample)
+        return out
+
+
+class SeasonalZarrDataset(SampleReads):
     """Samples of several seasons of one location, from SSL4EO-S12-style Zarr stores.
 
     Args:
         root: a store directory (``*.zarr``), a ``*.zarr.zip`` file, or a folder
-            searched recursively for either. Zarr format 2 and 3 are read.
+            searched recursively for either, or a list of stores. Zarr format 2
+            and 3 are read. In a folder that holds stores of several sensors
+            (e.g. the v1.1 ``S1GRD``, ``S2L1C`` folders), ``sensor`` picks its own.
         sensor: sensor card name or alias; inferred from the stores if omitted.
             A band count that does not match it is an error.
         seasons: how many timestamps to return per sample, or ``"all"`` for every
@@ -102,7 +227,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
 
     def __init__(
         self,
-        root: str | os.PathLike,
+        root: str | os.PathLike | Sequence[str | os.PathLike],
         sensor: str | Sensor | None = None,
         seasons: int | Literal["all"] = 2,
         positives: Positives = "season",
@@ -133,7 +258,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         if reader not in READERS:
             raise UserError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
         self.reader = reader
-        self.root = Path(root)
+        self.root = Path(root) if isinstance(root, (str, os.PathLike)) else Path(root[0])
         self.seasons = seasons
         self.positives = positives
         self.season_probability = season_probability
@@ -147,7 +272,7 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by workers
         self.bad_samples: list[str] = []
         wanted = get_sensor(sensor) if sensor is not None else None
-        self.stores: list[StoreInfo] = [validate(p, sensor=wanted) for p in find_stores(root)]
+        self.stores: list[StoreInfo] = stores_of(root, wanted)
         first = self.stores[0]
         for info in self.stores[1:]:
             if (info.bands, info.height, info.width) != (first.bands, first.height, first.width):
@@ -189,14 +314,10 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         """Which reader reads ``bands`` of store number ``store``: tensorstore or zarr."""
         return self._handle(store).bands.backend
 
-    @property
-    def epoch(self) -> int:
-        """The epoch that seeds the draws (shared with worker processes)."""
-        return int(self._epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Vary the seeded draws per epoch; workers see it through shared memory."""
-        self._epoch.fill_(epoch)
+    def where(self, index: int) -> str:
+        """``STORE: sample J (index I)``."""
+        store, j = self.locate(index)
+        return f"{self.stores[store].path}: sample {j} (index {index})"
 
     def locate(self, index: int) -> tuple[int, int]:
         """(store number, sample within the store) of a global index."""
@@ -247,35 +368,6 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             self._handles.move_to_end(store)
         return handle
 
-    def _rng(self, index: int) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng()
-        return np.random.default_rng([self.seed, self.epoch, index])
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if index < 0:
-            index += len(self)
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            try:
-                sample = self._read(i)
-                sample["skipped"] = torch.tensor(attempt)  # unreadable samples passed over
-                return sample
-            except UserError:
-                raise
-            except Exception as err:
-                store, j = self.locate(i)
-                where = f"{self.stores[store].path}: sample {j} (index {i})"
-                if self.on_bad_sample == "error":
-                    raise UserError(
-                        f"{where} could not be read ({type(err).__name__}: {err}); "
-                        f"{_advice(err)}, or pass --data.on_bad_sample skip "
-                        "(on_bad_sample='skip' in Python) to skip and count such samples"
-                    ) from err
-                self.bad_samples.append(where)
-                log.warning("skipping unreadable %s (%s)", where, err)
-        raise UserError(f"{self.root}: no readable sample left")
-
     @property
     def max_timestamps(self) -> int:
         """The longest time dimension of the stores (1 for single-date data)."""
@@ -306,21 +398,41 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
         chosen = np.sort(rng.choice(valid, size=min(distinct, valid.size), replace=False))
         return np.resize(chosen, self.seasons)  # fewer distinct than slots: repeated in turn
 
-    def _read(self, index: int) -> dict[str, Any]:
-        return self._start(index)()
+    def choose_times(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        """The timestamps drawn for sample ``index`` (see ``seasons`` and ``positives``)."""
+        store, j = self.locate(index)
+        return self._choose_times(self._handle(store), j, rng)
 
-    def _start(self, index: int) -> Callable[[], dict[str, Any]]:
-        """Start the reads of sample ``index``; the returned call waits and builds it."""
+    def times_of(self, index: int) -> np.ndarray:
+        """All timestamps of sample ``index`` (NaT where missing or unknown)."""
+        store, j = self.locate(index)
+        return self._handle(store).times[j]
+
+    def draw_window(self, rng: np.random.Generator) -> tuple[slice, slice]:
+        """The rows and columns read: a random ``crop_size`` window, or the whole image."""
+        h, w = self.stores[0].height, self.stores[0].width
+        if self.crop_size is None:
+            return slice(0, h), slice(0, w)
+        y0 = int(rng.integers(0, h - self.crop_size + 1))
+        x0 = int(rng.integers(0, w - self.crop_size + 1))
+        return slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size)
+
+    def _start(
+        self,
+        index: int,
+        times: np.ndarray | None = None,
+        window: tuple[slice, slice] | None = None,
+    ) -> Callable[[], dict[str, Any]]:
+        """Start the reads of sample ``index``; the returned call waits and builds it.
+
+        ``times`` and ``window`` are drawn here unless given (a multi-modal sample
+        draws them once for all its sensors).
+        """
         store, j = self.locate(index)
         handle = self._handle(store)
         rng = self._rng(index)
-        t = self._choose_times(handle, j, rng)
-        _, _, _, h, w = handle.bands.shape
-        ys, xs = slice(0, h), slice(0, w)
-        if self.crop_size is not None:
-            y0 = int(rng.integers(0, h - self.crop_size + 1))
-            x0 = int(rng.integers(0, w - self.crop_size + 1))
-            ys, xs = slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size)
+        t = self._choose_times(handle, j, rng) if times is None else times
+        ys, xs = self.draw_window(rng) if window is None else window
         image = handle.bands.start((j, t, slice(None), ys, xs))
         cloud = label = None
         if handle.cloud_mask is not None and self.return_cloud_mask:
@@ -348,31 +460,6 @@ class SeasonalZarrDataset(Dataset[dict[str, Any]]):
             return sample
 
         return finish
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        """A batch of samples whose reads all run at once (the DataLoader calls this).
-
-        With tensorstore, every sample's read is started before the first is waited
-        for, so chunks decode on tensorstore's threads while others are fetched. A
-        sample that fails is read again alone by ``__getitem__`` (error or skip).
-        """
-        started: list[Callable[[], dict[str, Any]] | None] = []
-        for i in indices:
-            try:
-                started.append(self._start(i if i >= 0 else i + len(self)))
-            except Exception:
-                started.append(None)
-        out = []
-        for i, finish in zip(indices, started, strict=True):
-            try:
-                if finish is None:
-                    raise LookupError
-                sample = finish()
-                sample["skipped"] = torch.tensor(0)
-            except Exception:
-                sample = self[i]  # errors and skips, one at a time
-            out.append(sample)
-        return out
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -19,7 +19,7 @@ from eossl.data.schema import StoreInfo
 from eossl.errors import UserError
 from eossl.sensors import Sensor
 
-__all__ = ["BandNormalize", "BandStats", "resolve_stats"]
+__all__ = ["BandNormalize", "BandStats", "StackNormalize", "resolve_stats", "stack_stats"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,18 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
     )
 
 
+def stack_stats(stats: list[BandStats]) -> BandStats:
+    """The statistics of several sensors' bands stacked as channels.
+
+    Each sensor's DN offset is folded into its means, so the stack's offset is 0:
+    ``(x + offset - mean) / std`` equals ``(x - (mean - offset)) / std``.
+    """
+    mean = tuple(m - s.offset for s in stats for m in s.mean)
+    return BandStats(
+        mean, tuple(v for s in stats for v in s.std), 0.0, "; ".join(s.source for s in stats)
+    )
+
+
 class BandNormalize(nn.Module):
     """Standardise bands on the device, filling NaN, inf and nodata with the mean (0).
 
@@ -105,3 +117,23 @@ class BandNormalize(nn.Module):
             invalid |= (x == self.nodata).all(dim=-3, keepdim=True)
         out = (x.float() - self.mean.view(shape)) / self.std.view(shape)
         return out.masked_fill(invalid, 0.0)
+
+
+class StackNormalize(nn.Module):
+    """Normalise each sensor's images with its own statistics, then stack them as channels.
+
+    Takes a dict ``{sensor: (..., C_s, H, W)}`` and returns (..., sum C_s, H, W) in
+    the order the normalisers were given.
+    """
+
+    def __init__(self, parts: dict[str, BandNormalize]) -> None:
+        super().__init__()
+        self.order = list(parts)
+        self.parts = nn.ModuleList(parts.values())
+
+    def forward(self, images: dict[str, Tensor]) -> Tensor:
+        """Normalised and stacked along the band dimension."""
+        return torch.cat(
+            [norm(images[name]) for name, norm in zip(self.order, self.parts, strict=True)],
+            dim=-3,
+        )

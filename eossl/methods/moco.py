@@ -9,20 +9,34 @@ import torch
 from lightly.loss import NTXentLoss
 from lightly.models.modules import BYOLPredictionHead, MoCoProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
+from lightly.utils import dist
 from torch import Tensor
+from torch.nn import functional as F
 
 from eossl.augment import AugmentRecipe, moco_recipe
 from eossl.methods.base import SSLMethod
 
-__all__ = ["MoCo"]
+__all__ = ["MoCo", "query_key_loss"]
+
+
+def query_key_loss(q: Tensor, k: Tensor, temperature: float) -> Tensor:
+    """MoCo v3's InfoNCE: each query against every key of the global batch; its own is positive.
+
+    Only query-to-key logits, unlike SimCLR's NT-Xent (which also contrasts queries with
+    queries), so chance is ln(global batch size).
+    """
+    q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+    keys = torch.cat(dist.gather(k), 0) if dist.world_size() > 1 else k
+    labels = torch.arange(len(q), device=q.device) + dist.rank() * len(q)
+    return F.cross_entropy(q @ keys.T / temperature, labels)
 
 
 class MoCo(SSLMethod):
     """Momentum contrast (He et al. 2020; Chen et al. 2020, 2021) on seasonal pairs.
 
     ``version=2``: a 2-layer projection head and a memory queue of negatives.
-    ``version=3``: 3-layer heads with batch norm, a predictor, in-batch negatives
-    (gathered across processes) and a symmetric loss. Either way the key encoder
+    ``version=3``: 3-layer heads with batch norm, a predictor, and a symmetric
+    query-to-key loss over the global batch (:func:`query_key_loss`). Either way the key encoder
     follows the query encoder with a momentum on a cosine schedule.
 
     Args:
@@ -56,9 +70,14 @@ class MoCo(SSLMethod):
         self.projection_head_momentum = copy.deepcopy(self.projection_head)
         deactivate_requires_grad(self.backbone_momentum)
         deactivate_requires_grad(self.projection_head_momentum)
-        bank = 0 if v3 else (queue_size, proj_dim)
-        self.criterion = NTXentLoss(
-            temperature=temperature, memory_bank_size=bank, gather_distributed=True
+        self.criterion = (
+            None
+            if v3
+            else NTXentLoss(
+                temperature=temperature,
+                memory_bank_size=(queue_size, proj_dim),
+                gather_distributed=True,
+            )
         )
 
     def query(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -83,8 +102,10 @@ class MoCo(SSLMethod):
         features, q_a = self.query(season_a)
         if self.hparams.version == 3:
             _, q_b = self.query(season_b)
+            t = self.hparams.temperature
             loss = 0.5 * (
-                self.criterion(q_a, self.key(season_b)) + self.criterion(q_b, self.key(season_a))
+                query_key_loss(q_a, self.key(season_b), t)
+                + query_key_loss(q_b, self.key(season_a), t)
             )
         else:
             loss = self.criterion(q_a, self.key(season_b))

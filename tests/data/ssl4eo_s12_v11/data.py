@@ -7,6 +7,9 @@ zarr format 2 written by xarray and zipped, 64 samples x 4 timestamps per file,
 ``bands`` (sample, time, band, y, x) as int16 with the +1000 DN offset (S2) or
 float16 dB (S1), ``cloud_mask`` in S2 files, string ``band``/``sample`` coordinates,
 and chunks that span several samples. Only the image size is shrunk (16 px).
+File NNNNNN of ``S1GRD`` and of ``S2L1C`` hold the same places (ids, centres,
+coordinates) in the same order, as in the release; S1 dates are a few days off
+the S2 ones.
 
 Run from anywhere: ``python tests/data/ssl4eo_s12_v11/data.py``.
 """
@@ -43,6 +46,7 @@ S1_BANDS = ["vv", "vh"]
 
 
 def make(split: str, modality: str, number: int, seed: int) -> Path:
+    place = np.random.default_rng(number)  # the same places in every modality
     rng = np.random.default_rng(seed)
     s2 = modality == "S2L1C"
     names = S2_BANDS if s2 else S1_BANDS
@@ -55,25 +59,27 @@ def make(split: str, modality: str, number: int, seed: int) -> Path:
             "float16"
         )
     ids = [f"{number * 1000 + i:07d}" for i in range(SAMPLES)]
-    days = rng.integers(0, 365, (SAMPLES, TIMES))
+    days = place.integers(0, 365, (SAMPLES, TIMES))
     days.sort(axis=1)
-    days += np.arange(TIMES) * 2  # distinct within a sample
+    days += np.arange(TIMES) * 10  # distinct within a sample
+    if not s2:
+        days += rng.integers(-3, 4, days.shape)  # S1 passes a few days off
     times = pd.Timestamp("2021-01-01").to_datetime64() + days.astype("timedelta64[D]")
     data = {
         "bands": (("sample", "time", "band", "y", "x"), bands),
         "time_": (("sample", "time"), times.astype("datetime64[ns]")),
-        "center_lat": (("sample",), rng.uniform(-60, 70, SAMPLES)),
-        "center_lon": (("sample",), rng.uniform(-180, 180, SAMPLES)),
-        "crs": (("sample",), rng.choice([32632, 32633, 32736], SAMPLES).astype("int64")),
-        "x_": (("sample", "x"), rng.uniform(3e5, 7e5, (SAMPLES, 1)) + 10 * np.arange(SIZE)),
-        "y_": (("sample", "y"), rng.uniform(4e6, 6e6, (SAMPLES, 1)) - 10 * np.arange(SIZE)),
+        "center_lat": (("sample",), place.uniform(-60, 70, SAMPLES)),
+        "center_lon": (("sample",), place.uniform(-180, 180, SAMPLES)),
+        "crs": (("sample",), place.choice([32632, 32633, 32736], SAMPLES).astype("int64")),
+        "x_": (("sample", "x"), place.uniform(3e5, 7e5, (SAMPLES, 1)) + 10 * np.arange(SIZE)),
+        "y_": (("sample", "y"), place.uniform(4e6, 6e6, (SAMPLES, 1)) - 10 * np.arange(SIZE)),
         "sample_id": (
             ("sample", "time"),
             np.array([[f"{i}_{t}" for t in range(TIMES)] for i in ids]),
         ),
         "file_id": (
             ("sample", "time"),
-            np.array([[f"S2_{i}_{t}" for t in range(TIMES)] for i in ids]),
+            np.array([[f"{modality[:2]}_{i}_{t}" for t in range(TIMES)] for i in ids]),
         ),
     }
     if s2:
@@ -109,4 +115,4 @@ def make(split: str, modality: str, number: int, seed: int) -> Path:
 if __name__ == "__main__":
     for i in (1, 2):
         print(make("train", "S2L1C", i, seed=i))
-    print(make("train", "S1GRD", 1, seed=10))
+        print(make("train", "S1GRD", i, seed=10 + i))
