@@ -175,11 +175,12 @@ def _export(args: argparse.Namespace) -> None:
 
     from eossl.export import export_checkpoint
 
-    card = export_checkpoint(args.ckpt, args.out_dir, args.name, register=args.register)
-    console().print(
-        f"wrote {card.with_suffix('')}.{{pth,safetensors,ckpt,json}}"
-        + (" and registered it" if args.register else "")
-    )
+    cards = export_checkpoint(args.ckpt, args.out_dir, args.name, register=args.register)
+    for card in cards:
+        console().print(
+            f"wrote {card.with_suffix('')}.{{pth,safetensors,ckpt,json}}"
+            + (" and registered it" if args.register else "")
+        )
 
 
 @command("weights", "list the weights in the registry")

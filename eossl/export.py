@@ -29,7 +29,7 @@ def _reason(err: BaseException) -> str:
     )
 
 
-__all__ = ["export_backbone", "export_checkpoint", "load_method", "sha256"]
+__all__ = ["export_all", "export_backbone", "export_checkpoint", "load_method", "sha256"]
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -61,27 +61,35 @@ def _atomic(path: Path, write: Any) -> None:
         ) from err
 
 
-def _state_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+def _state_of(module: torch.nn.Module, sensor: str | None = None) -> dict[str, torch.Tensor]:
     export = getattr(module, "export_state_dict", None)
-    state = export() if callable(export) else module.backbone.state_dict()
+    if sensor is not None:
+        state = module.sensor_encoders()[sensor].state_dict()
+    else:
+        state = export() if callable(export) else module.backbone.state_dict()
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
 
 
 def export_backbone(
-    module: torch.nn.Module, out_dir: str | os.PathLike, name: str, card: dict[str, Any]
+    module: torch.nn.Module,
+    out_dir: str | os.PathLike,
+    name: str,
+    card: dict[str, Any],
+    sensor: str | None = None,
 ) -> Path:
     """Write ``NAME.pth``, ``.safetensors``, ``.ckpt`` and ``.json`` for ``module.backbone``.
 
-    Returns the path of the card.
+    ``sensor``: export that sensor's encoder of a method with one per sensor
+    (``sensor_encoders()``). Returns the path of the card.
     """
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
         raise UserError(
-            f"--name {name!r}: a weights name is letters, digits, '.', '_' and '-', with no "
+            f"--name {name!r}: a weights name is letters, digits, '.', '_', '+' and '-', with no "
             "path; choose the folder with OUT_DIR"
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = _state_of(module)
+    state = _state_of(module, sensor)
     pth, st, ckpt, js = (
         out / f"{name}{ext}" for ext in (".pth", ".safetensors", ".ckpt", ".json")
     )
@@ -153,6 +161,7 @@ def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
         "in_chans": hp.in_chans,
         "bands": meta.get("bands"),
         "sensor": meta.get("sensor", "unknown"),
+        "modality": meta.get("modality"),
         "method": meta["method"],
         "mean": meta.get("mean"),
         "std": meta.get("std"),
@@ -172,15 +181,51 @@ def default_name(card: dict[str, Any]) -> str:
     return f"eossl_{card['sensor']}_{card['method']}_{card['model']}"
 
 
+def export_all(
+    module: torch.nn.Module,
+    meta: dict[str, Any],
+    out_dir: str | os.PathLike,
+    name: str | None = None,
+) -> list[Path]:
+    """Export every encoder of a method: one card, or one per sensor (``sensor_encoders``).
+
+    A per-sensor card records that sensor's bands and normalisation, and is named
+    ``NAME_<sensor>`` (``NAME`` defaults to the card's usual name).
+    """
+    encoders = getattr(module, "sensor_encoders", None)
+    if encoders is None:
+        card = card_for(module, meta)
+        return [export_backbone(module, out_dir, name or default_name(card), card)]
+    own = {m["sensor"]: m for m in meta.get("sensors") or []}
+    paths = []
+    for sensor, encoder in encoders().items():
+        if sensor not in own:
+            raise UserError(f"no normalisation recorded for sensor {sensor}; re-run pretraining")
+        card = card_for(module, {**meta, **own[sensor]})
+        card["in_chans"] = len(own[sensor]["bands"])
+        card["trained_with"] = meta.get("sensor")
+        assert encoder is not None
+        paths.append(
+            export_backbone(
+                module,
+                out_dir,
+                f"{name}_{sensor}" if name else default_name(card),
+                card,
+                sensor=sensor,
+            )
+        )
+    return paths
+
+
 def export_trained(
     module: torch.nn.Module, out_dir: str | os.PathLike, name: str | None = None
-) -> Path:
-    """Export a method right after training (``trainer.fit``); returns the card's path."""
+) -> list[Path]:
+    """Export a method right after training (``trainer.fit``); returns the cards' paths."""
     from eossl.methods import METHODS
 
     method = next((k for k, c in METHODS.items() if type(module) is c), type(module).__name__)
-    card = card_for(module, {**(module.data_meta() or {}), "method": method, **_progress(module)})
-    return export_backbone(module, out_dir, name or default_name(card), card)
+    meta = {**(module.data_meta() or {}), "method": method, **_progress(module)}
+    return export_all(module, meta, out_dir, name)
 
 
 def _progress(module: torch.nn.Module) -> dict[str, Any]:
@@ -204,17 +249,17 @@ def export_checkpoint(
     out_dir: str | os.PathLike,
     name: str | None = None,
     register: bool = False,
-) -> Path:
-    """``eossl export``: backbone files and card from a pretraining checkpoint."""
+) -> list[Path]:
+    """``eossl export``: backbone files and cards from a pretraining checkpoint."""
     module, meta = load_method(ckpt_path)
     try:
-        card = card_for(module, meta)
+        paths = export_all(module, meta, out_dir, name)
     except UserError as err:
         raise UserError(f"{ckpt_path}: {err}") from err
-    path = export_backbone(module, out_dir, name or default_name(card), card)
     if register:
-        register_card(path)
-    return path
+        for path in paths:
+            register_card(path)
+    return paths
 
 
 def register_card(card_path: str | os.PathLike) -> Path:

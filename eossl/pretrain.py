@@ -8,6 +8,7 @@ field can be overridden in dotted form (``--trainer.max_epochs 5``). With no
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import os
@@ -26,7 +27,7 @@ from eossl.data.datamodule import SeasonalZarrDataModule
 from eossl.errors import UserError
 from eossl.methods import METHODS
 from eossl.methods.base import SSLMethod
-from eossl.sensors import Sensor, get_sensor, is_card_file, list_sensors
+from eossl.sensors import Sensor, fused_sensor, get_sensors, is_card_file, list_sensors
 
 
 def _reason(err: BaseException) -> str:
@@ -147,7 +148,7 @@ def _check_checkpoint(path: Path) -> None:
 
 
 def _num_bands(sensor: str) -> int:
-    return get_sensor(sensor).num_bands
+    return sum(s.num_bands for s in get_sensors(sensor))
 
 
 class PretrainCLI(LightningCLI):
@@ -238,7 +239,10 @@ def pretrain_cli(argv: list[str]) -> None:
 
     pre = _Parser(prog="eossl pretrain", add_help=False)
     pre.add_argument(
-        "--sensor", default="s2", help="sensor card, alias or card file (.yaml) (default: s2)"
+        "--sensor",
+        default="s2",
+        help="sensor card, alias or card file (.yaml), or several co-located sensors "
+        "separated by commas, e.g. s1,s2 (default: s2)",
     )
     pre.add_argument("--method", default="moco", help=f"one of {', '.join(METHODS)}")
     pre.add_argument(
@@ -266,7 +270,8 @@ def pretrain_cli(argv: list[str]) -> None:
     known, rest = pre.parse_known_args(argv)
     if known.help:
         print(pre.format_help().replace("usage: ", "eossl options: ", 1))
-    sensor = get_sensor(known.sensor)
+    sensors = get_sensors(known.sensor)
+    sensor = fused_sensor(sensors)
     own_config = any(a == "--config" or a.startswith("--config=") for a in rest)
     out = Path(known.out or f"runs/{sensor.name}_{known.method}")
     try:
@@ -295,7 +300,10 @@ def pretrain_cli(argv: list[str]) -> None:
 
         find_stores(known.data)  # a missing path fails here, in one line
         args += ["--data.data", known.data]
-    args += ["--data.sensor", known.sensor if is_card_file(known.sensor) else sensor.name]
+    names = ",".join(s.name for s in sensors)
+    args += ["--data.sensor", known.sensor if is_card_file(known.sensor) else names]
+    if "sensors" in inspect.signature(METHODS.get(known.method, SSLMethod)).parameters:
+        args += ["--model.init_args.sensors", names]  # a method with one encoder per sensor
     args += ["--trainer.default_root_dir", str(out)]
     if known.help:
         rest.append("--help")
@@ -406,5 +414,6 @@ def _fit_and_export(cli: PretrainCLI, ckpt_path: str | None, out: Path) -> None:
     if cli.trainer.is_global_zero:
         from eossl.export import export_trained
 
-        card = export_trained(cli.model, out / "weights")
-        print(f"eossl: weights exported to {card.parent} ({card.name})", file=sys.stderr)
+        cards = export_trained(cli.model, out / "weights")
+        names = ", ".join(c.name for c in cards)
+        print(f"eossl: weights exported to {cards[0].parent} ({names})", file=sys.stderr)

@@ -1,17 +1,22 @@
 """Multi-modal S1 + S2: co-located stores read aligned, and a mismatch is one line."""
 
+import json
 import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 from helpers import one_line
+from torchgeo.trainers import SemanticSegmentationTask
 
+from eossl.cli import main
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.multimodal import MultiModalDataset
 from eossl.errors import UserError
+from eossl.weights import torchgeo_weights
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"
 
@@ -126,3 +131,110 @@ def test_a_missing_sensor_is_named() -> None:
     with pytest.raises(UserError) as err:
         MultiModalDataset(V11 / "S2L1C", ["s1", "s2"])
     assert "has 13 bands but sensor 's1-grd' has 2" in one_line(err)
+
+
+SMALL = [
+    "--model.init_args.backbone",
+    "resnet18",
+    "--data.num_workers",
+    "0",
+    "--data.batch_size",
+    "4",
+    "--model.init_args.augment.crop_size",
+    "32",
+    "--model.init_args.hidden_dim",
+    "64",
+]
+FAST = ["--trainer.fast_dev_run", "2", *SMALL]
+
+
+@pytest.fixture(scope="module")
+def crossmodal_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``eossl pretrain --sensor s1,s2 --method crossmodal`` on the v1.1-layout fixture."""
+    out = tmp_path_factory.mktemp("crossmodal") / "run"
+    args = ["pretrain", "--sensor", "s1,s2", "--method", "crossmodal", "--data", str(V11)]
+    steps = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
+    assert main([*args, "--out", str(out), *steps, *SMALL]) == 0
+    return out
+
+
+def test_crossmodal_exports_one_card_per_sensor(crossmodal_run: Path) -> None:
+    cards = {
+        p.stem: json.loads(p.read_text()) for p in (crossmodal_run / "weights").glob("*.json")
+    }
+    s1 = cards["eossl_s1-grd_crossmodal_resnet18"]
+    s2 = cards["eossl_s2-l1c_crossmodal_resnet18"]
+    assert (s1["in_chans"], s1["bands"], s1["modality"]) == (2, ["vv", "vh"], "sar")
+    assert (s2["in_chans"], len(s2["bands"]), s2["modality"]) == (13, 13, "optical")
+    assert s1["trained_with"] == s2["trained_with"] == "s1-grd+s2-l1c"
+    # each card holds its own sensor's normalisation: v1.1 S2 carries the +1000 DN offset
+    assert s2["offset"] == 1000 and s1["offset"] == 0 and len(s1["mean"]) == 2
+
+
+@pytest.mark.parametrize(("sensor", "bands"), [("s1-grd", 2), ("s2-l1c", 13)])
+def test_crossmodal_encoders_load_into_torchgeo(
+    crossmodal_run: Path, sensor: str, bands: int
+) -> None:
+    card = crossmodal_run / "weights" / f"eossl_{sensor}_crossmodal_resnet18.json"
+    state = torch.load(card.with_suffix(".pth"), weights_only=True)
+    ckpt = torch.load(crossmodal_run / "checkpoints" / "last.ckpt", weights_only=True)
+    index = ["s1-grd", "s2-l1c"].index(sensor)
+    for key, value in state.items():  # the exported encoder is the trained one
+        assert torch.equal(ckpt["state_dict"][f"encoders.{index}.{key}"], value)
+    for weights in (str(card.with_suffix(".ckpt")), torchgeo_weights(card)):
+        task = SemanticSegmentationTask(
+            model="unet", backbone="resnet18", weights=weights, in_channels=bands, num_classes=3
+        )
+        encoder = task.model.encoder.state_dict()
+        for key, value in state.items():
+            assert torch.equal(encoder[key], value), key
+
+
+@pytest.mark.parametrize("method", ["simclr", "crossmodal"])
+def test_fast_dev_run_on_the_builtin_s1_s2_sample(tmp_path: Path, method: str) -> None:
+    out = tmp_path / "run"
+    args = ["pretrain", "--sensor", "s1,s2", "--method", method, "--out", str(out)]
+    small = ["--data.synthetic_samples", "12", "--data.synthetic_size", "40"]
+    assert main([*args, *FAST, *small]) == 0
+    if method == "crossmodal":
+        assert len(list((out / "weights").glob("*.json"))) == 2
+        return
+    card = json.loads(next((out / "weights").glob("*.json")).read_text())
+    assert card["sensor"] == "s1-grd+s2-l1c" and card["in_chans"] == 15
+    assert card["bands"][:2] == ["vv", "vh"] and card["modality"] == "sar+optical"
+    assert card["offset"] == 0 and len(card["mean"]) == 15
+    state = torch.load(out / "weights" / f"{card['name']}.pth", weights_only=True)
+    assert state["conv1.weight"].shape[1] == 15
+
+
+def test_crossmodal_with_one_sensor_is_a_one_line_error(capsys: pytest.CaptureFixture) -> None:
+    assert main(["pretrain", "--method", "crossmodal", "--out", "unused", *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and "--sensor s1,s2" in err[-1]
+
+
+def test_stacked_normalisation_uses_each_sensors_stats() -> None:
+    from eossl.data.normalize import BandNormalize, StackNormalize
+
+    s1, s2 = BandNormalize([-10.0, -17.0], [3.0, 4.0]), BandNormalize([1000.0], [10.0], 0)
+    x1, x2 = torch.full((1, 2, 2, 2), -10.0), torch.full((1, 1, 2, 2), 1010.0)
+    x2[..., 0, 0] = 0  # nodata in S2 only
+    out = StackNormalize({"s1-grd": s1, "s2-l1c": s2})({"s2-l1c": x2, "s1-grd": x1})
+    assert out.shape == (1, 3, 2, 2)
+    assert torch.allclose(out[0, 0], torch.zeros(2, 2))
+    assert torch.allclose(out[0, 1], torch.full((2, 2), 7 / 4))
+    assert out[0, 2, 0, 0] == 0 and out[0, 2, 1, 1] == 1
+
+
+def test_export_from_the_checkpoint_gives_the_same_cards(
+    crossmodal_run: Path, tmp_path: Path
+) -> None:
+    from eossl.export import export_checkpoint
+
+    paths = export_checkpoint(crossmodal_run / "checkpoints" / "last.ckpt", tmp_path, "mine")
+    assert sorted(p.name for p in paths) == ["mine_s1-grd.json", "mine_s2-l1c.json"]
+    for path in paths:
+        sensor = path.stem.split("_")[1]
+        auto = crossmodal_run / "weights" / f"eossl_{sensor}_crossmodal_resnet18.json"
+        key = "sha256_safetensors"  # (a .pth holds its own file name)
+        assert json.loads(path.read_text())[key] == json.loads(auto.read_text())[key]

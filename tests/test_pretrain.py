@@ -381,7 +381,8 @@ def test_only_last_checkpoint_is_kept(tmp_path: Path) -> None:
     from eossl.export import export_checkpoint
 
     auto = json.loads(next((out / "weights").glob("*.json")).read_text())
-    again = json.loads(export_checkpoint(out / "checkpoints" / "last.ckpt", tmp_path).read_text())
+    again = export_checkpoint(out / "checkpoints" / "last.ckpt", tmp_path)[0]
+    again = json.loads(again.read_text())
     assert (auto["epochs"], auto["steps"]) == (again["epochs"], again["steps"]) == (2, 4)
     assert "fast_dev_run" not in auto
 

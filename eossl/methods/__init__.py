@@ -3,6 +3,7 @@
 from eossl.methods.barlow import BarlowTwins
 from eossl.methods.base import SSLMethod
 from eossl.methods.byol import BYOL
+from eossl.methods.crossmodal import CrossModal
 from eossl.methods.data2vec import Data2Vec
 from eossl.methods.dino import DINO
 from eossl.methods.mae import MAE
@@ -19,6 +20,7 @@ METHODS: dict[str, type[SSLMethod]] = {
     "dino": DINO,
     "barlow": BarlowTwins,
     "data2vec": Data2Vec,
+    "crossmodal": CrossModal,
 }
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "MAE",
     "METHODS",
     "BarlowTwins",
+    "CrossModal",
     "Data2Vec",
     "MoCo",
     "SSLMethod",

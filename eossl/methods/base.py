@@ -205,13 +205,17 @@ class SSLMethod(L.LightningModule):
                 rank_zero_warn(f"checkpoint memory bank {name!r} does not fit; starting it anew")
 
     def data_meta(self) -> dict[str, Any] | None:
-        """Sensor, bands and normalisation of the data this module is trained on."""
+        """Sensor, bands and normalisation of the data this module is trained on.
+
+        With several sensors stacked, ``sensors`` also holds each one's own.
+        """
         dm = self.trainer.datamodule if self._trainer is not None else None
         stats = getattr(dm, "stats", None)
         if dm is None or stats is None:
             return None
-        return {
+        meta = {
             "sensor": dm.sensor.name,
+            "modality": dm.sensor.modality,
             "bands": dm.dataset.band_names if dm.dataset else dm.sensor.band_names,
             "mean": list(stats.mean),
             "std": list(stats.std),
@@ -220,6 +224,21 @@ class SSLMethod(L.LightningModule):
             "nodata": dm.sensor.nodata,
             "dataset": dm.data or "eossl built-in synthetic sample",
         }
+        if len(getattr(dm, "sensors", ())) > 1:
+            meta["sensors"] = [
+                {
+                    "sensor": card.name,
+                    "modality": card.modality,
+                    "bands": dm.dataset.parts[card.name].band_names or card.band_names,
+                    "mean": list(st.mean),
+                    "std": list(st.std),
+                    "offset": st.offset,
+                    "normalisation_source": st.source,
+                    "nodata": card.nodata,
+                }
+                for card, st in zip(dm.sensors, dm.sensor_stats.values(), strict=True)
+            ]
+        return meta
 
     # ---- optimisation ------------------------------------------------------------------------
 
