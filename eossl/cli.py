@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from eossl.console import console
 from eossl.errors import UserError
@@ -37,8 +38,17 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 def _synth_args(p: argparse.ArgumentParser) -> None:
     from eossl.data.writer import CODECS, DEFAULT_CODEC, codec_help
 
-    p.add_argument("out", help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2 zip)")
-    p.add_argument("--sensor", default="s2", help="sensor card or alias (default: s2)")
+    p.add_argument(
+        "out",
+        help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2 zip); with several "
+        "sensors, a folder that gets one store per sensor",
+    )
+    p.add_argument(
+        "--sensor",
+        default="s2",
+        help="sensor card or alias, or several separated by commas (s1,s2): co-located "
+        "stores of the same synthetic places (default: s2)",
+    )
     p.add_argument("--samples", type=int, default=256, help="locations (default: 256)")
     p.add_argument("--size", type=int, default=264, help="image size in pixels (default: 264)")
     p.add_argument("--seasons", type=int, default=4, help="timestamps per location (default: 4)")
@@ -78,23 +88,35 @@ def _synth(args: argparse.Namespace) -> None:
             "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
             "or write a .zarr directory"
         )
-    path = write_synthetic(
-        args.out,
-        args.sensor,
-        samples=args.samples,
-        size=args.size,
-        seasons=args.seasons,
-        seed=args.seed,
-        labels=args.labels,
-        zarr_format=fmt,
-        shard=args.shard,
-        codec=args.codec,
-        overwrite=args.overwrite,
-        workers=args.workers,
-        scheduler=args.scheduler,
-    )
-    console().print(f"wrote {path}")
-    print_info(path)
+    from eossl.sensors import get_sensors
+
+    sensors = get_sensors(args.sensor)
+    if len(sensors) > 1 and args.out.endswith((".zarr", ".zip")):
+        raise UserError(
+            f"{args.out}: with several sensors OUT is a folder that gets one store per "
+            "sensor (e.g. `eossl synth demo --sensor s1,s2`)"
+        )
+    for sensor in sensors:
+        out = args.out
+        if len(sensors) > 1:  # the same seed draws the same places for every sensor
+            out = str(Path(args.out) / f"{sensor.name}.zarr{'.zip' if fmt == 2 else ''}")
+        path = write_synthetic(
+            out,
+            sensor,
+            samples=args.samples,
+            size=args.size,
+            seasons=args.seasons,
+            seed=args.seed,
+            labels=args.labels,
+            zarr_format=fmt,
+            shard=args.shard,
+            codec=args.codec,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
+        console().print(f"wrote {path}")
+        print_info(path)
 
 
 @command("info", "describe Zarr stores as a table")
@@ -223,7 +245,13 @@ def _weights(args: argparse.Namespace) -> None:
     "evaluate weights downstream (kNN, linear probe, segmentation) vs random init and band stats",
 )
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("weights", help="weights card (.json), its folder, or a registered name")
+    p.add_argument(
+        "weights",
+        nargs="+",
+        help="weights card (.json), its folder, or a registered name; several (knn, linear): "
+        "their features concatenated, each encoder on its own bands (e.g. S1 + S2 cards "
+        "with --bands all)",
+    )
     p.add_argument("--data", default=None, help="eossl store with scene or per-pixel labels")
     p.add_argument(
         "--dataset",
@@ -278,7 +306,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.dataset is None and args.data is None:
         raise UserError("pass --data STORE, or --dataset NAME --root FOLDER")
     result = evaluate(
-        args.weights,
+        args.weights if len(args.weights) > 1 else args.weights[0],
         args.root if args.dataset else args.data,
         args.task,
         out=args.out,

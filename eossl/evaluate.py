@@ -165,8 +165,7 @@ def _say(line: str) -> None:
 
 @torch.no_grad()
 def _features(
-    card: dict[str, Any],
-    card_ref: str | os.PathLike,
+    cards: list[tuple[dict[str, Any], str | os.PathLike]],
     scenes: SceneData,
     seed: int,
     batch_size: int,
@@ -174,14 +173,17 @@ def _features(
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str]]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
-    Returns the features, the targets and the card bands the data lack.
+    With several cards (e.g. the S1 and S2 encoders of a cross-modal run), each
+    encoder reads its own bands and their features are concatenated, as are the
+    band statistics. Returns the features, the targets and the card bands the data lack.
     """
     from rich.progress import Progress
 
-    inputs = CardInputs(card, scenes)
-    models = {
-        name: _backbone(card, card_ref, name == PRETRAINED, seed) for name in (PRETRAINED, RANDOM)
-    }
+    inputs = [CardInputs(card, scenes) for card, _ in cards]
+    models = [
+        {name: _backbone(card, ref, name == PRETRAINED, seed) for name in (PRETRAINED, RANDOM)}
+        for card, ref in cards
+    ]
     loader = torch.utils.data.DataLoader(
         scenes.dataset, batch_size=batch_size, num_workers=num_workers
     )
@@ -190,14 +192,19 @@ def _features(
     with Progress(transient=True) as progress:
         bar = progress.add_task("features", total=len(scenes.dataset))
         for batch in loader:
-            image, stats = inputs(batch["image"])
-            for name, model in models.items():
-                feats[name].append(model(image).flatten(1))
-            feats[BAND_STATS].append(stats)
+            parts: dict[str, list[torch.Tensor]] = {name: [] for name in feats}
+            for card_inputs, card_models in zip(inputs, models, strict=True):
+                image, stats = card_inputs(batch["image"])
+                for name, model in card_models.items():
+                    parts[name].append(model(image).flatten(1))
+                parts[BAND_STATS].append(stats)
+            for name, chunks in parts.items():
+                feats[name].append(torch.cat(chunks, dim=1))
             label = batch["label"]
             targets.append(label.float() if scenes.multilabel else label.long())
-            progress.advance(bar, len(image))
-    return {k: torch.cat(v) for k, v in feats.items()}, torch.cat(targets), inputs.missing
+            progress.advance(bar, len(batch["label"]))
+    missing = [b for i in inputs for b in i.missing]
+    return {k: torch.cat(v) for k, v in feats.items()}, torch.cat(targets), missing
 
 
 def _test_folds(
@@ -214,8 +221,7 @@ def _test_folds(
 
 def _probe(
     task: Task,
-    card: dict[str, Any],
-    card_ref: str | os.PathLike,
+    cards: list[tuple[dict[str, Any], str | os.PathLike]],
     scenes: SceneData,
     seed: int,
     batch_size: int,
@@ -229,7 +235,7 @@ def _probe(
         raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
-    feats, y, missing = _features(card, card_ref, scenes, seed, batch_size, num_workers)
+    feats, y, missing = _features(cards, scenes, seed, batch_size, num_workers)
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
     n_train = n - max(len(f) for f in test_folds)
     k = k or (20 if n_train >= 200 else 5)
@@ -360,7 +366,7 @@ def _val_curve(path: Path) -> list[float]:
 
 
 def evaluate(
-    weights: str | os.PathLike,
+    weights: str | os.PathLike | list[str | os.PathLike],
     data: str | os.PathLike | None = None,
     task: Task = "knn",
     out: str | os.PathLike = "eval",
@@ -386,6 +392,9 @@ def evaluate(
     benchmark's test split; 20% of a store), ``loo`` (leave-one-out), ``kfold``, or
     ``auto`` (``split`` above 1,000 samples, else ``loo`` for kNN, ``kfold`` for linear).
     ``k``: neighbours (default 20, or 5 with fewer than 200 training samples).
+    Several ``weights`` (kNN and linear only) concatenate their encoders' features,
+    each reading its own bands: e.g. the S1 and S2 cards of a cross-modal run on
+    BigEarthNet with ``bands="all"``.
     """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
@@ -395,7 +404,12 @@ def evaluate(
         raise UserError(f"unknown protocol {protocol!r}; choose auto, split, loo or kfold")
     if data is None:
         raise UserError("pass --data STORE, or --dataset NAME --data ROOT")
-    card, _ = load_card(weights)
+    refs = list(weights) if isinstance(weights, (list, tuple)) else [weights]
+    cards = [(load_card(ref)[0], ref) for ref in refs]
+    card = cards[0][0]
+    name = " + ".join(c["name"] for c, _ in cards)
+    if len(cards) > 1 and task == "segmentation":
+        raise UserError("--task segmentation takes one weights card; pass one")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if task == "segmentation":
@@ -404,19 +418,17 @@ def evaluate(
         dm = LabelledZarrDataModule.from_card(
             card, str(data), seed=seed, batch_size=batch_size, num_workers=num_workers
         )
-        result = _segmentation(card, weights, dm, seed, epochs, out, lr)
+        result = _segmentation(card, refs[0], dm, seed, epochs, out, lr)
     else:
         scenes = open_scenes(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels
         )
-        result = _probe(
-            task, card, weights, scenes, seed, batch_size, num_workers, protocol, k, num_folds
-        )
-    result.details["weights"] = card["name"]
+        result = _probe(task, cards, scenes, seed, batch_size, num_workers, protocol, k, num_folds)
+    result.details["weights"] = name
     (out / f"evaluate_{task}.json").write_text(
-        json.dumps({"weights": card["name"], "data": str(data), **result.as_dict()}, indent=2)
+        json.dumps({"weights": name, "data": str(data), **result.as_dict()}, indent=2)
     )
-    plot_result(result, card["name"], out / f"evaluate_{task}.png")
+    plot_result(result, name, out / f"evaluate_{task}.png")
     return result
 
 

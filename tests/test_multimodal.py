@@ -238,3 +238,40 @@ def test_export_from_the_checkpoint_gives_the_same_cards(
         auto = crossmodal_run / "weights" / f"eossl_{sensor}_crossmodal_resnet18.json"
         key = "sha256_safetensors"  # (a .pth holds its own file name)
         assert json.loads(path.read_text())[key] == json.loads(auto.read_text())[key]
+
+
+def test_synth_writes_colocated_stores(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import zarr
+
+    out = tmp_path / "demo"
+    assert main(["synth", str(out), "--sensor", "s1,s2", "--samples", "4", "--size", "24"]) == 0
+    s1 = zarr.open_group(out / "s1-grd.zarr", mode="r")
+    s2 = zarr.open_group(out / "s2-l1c.zarr", mode="r")
+    assert s1["bands"].shape[2] == 2 and s2["bands"].shape[2] == 13
+    assert np.array_equal(s1["center_lat"][:], s2["center_lat"][:])
+    data = MultiModalDataset(out, ["s1", "s2"], seed=0)
+    assert data.alignment == {"s1-grd": "ids"} and len(data) == 4
+    capsys.readouterr()
+    assert main(["synth", str(tmp_path / "x.zarr"), "--sensor", "s1,s2"]) == 2
+    assert "one store per sensor" in capsys.readouterr().err
+
+
+def test_bigearthnet_s1_and_s2_pair_by_their_s2_patch(bigearthnet: Path, tmp_path: Path) -> None:
+    """Real BigEarthNet: converted S1 and S2 stores pair by id, sample for sample."""
+    import zarr
+
+    for archive, name in (("BigEarthNet-v1.0", "s2.zarr"), ("BigEarthNet-S1-v1.0", "s1.zarr")):
+        args = ["convert", str(bigearthnet / archive), str(tmp_path / name)]
+        assert main([*args, "--layout", "patches"]) == 0
+    data = MultiModalDataset(tmp_path, ["s1", "s2-l2a"], seed=0)
+    assert data.alignment == {"s1-grd": "ids"} and len(data) == 36
+    s1 = zarr.open_group(tmp_path / "s1.zarr", mode="r")
+    for j in (0, 17, 35):
+        s1_patch = str(s1["sample_id"][j, 0])
+        meta = bigearthnet / "BigEarthNet-S1-v1.0" / s1_patch / f"{s1_patch}_labels_metadata.json"
+        assert json.loads(meta.read_text())["corresponding_s2_patch"] == str(
+            zarr.open_group(tmp_path / "s2.zarr", mode="r")["sample_id"][j, 0]
+        )
+    item = data[5]
+    assert item["image"]["s1-grd"].shape == (2, 2, 120, 120)
+    assert item["image"]["s2-l2a"].shape == (2, 12, 120, 120)

@@ -31,11 +31,16 @@ EARTH_RADIUS_M = 6_371_000.0
 
 
 def _ids(info: StoreInfo) -> np.ndarray | None:
-    """A store's location ids: ``location_id``, else the ``sample`` coordinate (v1.1)."""
+    """A store's location ids: ``location_id``, else the ``sample`` coordinate (v1.1).
+
+    ``None`` where neither is stored, or where any id is empty (not known).
+    """
     group = open_group(info.path)
     for name in ("location_id", "sample"):
         if name in group and group[name].ndim == 1:
-            return np.asarray(group[name][...]).astype(str)
+            ids = np.asarray(group[name][...]).astype(object).astype(str)
+            if ids.size and (ids != "").all():
+                return ids
     return None
 
 

@@ -58,6 +58,7 @@ class Patch:
     labels: tuple[int, ...] = ()  # class numbers
     time: str | None = None  # ISO 8601, None when no date is known
     files: tuple[str, ...] | None = None  # band file names, where not the plan's default
+    location: str | None = None  # the place's id, shared with other sensors' patches
 
 
 @dataclass
@@ -246,6 +247,24 @@ def bigearthnet_labels(path: Path, classes: list[str]) -> tuple[tuple[int, ...],
     return tuple(sorted({index[x] for x in labels})), when
 
 
+def _ben_location(folder: Path) -> str | None:
+    """A BigEarthNet patch's place: its S2 patch name (an S1 patch's ``corresponding_s2_patch``).
+
+    ``None`` when an S1 patch's metadata does not name it (then it is not paired by id).
+    """
+    if not (folder / f"{folder.name}_VV.tif").is_file():
+        return folder.name
+    path = folder / f"{folder.name}{_BEN_LABELS}"
+    try:
+        if path.stat().st_size > _MAX_JSON:
+            return None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # reported when the labels are read
+    s2 = meta.get("corresponding_s2_patch") if isinstance(meta, dict) else None
+    return s2 if isinstance(s2, str) and re.fullmatch(r"[\w.-]+", s2) else None
+
+
 def patch_time(name: str, fallback: np.datetime64 | None = None) -> str | None:
     """A patch's time: ``YYYYMMDDTHHMMSS`` in its name, else ``fallback``, else a name's date."""
     when = None
@@ -269,7 +288,9 @@ def list_patches(
         if not folders:
             raise UserError(f"{root}: no patch folders; expected {root}/<patch>/<patch>_B02.tif")
         names = classes or bigearthnet_classes()
-        patches = [Patch(id=f.name, path=f.name) for f in folders]
+        patches = [Patch(id=f.name, path=f.name, location=_ben_location(f)) for f in folders]
+        # S1 patches in the order of their S2 patches, so the two stores pair by sample
+        patches.sort(key=lambda p: natural_key(p.location or p.id))
         return Listing(root, source, patches, names, "multi", [])
     if labels is not None:
         return _csv_listing(root, Path(labels).expanduser().resolve(), classes)

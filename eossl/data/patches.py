@@ -191,6 +191,7 @@ class PatchPlan:
             "time_": np.full((n, 1), np.datetime64("NaT"), "datetime64[ns]"),
             "sample_id": np.full((n, 1), "", dtype=object),
             "file_id": np.full((n, 1), "", dtype=object),
+            "location_id": np.full(n, "", dtype=object),
             "crs": np.zeros(n, np.int64),
             "x_": np.full((n, w), np.nan),
             "y_": np.full((n, h), np.nan),
@@ -212,6 +213,7 @@ class PatchPlan:
             out["bands"][i, 0] = image
             out["cloud_mask"][i, 0] = np.where(invalid_pixels(image, self.nodata), 6, 0)
             out["sample_id"][i, 0], out["file_id"][i, 0] = patch.id, patch.path
+            out["location_id"][i] = patch.location or ""
             if patch.time is not None:
                 out["time_"][i, 0] = np.datetime64(patch.time, "ns")
             if self.classes is not None:
@@ -226,6 +228,7 @@ class PatchPlan:
             out["center_lon"][i], out["center_lat"][i] = lon[0], lat[0]
         out["sample_id"] = out["sample_id"].astype(str)
         out["file_id"] = out["file_id"].astype(str)
+        out["location_id"] = out["location_id"].astype(str)
         return out, bad
 
     def _read_patch(self, patch: Patch) -> tuple[np.ndarray, tuple[Any, tuple]]:

@@ -10,9 +10,10 @@ block is read back after it is written and compared with its source value for va
 before it counts as done.
 
 Copied: ``bands``, ``cloud_mask``, ``label``, ``scene_label``/``class_name``, ``time_``,
-``center_lat``/``center_lon``, ``crs``, ``x_``/``y_``, ``sample_id``/``file_id`` and the
-band names. xarray's 1-D index coordinates (``sample``, ``time``, ``x``, ``y``) are
-not: ``sample_id`` keeps the location ids.
+``center_lat``/``center_lon``, ``crs``, ``x_``/``y_``, ``sample_id``/``file_id``,
+``location_id`` and the band names. xarray's 1-D index coordinates (``sample``,
+``time``, ``x``, ``y``) are not, but ``sample`` (v1.1's location ids) becomes
+``location_id``, which pairs co-located stores of other sensors.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ COPIED = (
     "y_",
     "sample_id",
     "file_id",
+    "location_id",
 )
 _EOSSL_ATTRS = ("eossl_spec", "eossl_complete", "eossl_schema_version")
 _SHARD_BYTES = 512 * 2**20  # at most this many decoded bytes per write block
@@ -115,9 +117,12 @@ def _read(stores: list[StoreInfo], pieces: list[tuple[int, int, int]]) -> dict[s
     for s, a, b in pieces:
         group = open_group(stores[s].path)
         for name in COPIED:
-            if name not in group:
+            source = name
+            if name == "location_id" and name not in group:
+                source = "sample"  # v1.1: the sample coordinate holds the location ids
+            if source not in group or (name == "location_id" and group[source].ndim != 1):
                 continue
-            value = group[name][a:b]
+            value = group[source][a:b]
             if name == "time_":
                 value = decode_times(group[name], value)
             elif value.dtype.kind == "U":

@@ -102,6 +102,7 @@ def write_synthetic(
                 "crs": [4326] * len(locs),
                 "x_": np.stack([loc.lon + (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
                 "y_": np.stack([loc.lat - (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
+                "location_id": [f"synth{seed}-{i:07d}" for i in range(start, stop)],
                 "sample_id": [
                     [f"{i:07d}_{t}" for t in range(seasons)] for i in range(start, stop)
                 ],

@@ -225,6 +225,8 @@ class StoreWriter:
             )
         for name in ("sample_id", "file_id"):
             self._array(group, name, (n, t), (shard, t), None, str, ("sample", "time"), fill="")
+        # the place's id, shared by co-located stores of other sensors ("" where unknown)
+        self._array(group, "location_id", (n,), (shard,), None, str, ("sample",), fill="")
         band = self._array(group, "band", (c,), (c,), None, str, ("band",), fill="")
         band[:] = np.array(s.band_names)
         labels = {}
