@@ -275,3 +275,19 @@ def test_bigearthnet_s1_and_s2_pair_by_their_s2_patch(bigearthnet: Path, tmp_pat
     item = data[5]
     assert item["image"]["s1-grd"].shape == (2, 2, 120, 120)
     assert item["image"]["s2-l2a"].shape == (2, 12, 120, 120)
+
+
+def test_converted_v10_trees_pair_by_location_folder(tmp_path: Path) -> None:
+    """SSL4EO-S12 v1.0: `s1` and `s2c` trees, converted, pair by their location folders."""
+    from eossl.data.convert import convert
+
+    src = Path(__file__).parent / "data" / "geotiff" / "ssl4eo_s12"
+    for tree in ("s1", "s2c"):
+        convert(src / tree, tmp_path / f"{tree}.zarr", "ssl4eo-s12", quiet=True)
+    data = MultiModalDataset(tmp_path, ["s1", "s2"], seed=0)
+    assert data.alignment == {"s1-grd": "ids"} and len(data) == 3
+    alone = SeasonalZarrDataset(tmp_path / "s1.zarr", sensor="s1", seasons="all")
+    item, whole = data[2], alone[2]
+    times = list(whole["time"].numpy())
+    rows = [times.index(t) for t in item["modality_time"]["s1-grd"].numpy()]
+    assert torch.equal(item["image"]["s1-grd"], whole["image"][rows])

@@ -156,6 +156,7 @@ class TreePlan:
             "time_": np.full((n, t), np.datetime64("NaT"), "datetime64[ns]"),
             "sample_id": np.full((n, t), "", dtype=object),
             "file_id": np.full((n, t), "", dtype=object),
+            "location_id": np.array([loc.id for loc in locs], dtype=str),  # pairs s1/s2c/s2a
             "crs": np.zeros(n, np.int64),
             "x_": np.full((n, w), np.nan),
             "y_": np.full((n, h), np.nan),
