@@ -127,8 +127,7 @@ class CardInputs:
                 f"eossl: {scenes.name} has no {', '.join(missing)}; filled with the "
                 "pretraining mean (0 after normalisation)"
             )
-        if unused:
-            _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
+        self.unused = unused  # said once for all cards, by _features
         if scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
             _say(
                 f"eossl: weights pretrained on {card['sensor']}, data are {scenes.sensor}; "
@@ -180,6 +179,9 @@ def _features(
     from rich.progress import Progress
 
     inputs = [CardInputs(card, scenes) for card, _ in cards]
+    unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
+    if unused:
+        _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
     models = [
         {name: _backbone(card, ref, name == PRETRAINED, seed) for name in (PRETRAINED, RANDOM)}
         for card, ref in cards

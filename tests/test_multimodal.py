@@ -291,3 +291,23 @@ def test_converted_v10_trees_pair_by_location_folder(tmp_path: Path) -> None:
     times = list(whole["time"].numpy())
     rows = [times.index(t) for t in item["modality_time"]["s1-grd"].numpy()]
     assert torch.equal(item["image"]["s1-grd"], whole["image"][rows])
+
+
+def test_evaluate_s1_and_s2_encoders_together_on_bigearthnet(
+    crossmodal_run: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Two cards, one run: each encoder reads its own bands; features are concatenated."""
+    cards = [
+        str(crossmodal_run / "weights" / f"eossl_{s}_crossmodal_resnet18.json")
+        for s in ("s1-grd", "s2-l1c")
+    ]
+    args = ["--dataset", "bigearthnet", "--root", str(bigearthnet), "--out", str(tmp_path)]
+    assert main(["evaluate", *cards, *args, "--bands", "all"]) == 0
+    err = capsys.readouterr().err
+    assert "not used by the weights" not in err  # every band is some encoder's
+    result = json.loads((tmp_path / "evaluate_knn.json").read_text())
+    features = result["details"]["features"]
+    assert features["pretrained"] == features["random init"] == 2 * 512
+    assert features["band statistics"] == 2 * (2 + 12)  # mean, std of each band; no B10
+    assert result["details"]["samples"] == 36 and " + " in result["weights"]
+    assert main(["evaluate", *cards, *args, "--task", "segmentation"]) == 2
