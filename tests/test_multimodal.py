@@ -311,3 +311,25 @@ def test_evaluate_s1_and_s2_encoders_together_on_bigearthnet(
     assert features["band statistics"] == 2 * (2 + 12)  # mean, std of each band; no B10
     assert result["details"]["samples"] == 36 and " + " in result["weights"]
     assert main(["evaluate", *cards, *args, "--task", "segmentation"]) == 2
+
+
+def test_mae_masks_across_s1_and_s2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The S1 + S2 MAE preset: S1 is a token group of its own, masked with S2's groups."""
+    import yaml
+
+    out = tmp_path / "run"
+    args = ["pretrain", "--sensor", "s1,s2", "--method", "mae", "--out", str(out)]
+    vit = ["--model.init_args.backbone", "vit_tiny_patch16_224"]
+    vit += ["--model.init_args.decoder_dim", "32", "--model.init_args.decoder_depth", "1"]
+    vit += ["--model.init_args.decoder_heads", "2"]
+    small = ["--data.synthetic_samples", "12", "--data.synthetic_size", "40"]
+    fast = ["--trainer.fast_dev_run", "1", "--data.num_workers", "0", "--data.batch_size", "4"]
+    fast += ["--model.init_args.augment.crop_size", "32"]
+    assert main([*args, *vit, *small, *fast]) == 0
+    assert "reference recipe" not in capsys.readouterr().err  # its own preset
+    with pytest.raises(SystemExit):  # Lightning's --print_config prints, then exits
+        main([*args, *vit, *small, *fast, "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["spectral_groups"][0] == [0, 1]
+    card = json.loads(next((out / "weights").glob("*.json")).read_text())
+    assert card["in_chans"] == 15 and card["sensor"] == "s1-grd+s2-l1c"
