@@ -413,7 +413,6 @@ def evaluate(
     if len(cards) > 1 and task == "segmentation":
         raise UserError("--task segmentation takes one weights card; pass one")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if task == "segmentation":
         if dataset is not None:
             raise UserError("--task segmentation needs an eossl store with per-pixel labels")
@@ -427,6 +426,7 @@ def evaluate(
         )
         result = _probe(task, cards, scenes, seed, batch_size, num_workers, protocol, k, num_folds)
     result.details["weights"] = name
+    out.mkdir(parents=True, exist_ok=True)  # only once there is a result to write
     (out / f"evaluate_{task}.json").write_text(
         json.dumps({"weights": name, "data": str(data), **result.as_dict()}, indent=2)
     )

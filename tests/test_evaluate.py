@@ -129,11 +129,13 @@ def test_dataset_needs_root(card: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_missing_benchmark_is_one_line(
-    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["evaluate", str(card), "--dataset", "eurosat", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "cannot read eurosat" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "eval").exists()  # no output folder for a run that wrote nothing
 
 
 def test_store_with_scene_labels(
