@@ -158,11 +158,17 @@ def test_bigearthnet_s1_real_two_float_bands(tmp_path: Path) -> None:
     assert g["bands"].shape == (36, 1, 2, 120, 120) and g["bands"].dtype == np.float32
     assert g.attrs["sensor"] == "s1-grd" and g.attrs["nodata"] == "nan"
     assert [str(b) for b in g["band"][...]] == ["vv", "vh"]
-    pid = str(g["sample_id"][0, 0])
-    with rasterio.open(BEN_S1 / pid / f"{pid}_VH.tif") as f:
-        np.testing.assert_array_equal(g["bands"][0, 0, 1], f.read(1))
-    meta = json.loads((BEN_S1 / pid / f"{pid}_labels_metadata.json").read_text())
-    assert str(decode_times(g["time_"])[0, 0]).startswith(meta["acquisition_time"])
+    ids = [str(i) for i in g["sample_id"][:, 0]]
+    metas = [json.loads((BEN_S1 / p / f"{p}_labels_metadata.json").read_text()) for p in ids]
+    # ordered (as the S2 archive: natural order) and labelled by each S1 patch's S2 patch
+    from eossl.data.rasters import natural_key
+
+    places = [m["corresponding_s2_patch"] for m in metas]
+    assert [str(i) for i in g["location_id"][...]] == places == sorted(places, key=natural_key)
+    j = next(k for k, m in enumerate(metas) if "acquisition_time" in m)  # 6 of 36 have it
+    with rasterio.open(BEN_S1 / ids[j] / f"{ids[j]}_VH.tif") as f:
+        np.testing.assert_array_equal(g["bands"][j, 0, 1], f.read(1))
+    assert str(decode_times(g["time_"])[j, 0]).startswith(metas[j]["acquisition_time"])
     assert g["scene_label"][...].sum(axis=1).min() >= 1
     _read_all_samples(out)
 
