@@ -24,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from real_patches import eossl, realdata
+from real_patches import eossl, realdata, score_cells
 
 SENSORS = "s1,s2-l2a"
 RECIPES: dict[str, list[str]] = {
@@ -87,11 +87,7 @@ def print_table(rows: list[dict]) -> None:
     print("|---|---|---|---|---|---|")
     for row in rows:
         for task in ("knn", "linear"):
-            result = row[task]
-            cells = [
-                "{:.3f} ({:.2f}-{:.2f})".format(result["scores"][k], *result["ci95"][k])
-                for k in ("pretrained", "random init", "band statistics")
-            ]
+            cells = score_cells(row[task])
             print(f"| {row['recipe']} | {row['data']} | {task} | {' | '.join(cells)} |")
     d = rows[0]["knn"]["details"]
     print(

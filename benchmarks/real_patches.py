@@ -107,17 +107,21 @@ def main() -> None:
     print_table(rows)
 
 
+def score_cells(result: dict) -> list[str]:
+    """Pretrained, random-init and band-statistics scores of an evaluate JSON, with intervals."""
+    return [
+        "{:.3f} ({:.2f}-{:.2f})".format(result["scores"][k], *result["ci95"][k])
+        for k in ("pretrained", "random init", "band statistics")
+    ]
+
+
 def print_table(rows: list[dict]) -> None:
     """One markdown row per recipe: each score with its interval; the sample counts below."""
     print("\n| recipe | task | pretrained | random init | band statistics | pretrain (s) |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         for task in ("knn", "linear"):
-            result = row[task]
-            cells = [
-                "{:.3f} ({:.2f}-{:.2f})".format(result["scores"][k], *result["ci95"][k])
-                for k in ("pretrained", "random init", "band statistics")
-            ]
+            cells = score_cells(row[task])
             print(f"| {row['recipe']} | {task} | {' | '.join(cells)} | {row['pretrain_s']} |")
     d = rows[0]["knn"]["details"]
     print(
