@@ -61,10 +61,12 @@ def _atomic(path: Path, write: Any) -> None:
         ) from err
 
 
-def _state_of(module: torch.nn.Module, sensor: str | None = None) -> dict[str, torch.Tensor]:
+def _state_of(
+    module: torch.nn.Module, encoder: torch.nn.Module | None = None
+) -> dict[str, torch.Tensor]:
     export = getattr(module, "export_state_dict", None)
-    if sensor is not None:
-        state = module.sensor_encoders()[sensor].state_dict()
+    if encoder is not None:
+        state = encoder.state_dict()
     else:
         state = export() if callable(export) else module.backbone.state_dict()
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
@@ -75,12 +77,12 @@ def export_backbone(
     out_dir: str | os.PathLike,
     name: str,
     card: dict[str, Any],
-    sensor: str | None = None,
+    encoder: torch.nn.Module | None = None,
 ) -> Path:
     """Write ``NAME.pth``, ``.safetensors``, ``.ckpt`` and ``.json`` for ``module.backbone``.
 
-    ``sensor``: export that sensor's encoder of a method with one per sensor
-    (``sensor_encoders()``). Returns the path of the card.
+    ``encoder``: export this one of the module's encoders instead (one of
+    ``sensor_encoders()``). Returns the path of the card.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
         raise UserError(
@@ -89,7 +91,7 @@ def export_backbone(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = _state_of(module, sensor)
+    state = _state_of(module, encoder)
     pth, st, ckpt, js = (
         out / f"{name}{ext}" for ext in (".pth", ".safetensors", ".ckpt", ".json")
     )
@@ -204,16 +206,8 @@ def export_all(
         card = card_for(module, {**meta, **own[sensor]})
         card["in_chans"] = len(own[sensor]["bands"])
         card["trained_with"] = meta.get("sensor")
-        assert encoder is not None
-        paths.append(
-            export_backbone(
-                module,
-                out_dir,
-                f"{name}_{sensor}" if name else default_name(card),
-                card,
-                sensor=sensor,
-            )
-        )
+        out_name = f"{name}_{sensor}" if name else default_name(card)
+        paths.append(export_backbone(module, out_dir, out_name, card, encoder=encoder))
     return paths
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# a tiny ViT and MAE decoder, for runs of seconds
+VIT = ["--model.init_args.backbone", "vit_tiny_patch16_224"]
+DECODER = ["--model.init_args.decoder_dim", "32", "--model.init_args.decoder_depth", "1"]
+DECODER += ["--model.init_args.decoder_heads", "2"]
+
 
 def tiny(batch_size: int = 4, moco: bool = True) -> list[str]:
     """``eossl pretrain`` overrides for a run of seconds: tiny synthetic data, crop and heads.

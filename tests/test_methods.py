@@ -6,15 +6,12 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from helpers import tiny
+from helpers import DECODER, VIT, tiny
 
 from eossl.cli import main
 
 TINY = tiny(moco=False)
-VIT = ["--model.init_args.backbone", "vit_tiny_patch16_224"]
 SMALL_HEAD = ["--model.init_args.hidden_dim", "64", "--model.init_args.proj_dim", "32"]
-DECODER = ["--model.init_args.decoder_dim", "32", "--model.init_args.decoder_depth", "1"]
-DECODER += ["--model.init_args.decoder_heads", "2"]
 ARGS = {
     "simclr": SMALL_HEAD,
     "byol": SMALL_HEAD,

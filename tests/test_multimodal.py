@@ -2,19 +2,19 @@
 
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import xarray as xr
-from helpers import one_line
+from helpers import DECODER, VIT, one_line
 from torchgeo.trainers import SemanticSegmentationTask
 
 from eossl.cli import main
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.multimodal import MultiModalDataset
+from eossl.data.writer import move_into_place
 from eossl.errors import UserError
 from eossl.weights import torchgeo_weights
 
@@ -25,10 +25,7 @@ def _rezip(ds: xr.Dataset, out: Path) -> Path:
     """Write a dataset as a v1.1-style zarr 2 .zarr.zip (stored members)."""
     tmp = out.with_suffix(".dir")
     ds.to_zarr(tmp, zarr_format=2, consolidated=True, mode="w")
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
-        for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            zf.write(f, f.relative_to(tmp).as_posix())
-    shutil.rmtree(tmp)
+    move_into_place(tmp, out)
     return out
 
 
@@ -319,9 +316,7 @@ def test_mae_masks_across_s1_and_s2(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     out = tmp_path / "run"
     args = ["pretrain", "--sensor", "s1,s2", "--method", "mae", "--out", str(out)]
-    vit = ["--model.init_args.backbone", "vit_tiny_patch16_224"]
-    vit += ["--model.init_args.decoder_dim", "32", "--model.init_args.decoder_depth", "1"]
-    vit += ["--model.init_args.decoder_heads", "2"]
+    vit = [*VIT, *DECODER]
     small = ["--data.synthetic_samples", "12", "--data.synthetic_size", "40"]
     fast = ["--trainer.fast_dev_run", "1", "--data.num_workers", "0", "--data.batch_size", "4"]
     fast += ["--model.init_args.augment.crop_size", "32"]

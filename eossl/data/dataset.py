@@ -25,13 +25,14 @@ from eossl.data.schema import (
     StoreInfo,
     decode_times,
     find_stores,
+    infer_sensor,
     open_group,
     validate,
 )
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["POSITIVES", "Positives", "SeasonalZarrDataset", "stores_of"]
+__all__ = ["POSITIVES", "Positives", "SeasonalZarrDataset", "as_roots", "stores_of"]
 
 Positives = Literal["season", "same", "mixed"]
 POSITIVES: tuple[str, ...] = ("season", "same", "mixed")
@@ -53,6 +54,11 @@ class _Handle:
     lon: np.ndarray
 
 
+def as_roots(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """``root`` as a list of paths: one store or folder, or a list of them."""
+    return [Path(root)] if isinstance(root, (str, os.PathLike)) else [Path(r) for r in root]
+
+
 def stores_of(
     root: str | os.PathLike | Sequence[str | os.PathLike], sensor: Sensor | None = None
 ) -> list[StoreInfo]:
@@ -61,14 +67,14 @@ def stores_of(
     Stores of other known sensors are left out, so one folder may hold the stores of
     several sensors (the v1.1 release's ``S1GRD``, ``S2L1C`` and ``S2L2A`` folders).
     """
-    roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
+    roots = as_roots(root)
     paths = [p for r in roots for p in find_stores(r)]
     if sensor is None:
         return [validate(p) for p in paths]
     found, others = [], set()
     for path in paths:
         group = open_group(path)
-        own = validate(path, group).sensor if len(paths) > 1 else None
+        own = infer_sensor(group, path) if len(paths) > 1 else None
         if own is not None and own.name != sensor.name:
             others.add(own.name)
             continue
@@ -258,7 +264,7 @@ class SeasonalZarrDataset(SampleReads):
         if reader not in READERS:
             raise UserError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
         self.reader = reader
-        self.root = Path(root) if isinstance(root, (str, os.PathLike)) else Path(root[0])
+        self.root = as_roots(root)[0]
         self.seasons = seasons
         self.positives = positives
         self.season_probability = season_probability

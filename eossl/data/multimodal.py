@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from eossl.data.dataset import Positives, SampleReads, SeasonalZarrDataset, stores_of
+from eossl.data.dataset import (
+    Positives,
+    SampleReads,
+    SeasonalZarrDataset,
+    as_roots,
+    stores_of,
+)
 from eossl.data.reader import Reader
 from eossl.data.schema import StoreInfo, open_group
 from eossl.errors import UserError
-from eossl.sensors import Sensor, get_sensor
+from eossl.sensors import Sensor, get_sensors
 
 __all__ = ["PAIRINGS", "MultiModalDataset", "Pairing", "check_aligned"]
 
@@ -62,42 +67,37 @@ def _distance_m(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
-def _where(stores: list[StoreInfo], index: int) -> str:
-    offsets = np.cumsum([0] + [s.samples for s in stores])
-    k = int(np.searchsorted(offsets, index, side="right") - 1)
-    return f"{stores[k].path} sample {index - int(offsets[k])}"
-
-
 def check_aligned(
-    first: list[StoreInfo], other: list[StoreInfo], tolerance_m: float = 500.0
+    first: SeasonalZarrDataset, other: SeasonalZarrDataset, tolerance_m: float = 500.0
 ) -> str:
-    """Check that two sensors' stores hold the same places in the same order.
+    """Check that two sensors' datasets hold the same places in the same order.
 
     Compared, in this order: location ids where both stores carry them, else the
     centre coordinates (within ``tolerance_m``), and always the sample count. The
     first mismatch raises one line naming both files and the sample. Returns how
     the check was made (``ids``, ``coordinates`` or ``count``).
     """
-    n1, n2 = sum(s.samples for s in first), sum(s.samples for s in other)
+    n1, n2 = len(first), len(other)
     if n1 != n2:
         raise UserError(
-            f"{first[0].path.parent} holds {n1} samples but {other[0].path.parent} {n2}; "
+            f"{first.stores[0].path.parent} holds {n1} samples but "
+            f"{other.stores[0].path.parent} {n2}; "
             "co-located stores must hold the same places in the same order"
         )
-    ids1 = [_ids(s) for s in first]
-    ids2 = [_ids(s) for s in other]
+    ids1 = [_ids(s) for s in first.stores]
+    ids2 = [_ids(s) for s in other.stores]
     if all(i is not None for i in ids1 + ids2):
         a, b = np.concatenate(ids1), np.concatenate(ids2)
         bad = np.flatnonzero(a != b)
         if bad.size:
             i = int(bad[0])
             raise UserError(
-                f"{_where(first, i)} is location {a[i]!r} but {_where(other, i)} is "
+                f"{first.where(i)} is location {a[i]!r} but {other.where(i)} is "
                 f"{b[i]!r}; co-located stores must hold the same places in the same order"
             )
         return "ids"
-    c1 = np.concatenate([_centres(s) for s in first])
-    c2 = np.concatenate([_centres(s) for s in other])
+    c1 = np.concatenate([_centres(s) for s in first.stores])
+    c2 = np.concatenate([_centres(s) for s in other.stores])
     known = np.isfinite(c1).all(axis=1) & np.isfinite(c2).all(axis=1)
     if not known.any():
         return "count"
@@ -107,8 +107,8 @@ def check_aligned(
         i = int(np.flatnonzero(far)[0])
         d = float(_distance_m(c1[i : i + 1], c2[i : i + 1])[0])
         raise UserError(
-            f"{_where(first, i)} (lat {c1[i, 0]:.4f}, lon {c1[i, 1]:.4f}) is {d / 1000:.1f} km "
-            f"from {_where(other, i)} (lat {c2[i, 0]:.4f}, lon {c2[i, 1]:.4f}); co-located "
+            f"{first.where(i)} (lat {c1[i, 0]:.4f}, lon {c1[i, 1]:.4f}) is {d / 1000:.1f} km "
+            f"from {other.where(i)} (lat {c2[i, 0]:.4f}, lon {c2[i, 1]:.4f}); co-located "
             f"stores must hold the same places in the same order (tolerance {tolerance_m:g} m)"
         )
     return "coordinates"
@@ -159,12 +159,12 @@ class MultiModalDataset(SampleReads):
         pairing: Pairing = "nearest",
         tolerance_m: float = 500.0,
     ) -> None:
-        cards = [get_sensor(s) for s in sensors]
-        if len({c.name for c in cards}) != len(cards) or len(cards) < 2:
+        cards = get_sensors(sensors)  # refuses a sensor named twice
+        if len(cards) < 2:
             raise UserError(f"sensors must be two or more different sensors, got {list(sensors)}")
         if pairing not in PAIRINGS:
             raise UserError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
-        self.root = Path(root) if isinstance(root, (str, os.PathLike)) else Path(root[0])
+        self.root = as_roots(root)[0]
         self.sensors = cards
         self.pairing = pairing
         self.seed = seed
@@ -199,7 +199,7 @@ class MultiModalDataset(SampleReads):
                     f"{s0.height}x{s0.width}; co-located stores need the same image size"
                 )
             if name != self.reference:
-                self.alignment[name] = check_aligned(ref.stores, part.stores, tolerance_m)
+                self.alignment[name] = check_aligned(ref, part, tolerance_m)
 
     def __len__(self) -> int:
         return len(self.parts[self.reference])

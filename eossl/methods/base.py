@@ -6,18 +6,22 @@ import math
 import sys
 import time
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lightning as L
 import torch
 from lightly.models.modules.memory_bank import MemoryBankModule
 from lightly.utils.lars import LARS
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import Tensor
+from torch import Tensor, nn
 
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.models import create_backbone
 from eossl.monitors import embedding_std, epoch_line, rankme
+
+if TYPE_CHECKING:
+    from eossl.data.normalize import BandStats
+    from eossl.sensors import Sensor
 
 __all__ = ["SSLMethod"]
 
@@ -26,7 +30,9 @@ class SSLMethod(L.LightningModule):
     """Base LightningModule of eossl's SSL methods.
 
     Subclasses define ``training_step`` on ``batch["views"]`` and keep the
-    encoder to export in ``self.backbone`` (a timm model).
+    encoder to export in ``self.backbone`` (a timm model). A subclass with one
+    encoder per sensor sets ``one_encoder = False`` and builds them with
+    :meth:`make_encoder`.
 
     Args:
         backbone: timm model name.
@@ -41,6 +47,8 @@ class SSLMethod(L.LightningModule):
         monitor_samples: embeddings kept per epoch for embedding std and RankMe.
         collapse_threshold: warn when the embedding std falls below this.
     """
+
+    one_encoder: bool = True  # False: the subclass builds its own (one per sensor)
 
     def __init__(
         self,
@@ -64,17 +72,20 @@ class SSLMethod(L.LightningModule):
         # plain types only, so checkpoints load with torch.load(weights_only=True)
         self.hparams["augment"] = asdict(self.recipe)
         self.augment = MultiBandAugment(self.recipe, in_chans)
-        self.backbone = create_backbone(
-            backbone, in_chans, backbone_weights, img_size=self.recipe.crop_size
-        )
-        self.feature_dim: int = self.backbone.num_features
-        if channels_last:
-            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        if self.one_encoder:
+            self.backbone = self.make_encoder(in_chans, backbone_weights)
+            self.feature_dim: int = self.backbone.num_features
         self._monitor: list[Tensor] = []
         self._epoch_start = 0.0
         self._epoch_samples = 0
         self._epoch_indices: list[Tensor] = []
         self._epoch_skipped = 0
+
+    def make_encoder(self, in_chans: int, weights: str | None = None) -> nn.Module:
+        """A backbone for ``in_chans`` bands at the views' size, in the chosen memory format."""
+        hp = self.hparams
+        model = create_backbone(hp.backbone, in_chans, weights, img_size=self.recipe.crop_size)
+        return model.to(memory_format=torch.channels_last) if hp.channels_last else model
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -214,28 +225,12 @@ class SSLMethod(L.LightningModule):
         if dm is None or stats is None:
             return None
         meta = {
-            "sensor": dm.sensor.name,
-            "modality": dm.sensor.modality,
-            "bands": dm.dataset.band_names if dm.dataset else dm.sensor.band_names,
-            "mean": list(stats.mean),
-            "std": list(stats.std),
-            "offset": stats.offset,
-            "normalisation_source": stats.source,
-            "nodata": dm.sensor.nodata,
+            **_normalisation(dm.sensor, dm.dataset.band_names if dm.dataset else None, stats),
             "dataset": dm.data or "eossl built-in synthetic sample",
         }
         if len(getattr(dm, "sensors", ())) > 1:
             meta["sensors"] = [
-                {
-                    "sensor": card.name,
-                    "modality": card.modality,
-                    "bands": dm.dataset.parts[card.name].band_names or card.band_names,
-                    "mean": list(st.mean),
-                    "std": list(st.std),
-                    "offset": st.offset,
-                    "normalisation_source": st.source,
-                    "nodata": card.nodata,
-                }
+                _normalisation(card, dm.dataset.parts[card.name].band_names, st)
                 for card, st in zip(dm.sensors, dm.sensor_stats.values(), strict=True)
             ]
         return meta
@@ -287,3 +282,17 @@ class SSLMethod(L.LightningModule):
     def embed(self, x: Tensor) -> Tensor:
         """Pooled backbone features of normalised images (B, C, H, W)."""
         return self.backbone(self._to_format(x))
+
+
+def _normalisation(sensor: Sensor, bands: list[str] | None, stats: BandStats) -> dict[str, Any]:
+    """What a weights card records of one input: sensor, bands and their normalisation."""
+    return {
+        "sensor": sensor.name,
+        "modality": sensor.modality,
+        "bands": bands or sensor.band_names,
+        "mean": list(stats.mean),
+        "std": list(stats.std),
+        "offset": stats.offset,
+        "normalisation_source": stats.source,
+        "nodata": sensor.nodata,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any
 
 import torch
@@ -13,7 +14,6 @@ from torch.nn import functional as F
 from eossl.augment import AugmentRecipe
 from eossl.errors import UserError
 from eossl.methods.base import SSLMethod
-from eossl.models import create_backbone
 from eossl.sensors import get_sensors
 
 __all__ = ["CrossModal"]
@@ -40,6 +40,8 @@ class CrossModal(SSLMethod):
             total band count.
     """
 
+    one_encoder = False  # one per sensor, built below
+
     def __init__(
         self,
         sensors: str = "s1-grd,s2-l1c",
@@ -62,14 +64,12 @@ class CrossModal(SSLMethod):
                 f"sensors {sensors} have {sum(counts)} bands, but in_chans is "
                 f"{self.hparams.in_chans}; pass the data's --sensor"
             )
-        del self.backbone  # the base's single encoder: one per sensor instead
         self.names = [c.name for c in cards]
-        bounds = [0, *torch.tensor(counts).cumsum(0).tolist()]
-        self.bands = {n: slice(a, b) for n, a, b in zip(self.names, bounds, bounds[1:])}  # noqa: B905
-        img = self.recipe.crop_size
-        self.encoders = nn.ModuleList(
-            create_backbone(self.hparams.backbone, c, img_size=img) for c in counts
-        )
+        starts = [0, *accumulate(counts)][:-1]
+        self.bands = {
+            n: slice(a, a + c) for n, a, c in zip(self.names, starts, counts, strict=True)
+        }
+        self.encoders = nn.ModuleList(self.make_encoder(c) for c in counts)
         self.feature_dim = self.encoders[0].num_features
         self.heads = nn.ModuleList(
             SimCLRProjectionHead(e.num_features, hidden_dim, proj_dim) for e in self.encoders
