@@ -174,6 +174,10 @@ command(
 command("stats", "per-band statistics of a store, with dask, out of core")(
     _delegate("eossl.data.stats")
 )
+command(
+    "phenology",
+    "phenological phase of every timestamp from each location's NDVI curve (SSL4Eco), with dask",
+)(_delegate("eossl.data.phenology"))
 
 
 @command("export", "export a pretraining checkpoint's backbone for timm and TorchGeo")

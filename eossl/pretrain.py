@@ -199,6 +199,8 @@ def _quiet_warnings() -> None:
         ".*is not recommended to provide both.*",
         r"\s*Unable to serialize instance",
         ".*litmodels.*",
+        ".*DataLoader will create.*worker processes.*",  # eossl says it once (datamodule)
+        ".*Total length of `list` across ranks is zero.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):

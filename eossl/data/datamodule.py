@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Literal
 
@@ -11,7 +12,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
-from eossl.data.dataset import Positives, SeasonalZarrDataset
+from eossl.data.dataset import PHENOLOGICAL, Positives, SeasonalZarrDataset, stores_of
 from eossl.data.multimodal import MultiModalDataset, Pairing
 from eossl.data.normalize import (
     BandNormalize,
@@ -20,6 +21,7 @@ from eossl.data.normalize import (
     resolve_stats,
     stack_stats,
 )
+from eossl.data.phenology import ensure_phenology
 from eossl.data.reader import Reader
 from eossl.data.workers import one_thread, start_worker_server, worker_context
 from eossl.errors import UserError
@@ -59,10 +61,10 @@ class _DistributedEpochSampler(DistributedSampler):
 
 def _refuse_empty(data: SeasonalZarrDataset, sensor: Sensor, probes: int = 4) -> None:
     """Refuse data whose probed samples hold only nodata or NaN: nothing to learn."""
-    from eossl.data.stats import _store_nodata
+    from eossl.data.stats import store_nodata
 
     info = data.stores[0]
-    nodata = _store_nodata(info.attrs, sensor)
+    nodata = store_nodata(info.attrs, sensor)
     for i in np.linspace(0, len(data) - 1, min(probes, len(data))).astype(int):
         image = data[int(i)]["image"].numpy()
         valid = np.isfinite(image) if image.dtype.kind == "f" else np.ones(image.shape, bool)
@@ -94,8 +96,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         seasons: timestamps per sample (2 for seasonal contrast).
         positives: ``season`` (two timestamps of a location; one repeated where a
             location has only one), ``same`` (one timestamp, two augmentations) or
-            ``mixed`` (``season`` with probability ``season_probability``). The run
-            says in one line which it uses. Single-date stores always use ``same``.
+            ``mixed`` (``season`` with probability ``season_probability``), or
+            ``phenology`` / ``same-phase`` (timestamps of different phases, or of one
+            phase, of the location's NDVI cycle; phases are computed once into the
+            stores where missing, see ``eossl phenology``). The run says in one line
+            which it uses. Single-date stores always use ``same``.
         season_probability: chance of a seasonal pair with ``positives: mixed``.
         batch_size: samples per batch.
         num_workers: DataLoader worker processes.
@@ -189,9 +194,16 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         return stores[0] if len(stores) == 1 else stores
 
     def prepare_data(self) -> None:
-        """Build the synthetic store if it is needed (once, on one process)."""
-        if self.data is None:
-            _ = self.root
+        """Build the synthetic store, and phenological phases, if needed (on one process)."""
+        root = self.root
+        if self.positives in PHENOLOGICAL:
+            optical = [c for c in self.sensors if c.modality == "optical"]
+            if not optical:
+                raise UserError(
+                    f"positives {self.positives!r} need an optical sensor for NDVI, got "
+                    f"{', '.join(c.name for c in self.sensors)}"
+                )
+            ensure_phenology([s.path for s in stores_of(root, optical[0])], optical[0])
 
     def setup(self, stage: str | None = None) -> None:
         """Open the stores, split by sample and resolve the normalisation."""
@@ -250,6 +262,12 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         else:
             self.stats = self.sensor_stats[self.sensor.name]
             self.normalize = norms[self.sensor.name]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        if cores is not None and self.num_workers > cores:
+            _say(
+                f"eossl: {self.num_workers} DataLoader workers on {cores} CPU cores; "
+                f"--data.num_workers {cores} may be as fast"
+            )
         if self.num_workers > 0:
             start_worker_server(dataset.uses_tensorstore)
 
@@ -262,6 +280,13 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             why = " (single-date data)" if data.max_timestamps == 1 else ""
             return f"eossl: positives: same -- two augmentations of one timestamp{why}"
         seasonal = "two seasons of a location; one timestamp twice where it has only one"
+        if data.positives in PHENOLOGICAL:
+            which = "different phases" if data.positives == "phenology" else "one phase"
+            return (
+                f"eossl: positives: {data.positives} -- two timestamps of {which} of a "
+                f"location's own NDVI cycle (SSL4Eco); {data.phenology_fallback} of "
+                f"{len(data)} locations have none and use two seasons"
+            )
         if data.positives == "mixed":
             return (
                 f"eossl: positives: mixed -- {seasonal} (p={data.season_probability}), "

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from eossl.data.phenology import decode_phases
 from eossl.data.reader import READERS, ArrayReader, Reader, open_reader, tensorstore_available
 from eossl.data.schema import (
     CLOUDY_CODES,
@@ -32,10 +33,18 @@ from eossl.data.schema import (
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["POSITIVES", "Positives", "SeasonalZarrDataset", "as_roots", "stores_of"]
+__all__ = [
+    "PHENOLOGICAL",
+    "POSITIVES",
+    "Positives",
+    "SeasonalZarrDataset",
+    "as_roots",
+    "stores_of",
+]
 
-Positives = Literal["season", "same", "mixed"]
-POSITIVES: tuple[str, ...] = ("season", "same", "mixed")
+Positives = Literal["season", "same", "mixed", "phenology", "same-phase"]
+POSITIVES: tuple[str, ...] = ("season", "same", "mixed", "phenology", "same-phase")
+PHENOLOGICAL: tuple[str, ...] = ("phenology", "same-phase")  # need `eossl phenology`
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +59,7 @@ class _Handle:
     scene_label: np.ndarray | None  # (sample, class) 0/1, small: read whole
     times: np.ndarray  # (sample, time) datetime64[ns]; NaT pads missing timestamps
     has_times: bool  # False: the store has no time coordinate (all NaT above)
+    phase: np.ndarray | None  # (sample, time) int8 phenological phases, -1 none
     lat: np.ndarray
     lon: np.ndarray
 
@@ -205,6 +215,11 @@ class SeasonalZarrDataset(SampleReads):
             timestamp repeated in every slot (TorchGeo's ``seasons=1``, the v1.1
             loader's ``single_timestamp``). ``"mixed"``: ``"season"`` with
             probability ``season_probability``, else ``"same"``.
+            ``"phenology"``: timestamps of different phenological phases of the
+            location (SSL4Eco); ``"same-phase"``: timestamps of one phase. Both need
+            the phases ``eossl phenology`` stores; a location without a vegetation
+            cycle, or with too few phases, falls back to ``"season"`` (counted in
+            ``phenology_fallback``).
         season_probability: chance of a seasonal draw with ``positives="mixed"``.
         max_cloud_fraction: skip timestamps whose ``cloud_mask`` shows more than
             this fraction of cloud or shadow. If too few remain, the least cloudy
@@ -249,8 +264,6 @@ class SeasonalZarrDataset(SampleReads):
     ) -> None:
         if seasons != "all" and (not isinstance(seasons, int) or seasons < 1):
             raise UserError(f"seasons must be a positive integer or 'all', got {seasons!r}")
-        if positives not in POSITIVES:
-            raise UserError(f"positives must be one of {', '.join(POSITIVES)}, got {positives!r}")
         if not 0 <= season_probability <= 1:
             raise UserError(f"season_probability must be in [0, 1], got {season_probability}")
         if max_cloud_fraction is not None and not 0 <= max_cloud_fraction <= 1:
@@ -266,7 +279,6 @@ class SeasonalZarrDataset(SampleReads):
         self.reader = reader
         self.root = as_roots(root)[0]
         self.seasons = seasons
-        self.positives = positives
         self.season_probability = season_probability
         self.max_cloud_fraction = max_cloud_fraction
         self.crop_size = crop_size
@@ -296,9 +308,44 @@ class SeasonalZarrDataset(SampleReads):
         self.offsets = np.cumsum([0] + [i.samples for i in self.stores])
         self._handles: OrderedDict[int, _Handle] = OrderedDict()
         self._pid: int | None = None
+        self.positives = positives
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
+
+    @property
+    def positives(self) -> Positives:
+        """What the ``seasons`` slots hold (see the class docstring)."""
+        return self._positives
+
+    @positives.setter
+    def positives(self, value: Positives) -> None:
+        if value not in POSITIVES:
+            raise UserError(f"positives must be one of {', '.join(POSITIVES)}, got {value!r}")
+        self._positives = value
+        self.phenology_fallback = self._count_fallback() if value in PHENOLOGICAL else 0
+        self._handles.clear()  # they hold the phases, or not
+
+    def _phases(self, info: StoreInfo) -> np.ndarray | None:
+        return decode_phases(info.attrs, info.samples, info.times, info.path)
+
+    def _count_fallback(self) -> int:
+        """Locations whose phases give no pair: they use the plain seasonal draw."""
+        fallback = 0
+        for info in self.stores:
+            phase = self._phases(info)
+            if phase is None:
+                raise UserError(
+                    f"{info.path}: positives {self.positives!r} need phenological phases; "
+                    f"run `eossl phenology {info.path}` first"
+                )
+            if self.positives == "phenology":
+                fallback += sum(len(set(row[row >= 0].tolist())) < 2 for row in phase)
+            else:
+                fallback += sum(
+                    (np.bincount(row[row >= 0], minlength=1) < 2).all() for row in phase
+                )
+        return int(fallback)
 
     @property
     def band_names(self) -> list[str] | None:
@@ -360,6 +407,7 @@ class SeasonalZarrDataset(SampleReads):
                 scene_label=group["scene_label"][...] if "scene_label" in group else None,
                 times=times,
                 has_times="time_" in group,
+                phase=self._phases(info) if self.positives in PHENOLOGICAL else None,
                 lat=group["center_lat"][...]
                 if "center_lat" in group
                 else np.full(info.samples, np.nan),
@@ -401,8 +449,14 @@ class SeasonalZarrDataset(SampleReads):
                 valid = clear
             else:  # too few clear timestamps: take the least cloudy ones
                 valid = valid[np.argsort(cloudy, kind="stable")[:distinct]]
-        chosen = np.sort(rng.choice(valid, size=min(distinct, valid.size), replace=False))
-        return np.resize(chosen, self.seasons)  # fewer distinct than slots: repeated in turn
+        chosen = None
+        if handle.phase is not None and distinct > 1:
+            chosen = _phase_draw(valid, handle.phase[j][valid], distinct, self.positives, rng)
+        if chosen is None:
+            chosen = rng.choice(valid, size=min(distinct, valid.size), replace=False)
+        return np.resize(
+            np.sort(chosen), self.seasons
+        )  # fewer distinct than slots: repeated in turn
 
     def choose_times(self, index: int, rng: np.random.Generator) -> np.ndarray:
         """The timestamps drawn for sample ``index`` (see ``seasons`` and ``positives``)."""
@@ -472,6 +526,27 @@ class SeasonalZarrDataset(SampleReads):
         state["_handles"] = OrderedDict()  # never pickle open stores into workers
         state["_pid"] = None
         return state
+
+
+def _phase_draw(
+    valid: np.ndarray, phase: np.ndarray, k: int, positives: str, rng: np.random.Generator
+) -> np.ndarray | None:
+    """``k`` timestamps of different phases (``phenology``) or of one phase (``same-phase``).
+
+    None when the location's phases cannot give two (the caller draws plainly).
+    """
+    known = np.unique(phase[phase >= 0])
+    if positives == "phenology":
+        if known.size < 2:
+            return None
+        picked = rng.choice(known, size=min(k, known.size), replace=False)
+        return np.array([rng.choice(valid[phase == p]) for p in picked])
+    counts = np.array([(phase == p).sum() for p in known])
+    several = known[counts >= 2]
+    if several.size == 0:
+        return None
+    members = valid[phase == rng.choice(several)]
+    return rng.choice(members, size=min(k, members.size), replace=False)
 
 
 def _advice(err: BaseException) -> str:

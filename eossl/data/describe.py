@@ -58,6 +58,20 @@ def _scene_labels(group: zarr.Group, shown: int = 10) -> str:
     return f"{kind}, {len(names)} classes; {head}: {listed}{more}"
 
 
+def _phenology(infos: list) -> str:
+    """``"dormancy 30%, ...; 17 of 24 locations with a cycle"``, or how to compute it."""
+    from eossl.data.phenology import PHASES, decode_phases, phase_summary
+
+    phases = [decode_phases(i.attrs, i.samples, i.times, i.path) for i in infos]
+    if any(p is None for p in phases):
+        return "no (`eossl phenology` computes it)"
+    summary = phase_summary(phases)
+    total = sum(summary[k] for k in (*PHASES, "no phase")) or 1
+    shares = ", ".join(f"{k} {100 * summary[k] / total:.0f}%" for k in (*PHASES, "no phase"))
+    n = summary["locations with a cycle"] + summary["locations without"]
+    return f"{shares}; {summary['locations with a cycle']} of {n} locations with a cycle"
+
+
 def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, object]:
     """Facts about the stores under ``root``, as a dict (what ``eossl info`` prints)."""
     from eossl.sensors import get_sensor
@@ -97,6 +111,7 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
         "labels": "yes" if first.has_label else "no",
         "scene labels (first file)": _scene_labels(group),
         "stats": "yes" if isinstance(stats, dict) and "mean" in stats else "no",
+        "phenology": _phenology(infos),
         "size on disk": _human(sum(size_on_disk(i.path) for i in infos)),
     }
 

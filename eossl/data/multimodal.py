@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from eossl.data.dataset import (
+    PHENOLOGICAL,
     Positives,
     SampleReads,
     SeasonalZarrDataset,
@@ -114,6 +115,11 @@ def check_aligned(
     return "coordinates"
 
 
+def _plain(positives: Positives) -> Positives:
+    """The other sensors' positives: phases come from the reference (optical) sensor."""
+    return "season" if positives in PHENOLOGICAL else positives
+
+
 def _nearest(candidates: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """For each wanted time, the index of the nearest valid candidate time."""
     valid = np.flatnonzero(~np.isnat(candidates))
@@ -171,13 +177,15 @@ class MultiModalDataset(SampleReads):
         self.on_bad_sample = on_bad_sample
         self.bad_samples = []
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        optical = [c.name for c in cards if c.modality == "optical"]
+        self.reference = optical[0] if optical else cards[0].name
         self.parts: dict[str, SeasonalZarrDataset] = {}
         for card in cards:
             self.parts[card.name] = SeasonalZarrDataset(
                 [s.path for s in stores_of(root, card)],
                 sensor=card,
                 seasons=seasons,
-                positives=positives,
+                positives=positives if card.name == self.reference else _plain(positives),
                 season_probability=season_probability,
                 max_cloud_fraction=max_cloud_fraction if card.modality == "optical" else None,
                 crop_size=crop_size,
@@ -187,8 +195,6 @@ class MultiModalDataset(SampleReads):
                 return_cloud_mask=False,
                 reader=reader,
             )
-        optical = [c.name for c in cards if c.modality == "optical"]
-        self.reference = optical[0] if optical else cards[0].name
         ref = self.parts[self.reference]
         self.alignment = {}
         for name, part in self.parts.items():
@@ -226,8 +232,13 @@ class MultiModalDataset(SampleReads):
 
     @positives.setter
     def positives(self, value: Positives) -> None:
-        for part in self.parts.values():
-            part.positives = value
+        for name, part in self.parts.items():
+            part.positives = value if name == self.reference else _plain(value)
+
+    @property
+    def phenology_fallback(self) -> int:
+        """Locations of the reference sensor drawn plainly for want of phases."""
+        return self.parts[self.reference].phenology_fallback
 
     @property
     def season_probability(self) -> float:

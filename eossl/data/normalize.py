@@ -19,7 +19,14 @@ from eossl.data.schema import StoreInfo
 from eossl.errors import UserError
 from eossl.sensors import Sensor
 
-__all__ = ["BandNormalize", "BandStats", "StackNormalize", "resolve_stats", "stack_stats"]
+__all__ = [
+    "BandNormalize",
+    "BandStats",
+    "StackNormalize",
+    "data_offset",
+    "resolve_stats",
+    "stack_stats",
+]
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,18 @@ class BandStats:
     std: tuple[float, ...]
     offset: float  # DN offset of the data these apply to
     source: str
+
+
+def data_offset(info: StoreInfo, sensor: Sensor | None) -> float:
+    """The DN offset of a store's values: its ``offset`` attribute, else 0.
+
+    A store that records neither an offset nor a release (e.g. the released v1.1
+    archive) is taken to be in the sensor's default release, offset included.
+    """
+    attrs = info.attrs
+    if "offset" in attrs or "release" in attrs or sensor is None or not sensor.default_release:
+        return float(attrs.get("offset", 0.0) or 0.0)
+    return float(sensor.release().offset)
 
 
 def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = None) -> BandStats:
@@ -56,10 +75,7 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
             "pass --sensor or run `eossl stats` on the store"
         )
     rel_name = release or attrs.get("release")
-    if rel_name is None and "offset" not in attrs and sensor.default_release:
-        # A store that records nothing (e.g. the released v1.1 archive) is taken to
-        # be in the default release, offset included.
-        offset = sensor.release().offset
+    offset = data_offset(info, sensor)
     rel = sensor.release(rel_name)
     mean_std = rel.mean_std(data_offset=offset)
     if mean_std is None:

@@ -44,7 +44,19 @@ from eossl.data.schema import (
 from eossl.errors import UserError
 from eossl.parallel import dask_client, run_blocks
 
-__all__ = ["MASKED_CODES", "add_arguments", "compute_stats", "run", "stats_table", "write_stats"]
+__all__ = [
+    "MASKED_CODES",
+    "Block",
+    "add_arguments",
+    "compute_stats",
+    "run",
+    "sample_blocks",
+    "stats_table",
+    "store_nodata",
+    "valid_pieces",
+    "write_attrs",
+    "write_stats",
+]
 
 MASKED_CODES = CLOUDY_CODES  # thin cloud, thick cloud, shadow, no data
 log = logging.getLogger(__name__)
@@ -53,7 +65,7 @@ _BLOCK_SAMPLES = 64  # samples per block, rounded to whole chunks/shards
 
 
 @dataclass(frozen=True)
-class _Task:
+class Block:
     """One block of work: sample ranges of one store, and what to accumulate."""
 
     path: str
@@ -64,7 +76,8 @@ class _Task:
     hi: tuple[float, ...] = ()
 
 
-def _store_nodata(info_attrs: dict[str, Any], sensor: Any) -> float | None:
+def store_nodata(info_attrs: dict[str, Any], sensor: Any) -> float | None:
+    """A store's nodata value (its attribute, else its sensor's); NaN for ``"nan"``."""
     value = info_attrs.get("nodata", sensor.nodata if sensor is not None else None)
     if value is None:
         return None
@@ -78,8 +91,11 @@ def _int_range(dtype: np.dtype) -> tuple[int, int] | None:
     return None
 
 
-def _pieces(task: _Task) -> Any:
-    """Yield (values (k, T, C, H, W), valid mask) for each chunk-aligned piece of a block."""
+def valid_pieces(task: Block) -> Any:
+    """Yield (first sample, first time, values (k, T, C, H, W), valid mask) per chunk piece.
+
+    Valid: not cloud-masked, not nodata, finite, and not a padded (NaT) timestamp.
+    """
     import dask.array as da
 
     group = open_group(Path(task.path))
@@ -115,11 +131,11 @@ def _pieces(task: _Task) -> Any:
                     valid &= values != task.nodata
                 if values.dtype.kind == "f":
                     valid &= np.isfinite(values)
-                yield values, valid
+                yield s0, t0, values, valid
             s0 = s1
 
 
-def _moments_block(task: _Task) -> dict[str, np.ndarray]:
+def _moments_block(task: Block) -> dict[str, np.ndarray]:
     """Count, mean, M2, min, max, masked count (and integer histograms) of one block."""
     group = open_group(Path(task.path))
     dtype = group["bands"].dtype
@@ -135,7 +151,7 @@ def _moments_block(task: _Task) -> dict[str, np.ndarray]:
     }
     if int_range is not None:
         acc["hist"] = np.zeros((c, int_range[1] - int_range[0] + 1), np.int64)
-    for values, valid in _pieces(task):
+    for _, _, values, valid in valid_pieces(task):
         for b in range(c):
             v = values[:, :, b][valid[:, :, b]]
             acc["masked"][b] += valid[:, :, b].size - v.size
@@ -177,11 +193,11 @@ def _combine(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return out
 
 
-def _hist_block(task: _Task) -> np.ndarray:
+def _hist_block(task: Block) -> np.ndarray:
     """Fixed-bin histograms between ``lo`` and ``hi`` of every band, for one block."""
     lo, hi = np.asarray(task.lo), np.asarray(task.hi)
     hist = np.zeros((len(lo), task.bins), np.int64)
-    for values, valid in _pieces(task):
+    for _, _, values, valid in valid_pieces(task):
         for b in range(len(lo)):
             v = values[:, :, b][valid[:, :, b]].astype(np.float64)
             if v.size == 0 or not np.isfinite(lo[b]):
@@ -224,7 +240,7 @@ def _percentile_binned(hist: np.ndarray, lo: float, hi: float, q: float) -> floa
     return float(np.clip(a + (rank - below) * (b - a), lo, hi))
 
 
-def _blocks(
+def sample_blocks(
     paths: list[Path], sample: int | None, seed: int
 ) -> tuple[list[tuple[str, tuple[tuple[int, int], ...]]], int, int]:
     """Blocks of (store, sample ranges) aligned with chunks and shards; and samples used/total."""
@@ -275,9 +291,9 @@ def compute_stats(
                 f"{info.path}: {info.bands} bands of {info.dtype} differ from {first.path} "
                 f"({first.bands} of {first.dtype}); compute stats per sensor"
             )
-    nodata = [_store_nodata(i.attrs, i.sensor or infer_sensor(open_group(i.path), i.path))
+    nodata = [store_nodata(i.attrs, i.sensor or infer_sensor(open_group(i.path), i.path))
               for i in infos]  # fmt: skip
-    blocks, used, total = _blocks(paths, sample, seed)
+    blocks, used, total = sample_blocks(paths, sample, seed)
     with dask_client(scheduler, workers) as client:
         return _compute(infos, nodata, blocks, used, total, seed, bins, threads, quiet, client)
 
@@ -298,7 +314,7 @@ def _compute(
     nodata_of = {str(i.path): nd for i, nd in zip(infos, nodata, strict=True)}
     opts = dict(threads=threads, quiet=quiet, client=client)
     weights = [sum(b - a for a, b in ranges) for _, ranges in blocks]
-    tasks = [_Task(p, ranges, nodata_of[p]) for p, ranges in blocks]
+    tasks = [Block(p, ranges, nodata_of[p]) for p, ranges in blocks]
     int_range = _int_range(np.dtype(first.dtype))
     passes = 1 if int_range is not None else 2
     parts = run_blocks(
@@ -325,7 +341,7 @@ def _compute(
         method = "exact (integer histogram)"
     else:
         hist_tasks = [
-            _Task(t.path, t.ranges, t.nodata, bins, tuple(acc["min"]), tuple(acc["max"]))
+            Block(t.path, t.ranges, t.nodata, bins, tuple(acc["min"]), tuple(acc["max"]))
             for t in tasks
         ]
         hists = np.sum(
@@ -373,19 +389,23 @@ def _compute(
 
 def write_stats(path: str | os.PathLike, stats: dict[str, Any]) -> list[Path]:
     """Store ``stats`` in the ``stats`` attribute of every store at ``path``."""
-    written = []
-    for store in find_stores(path):
-        if store.is_file():
-            _rewrite_zip_attrs(store, {"stats": stats})
-        else:
-            import zarr
+    stores = find_stores(path)
+    for store in stores:
+        write_attrs(store, {"stats": stats})
+    return stores
 
-            group = zarr.open_group(store, mode="r+")
-            group.attrs.update({"stats": stats})
-            if (store / ".zmetadata").exists():
-                zarr.consolidate_metadata(store)
-        written.append(store)
-    return written
+
+def write_attrs(store: Path, attrs: dict[str, Any]) -> None:
+    """Update the root attributes of one store (a ``.zarr.zip`` is rewritten atomically)."""
+    if store.is_file():
+        _rewrite_zip_attrs(store, attrs)
+        return
+    import zarr
+
+    group = zarr.open_group(store, mode="r+")
+    group.attrs.update(attrs)
+    if (store / ".zmetadata").exists():
+        zarr.consolidate_metadata(store)
 
 
 def _rewrite_zip_attrs(path: Path, attrs: dict[str, Any]) -> None:

@@ -66,6 +66,7 @@ class SyntheticLocation:
     times: np.ndarray  # (T,) datetime64[ns], sorted, distinct
     lat: float
     lon: float
+    greenness: np.ndarray | None = None  # (T,) true vegetation cycle: mean G over land
 
 
 # --------------------------------------------------------------------------------------
@@ -785,6 +786,9 @@ def synth_location(
         ever = np.clip(_F32(ev_mean) + _F32(0.25) * f_ever, 0, 1)
         G = np.where(is_forest, ever + (1 - ever) * G, G)
 
+    land = (label != WATER) & (label != SNOW_ICE)
+    greenness = G[:, land].mean(axis=1) if land.any() else np.full(T, np.nan, _F32)
+
     # ---- snow cover per timestamp (H, W), frozen lakes -----------------------------------
     t_pix = t_air[:, None, None] - lapse  # (T, H, W)
     snow_vis = _SNOW_VIS[label]
@@ -819,7 +823,7 @@ def synth_location(
     tex_n = rng.standard_normal((H, H), dtype=_F32)
     if sar:
         bands = _sar(sensor, rng, label, G, snow, t_pix, f_tex, tex_n)
-        return SyntheticLocation(bands, cloud_mask, label, times, lat, lon)
+        return SyntheticLocation(bands, cloud_mask, label, times, lat, lon, greenness)
 
     # ---- clouds and shadows -------------------------------------------------------------
     alpha, beta = _clouds(rng, T, H, gsd, cells, lat, doy_f)
@@ -863,7 +867,7 @@ def synth_location(
         for i in therm:
             noisy = kelvin + rng.standard_normal(kelvin.shape, dtype=_F32) * _F32(0.2)
             out[:, i] = _thermal_dn(noisy, sensor.bands[i].range, sensor.nodata, dtype)
-    return SyntheticLocation(out, cloud_mask, label, times, lat, lon)
+    return SyntheticLocation(out, cloud_mask, label, times, lat, lon, greenness)
 
 
 def _clouds(rng, T, H, gsd, cells, lat, doy):

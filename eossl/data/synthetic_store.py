@@ -17,7 +17,7 @@ from eossl.data.writer import DEFAULT_CODEC, StoreSpec, StoreWriter
 from eossl.parallel import run_blocks
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = ["SYNTH_VERSION", "builtin_store", "cache_dir", "write_synthetic"]
+__all__ = ["SYNTH_VERSION", "builtin_store", "cache_dir", "synthetic_location", "write_synthetic"]
 
 SYNTH_VERSION = 1  # bump when the generator changes, to rebuild cached stores
 
@@ -30,7 +30,8 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "eossl"
 
 
-def _sample(sensor: Sensor, size: int, seasons: int, seed: int, index: int):
+def synthetic_location(sensor: Sensor, size: int, seasons: int, seed: int, index: int):
+    """Location ``index`` of the store ``write_synthetic`` writes with ``seed``."""
     rng = np.random.default_rng([seed, index])
     lat = float(rng.uniform(-60, 70))
     lon = float(rng.uniform(-180, 180))
@@ -86,7 +87,7 @@ def write_synthetic(
 
     def block(bounds: tuple[int, int]) -> np.ndarray:
         start, stop = bounds
-        locs = [_sample(sensor, size, seasons, seed, i) for i in range(start, stop)]
+        locs = [synthetic_location(sensor, size, seasons, seed, i) for i in range(start, stop)]
         bands = np.stack([loc.bands for loc in locs])
         cloud = np.stack([loc.cloud_mask for loc in locs])
         writer.write(
