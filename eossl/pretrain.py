@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from eossl.curation import DynamicCuration
 from eossl.data.datamodule import SeasonalZarrDataModule
 from eossl.errors import UserError
 from eossl.methods import METHODS
@@ -154,6 +155,9 @@ def _num_bands(sensor: str) -> int:
 class PretrainCLI(LightningCLI):
     """LightningCLI whose model's ``in_chans`` follows the datamodule's sensor.
 
+    ``--curation.*`` configures :class:`~eossl.curation.DynamicCuration` (off unless
+    ``--curation.keep`` is below 1).
+
     The run folder's loggers and the atomic checkpoint writer are handed to the
     Trainer when it is built, not kept as configuration defaults, so ``config.yaml``
     holds only values that ``--config`` reads back (a logger object does not).
@@ -167,6 +171,8 @@ class PretrainCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: D102
         parser.link_arguments("data.sensor", "model.init_args.in_chans", compute_fn=_num_bands)
+        # --curation.keep 0.5 --curation.every_n_epochs 5 --curation.clusters 16
+        parser.add_lightning_class_args(DynamicCuration, "curation")
 
     def instantiate_trainer(self, **kwargs: object) -> L.Trainer:  # noqa: D102
         if self.config_init.get("trainer.logger") in (None, True):

@@ -1,6 +1,7 @@
 """Faults survived and bad input refused: real processes, real files."""
 
 import csv
+import json
 import os
 import resource
 import signal
@@ -76,6 +77,28 @@ def test_ddp_two_cpu_processes_use_both_shards(tmp_path: Path) -> None:
     # 11 training samples: 5 per process, 2 batches of 2 each -> 8 distinct samples in total
     assert unique == [8.0]
     assert len(list((out / "weights").glob("*.json"))) == 1  # exported once, by rank 0
+
+
+def test_ddp_curation_gives_every_process_the_same_selection(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    proc = _eossl(
+        "pretrain", "--out", str(out), *ddp, "--trainer.max_epochs", "2",
+        "--trainer.limit_val_batches", "0", "--model.init_args.version", "3",
+        "--curation.keep", "0.8", "--curation.every_n_epochs", "1", "--curation.clusters", "3",
+        *TINY, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "curation.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1]
+    for record in records:  # both processes hold the same 9 of 11 samples
+        assert record["kept"] == 9 and len(record["digests"]) == 2
+        assert len(set(record["digests"])) == 1
+    unique = [
+        float(r["unique_samples"]) for r in _rows(out / "metrics.csv") if r.get("unique_samples")
+    ]
+    # 9 kept: 4 per process (drop_last), 2 batches of 2 each -> 8 distinct samples in all
+    assert unique == [8.0, 8.0]
 
 
 def test_sigkill_then_resume(tmp_path: Path) -> None:

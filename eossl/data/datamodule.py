@@ -39,12 +39,29 @@ class _EpochSampler(RandomSampler):
     """Shuffles with a per-epoch seed and tells the dataset the epoch.
 
     Lightning calls ``set_epoch`` before each epoch, so seeded season draws and
-    crops change every epoch, also in persistent workers.
+    crops change every epoch, also in persistent workers. With curation, each epoch
+    draws ``size`` samples from the positions ``owner.selection`` keeps (all of them
+    until the first round).
     """
 
-    def __init__(self, data: Subset, seed: int) -> None:
+    def __init__(self, data: Subset, seed: int, owner: Any = None) -> None:
+        self.owner = owner
         super().__init__(data, generator=torch.Generator().manual_seed(seed))
         self.seed = seed
+
+    @property
+    def num_samples(self) -> int:
+        size = getattr(self.owner, "curated_size", None)
+        return len(self.data_source) if size is None else size
+
+    def __iter__(self):
+        size = getattr(self.owner, "curated_size", None)
+        if size is None:
+            yield from super().__iter__()
+            return
+        pool = _pool(self.owner, len(self.data_source))
+        order = torch.randperm(len(pool), generator=self.generator).numpy()
+        yield from pool[order][:size].tolist()
 
     def set_epoch(self, epoch: int) -> None:
         self.generator.manual_seed(self.seed + epoch)
@@ -52,11 +69,39 @@ class _EpochSampler(RandomSampler):
 
 
 class _DistributedEpochSampler(DistributedSampler):
-    """Each process gets its own shard of the samples; the epoch also reseeds season draws."""
+    """Each process gets its own shard of the samples; the epoch also reseeds season draws.
+
+    With curation, the shards are cut from the same ``size`` kept samples.
+    """
+
+    def __init__(self, data: Subset, owner: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.owner = owner
+        size = getattr(owner, "curated_size", None)
+        if size is not None:
+            self.num_samples = (
+                size // self.num_replicas if self.drop_last else -(-size // self.num_replicas)
+            )
+            self.total_size = self.num_samples * self.num_replicas
+
+    def __iter__(self):
+        if getattr(self.owner, "curated_size", None) is None:
+            return super().__iter__()
+        pool = _pool(self.owner, len(self.dataset))
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = pool[torch.randperm(len(pool), generator=g).numpy()]
+        order = np.resize(order, max(self.total_size, 1))[: self.total_size]  # pad by repeating
+        return iter(order[self.rank : self.total_size : self.num_replicas].tolist())
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
         self.dataset.dataset.set_epoch(epoch)
+
+
+def _pool(owner: Any, n: int) -> np.ndarray:
+    """The positions an epoch may draw from: curation's kept ones, else all."""
+    kept = getattr(owner, "selection", None)
+    return np.arange(n) if kept is None else np.asarray(kept)
 
 
 def _refuse_empty(data: SeasonalZarrDataset, sensor: Sensor, probes: int = 4) -> None:
@@ -179,6 +224,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.stats: BandStats | None = None
         self.normalize: BandNormalize | StackNormalize | None = None
         self.sensor_stats: dict[str, BandStats] = {}
+        self.curated_size: int | None = None  # set by curation: samples per epoch
+        self.selection: np.ndarray | None = None  # the training positions curation keeps
 
     @property
     def root(self) -> str | list[str]:
@@ -294,21 +341,41 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             )
         return f"eossl: positives: season -- {seasonal}"
 
-    def _loader(self, data: Subset, train: bool) -> DataLoader:
+    # ---- curation (eossl.curation.DynamicCuration) ----------------------------------------
+
+    def curate(self, keep: float) -> None:
+        """Make every training epoch ``keep`` of the training set long (before its loader)."""
+        self.curated_size = max(1, int(round(keep * len(self.train_set))))
+
+    def select(self, positions: np.ndarray) -> None:
+        """The positions in the training subset that the next epochs draw from."""
+        self.selection = np.asarray(positions, np.int64)
+
+    def plain_loader(self, positions: list[int], batch_size: int | None = None) -> DataLoader:
+        """The training samples at ``positions``, in order, not augmented (for embedding)."""
+        return self._loader(
+            Subset(self.train_set, positions), train=False, batch_size=batch_size, keep=False
+        )
+
+    def _loader(
+        self, data: Subset, train: bool, batch_size: int | None = None, keep: bool = True
+    ) -> DataLoader:
         workers = self.num_workers
-        sampler: Any = _EpochSampler(data, self.seed) if train else None
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        sampler: Any = _EpochSampler(data, self.seed, owner=self) if train else None
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and keep:
             sampler = _DistributedEpochSampler(
-                data, shuffle=train, seed=self.seed, drop_last=train
-            )
+                data, owner=self if train else None, shuffle=train, seed=self.seed,
+                drop_last=train,
+            )  # fmt: skip
+        size = len(data) if self.curated_size is None or not train else self.curated_size
         return DataLoader(
             data,
-            batch_size=self.batch_size,
+            batch_size=batch_size or self.batch_size,
             sampler=sampler,
             num_workers=workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=workers > 0,
-            drop_last=train and len(data) >= self.batch_size,
+            persistent_workers=workers > 0 and keep,
+            drop_last=train and size >= self.batch_size,
             prefetch_factor=4 if workers > 0 else None,
             multiprocessing_context=(
                 worker_context(self.dataset.uses_tensorstore) if workers > 0 else None
@@ -333,6 +400,16 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         augmentation recipe as ``augment_batch(batch)``. Both run here, batched,
         on the accelerator, after transfer.
         """
+        batch = self.normalise(batch)
+        trainer = self.trainer
+        module = trainer.lightning_module if trainer is not None else None
+        augment = getattr(module, "augment_batch", None)
+        if augment is not None and trainer.training:
+            batch = augment(batch)
+        return batch
+
+    def normalise(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """``image`` as float32, normalised band by band (several sensors: stacked)."""
         image = batch["image"]
         if isinstance(image, dict):  # several sensors: normalised each, stacked as channels
             assert isinstance(self.normalize, StackNormalize)
@@ -343,9 +420,4 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             if self.normalize is not None:
                 self.normalize.to(image.device)
                 batch["image"] = self.normalize(batch["image"])
-        trainer = self.trainer
-        module = trainer.lightning_module if trainer is not None else None
-        augment = getattr(module, "augment_batch", None)
-        if augment is not None and trainer.training:
-            batch = augment(batch)
         return batch

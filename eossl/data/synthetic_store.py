@@ -7,6 +7,7 @@ same whether written in one go, resumed after a kill, or split over workers.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +55,18 @@ def write_synthetic(
     scheduler: str | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    locations: Sequence[int] | None = None,
 ) -> Path:
     """Write a synthetic store in the eossl schema, with band statistics in its attributes.
 
     ``codec`` is one of :data:`eossl.data.writer.CODECS`. Resumes a partial store
-    left by an interrupted run with the same arguments.
+    left by an interrupted run with the same arguments. ``locations`` picks which of
+    the generator's places (by number) the samples are, e.g. to build a store with a
+    chosen mix of land covers; by default places ``0 .. samples - 1``.
     """
     sensor = get_sensor(sensor)
+    places = list(range(samples)) if locations is None else [int(i) for i in locations]
+    samples = len(places)
     spec = StoreSpec(
         samples=samples,
         times=seasons,
@@ -87,7 +93,8 @@ def write_synthetic(
 
     def block(bounds: tuple[int, int]) -> np.ndarray:
         start, stop = bounds
-        locs = [synthetic_location(sensor, size, seasons, seed, i) for i in range(start, stop)]
+        ids = places[start:stop]
+        locs = [synthetic_location(sensor, size, seasons, seed, i) for i in ids]
         bands = np.stack([loc.bands for loc in locs])
         cloud = np.stack([loc.cloud_mask for loc in locs])
         writer.write(
@@ -103,13 +110,9 @@ def write_synthetic(
                 "crs": [4326] * len(locs),
                 "x_": np.stack([loc.lon + (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
                 "y_": np.stack([loc.lat - (np.arange(size) - size / 2) * 1e-4 for loc in locs]),
-                "location_id": [f"synth{seed}-{i:07d}" for i in range(start, stop)],
-                "sample_id": [
-                    [f"{i:07d}_{t}" for t in range(seasons)] for i in range(start, stop)
-                ],
-                "file_id": [
-                    [f"synth_{i:07d}_{t}" for t in range(seasons)] for i in range(start, stop)
-                ],
+                "location_id": [f"synth{seed}-{i:07d}" for i in ids],
+                "sample_id": [[f"{i:07d}_{t}" for t in range(seasons)] for i in ids],
+                "file_id": [[f"synth_{i:07d}_{t}" for t in range(seasons)] for i in ids],
             },
         )
         return _moments(bands, cloud, c)
