@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor
 
 from eossl.errors import UserError
@@ -227,7 +228,7 @@ class DynamicCuration(Callback):
         parts = []
         try:
             for batch in loader:
-                batch = data.normalise(trainer.strategy.batch_to_device(batch, module.device))
+                batch = data.normalise(move_data_to_device(batch, module.device))  # no hooks
                 image = batch["image"][:, 0]  # the first drawn timestamp
                 parts.append(module.embed(_centre(image, module.recipe.crop_size)).float())
         finally:

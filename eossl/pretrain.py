@@ -70,7 +70,11 @@ def config_path(sensor: Sensor, method: str) -> Path:
 
 
 def preset_paths(name: str, method: str) -> list[Path]:
-    """``configs/<name>.yaml`` then ``configs/<name>_<method>.yaml``: recipes layered on top."""
+    """``configs/<name>.yaml`` then ``configs/<name>_<method>.yaml``: recipes layered on top.
+
+    ``demo`` is the exception: a method's own ``demo_<method>.yaml`` replaces ``demo.yaml``,
+    as when no ``--data`` is given.
+    """
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         raise UserError(f"--preset {name!r}: a preset is a name such as 'patches', not a path")
     found = [
@@ -78,6 +82,8 @@ def preset_paths(name: str, method: str) -> list[Path]:
         for path in (configs_dir() / f"{name}.yaml", configs_dir() / f"{name}_{method}.yaml")
         if path.exists()
     ]
+    if name == "demo" and len(found) == 2:  # demo.yaml is the fallback of methods without one
+        found = found[1:]
     if found:
         return found
     sensors = {n for s in list_sensors() for n in (s.name, *s.aliases)}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import tiny
+from helpers import DECODER, VIT, tiny
 
 from eossl.cli import main
 from eossl.curation import balance, balanced_selection, kmeans
@@ -100,3 +100,18 @@ def test_bad_curation_options_are_one_line_errors(
     assert main([*RUN, "--out", str(tmp_path), flag, value, "--trainer.fast_dev_run", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and message in err[-1]
+
+
+@pytest.mark.parametrize("method", ["mae", "crossmodal"])
+def test_fast_dev_run_with_curation_for_every_kind_of_encoder(
+    method: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["pretrain", "--method", method, "--out", str(tmp_path / "run"), *tiny(moco=False)]
+    args += ["--trainer.fast_dev_run", "1", "--curation.keep", "0.5"]
+    if method == "mae":
+        args += [*VIT, *DECODER]
+    else:
+        args += ["--sensor", "s1,s2"]
+    assert main(args) == 0
+    shown = capsys.readouterr()
+    assert "eossl: curation at epoch 0: kept 6 of 11 samples" in shown.out + shown.err

@@ -124,3 +124,18 @@ def test_unknown_preset_is_one_line(preset: str, capsys: pytest.CaptureFixture) 
     assert main(["pretrain", "--preset", preset, "--trainer.fast_dev_run", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "preset" in err and len(err.splitlines()) == 1
+
+
+def test_demo_preset_takes_the_methods_own_demo(
+    single_date_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--preset demo` with --data: demo_simclr.yaml alone (demo.yaml holds MoCo's fields)."""
+    import yaml
+
+    args = ["pretrain", "--method", "simclr", "--data", str(single_date_store)]
+    args += ["--preset", "demo", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit):
+        main([*args, "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["backbone"] == "resnet18"
+    assert "queue_size" not in config["model"]["init_args"]

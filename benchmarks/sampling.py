@@ -1,0 +1,142 @@
+"""What to sample (#17): dynamic curation on a redundant store, phenology vs calendar positives.
+
+Both experiments pretrain with the SimCLR demo preset (ResNet-18, 64 px views) on
+synthetic stores built from chosen generator places, then score frozen features
+with ``eossl evaluate --task knn`` on a *balanced* labelled store: the same number of
+places of each land cover (majority class of the label map), none seen in training.
+
+- ``curation``: the training store is ``--water`` (90%) open-water places, plus a few
+  of every other cover, like the ocean-dominated Sentinel-1 Wave Mode archive of the
+  curation paper. A full run of E epochs against ``--curation.keep K`` runs of E / K
+  epochs: the same number of steps, so about the same wall clock (the embedding
+  passes are counted in the times printed).
+- ``phenology``: a store with 12 monthly timestamps per place; ``positives: season``
+  (any two dates) against ``positives: phenology`` (dates of two different phases of
+  the place's own NDVI cycle), same epochs.
+
+    python benchmarks/sampling.py curation [--epochs 10] [--work bench_sampling]
+    python benchmarks/sampling.py phenology [--epochs 10]
+
+Prints a markdown table: kNN accuracy of each run with its bootstrap interval,
+random init and band statistics on the same samples, and the pretraining seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from real_patches import eossl, score_cells
+
+from eossl.data.synthetic import CLASSES
+from eossl.data.synthetic_store import synthetic_location, write_synthetic
+from eossl.sensors import get_sensor
+
+SIZE = 64
+COVERS = ["water", "forest", "cropland", "grassland", "urban", "bare"]
+DEMO = ["--method", "simclr", "--preset", "demo", "--data.num_workers", "2"]
+
+
+def survey(places: int, seed: int) -> np.ndarray:
+    """The majority land cover (index into CLASSES) of generator places 0 .. places - 1."""
+    card = get_sensor("s2")
+    return np.array(
+        [
+            np.bincount(synthetic_location(card, SIZE, 1, seed, i).label.ravel()).argmax()
+            for i in range(places)
+        ]
+    )
+
+
+def pick(cover: np.ndarray, wanted: dict[str, int], used: set[int]) -> list[int]:
+    """Unused places of each wanted cover, in generator order."""
+    out = []
+    for name, count in wanted.items():
+        free = [int(i) for i in np.flatnonzero(cover == CLASSES.index(name)) if i not in used]
+        if len(free) < count:
+            raise SystemExit(f"only {len(free)} {name} places surveyed; raise --survey")
+        out += free[:count]
+        used.update(free[:count])
+    return out
+
+
+def evaluate(card: Path, data: Path, out: Path, log: Path) -> dict:
+    eossl("evaluate", str(card), "--data", str(data), "--task", "knn", "--out", str(out),
+          log=log)  # fmt: skip
+    return json.loads((out / "evaluate_knn.json").read_text())
+
+
+def pretrain(name: str, work: Path, args: list[str]) -> tuple[Path, float]:
+    run = work / "runs" / name
+    shutil.rmtree(run, ignore_errors=True)
+    start = time.perf_counter()
+    eossl("pretrain", *DEMO, *args, "--out", str(run), log=work / f"{name}.log")
+    return next((run / "weights").glob("*.json")), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=["curation", "phenology"])
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the plain run")
+    parser.add_argument("--train", type=int, default=400, help="training places")
+    parser.add_argument("--water", type=float, default=0.9, help="open-water share (curation)")
+    parser.add_argument("--keep", type=float, nargs="+", default=[0.25], help="curation keeps")
+    parser.add_argument("--per-cover", type=int, default=25, help="evaluation places per cover")
+    parser.add_argument("--survey", type=int, default=3000, help="generator places surveyed")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", default="bench_sampling")
+    args = parser.parse_args()
+    work = Path(args.work) / args.experiment
+    work.mkdir(parents=True, exist_ok=True)
+    cover = survey(args.survey, args.seed)
+    used: set[int] = set()
+    test = pick(cover, dict.fromkeys(COVERS, args.per_cover), used)
+    evaluation = work / "balanced.zarr"
+    shutil.rmtree(evaluation, ignore_errors=True)
+    write_synthetic(evaluation, "s2", size=SIZE, seasons=1, seed=args.seed, labels=True,
+                    shard=16, quiet=True, locations=test)  # fmt: skip
+    train = work / "train.zarr"
+    shutil.rmtree(train, ignore_errors=True)
+    runs: list[tuple[str, list[str]]] = []
+    epochs = ["--trainer.max_epochs", str(args.epochs)]
+    if args.experiment == "curation":
+        water = int(round(args.water * args.train))
+        others = {c: (args.train - water) // (len(COVERS) - 1) for c in COVERS[1:]}
+        places = pick(cover, {"water": water, **others}, used)
+        write_synthetic(train, "s2", size=SIZE, seasons=4, seed=args.seed, shard=16, quiet=True,
+                        locations=places)  # fmt: skip
+        runs.append(("full", ["--data", str(train), *epochs]))
+        for keep in args.keep:
+            curated = ["--curation.keep", str(keep), "--curation.every_n_epochs", "5"]
+            curated += ["--trainer.max_epochs", str(int(round(args.epochs / keep)))]
+            runs.append((f"curated keep {keep}", ["--data", str(train), *curated]))
+        what = f"{len(places)} training places, {water} of them open water"
+    else:
+        places = pick(cover, dict.fromkeys(COVERS, args.train // len(COVERS)), used)
+        write_synthetic(train, "s2", size=SIZE, seasons=12, seed=args.seed, shard=16,
+                        quiet=True, locations=places)  # fmt: skip
+        eossl("phenology", str(train), "--quiet", log=work / "phenology.log")
+        for positives in ("season", "phenology"):
+            runs.append((positives, ["--data", str(train), "--data.positives", positives,
+                                     *epochs]))  # fmt: skip
+        what = f"{len(places)} training places with 12 monthly dates"
+    rows = []
+    for name, extra in runs:
+        card, seconds = pretrain(name.replace(" ", "_"), work, extra)
+        result = evaluate(card, evaluation, work / "eval" / name.replace(" ", "_"),
+                          work / f"{name.replace(' ', '_')}_eval.log")  # fmt: skip
+        rows.append((name, result, seconds))
+        print(f"{name}: pretrained in {seconds:.0f} s", flush=True)
+    print(f"\n{what}; kNN on {len(test)} balanced places ({args.per_cover} per cover)\n")
+    print("| run | kNN pretrained | random init | band statistics | pretrain (s) |")
+    print("|---|---|---|---|---|")
+    for name, result, seconds in rows:
+        print(f"| {name} | {' | '.join(score_cells(result))} | {seconds:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
