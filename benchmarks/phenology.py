@@ -5,7 +5,7 @@ vegetation state G over land, before reflectance, clouds, snow and noise). This
 writes a synthetic S2 store with monthly timestamps, runs ``eossl phenology`` on
 it, and compares the phases with those of the true cycle:
 
-    python benchmarks/phenology.py [--samples 128] [--seasons 12] [--size 64]
+    python benchmarks/phenology.py [--samples 128] [--seasons 12] [--size 64] [--index evi]
 
 Prints the confusion table; timestamp agreement where both give a phase, and the
 agreement expected by chance from the same marginals; how often "has a cycle"
@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seasons", type=int, default=12)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--index", choices=["ndvi", "evi"], default="ndvi")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         store = write_synthetic(
             Path(tmp) / "s2.zarr", "s2", samples=args.samples, size=args.size,
             seasons=args.seasons, seed=args.seed, shard=16, quiet=True,
         )  # fmt: skip
-        meta = compute_phenology(store, quiet=True)[store]
+        meta = compute_phenology(store, index=args.index, quiet=True)[store]
         info = validate(store)
         found = decode_phases({"phenology": meta}, info.samples, info.times)
     green, days = truth(args.samples, args.size, args.seasons, args.seed)

@@ -10,7 +10,16 @@ from helpers import one_line, tiny
 from eossl.cli import main
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.multimodal import MultiModalDataset
-from eossl.data.phenology import NONE, PHASES, assign_phases, decode_phases, ndvi, red_nir
+from eossl.data.phenology import (
+    NONE,
+    PHASES,
+    assign_phases,
+    decode_phases,
+    evi,
+    index_bands,
+    ndvi,
+    red_nir,
+)
 from eossl.data.schema import validate
 from eossl.data.stats import write_attrs
 from eossl.errors import UserError
@@ -210,3 +219,20 @@ def test_multimodal_draws_phases_from_the_optical_sensor_only(tmp_path: Path) ->
     data = MultiModalDataset(tmp_path, ["s1", "s2"], positives="phenology", seed=0)
     assert data.positives == "phenology" and data.parts["s1-grd"].positives == "season"
     assert set(data[0]["image"]) == {"s1-grd", "s2-l1c"}
+
+
+def test_evi_from_reflectance_and_its_bands(monthly: Path, tmp_path: Path) -> None:
+    assert np.allclose(evi([0.05], [0.05], [0.45]), [2.5 * 0.4 / (0.45 + 0.3 - 0.375 + 1)])
+    s2 = get_sensor("s2")
+    assert [s2.band_names[b] for b in index_bands(s2, "evi")] == ["B02", "B04", "B08"]
+    with pytest.raises(ValueError, match="no blue band"):
+        index_bands(get_sensor("s1"), "evi")
+    store = tmp_path / "evi.zarr"
+    shutil.copytree(monthly, store)
+    assert main(["phenology", str(store), "--index", "evi", "--quiet"]) == 0
+    meta = validate(store).attrs["phenology"]
+    assert meta["index"] == "EVI" and meta["bands"] == ["B02", "B04", "B08"]
+    bench = _benchmark("phenology")
+    green, days = bench.truth(24, 32, 12, seed=3)
+    true = np.stack([assign_phases(g, d) for g, d in zip(green, days, strict=True)])
+    assert bench.agreement(_stored(store), true)["phase agreement"] > 0.5

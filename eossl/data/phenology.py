@@ -15,6 +15,8 @@ location's NDVI curve:
    year, so southern-hemisphere cycles that peak in January work the same.
 
 Fewer than ``min_dates`` valid dates also give no phases. Phase ``-1`` means "none".
+NDVI is the default; EVI (``index="evi"``: blue, red and NIR, on reflectance, which
+resists saturation over dense canopy) where the card has a blue band.
 
 A timestamp's NDVI is the mean NDVI of its clear vegetated pixels: pixels the
 ``cloud_mask`` marks as cloud, shadow or no data, nodata values and padded (NaT)
@@ -62,6 +64,8 @@ __all__ = [
     "assign_phases",
     "compute_phenology",
     "decode_phases",
+    "evi",
+    "index_bands",
     "ensure_phenology",
     "ndvi",
     "phase_summary",
@@ -71,22 +75,35 @@ __all__ = [
 
 PHASES: tuple[str, ...] = ("dormancy", "green-up", "peak", "senescence")
 NONE = -1
-_RED, _NIR = 0.665, 0.85  # centre wavelengths in micrometres
+_WAVES = {"blue": (0.49, 0.03), "red": (0.665, 0.04), "near-infrared": (0.85, 0.05)}
+INDICES: dict[str, tuple[str, ...]] = {
+    "ndvi": ("red", "near-infrared"),
+    "evi": ("blue", "red", "near-infrared"),
+}
+
+
+def index_bands(sensor: Sensor, index: str = "ndvi") -> list[int]:
+    """The card's bands a vegetation index needs (red, NIR; EVI: blue first), by wavelength.
+
+    Among the bands near each centre wavelength, the finest one (S2: B08, not B8A).
+    """
+    if index not in INDICES:
+        raise ValueError(f"unknown vegetation index {index!r}; use {' or '.join(INDICES)}")
+    waves = np.nan_to_num(sensor.wavelengths, nan=np.inf)
+    found = []
+    for name in INDICES[index]:
+        target, tolerance = _WAVES[name]
+        near = [k for k in range(len(waves)) if abs(waves[k] - target) <= tolerance]
+        if not near:
+            raise ValueError(f"sensor {sensor.name} has no {name} band for {index.upper()}")
+        found.append(min(near, key=lambda k: (sensor.bands[k].gsd, abs(waves[k] - target))))
+    return found
 
 
 def red_nir(sensor: Sensor) -> tuple[int, int]:
-    """Indices of the red and near-infrared bands of a card, by centre wavelength.
-
-    Among the bands near each wavelength, the finest one (S2: B08, not B8A).
-    """
-    waves = np.nan_to_num(sensor.wavelengths, nan=np.inf)
-    found = []
-    for target, tolerance, name in ((_RED, 0.04, "red"), (_NIR, 0.05, "near-infrared")):
-        near = [k for k in range(len(waves)) if abs(waves[k] - target) <= tolerance]
-        if not near:
-            raise ValueError(f"sensor {sensor.name} has no {name} band for NDVI")
-        found.append(min(near, key=lambda k: (sensor.bands[k].gsd, abs(waves[k] - target))))
-    return found[0], found[1]
+    """Indices of the red and near-infrared bands of a card (see :func:`index_bands`)."""
+    red, nir = index_bands(sensor, "ndvi")
+    return red, nir
 
 
 def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
@@ -96,6 +113,15 @@ def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (nir - red) / total
     return np.where((total != 0) & np.isfinite(out), out, np.nan)
+
+
+def evi(blue: np.ndarray, red: np.ndarray, nir: np.ndarray) -> np.ndarray:
+    """2.5 (NIR - red) / (NIR + 6 red - 7.5 blue + 1), of reflectances; NaN where undefined."""
+    blue, red, nir = (np.asarray(b, np.float64) for b in (blue, red, nir))
+    total = nir + 6 * red - 7.5 * blue + 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 2.5 * (nir - red) / total
+    return np.where((total > 0) & np.isfinite(out), out, np.nan)
 
 
 def assign_phases(
@@ -139,17 +165,18 @@ def day_of_year(times: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _NdviBlock(Block):
-    """A block of samples, and how to take NDVI from its bands."""
+class _IndexBlock(Block):
+    """A block of samples, and how to take the vegetation index from its bands."""
 
-    red: int = 0
-    nir: int = 0
+    index: str = "ndvi"
+    bands: tuple[int, ...] = ()  # as index_bands gives them
     offset: float = 0.0
+    scale: float = 1.0  # reflectance per DN (EVI needs reflectance)
     min_clear: float = 0.25
 
 
-def _ndvi_block(task: _NdviBlock) -> np.ndarray:
-    """Mean NDVI of the clear pixels of every (sample, timestamp) of a block."""
+def _index_block(task: _IndexBlock) -> np.ndarray:
+    """Mean index of the clear vegetated pixels of every (sample, timestamp) of a block."""
     group = open_group(Path(task.path))
     k = sum(b - a for a, b in task.ranges)
     out = np.full((k, group["bands"].shape[1]), np.nan, np.float32)
@@ -158,10 +185,11 @@ def _ndvi_block(task: _NdviBlock) -> np.ndarray:
     for s0, t0, values, valid in valid_pieces(task):
         r = int(np.searchsorted(starts, s0, side="right")) - 1  # the range holding s0
         i = int(rows[r]) + s0 - int(starts[r])
-        red = values[:, :, task.red].astype(np.float64) - task.offset
-        nir = values[:, :, task.nir].astype(np.float64) - task.offset
-        ok = valid[:, :, task.red] & valid[:, :, task.nir]
-        index = ndvi(red, nir)
+        refl = [
+            (values[:, :, b].astype(np.float64) - task.offset) * task.scale for b in task.bands
+        ]
+        ok = np.logical_and.reduce([valid[:, :, b] for b in task.bands])
+        index = evi(*refl) if task.index == "evi" else ndvi(*refl)
         ok &= np.isfinite(index)
         clear = ok.mean(axis=(2, 3))
         green = ok & (index > 0)  # water, snow and bare rock are not vegetation
@@ -176,6 +204,7 @@ def _ndvi_block(task: _NdviBlock) -> np.ndarray:
 def compute_phenology(
     path: str | os.PathLike,
     sensor: str | Sensor | None = None,
+    index: str = "ndvi",
     min_clear: float = 0.25,
     threads: int | None = None,
     scheduler: str | None = None,
@@ -193,29 +222,30 @@ def compute_phenology(
         if card is None:
             raise UserError(f"{info.path}: unknown sensor; pass --sensor to find its red/NIR")
         try:
-            red, nir = red_nir(card)
+            bands = tuple(index_bands(card, index))
         except ValueError as err:
             raise UserError(f"{info.path}: {err}; phenology needs optical data") from None
+        scale = float(info.attrs.get("scale") or 1 / (card.quantification or 1))
         blocks, _, _ = sample_blocks([info.path], None, 0)
         for p, ranges in blocks:
             nodata = store_nodata(info.attrs, card)
             offset = data_offset(info, card)
-            tasks.append(_NdviBlock(p, ranges, nodata, red=red, nir=nir, offset=offset,
-                                    min_clear=min_clear))  # fmt: skip
+            tasks.append(_IndexBlock(p, ranges, nodata, index=index, bands=bands, offset=offset,
+                                     scale=scale, min_clear=min_clear))  # fmt: skip
             weights.append(sum(b - a for a, b in ranges))
     parts = run_blocks(
-        _ndvi_block, tasks, "phenology", weights=weights, unit="samples", threads=threads,
+        _index_block, tasks, "phenology", weights=weights, unit="samples", threads=threads,
         scheduler=scheduler, workers=workers, quiet=quiet,
     )  # fmt: skip
     out: dict[Path, dict[str, Any]] = {}
     for info in infos:
         mine = [v for t, v in zip(tasks, parts, strict=True) if t.path == str(info.path)]
-        out[info.path] = _attribute(info, np.concatenate(mine), min_clear, wanted)
+        out[info.path] = _attribute(info, np.concatenate(mine), index, min_clear, wanted)
     return out
 
 
 def _attribute(
-    info: StoreInfo, values: np.ndarray, min_clear: float, wanted: Sensor | None
+    info: StoreInfo, values: np.ndarray, index: str, min_clear: float, wanted: Sensor | None
 ) -> dict[str, Any]:
     group = open_group(info.path)
     times = (
@@ -226,15 +256,14 @@ def _attribute(
     doy = day_of_year(times)
     phase = np.stack([assign_phases(v, d) for v, d in zip(values, doy, strict=True)])
     card = wanted or info.sensor or infer_sensor(group, info.path)
-    red, nir = red_nir(card)
     names = info.band_names or card.band_names
     return {
-        "index": "NDVI",
-        "bands": [names[red], names[nir]],
+        "index": index.upper(),
+        "bands": [names[b] for b in index_bands(card, index)],
         "phases": list(PHASES),
         "phase": encode_phases(phase),
         "min_clear": min_clear,
-        "method": "eossl.data.phenology (SSL4Eco-style phases from each location's NDVI curve)",
+        "method": "eossl.data.phenology (SSL4Eco-style phases from each location's own curve)",
     }
 
 
@@ -316,6 +345,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="store, .zarr.zip or folder of optical stores")
     parser.add_argument("--sensor", default=None, help="sensor card (default: from the stores)")
     parser.add_argument(
+        "--index",
+        choices=list(INDICES),
+        default="ndvi",
+        help="vegetation index: ndvi (red, NIR) or evi (blue, red, NIR; reflectance)",
+    )
+    parser.add_argument(
         "--min-clear",
         type=float,
         default=0.25,
@@ -335,6 +370,7 @@ def run(args: argparse.Namespace) -> None:
     results = compute_phenology(
         args.path,
         sensor=args.sensor,
+        index=args.index,
         min_clear=args.min_clear,
         scheduler=args.scheduler,
         workers=args.workers,
