@@ -37,6 +37,7 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 @command("synth", "write a synthetic multispectral store (no downloads)")
 def _synth_args(p: argparse.ArgumentParser) -> None:
     from eossl.data.writer import CODECS, DEFAULT_CODEC, codec_help
+    from eossl.parallel import add_dask_arguments
 
     p.add_argument(
         "out",
@@ -64,13 +65,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", type=int, default=64, help="samples per shard (default: 64)")
     p.add_argument("--codec", default=DEFAULT_CODEC, choices=tuple(CODECS), help=codec_help())
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="run on a dask.distributed LocalCluster with N workers",
-    )
-    p.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    add_dask_arguments(p, quiet=False)
     p.set_defaults(run=_synth)
 
 

@@ -31,7 +31,7 @@ class _Failure:
         self.error = error
 
 
-__all__ = ["dask_client", "progress_bar", "run_blocks"]
+__all__ = ["add_dask_arguments", "dask_client", "progress_bar", "run_blocks"]
 
 
 def progress_bar(quiet: bool = False) -> Progress:
@@ -146,3 +146,13 @@ def run_blocks(
                 results[i] = fut.result()
                 progress.advance(task, weights[i])
     return results
+
+
+def add_dask_arguments(parser: Any, quiet: bool = True) -> None:
+    """``--workers``, ``--scheduler`` (and ``--quiet``) of the commands that run on dask."""
+    parser.add_argument(
+        "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
+    )
+    parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -38,7 +38,7 @@ from eossl.data.writer import (
     codec_help,
 )
 from eossl.errors import UserError
-from eossl.parallel import dask_client, run_blocks
+from eossl.parallel import add_dask_arguments, dask_client, run_blocks
 
 __all__ = ["LAYOUT_NAMES", "add_arguments", "convert", "run"]
 
@@ -389,11 +389,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default=DEFAULT_CODEC, choices=tuple(CODECS), help=codec_help())
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
-    )
-    parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dask_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -55,7 +55,7 @@ from eossl.data.schema import (
 )
 from eossl.data.stats import Block, sample_blocks, store_nodata, valid_pieces, write_attrs
 from eossl.errors import UserError
-from eossl.parallel import run_blocks
+from eossl.parallel import add_dask_arguments, run_blocks
 from eossl.sensors import Sensor, get_sensor
 
 __all__ = [
@@ -354,15 +354,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-clear",
         type=float,
         default=0.25,
-        help="least share of clear pixels for a timestamp's NDVI (default: 0.25)",
+        help="least share of clear pixels for a timestamp's index (default: 0.25)",
     )
     parser.add_argument("--plot", default=None, help="save a plot of phases by month to this PNG")
     parser.add_argument("--dry-run", action="store_true", help="print the phases; write nothing")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
-    )
-    parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dask_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -42,7 +42,7 @@ from eossl.data.schema import (
     validate,
 )
 from eossl.errors import UserError
-from eossl.parallel import dask_client, run_blocks
+from eossl.parallel import add_dask_arguments, dask_client, run_blocks
 
 __all__ = [
     "MASKED_CODES",
@@ -490,11 +490,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the statistics; do not write them"
     )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
-    )
-    parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dask_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:
