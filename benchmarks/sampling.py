@@ -5,11 +5,14 @@ synthetic stores built from chosen generator places, then score frozen features
 with ``eossl evaluate --task knn`` on a *balanced* labelled store: the same number of
 places of each land cover (majority class of the label map), none seen in training.
 
-- ``curation``: the training store is ``--water`` (90%) open-water places, plus a few
-  of every other cover, like the ocean-dominated Sentinel-1 Wave Mode archive of the
-  curation paper. A full run of E epochs against ``--curation.keep K`` runs of E / K
-  epochs: the same number of steps, so about the same wall clock (the embedding
-  passes are counted in the times printed).
+- ``curation``: a redundant, heavy-tailed training store, like the ocean-dominated
+  Sentinel-1 Wave Mode archive of the curation paper: ``--water`` (90%) of its samples
+  are repeats of a few (``--distinct-water``, 36) places where water is the main
+  cover, the rest are as many places of every other cover. (The generator mixes
+  covers, so no place is open sea; repeats make the majority truly redundant.) A
+  full run of E epochs against ``--curation.keep K`` runs with the same number of
+  steps, so about the same wall clock (the embedding passes are counted in the times
+  printed). Each curated run also prints the share of water places it kept.
 - ``phenology``: a store with 12 monthly timestamps per place; ``positives: season``
   (any two dates) against ``positives: phenology`` (dates of two different phases of
   the place's own NDVI cycle), same epochs.
@@ -39,6 +42,7 @@ from eossl.sensors import get_sensor
 SIZE = 64
 COVERS = ["water", "forest", "cropland", "grassland", "urban", "bare"]
 DEMO = ["--method", "simclr", "--preset", "demo", "--data.num_workers", "2"]
+BATCH, VAL_FRACTION = 32, 0.05  # the demo preset's
 
 
 def survey(places: int, seed: int) -> np.ndarray:
@@ -64,6 +68,17 @@ def pick(cover: np.ndarray, wanted: dict[str, int], used: set[int]) -> list[int]
     return out
 
 
+def kept_places(run: Path, n: int) -> np.ndarray:
+    """Store indices of the samples the last curation round kept (from the checkpoint)."""
+    import torch
+
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
+    (curation,) = [v for k, v in state.items() if "DynamicCuration" in k]
+    order = np.random.default_rng(0).permutation(n)  # the datamodule's split, seed 0
+    train = order[int(round(n * VAL_FRACTION)) :]
+    return train[np.asarray(curation["selection"])]
+
+
 def evaluate(card: Path, data: Path, out: Path, log: Path) -> dict:
     eossl("evaluate", str(card), "--data", str(data), "--task", "knn", "--out", str(out),
           log=log)  # fmt: skip
@@ -83,7 +98,10 @@ def main() -> None:
     parser.add_argument("experiment", choices=["curation", "phenology"])
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the plain run")
     parser.add_argument("--train", type=int, default=400, help="training places")
-    parser.add_argument("--water", type=float, default=0.9, help="open-water share (curation)")
+    parser.add_argument("--water", type=float, default=0.9, help="water share (curation)")
+    parser.add_argument(
+        "--distinct-water", type=int, default=36, help="distinct water places (curation)"
+    )
     parser.add_argument("--keep", type=float, nargs="+", default=[0.25], help="curation keeps")
     parser.add_argument("--per-cover", type=int, default=25, help="evaluation places per cover")
     parser.add_argument("--survey", type=int, default=3000, help="generator places surveyed")
@@ -106,15 +124,24 @@ def main() -> None:
     if args.experiment == "curation":
         water = int(round(args.water * args.train))
         others = {c: (args.train - water) // (len(COVERS) - 1) for c in COVERS[1:]}
-        places = pick(cover, {"water": water, **others}, used)
+        distinct = pick(cover, {"water": args.distinct_water, **others}, used)
+        repeats = np.resize(distinct[: args.distinct_water], water).tolist()  # redundant
+        places = repeats + distinct[args.distinct_water :]
         write_synthetic(train, "s2", size=SIZE, seasons=4, seed=args.seed, shard=16, quiet=True,
                         locations=places)  # fmt: skip
         runs.append(("full", ["--data", str(train), *epochs]))
+        n_train = len(places) - int(round(len(places) * VAL_FRACTION))
+        steps = args.epochs * (n_train // BATCH)
         for keep in args.keep:
+            per_epoch = int(round(keep * n_train)) // BATCH  # an epoch's steps (drop_last)
             curated = ["--curation.keep", str(keep), "--curation.every_n_epochs", "5"]
-            curated += ["--trainer.max_epochs", str(int(round(args.epochs / keep)))]
+            curated += ["--trainer.max_epochs", str(-(-steps // per_epoch))]  # the same steps
             runs.append((f"curated keep {keep}", ["--data", str(train), *curated]))
-        what = f"{len(places)} training places, {water} of them open water"
+        what = (
+            f"{len(places)} training samples: {water} of them repeats of "
+            f"{args.distinct_water} water places, and {len(places) - water} other places"
+        )
+        is_water = np.array([cover[p] == CLASSES.index("water") for p in places])
     else:
         places = pick(cover, dict.fromkeys(COVERS, args.train // len(COVERS)), used)
         write_synthetic(train, "s2", size=SIZE, seasons=12, seed=args.seed, shard=16,
@@ -127,6 +154,10 @@ def main() -> None:
     rows = []
     for name, extra in runs:
         card, seconds = pretrain(name.replace(" ", "_"), work, extra)
+        if args.experiment == "curation" and "keep" in name:
+            kept = kept_places(card.parent.parent, len(places))
+            print(f"{name}: water places are {is_water[kept].mean():.0%} of the kept samples "
+                  f"({is_water.mean():.0%} of the store)", flush=True)  # fmt: skip
         result = evaluate(card, evaluation, work / "eval" / name.replace(" ", "_"),
                           work / f"{name.replace(' ', '_')}_eval.log")  # fmt: skip
         rows.append((name, result, seconds))

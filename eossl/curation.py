@@ -9,11 +9,12 @@ Self-Supervised Learning"). Every ``every_n_epochs`` epochs, :class:`DynamicCura
 1. embeds every training sample (its first drawn timestamp, centre view at the
    recipe's crop size) with the current backbone, in eval mode, without gradients;
    in DDP each process embeds its share and the embeddings are gathered;
-2. clusters the L2-normalised embeddings with spherical k-means (k-means++ start),
-   seeded by the run's seed and the epoch;
-3. keeps ``keep`` of the samples, balanced across clusters: each cluster gives at most
-   a common cap, chosen so that the kept count is exact (small clusters whole, large
-   ones capped), members drawn at random.
+2. clusters the L2-normalised embeddings with hierarchical spherical k-means
+   (k-means++ starts; then k-means of the centroids, as Vo et al.), seeded by the run's
+   seed and the epoch;
+3. keeps ``keep`` of the samples, balanced across the coarsest clusters, then across
+   the clusters within each: each gives at most a common cap, chosen so that the kept
+   count is exact (small clusters whole, large ones capped), members drawn at random.
 
 Until the next round, every epoch draws its samples from the kept ones; an epoch's
 length is ``keep`` of the training set from the start (Lightning fixes it), so a
@@ -41,7 +42,7 @@ from torch import Tensor
 
 from eossl.errors import UserError
 
-__all__ = ["DynamicCuration", "balanced_selection", "kmeans"]
+__all__ = ["DynamicCuration", "balanced_selection", "hierarchical_kmeans", "kmeans"]
 
 
 def kmeans(
@@ -72,11 +73,27 @@ def kmeans(
     return labels, c
 
 
-def balanced_selection(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``size`` row numbers, as even across clusters as their sizes allow (sorted)."""
-    labels = np.asarray(labels)
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    counts = np.array([len(g) for g in groups])
+def hierarchical_kmeans(
+    x: Tensor, sizes: list[int], generator: torch.Generator
+) -> list[np.ndarray]:
+    """Each row's cluster at every level, finest first: k-means, then k-means of the centroids.
+
+    Flat k-means spends its clusters where the data are dense, so a dominant kind of
+    sample (open water) takes most of them; clustering the centroids again groups those
+    back together (Vo et al. 2024), so the coarse level is balanced by kind, not count.
+    """
+    levels: list[np.ndarray] = []
+    points, assign = x, None
+    for k in sizes:
+        labels, centres = kmeans(points, k, generator)
+        assign = labels if assign is None else labels[assign]
+        levels.append(assign.numpy())
+        points = centres
+    return levels
+
+
+def _allocate(counts: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of each group to take: a common cap, small groups whole, ``size`` in all."""
     size = min(size, int(counts.sum()))
     cap = 0
     while np.minimum(counts, cap + 1).sum() <= size and cap < counts.max():
@@ -85,8 +102,32 @@ def balanced_selection(labels: np.ndarray, size: int, rng: np.random.Generator) 
     spare = np.flatnonzero(counts > cap)
     extra = rng.choice(spare, size=size - int(take.sum()), replace=False) if spare.size else []
     take[extra] += 1
-    kept = [rng.choice(g, size=t, replace=False) for g, t in zip(groups, take, strict=True)]
-    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64)
+    return take
+
+
+def balanced_selection(
+    levels: np.ndarray | list[np.ndarray], size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``size`` row numbers, as even across clusters as their sizes allow (sorted).
+
+    ``levels``: each row's cluster, or a list of them from the finest level to the
+    coarsest (:func:`hierarchical_kmeans`); the coarsest is balanced first, then each
+    level within it, and members are drawn at random within the finest clusters.
+    """
+    levels = [np.asarray(levels)] if isinstance(levels, np.ndarray) else list(levels)
+
+    def pick(members: np.ndarray, depth: int, k: int) -> np.ndarray:
+        if depth < 0:
+            return rng.choice(members, size=k, replace=False)
+        labels = levels[depth][members]
+        groups = [members[labels == c] for c in np.unique(labels)]
+        take = _allocate(np.array([len(g) for g in groups]), k, rng)
+        return np.concatenate(
+            [pick(g, depth - 1, int(t)) for g, t in zip(groups, take, strict=True)]
+        )
+
+    everyone = np.arange(len(levels[0]))
+    return np.sort(pick(everyone, len(levels) - 1, min(size, len(everyone))))
 
 
 def balance(labels: np.ndarray) -> float:
@@ -105,7 +146,9 @@ class DynamicCuration(Callback):
     Args:
         keep: share of the training samples kept (1 turns curation off).
         every_n_epochs: epochs between rounds (the first round is at epoch 0).
-        clusters: k-means clusters.
+        clusters: k-means clusters of the finest level.
+        levels: levels of hierarchical k-means; each has a quarter of the clusters of the
+            one below (at least 2), e.g. 32 then 8.
         batch_size: batch size of the embedding pass (default: the datamodule's).
     """
 
@@ -113,7 +156,8 @@ class DynamicCuration(Callback):
         self,
         keep: float = 1.0,
         every_n_epochs: int = 5,
-        clusters: int = 16,
+        clusters: int = 32,
+        levels: int = 2,
         batch_size: int | None = None,
     ) -> None:
         if not 0 < keep <= 1:
@@ -122,9 +166,12 @@ class DynamicCuration(Callback):
             raise UserError(f"curation.every_n_epochs must be at least 1, got {every_n_epochs}")
         if clusters < 1:
             raise UserError(f"curation.clusters must be at least 1, got {clusters}")
+        if levels < 1:
+            raise UserError(f"curation.levels must be at least 1, got {levels}")
         self.keep = keep
         self.every_n_epochs = every_n_epochs
         self.clusters = clusters
+        self.levels = levels
         self.batch_size = batch_size
         self.selection: np.ndarray | None = None  # positions in the training subset
         self.round_epoch = -1
@@ -163,17 +210,19 @@ class DynamicCuration(Callback):
         record: dict[str, Any] = {"epoch": epoch, "of": n}
         if trainer.is_global_zero:
             seed = [int(data.seed), epoch]
-            labels, _ = kmeans(z, self.clusters, torch.Generator().manual_seed(hash_seed(seed)))
-            labels = labels.numpy()
-            selection = balanced_selection(labels, size, np.random.default_rng(seed))
+            sizes = [max(2, self.clusters // 4**i) for i in range(self.levels)]
+            generator = torch.Generator().manual_seed(hash_seed(seed))
+            levels = hierarchical_kmeans(z, sizes, generator)
+            selection = balanced_selection(levels, size, np.random.default_rng(seed))
+            top = levels[-1]  # the coarsest level: what the balance is about
             record.update(
                 kept=len(selection),
-                clusters=np.bincount(labels).tolist(),
-                kept_per_cluster=np.bincount(labels[selection], minlength=labels.max() + 1)
-                .tolist(),
-                balance_before=round(balance(labels), 4),
-                balance_after=round(balance(labels[selection]), 4),
-            )  # fmt: skip
+                levels=sizes,
+                clusters=np.bincount(top).tolist(),
+                kept_per_cluster=np.bincount(top[selection], minlength=top.max() + 1).tolist(),
+                balance_before=round(balance(top), 4),
+                balance_after=round(balance(top[selection]), 4),
+            )
         else:
             selection = None
         selection = trainer.strategy.broadcast(selection, src=0)
@@ -192,7 +241,9 @@ class DynamicCuration(Callback):
             _say(
                 trainer,
                 f"eossl: curation at epoch {epoch}: kept {record['kept']} of {n} samples in "
-                f"{len(record['clusters'])} clusters (the largest, {max(record['clusters'])}, "
+                f"{len(record['clusters'])} groups of "
+                f"{' -> '.join(map(str, record['levels']))} k-means clusters (the largest, "
+                f"{max(record['clusters'])}, "
                 f"-> {record['kept_per_cluster'][int(np.argmax(record['clusters']))]}); "
                 f"balance {record['balance_before']:.2f} "
                 f"-> {record['balance_after']:.2f}",

@@ -10,7 +10,7 @@ import torch
 from helpers import DECODER, VIT, tiny
 
 from eossl.cli import main
-from eossl.curation import balance, balanced_selection, kmeans
+from eossl.curation import balance, balanced_selection, hierarchical_kmeans, kmeans
 
 RUN = ["pretrain", "--method", "simclr", "--model.init_args.backbone", "resnet18"]
 RUN += ["--trainer.limit_val_batches", "0", *tiny(moco=False)]
@@ -40,6 +40,31 @@ def test_balanced_selection_caps_big_clusters_and_keeps_small_ones() -> None:
     assert len(balanced_selection(labels, 500, np.random.default_rng(0))) == 100
 
 
+def test_hierarchical_clusters_rebalance_a_dense_majority() -> None:
+    """90% of the rows crowd one region (in 9 tight clumps), 10% spread over 5 others.
+
+    Flat k-means gives the crowd most clusters; k-means of the centroids groups them
+    again, so the coarse balance gives the 5 rare kinds most of the kept rows.
+    """
+    g = torch.Generator().manual_seed(0)
+    crowd = torch.randn(9, 16, generator=g) * 0.05 + torch.eye(16)[0] * 3
+    rare = torch.eye(16)[1:6] * 3
+    x = torch.cat(
+        [c + 0.01 * torch.randn(100, 16, generator=g) for c in crowd]
+        + [r + 0.01 * torch.randn(20, 16, generator=g) for r in rare]
+    )
+    is_rare = np.r_[np.zeros(900, bool), np.ones(100, bool)]
+    flat = balanced_selection(
+        hierarchical_kmeans(x, [16], torch.Generator().manual_seed(1)), 100,
+        np.random.default_rng(0),
+    )  # fmt: skip
+    levels = hierarchical_kmeans(x, [16, 4], torch.Generator().manual_seed(1))
+    assert [len(level) for level in levels] == [1000, 1000]
+    deep = balanced_selection(levels, 100, np.random.default_rng(0))
+    assert len(deep) == 100 and is_rare[deep].mean() > is_rare[flat].mean()
+    assert is_rare[deep].mean() >= 0.5
+
+
 def _records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "curation.jsonl").read_text().splitlines()]
 
@@ -57,7 +82,7 @@ def test_curated_run_logs_rounds_and_trains_on_the_kept_samples(
     assert main(args) == 0
     shown = capsys.readouterr()
     err = shown.out + shown.err  # above the progress bar, or on stderr
-    assert "eossl: curation at epoch 0: kept 6 of 11 samples in 3 clusters" in err
+    assert "eossl: curation at epoch 0: kept 6 of 11 samples in 2 groups of 3 -> 2 k-means" in err
     records = _records(out)
     assert [r["epoch"] for r in records] == [0, 2]
     assert all(r["kept"] == 6 and sum(r["kept_per_cluster"]) == 6 for r in records)
