@@ -9,9 +9,10 @@ Self-Supervised Learning"). Every ``every_n_epochs`` epochs, :class:`DynamicCura
 1. embeds every training sample (its first drawn timestamp, centre view at the
    recipe's crop size) with the current backbone, in eval mode, without gradients;
    in DDP each process embeds its share and the embeddings are gathered;
-2. clusters the L2-normalised embeddings with hierarchical spherical k-means
-   (k-means++ starts; then k-means of the centroids, as Vo et al.), seeded by the run's
-   seed and the epoch;
+2. clusters the L2-normalised embeddings with spherical k-means (k-means++ start),
+   by default into as many clusters as samples are kept (up to 1,024), seeded by the
+   run's seed and the epoch; ``levels`` > 1 clusters the centroids again
+   (hierarchical k-means, as Vo et al.);
 3. keeps ``keep`` of the samples, balanced across the coarsest clusters, then across
    the clusters within each: each gives at most a common cap, chosen so that the kept
    count is exact (small clusters whole, large ones capped), members drawn at random.
@@ -41,6 +42,8 @@ from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor
 
 from eossl.errors import UserError
+
+MAX_CLUSTERS = 1024  # the default finest level: one cluster per kept sample, up to this
 
 __all__ = ["DynamicCuration", "balanced_selection", "hierarchical_kmeans", "kmeans"]
 
@@ -146,9 +149,11 @@ class DynamicCuration(Callback):
     Args:
         keep: share of the training samples kept (1 turns curation off).
         every_n_epochs: epochs between rounds (the first round is at epoch 0).
-        clusters: k-means clusters of the finest level.
+        clusters: k-means clusters of the finest level; by default one per kept sample,
+            up to 1,024 (then each cluster gives about one sample: the kept set spreads
+            over the whole embedding space, and near-duplicates give one between them).
         levels: levels of hierarchical k-means; each has a quarter of the clusters of the
-            one below (at least 2), e.g. 32 then 8.
+            one below (at least 2), e.g. 1,024 then 256. 1: flat k-means.
         batch_size: batch size of the embedding pass (default: the datamodule's).
     """
 
@@ -156,15 +161,15 @@ class DynamicCuration(Callback):
         self,
         keep: float = 1.0,
         every_n_epochs: int = 5,
-        clusters: int = 32,
-        levels: int = 2,
+        clusters: int | None = None,
+        levels: int = 1,
         batch_size: int | None = None,
     ) -> None:
         if not 0 < keep <= 1:
             raise UserError(f"curation.keep is a share in (0, 1], got {keep}")
         if every_n_epochs < 1:
             raise UserError(f"curation.every_n_epochs must be at least 1, got {every_n_epochs}")
-        if clusters < 1:
+        if clusters is not None and clusters < 1:
             raise UserError(f"curation.clusters must be at least 1, got {clusters}")
         if levels < 1:
             raise UserError(f"curation.levels must be at least 1, got {levels}")
@@ -210,7 +215,8 @@ class DynamicCuration(Callback):
         record: dict[str, Any] = {"epoch": epoch, "of": n}
         if trainer.is_global_zero:
             seed = [int(data.seed), epoch]
-            sizes = [max(2, self.clusters // 4**i) for i in range(self.levels)]
+            finest = self.clusters or min(size, MAX_CLUSTERS)
+            sizes = [max(2, finest // 4**i) for i in range(self.levels)]
             generator = torch.Generator().manual_seed(hash_seed(seed))
             levels = hierarchical_kmeans(z, sizes, generator)
             selection = balanced_selection(levels, size, np.random.default_rng(seed))
@@ -238,11 +244,11 @@ class DynamicCuration(Callback):
             rank_zero_only=True,
         )
         if trainer.is_global_zero:
+            hierarchy = f" of {' -> '.join(map(str, record['levels']))}" if self.levels > 1 else ""
             _say(
                 trainer,
                 f"eossl: curation at epoch {epoch}: kept {record['kept']} of {n} samples in "
-                f"{len(record['clusters'])} groups of "
-                f"{' -> '.join(map(str, record['levels']))} k-means clusters (the largest, "
+                f"{len(record['clusters'])} clusters{hierarchy} (the largest, "
                 f"{max(record['clusters'])}, "
                 f"-> {record['kept_per_cluster'][int(np.argmax(record['clusters']))]}); "
                 f"balance {record['balance_before']:.2f} "

@@ -82,7 +82,7 @@ def test_curated_run_logs_rounds_and_trains_on_the_kept_samples(
     assert main(args) == 0
     shown = capsys.readouterr()
     err = shown.out + shown.err  # above the progress bar, or on stderr
-    assert "eossl: curation at epoch 0: kept 6 of 11 samples in 2 groups of 3 -> 2 k-means" in err
+    assert "eossl: curation at epoch 0: kept 6 of 11 samples in 3 clusters (the largest" in err
     records = _records(out)
     assert [r["epoch"] for r in records] == [0, 2]
     assert all(r["kept"] == 6 and sum(r["kept_per_cluster"]) == 6 for r in records)
