@@ -6,8 +6,9 @@ heavy-tailed archive during pretraining with no feature extractor of its own, an
 the clustering-based curation of Vo et al. 2024 ("Automatic Data Curation for
 Self-Supervised Learning"). Every ``every_n_epochs`` epochs, :class:`DynamicCuration`:
 
-1. embeds every training sample (its first drawn timestamp, centre view at the
-   recipe's crop size) with the current backbone, in eval mode, without gradients;
+1. embeds every training sample (its first valid timestamp, always the same, so that
+   repeats of a place look alike; the centre view at the recipe's crop size) with the
+   current backbone, in eval mode, without gradients;
    in DDP each process embeds its share and the embeddings are gathered;
 2. clusters the L2-normalised embeddings with spherical k-means (k-means++ start),
    by default into as many clusters as samples are kept (up to 1,024), seeded by the
@@ -286,7 +287,7 @@ class DynamicCuration(Callback):
         try:
             for batch in loader:
                 batch = data.normalise(move_data_to_device(batch, module.device))  # no hooks
-                image = batch["image"][:, 0]  # the first drawn timestamp
+                image = batch["image"][:, 0]  # the first valid timestamp
                 parts.append(module.embed(_centre(image, module.recipe.crop_size)).float())
         finally:
             module.train(was_training)

@@ -352,10 +352,14 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.selection = np.asarray(positions, np.int64)
 
     def plain_loader(self, positions: list[int], batch_size: int | None = None) -> DataLoader:
-        """The training samples at ``positions``, in order, not augmented (for embedding)."""
-        return self._loader(
-            Subset(self.train_set, positions), train=False, batch_size=batch_size, keep=False
-        )
+        """The training samples at ``positions``, in order, not augmented, for embedding.
+
+        Each comes at its first valid timestamp, always the same view, so that two
+        copies of a place look alike to curation.
+        """
+        indices = [self.train_set.indices[p] for p in positions]
+        view = Subset(self.dataset.fixed_view(), indices)
+        return self._loader(view, train=False, batch_size=batch_size, keep=False)
 
     def _loader(
         self, data: Subset, train: bool, batch_size: int | None = None, keep: bool = True

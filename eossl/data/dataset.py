@@ -7,6 +7,7 @@ timestamps (and crop) it needs, in one read per sample.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections import OrderedDict
@@ -206,8 +207,9 @@ class SeasonalZarrDataset(SampleReads):
             (e.g. the v1.1 ``S1GRD``, ``S2L1C`` folders), ``sensor`` picks its own.
         sensor: sensor card name or alias; inferred from the stores if omitted.
             A band count that does not match it is an error.
-        seasons: how many timestamps to return per sample, or ``"all"`` for every
-            valid timestamp in time order.
+        seasons: how many timestamps to return per sample, ``"all"`` for every
+            valid timestamp in time order, or ``"first"`` for the first valid (and,
+            with ``max_cloud_fraction``, clear) one: a fixed view of each location.
         positives: what the ``seasons`` slots hold. ``"season"``: distinct
             timestamps drawn without replacement; a location with fewer valid
             timestamps repeats them, so single-date data gives the same image twice
@@ -250,7 +252,7 @@ class SeasonalZarrDataset(SampleReads):
         self,
         root: str | os.PathLike | Sequence[str | os.PathLike],
         sensor: str | Sensor | None = None,
-        seasons: int | Literal["all"] = 2,
+        seasons: int | Literal["all", "first"] = 2,
         positives: Positives = "season",
         season_probability: float = 0.5,
         max_cloud_fraction: float | None = None,
@@ -262,8 +264,10 @@ class SeasonalZarrDataset(SampleReads):
         return_cloud_mask: bool = True,
         reader: Reader = "auto",
     ) -> None:
-        if seasons != "all" and (not isinstance(seasons, int) or seasons < 1):
-            raise UserError(f"seasons must be a positive integer or 'all', got {seasons!r}")
+        if seasons not in ("all", "first") and (not isinstance(seasons, int) or seasons < 1):
+            raise UserError(
+                f"seasons must be a positive integer, 'all' or 'first', got {seasons!r}"
+            )
         if not 0 <= season_probability <= 1:
             raise UserError(f"season_probability must be in [0, 1], got {season_probability}")
         if max_cloud_fraction is not None and not 0 <= max_cloud_fraction <= 1:
@@ -436,7 +440,7 @@ class SeasonalZarrDataset(SampleReads):
             valid = np.arange(handle.times.shape[1])
         if self.seasons == "all":
             return valid
-        distinct = self.seasons
+        distinct = 1 if self.seasons == "first" else self.seasons
         if self.positives == "same" or (
             self.positives == "mixed" and rng.random() >= self.season_probability
         ):
@@ -449,6 +453,8 @@ class SeasonalZarrDataset(SampleReads):
                 valid = clear
             else:  # too few clear timestamps: take the least cloudy ones
                 valid = valid[np.argsort(cloudy, kind="stable")[:distinct]]
+        if self.seasons == "first":
+            return valid[:1]
         chosen = None
         if handle.phase is not None and distinct > 1:
             chosen = _phase_draw(valid, handle.phase[j][valid], distinct, self.positives, rng)
@@ -457,6 +463,12 @@ class SeasonalZarrDataset(SampleReads):
         return np.resize(
             np.sort(chosen), self.seasons
         )  # fewer distinct than slots: repeated in turn
+
+    def fixed_view(self) -> SeasonalZarrDataset:
+        """A copy with ``seasons="first"``: the same view of a location every time."""
+        view = copy.copy(self)
+        view.seasons = "first"
+        return view
 
     def choose_times(self, index: int, rng: np.random.Generator) -> np.ndarray:
         """The timestamps drawn for sample ``index`` (see ``seasons`` and ``positives``)."""

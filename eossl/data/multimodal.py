@@ -9,6 +9,7 @@ one, where cloud filtering applies) and matched in the others (see ``pairing``).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -153,7 +154,7 @@ class MultiModalDataset(SampleReads):
         self,
         root: str | os.PathLike | Sequence[str | os.PathLike],
         sensors: Sequence[str | Sensor],
-        seasons: int | Literal["all"] = 2,
+        seasons: int | Literal["all", "first"] = 2,
         positives: Positives = "season",
         season_probability: float = 0.5,
         max_cloud_fraction: float | None = None,
@@ -249,6 +250,12 @@ class MultiModalDataset(SampleReads):
     def uses_tensorstore(self) -> bool:
         """Whether reads may go through tensorstore (then workers must not fork)."""
         return any(p.uses_tensorstore for p in self.parts.values())
+
+    def fixed_view(self) -> MultiModalDataset:
+        """A copy that reads the reference's first valid timestamp (see ``seasons``)."""
+        view = copy.copy(self)
+        view.parts = {name: part.fixed_view() for name, part in self.parts.items()}
+        return view
 
     def where(self, index: int) -> str:
         """Each sensor's file and sample of ``index``."""
