@@ -140,3 +140,15 @@ def test_fast_dev_run_with_curation_for_every_kind_of_encoder(
     assert main(args) == 0
     shown = capsys.readouterr()
     assert "eossl: curation at epoch 0: kept 6 of 11 samples" in shown.out + shown.err
+
+
+def test_the_embedding_view_is_the_first_valid_timestamp_every_time(s2_store: Path) -> None:
+    from eossl.data.dataset import SeasonalZarrDataset
+
+    data = SeasonalZarrDataset(s2_store, seed=0, reader="zarr").fixed_view()
+    first = data.times_of(3)[0].astype("int64")
+    for epoch in range(3):
+        data.set_epoch(epoch)
+        item = data[3]
+        assert item["image"].shape[0] == 1 and int(item["time"][0]) == first
+    assert SeasonalZarrDataset(s2_store).seasons == 2  # the original is untouched
