@@ -137,14 +137,15 @@ def ndvi_series(dataset: Any, sensor: Any, samples: Any = range(8)) -> Any:
     """Mean NDVI of each location at each timestamp (clear pixels), against the date."""
     import matplotlib.pyplot as plt
 
-    names = [b.lower() for b in sensor.band_names]
-    red = next(i for i, b in enumerate(names) if b in ("b04", "b4"))
-    nir = next(i for i, b in enumerate(names) if b in ("b08", "b8", "b5") and i != red)
+    from eossl.data.phenology import ndvi as index
+    from eossl.data.phenology import red_nir
+
+    red, nir = red_nir(sensor)
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for i in samples:
         sample = dataset[i]
         x = sample["image"].numpy().astype(np.float64)
-        ndvi = (x[:, nir] - x[:, red]) / np.maximum(x[:, nir] + x[:, red], 1e-6)
+        ndvi = np.nan_to_num(index(x[:, red], x[:, nir]), nan=0.0)
         clear = np.ones_like(ndvi, bool)
         if "cloud_mask" in sample:
             clear = ~np.isin(sample["cloud_mask"].numpy(), (3, 4, 5, 6))
