@@ -105,7 +105,7 @@ def test_classification_task_loads(exported: Path) -> None:
 
 
 def test_member_carries_torchgeo_meta_and_transforms(exported: Path) -> None:
-    from torchgeo.trainers.segmentation import WeightsEnum
+    from torchvision.models._api import WeightsEnum  # what TorchGeo 0.8 and 0.10 check
 
     member = torchgeo_weights(exported)
     assert isinstance(member, WeightsEnum) and isinstance(member, EosslWeightsEnum)
