@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from eossl.console import console
-from eossl.errors import UserError
+from eossl.errors import OneLineParser, UserError
 
 __all__ = ["main"]
 
@@ -363,24 +363,17 @@ def _one_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else message
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake in one line, with exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{message} (see `{self.prog} --help`)")
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser; subcommand arguments are added for ``only`` (all if None)."""
     from eossl import __version__
 
-    parser = _Parser(
+    parser = OneLineParser(
         prog="eossl",
         description="Self-supervised pretraining on multispectral Earth-observation imagery.",
     )
     parser.add_argument("--version", action="version", version=f"eossl {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (help_text, add) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         if only is None or name == only:

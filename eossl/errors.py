@@ -1,5 +1,7 @@
 """User-facing errors: one line, no traceback, exit code 2."""
 
+import argparse
+
 
 class UserError(Exception):
     """A mistake in the user's input: a bad path, argument, store or card.
@@ -7,3 +9,10 @@ class UserError(Exception):
     The CLI prints ``error: <message>`` and exits with code 2; ``--debug`` shows
     the traceback.
     """
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")

@@ -8,7 +8,6 @@ crop size, sha256), and ``NAME.ckpt`` is a checkpoint that TorchGeo's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from eossl.errors import UserError
+from eossl.weights import registry_dir, sha256, verified_file
 
 
 def _reason(err: BaseException) -> str:
@@ -30,15 +30,6 @@ def _reason(err: BaseException) -> str:
 
 
 __all__ = ["export_all", "export_backbone", "export_checkpoint", "load_method", "sha256"]
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic(path: Path, write: Any) -> None:
@@ -258,8 +249,6 @@ def export_checkpoint(
 
 def register_card(card_path: str | os.PathLike) -> Path:
     """Copy a card and its files into the weights registry; returns the registered card."""
-    from eossl.weights import registry_dir, verified_file
-
     card_path = Path(card_path)
     card = json.loads(card_path.read_text())
     for kind in card["files"]:

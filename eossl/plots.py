@@ -13,7 +13,6 @@ from torch import Tensor
 __all__ = [
     "log_figure",
     "ndvi_series",
-    "plot_phases",
     "prediction_panel",
     "reconstruction_figure",
     "rgb_composite",
@@ -158,41 +157,6 @@ def ndvi_series(dataset: Any, sensor: Any, samples: Any = range(8)) -> Any:
     ax.legend(title="latitude", fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
-
-
-def plot_phases(
-    phases: Sequence[np.ndarray], times: Sequence[np.ndarray | None], png: str | Path
-) -> None:
-    """Save a stacked bar chart of the phenological phases of timestamps, by calendar month."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from eossl.data.phenology import PHASES
-
-    counts = np.zeros((len(PHASES) + 1, 12))
-    for phase, time in zip(phases, times, strict=True):
-        if time is None:
-            continue
-        known = ~np.isnat(time)
-        month = time[known].astype("datetime64[M]").astype(np.int64) % 12
-        for k in range(len(PHASES) + 1):  # the last row: no phase
-            code = k if k < len(PHASES) else -1
-            counts[k] += np.bincount(month[phase[known] == code], minlength=12)
-    colours = ["#8c6d31", "#9ccc65", "#1b7837", "#e08214", "#bdbdbd"]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    bottom = np.zeros(12)
-    for k, name in enumerate([*PHASES, "no phase"]):
-        ax.bar(np.arange(1, 13), counts[k], bottom=bottom, color=colours[k], label=name)
-        bottom += counts[k]
-    ax.set_xticks(np.arange(1, 13))
-    ax.set_xlabel("month")
-    ax.set_ylabel("timestamps")
-    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, 1.18))
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
 
 
 def show_augmentations(

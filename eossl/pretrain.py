@@ -25,7 +25,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from eossl.curation import DynamicCuration
 from eossl.data.datamodule import SeasonalZarrDataModule
-from eossl.errors import UserError
+from eossl.errors import OneLineParser, UserError
 from eossl.methods import METHODS
 from eossl.methods.base import SSLMethod
 from eossl.sensors import Sensor, fused_sensor, get_sensors, is_card_file, list_sensors
@@ -249,9 +249,8 @@ def _latest_checkpoint(out: Path) -> Path | None:
 def pretrain_cli(argv: list[str]) -> None:
     """Run ``eossl pretrain`` with the given arguments (without the subcommand name)."""
     _quiet_warnings()
-    from eossl.cli import _Parser
 
-    pre = _Parser(prog="eossl pretrain", add_help=False)
+    pre = OneLineParser(prog="eossl pretrain", add_help=False)
     pre.add_argument(
         "--sensor",
         default="s2",

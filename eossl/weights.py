@@ -8,6 +8,7 @@ TorchGeo's trainers accept the member as ``weights=``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -90,13 +91,20 @@ def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:
     return path
 
 
+def sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
     """The card's ``kind`` file (pth, safetensors, torchgeo_ckpt), checked against its sha256.
 
     The file must sit in the card's own folder (see :func:`card_file`).
     """
-    from eossl.export import sha256
-
     info, card_path = load_card(card)
     path = card_file(info, card_path, kind)
     digest, expected = sha256(path), str(info.get(_DIGESTS[kind], ""))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ __all__ = [
     "ensure_phenology",
     "ndvi",
     "phase_summary",
+    "plot_phases",
     "red_nir",
     "write_phenology",
 ]
@@ -340,6 +342,39 @@ def phenology_table(summary: dict[str, int], title: str) -> Table:
     return table
 
 
+def plot_phases(
+    phases: Sequence[np.ndarray], times: Sequence[np.ndarray | None], png: str | Path
+) -> None:
+    """Save a stacked bar chart of the phenological phases of timestamps, by calendar month."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.zeros((len(PHASES) + 1, 12))
+    for phase, time in zip(phases, times, strict=True):
+        if time is None:
+            continue
+        known = ~np.isnat(time)
+        month = time[known].astype("datetime64[M]").astype(np.int64) % 12
+        for k in range(len(PHASES) + 1):  # the last row: no phase
+            code = k if k < len(PHASES) else -1
+            counts[k] += np.bincount(month[phase[known] == code], minlength=12)
+    colours = ["#8c6d31", "#9ccc65", "#1b7837", "#e08214", "#bdbdbd"]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bottom = np.zeros(12)
+    for k, name in enumerate([*PHASES, "no phase"]):
+        ax.bar(np.arange(1, 13), counts[k], bottom=bottom, color=colours[k], label=name)
+        bottom += counts[k]
+    ax.set_xticks(np.arange(1, 13))
+    ax.set_xlabel("month")
+    ax.set_ylabel("timestamps")
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, 1.18))
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``eossl phenology``."""
     parser.add_argument("path", help="store, .zarr.zip or folder of optical stores")
@@ -387,8 +422,6 @@ def run(args: argparse.Namespace) -> None:
         "snow, too few clear dates): the plain seasonal draw is used for them"
     )
     if args.plot:
-        from eossl.plots import plot_phases
-
         plot_phases(phases, times, args.plot)
         out.print(f"plot: {args.plot}")
     if args.dry_run:
