@@ -39,14 +39,16 @@ class BandStats:
     source: str
 
 
-def data_offset(info: StoreInfo, sensor: Sensor | None) -> float:
+def data_offset(info: StoreInfo, sensor: Sensor | None, release: str | None = None) -> float:
     """The DN offset of a store's values: its ``offset`` attribute, else 0.
 
-    A store that records neither an offset nor a release (e.g. the released v1.1
-    archive) is taken to be in the sensor's default release, offset included.
+    A store that records neither an offset nor a release, and is given none (e.g. the
+    released v1.1 archive), is taken to be in the sensor's default release, offset
+    included.
     """
     attrs = info.attrs
-    if "offset" in attrs or "release" in attrs or sensor is None or not sensor.default_release:
+    named = release or attrs.get("release")
+    if "offset" in attrs or named or sensor is None or not sensor.default_release:
         return float(attrs.get("offset", 0.0) or 0.0)
     return float(sensor.release().offset)
 
@@ -75,7 +77,7 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
             "pass --sensor or run `eossl stats` on the store"
         )
     rel_name = release or attrs.get("release")
-    offset = data_offset(info, sensor)
+    offset = data_offset(info, sensor, release)
     rel = sensor.release(rel_name)
     mean_std = rel.mean_std(data_offset=offset)
     if mean_std is None:
