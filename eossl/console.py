@@ -7,9 +7,12 @@ columns, so what a person copies from a log is whole.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from rich.console import Console
 
-__all__ = ["LOG_WIDTH", "console"]
+__all__ = ["LOG_WIDTH", "console", "say_during_fit"]
 
 LOG_WIDTH = 200
 
@@ -20,3 +23,13 @@ def console(stderr: bool = False, min_width: int = 0) -> Console:
     if not out.is_terminal:
         return Console(stderr=stderr, width=max(LOG_WIDTH, min_width))
     return Console(stderr=stderr, width=max(out.width, min_width)) if min_width else out
+
+
+def say_during_fit(trainer: Any, line: str) -> None:
+    """Print a line while Lightning fits: above the RichProgressBar, else on stderr."""
+    bar = trainer.progress_bar_callback
+    rich_console = getattr(bar, "_console", None)
+    if rich_console is not None:
+        rich_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    else:
+        print(line, file=sys.stderr, flush=True)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor
 
+from eossl.console import say_during_fit
 from eossl.errors import UserError
 
 MAX_CLUSTERS = 1024  # the default finest level: one cluster per kept sample, up to this
@@ -199,7 +199,7 @@ class DynamicCuration(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.enabled and self.selection is not None:  # resumed: go on with the kept ones
             trainer.datamodule.select(self.selection)
-            _say(
+            say_during_fit(
                 trainer,
                 f"eossl: curation: resumed with the {len(self.selection)} samples kept at "
                 f"epoch {self.round_epoch}",
@@ -246,7 +246,7 @@ class DynamicCuration(Callback):
         )
         if trainer.is_global_zero:
             hierarchy = f" of {' -> '.join(map(str, record['levels']))}" if self.levels > 1 else ""
-            _say(
+            say_during_fit(
                 trainer,
                 f"eossl: curation at epoch {epoch}: kept {record['kept']} of {n} samples in "
                 f"{len(record['clusters'])} clusters{hierarchy} (the largest, "
@@ -316,12 +316,3 @@ def _digest(selection: Any) -> int:
     """A short fingerprint of a selection, to check that every process holds the same."""
     raw = np.asarray(selection, np.int64).tobytes()
     return int.from_bytes(hashlib.blake2b(raw, digest_size=6).digest(), "little")
-
-
-def _say(trainer: L.Trainer, line: str) -> None:
-    bar = trainer.progress_bar_callback
-    console = getattr(bar, "_console", None)
-    if console is not None:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    else:
-        print(line, file=sys.stderr, flush=True)

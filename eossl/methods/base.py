@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from eossl.augment import AugmentRecipe, MultiBandAugment
+from eossl.console import say_during_fit
 from eossl.models import create_backbone
 from eossl.monitors import embedding_std, epoch_line, rankme
 
@@ -163,13 +163,9 @@ class SSLMethod(L.LightningModule):
         trainer = self._trainer
         if trainer is None or not trainer.is_global_zero or trainer.sanity_checking:
             return
-        line = epoch_line(self.current_epoch, trainer.max_epochs, trainer.callback_metrics)
-        bar = trainer.progress_bar_callback
-        console = getattr(bar, "_console", None)  # RichProgressBar: print above its bar
-        if console is not None:
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        say_during_fit(
+            trainer, epoch_line(self.current_epoch, trainer.max_epochs, trainer.callback_metrics)
+        )
 
     def _log_monitors(self) -> None:
         if not self._monitor:
