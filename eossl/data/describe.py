@@ -60,14 +60,13 @@ def _scene_labels(group: zarr.Group, shown: int = 10) -> str:
 
 def _phenology(infos: list) -> str:
     """``"dormancy 30%, ...; 17 of 24 locations with a cycle"``, or how to compute it."""
-    from eossl.data.phenology import PHASES, decode_phases, phase_summary
+    from eossl.data.phenology import decode_phases, phase_shares, phase_summary
 
     phases = [decode_phases(i.attrs, i.samples, i.times, i.path) for i in infos]
     if any(p is None for p in phases):
         return "no (`eossl phenology` computes it)"
     summary = phase_summary(phases)
-    total = sum(summary[k] for k in (*PHASES, "no phase")) or 1
-    shares = ", ".join(f"{k} {100 * summary[k] / total:.0f}%" for k in (*PHASES, "no phase"))
+    shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in phase_shares(summary).items())
     n = summary["locations with a cycle"] + summary["locations without"]
     return f"{shares}; {summary['locations with a cycle']} of {n} locations with a cycle"
 

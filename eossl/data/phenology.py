@@ -69,6 +69,7 @@ __all__ = [
     "index_bands",
     "ensure_phenology",
     "ndvi",
+    "phase_shares",
     "phase_summary",
     "plot_phases",
     "red_nir",
@@ -218,7 +219,7 @@ def compute_phenology(
         raise UserError(f"--min-clear is a fraction in [0, 1], got {min_clear}")
     wanted = get_sensor(sensor) if sensor is not None else None
     infos = [validate(p, sensor=wanted) for p in find_stores(path)]
-    tasks, weights = [], []
+    tasks, weights, cards = [], [], []
     for info in infos:
         card = wanted or info.sensor or infer_sensor(open_group(info.path), info.path)
         if card is None:
@@ -227,27 +228,32 @@ def compute_phenology(
             bands = tuple(index_bands(card, index))
         except ValueError as err:
             raise UserError(f"{info.path}: {err}; phenology needs optical data") from None
-        scale = float(info.attrs.get("scale") or 1 / (card.quantification or 1))
+        cards.append(card)
+        how = {
+            "index": index,
+            "bands": bands,
+            "offset": data_offset(info, card),
+            "scale": float(info.attrs.get("scale") or 1 / (card.quantification or 1)),
+            "min_clear": min_clear,
+        }
+        nodata = store_nodata(info.attrs, card)
         blocks, _, _ = sample_blocks([info.path], None, 0)
         for p, ranges in blocks:
-            nodata = store_nodata(info.attrs, card)
-            offset = data_offset(info, card)
-            tasks.append(_IndexBlock(p, ranges, nodata, index=index, bands=bands, offset=offset,
-                                     scale=scale, min_clear=min_clear))  # fmt: skip
+            tasks.append(_IndexBlock(p, ranges, nodata, **how))
             weights.append(sum(b - a for a, b in ranges))
     parts = run_blocks(
         _index_block, tasks, "phenology", weights=weights, unit="samples", threads=threads,
         scheduler=scheduler, workers=workers, quiet=quiet,
     )  # fmt: skip
     out: dict[Path, dict[str, Any]] = {}
-    for info in infos:
+    for info, card in zip(infos, cards, strict=True):
         mine = [v for t, v in zip(tasks, parts, strict=True) if t.path == str(info.path)]
-        out[info.path] = _attribute(info, np.concatenate(mine), index, min_clear, wanted)
+        out[info.path] = _attribute(info, np.concatenate(mine), index, min_clear, card)
     return out
 
 
 def _attribute(
-    info: StoreInfo, values: np.ndarray, index: str, min_clear: float, wanted: Sensor | None
+    info: StoreInfo, values: np.ndarray, index: str, min_clear: float, card: Sensor
 ) -> dict[str, Any]:
     group = open_group(info.path)
     times = (
@@ -257,7 +263,6 @@ def _attribute(
     )
     doy = day_of_year(times)
     phase = np.stack([assign_phases(v, d) for v, d in zip(values, doy, strict=True)])
-    card = wanted or info.sensor or infer_sensor(group, info.path)
     names = info.band_names or card.band_names
     return {
         "index": index.upper(),
@@ -330,15 +335,21 @@ def phase_summary(phases: list[np.ndarray]) -> dict[str, int]:
     return out
 
 
+def phase_shares(summary: dict[str, int]) -> dict[str, float]:
+    """Each phase's (and "no phase"'s) share of the timestamps of a :func:`phase_summary`."""
+    keys = (*PHASES, "no phase")
+    total = sum(summary[k] for k in keys) or 1
+    return {k: summary[k] / total for k in keys}
+
+
 def phenology_table(summary: dict[str, int], title: str) -> Table:
     """A rich table of :func:`phase_summary`."""
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("phase")
     table.add_column("timestamps", justify="right")
     table.add_column("share", justify="right")
-    total = sum(summary[k] for k in (*PHASES, "no phase")) or 1
-    for key in (*PHASES, "no phase"):
-        table.add_row(key, str(summary[key]), f"{100 * summary[key] / total:.0f}%")
+    for key, share in phase_shares(summary).items():
+        table.add_row(key, str(summary[key]), f"{100 * share:.0f}%")
     return table
 
 
