@@ -327,29 +327,25 @@ class SeasonalZarrDataset(SampleReads):
         if value not in POSITIVES:
             raise UserError(f"positives must be one of {', '.join(POSITIVES)}, got {value!r}")
         self._positives = value
-        self.phenology_fallback = self._count_fallback() if value in PHENOLOGICAL else 0
+        # phases decoded once per store, here; the handles take them from this list
+        self._store_phases = (
+            [self._phases(i) for i in self.stores] if value in PHENOLOGICAL else None
+        )
+        self.phenology_fallback = sum(
+            not _pairable(_phase_counts(row)[1], value)
+            for phase in self._store_phases or []
+            for row in phase
+        )
         self._handles.clear()  # they hold the phases, or not
 
-    def _phases(self, info: StoreInfo) -> np.ndarray | None:
-        return decode_phases(info.attrs, info.samples, info.times, info.path)
-
-    def _count_fallback(self) -> int:
-        """Locations whose phases give no pair: they use the plain seasonal draw."""
-        fallback = 0
-        for info in self.stores:
-            phase = self._phases(info)
-            if phase is None:
-                raise UserError(
-                    f"{info.path}: positives {self.positives!r} need phenological phases; "
-                    f"run `eossl phenology {info.path}` first"
-                )
-            if self.positives == "phenology":
-                fallback += sum(len(set(row[row >= 0].tolist())) < 2 for row in phase)
-            else:
-                fallback += sum(
-                    (np.bincount(row[row >= 0], minlength=1) < 2).all() for row in phase
-                )
-        return int(fallback)
+    def _phases(self, info: StoreInfo) -> np.ndarray:
+        phase = decode_phases(info.attrs, info.samples, info.times, info.path)
+        if phase is None:
+            raise UserError(
+                f"{info.path}: positives {self.positives!r} need phenological phases; "
+                f"run `eossl phenology {info.path}` first"
+            )
+        return phase
 
     @property
     def band_names(self) -> list[str] | None:
@@ -411,7 +407,7 @@ class SeasonalZarrDataset(SampleReads):
                 scene_label=group["scene_label"][...] if "scene_label" in group else None,
                 times=times,
                 has_times="time_" in group,
-                phase=self._phases(info) if self.positives in PHENOLOGICAL else None,
+                phase=None if self._store_phases is None else self._store_phases[store],
                 lat=group["center_lat"][...]
                 if "center_lat" in group
                 else np.full(info.samples, np.nan),
@@ -460,9 +456,8 @@ class SeasonalZarrDataset(SampleReads):
             chosen = _phase_draw(valid, handle.phase[j][valid], distinct, self.positives, rng)
         if chosen is None:
             chosen = rng.choice(valid, size=min(distinct, valid.size), replace=False)
-        return np.resize(
-            np.sort(chosen), self.seasons
-        )  # fewer distinct than slots: repeated in turn
+        # fewer distinct than slots: repeated in turn
+        return np.resize(np.sort(chosen), self.seasons)
 
     def fixed_view(self) -> SeasonalZarrDataset:
         """A copy with ``seasons="first"``: the same view of a location every time."""
@@ -540,6 +535,16 @@ class SeasonalZarrDataset(SampleReads):
         return state
 
 
+def _phase_counts(phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The phases present among a location's timestamps, and how many timestamps each has."""
+    return np.unique(phase[phase >= 0], return_counts=True)
+
+
+def _pairable(counts: np.ndarray, positives: str) -> bool:
+    """Whether phases can give a pair: two phases (``phenology``), or a phase twice."""
+    return counts.size >= 2 if positives == "phenology" else bool((counts >= 2).any())
+
+
 def _phase_draw(
     valid: np.ndarray, phase: np.ndarray, k: int, positives: str, rng: np.random.Generator
 ) -> np.ndarray | None:
@@ -547,17 +552,13 @@ def _phase_draw(
 
     None when the location's phases cannot give two (the caller draws plainly).
     """
-    known = np.unique(phase[phase >= 0])
+    known, counts = _phase_counts(phase)
+    if not _pairable(counts, positives):
+        return None
     if positives == "phenology":
-        if known.size < 2:
-            return None
         picked = rng.choice(known, size=min(k, known.size), replace=False)
         return np.array([rng.choice(valid[phase == p]) for p in picked])
-    counts = np.array([(phase == p).sum() for p in known])
-    several = known[counts >= 2]
-    if several.size == 0:
-        return None
-    members = valid[phase == rng.choice(several)]
+    members = valid[phase == rng.choice(known[counts >= 2])]
     return rng.choice(members, size=min(k, members.size), replace=False)
 
 
