@@ -359,14 +359,20 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """
         indices = [self.train_set.indices[p] for p in positions]
         view = Subset(self.dataset.fixed_view(), indices)
-        return self._loader(view, train=False, batch_size=batch_size, keep=False)
+        return self._loader(view, train=False, batch_size=batch_size, one_off=True)
 
     def _loader(
-        self, data: Subset, train: bool, batch_size: int | None = None, keep: bool = True
+        self, data: Subset, train: bool, batch_size: int | None = None, one_off: bool = False
     ) -> DataLoader:
+        """A DataLoader of ``data``.
+
+        ``one_off``: read once, whole, in this process: not sharded across processes,
+        and with no persistent workers.
+        """
         workers = self.num_workers
         sampler: Any = _EpochSampler(data, self.seed, owner=self) if train else None
-        if torch.distributed.is_available() and torch.distributed.is_initialized() and keep:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if distributed and not one_off:
             sampler = _DistributedEpochSampler(
                 data, owner=self if train else None, shuffle=train, seed=self.seed,
                 drop_last=train,
@@ -378,7 +384,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             sampler=sampler,
             num_workers=workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=workers > 0 and keep,
+            persistent_workers=workers > 0 and not one_off,
             drop_last=train and size >= self.batch_size,
             prefetch_factor=4 if workers > 0 else None,
             multiprocessing_context=(
