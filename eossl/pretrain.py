@@ -69,6 +69,12 @@ def config_path(sensor: Sensor, method: str) -> Path:
     )
 
 
+def demo_config(method: str) -> Path:
+    """The demo preset of ``method``: its own ``demo_<method>.yaml``, else ``demo.yaml``."""
+    own = configs_dir() / f"demo_{method}.yaml"
+    return own if own.exists() else configs_dir() / "demo.yaml"
+
+
 def preset_paths(name: str, method: str) -> list[Path]:
     """``configs/<name>.yaml`` then ``configs/<name>_<method>.yaml``: recipes layered on top.
 
@@ -77,13 +83,13 @@ def preset_paths(name: str, method: str) -> list[Path]:
     """
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         raise UserError(f"--preset {name!r}: a preset is a name such as 'patches', not a path")
+    if name == "demo":
+        return [demo_config(method)]
     found = [
         path
         for path in (configs_dir() / f"{name}.yaml", configs_dir() / f"{name}_{method}.yaml")
         if path.exists()
     ]
-    if name == "demo" and len(found) == 2:  # demo.yaml is the fallback of methods without one
-        found = found[1:]
     if found:
         return found
     sensors = {n for s in list_sensors() for n in (s.name, *s.aliases)}
@@ -177,7 +183,7 @@ class PretrainCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: D102
         parser.link_arguments("data.sensor", "model.init_args.in_chans", compute_fn=_num_bands)
-        # --curation.keep 0.5 --curation.every_n_epochs 5 --curation.clusters 16
+        # --curation.keep 0.25 --curation.every_n_epochs 5 (--curation.clusters, .levels)
         parser.add_lightning_class_args(DynamicCuration, "curation")
 
     def instantiate_trainer(self, **kwargs: object) -> L.Trainer:  # noqa: D102
@@ -304,9 +310,7 @@ def pretrain_cli(argv: list[str]) -> None:
         for path in preset_paths(known.preset, known.method):
             args += ["--config", str(path)]
     if known.data is None:
-        demo = configs_dir() / f"demo_{known.method}.yaml"  # a method's own demo values
-        if not demo.exists():
-            demo = configs_dir() / "demo.yaml"
+        demo = demo_config(known.method)
         args += ["--config", str(demo)]
     else:
         from eossl.data.schema import find_stores
