@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from real_patches import eossl, score_cells
 
+from eossl.data.datamodule import train_val_split
 from eossl.data.synthetic import CLASSES
 from eossl.data.synthetic_store import synthetic_location, write_synthetic
 from eossl.sensors import get_sensor
@@ -74,8 +75,7 @@ def kept_places(run: Path, n: int) -> np.ndarray:
 
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
     (curation,) = [v for k, v in state.items() if "DynamicCuration" in k]
-    order = np.random.default_rng(0).permutation(n)  # the datamodule's split, seed 0
-    train = order[int(round(n * VAL_FRACTION)) :]
+    train, _ = train_val_split(n, 0, VAL_FRACTION)  # the datamodule's split, seed 0
     return train[np.asarray(curation["selection"])]
 
 
@@ -130,7 +130,7 @@ def main() -> None:
         write_synthetic(train, "s2", size=SIZE, seasons=4, seed=args.seed, shard=16, quiet=True,
                         locations=places)  # fmt: skip
         runs.append(("full", ["--data", str(train), *epochs]))
-        n_train = len(places) - int(round(len(places) * VAL_FRACTION))
+        n_train = len(train_val_split(len(places), 0, VAL_FRACTION)[0])
         steps = args.epochs * (n_train // BATCH)
         for keep in args.keep:
             per_epoch = int(round(keep * n_train)) // BATCH  # an epoch's steps (drop_last)

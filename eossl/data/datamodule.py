@@ -27,7 +27,7 @@ from eossl.data.workers import one_thread, start_worker_server, worker_context
 from eossl.errors import UserError
 from eossl.sensors import Sensor, fused_sensor, get_sensors
 
-__all__ = ["SeasonalZarrDataModule"]
+__all__ = ["SeasonalZarrDataModule", "train_val_split"]
 
 
 @rank_zero_only
@@ -102,6 +102,13 @@ def _pool(owner: Any, n: int) -> np.ndarray:
     """The positions an epoch may draw from: curation's kept ones, else all."""
     kept = getattr(owner, "selection", None)
     return np.arange(n) if kept is None else np.asarray(kept)
+
+
+def train_val_split(n: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sample indices the datamodule trains and validates on: a seeded permutation."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return order[n_val:], order[:n_val]
 
 
 def _refuse_empty(data: SeasonalZarrDataset, sensor: Sensor, probes: int = 4) -> None:
@@ -286,12 +293,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.dataset = dataset
         _say(self.describe_positives())
         n = len(self.dataset)
-        order = np.random.default_rng(self.seed).permutation(n)
-        n_val = int(round(n * self.val_fraction))
-        if n - n_val < 1:
+        train, val = train_val_split(n, self.seed, self.val_fraction)
+        if not train.size:
             raise UserError(f"{self.root}: {n} samples leave none for training")
-        self.train_set = Subset(self.dataset, order[n_val:].tolist())
-        self.val_set = Subset(self.dataset, order[:n_val].tolist())
+        self.train_set = Subset(self.dataset, train.tolist())
+        self.val_set = Subset(self.dataset, val.tolist())
         cards = {c.name: c for c in self.sensors}
         self.sensor_stats = {
             name: resolve_stats(part.stores[0], cards[name], self.release)
