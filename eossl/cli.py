@@ -189,19 +189,29 @@ def _export_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also copy into the weights registry (EOSSL_WEIGHTS)",
     )
+    p.add_argument(
+        "--harness",
+        default=None,
+        help="also write configs for these harnesses, comma-separated: terratorch, pangaea, "
+        "torchgeo-bench (into OUT_DIR/<harness>/)",
+    )
     p.set_defaults(run=_export)
 
 
 def _export(args: argparse.Namespace) -> None:
 
     from eossl.export import export_checkpoint
+    from eossl.harness_configs import write_harness_configs
 
+    harnesses = [h.strip() for h in (args.harness or "").split(",") if h.strip()]
     cards = export_checkpoint(args.ckpt, args.out_dir, args.name, register=args.register)
     for card in cards:
         console().print(
             f"wrote {card.with_suffix('')}.{{pth,safetensors,ckpt,json}}"
             + (" and registered it" if args.register else "")
         )
+        for path in write_harness_configs(card, harnesses) if harnesses else []:
+            console().print(f"wrote {path}")
 
 
 @command("weights", "list the weights in the registry")
@@ -267,6 +277,12 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--task", choices=["knn", "linear", "segmentation"], default="knn")
     p.add_argument(
+        "--channels",
+        default=None,
+        help="give the encoder only these bands, comma-separated (e.g. B02,B03,B04,B08): an "
+        "any-band encoder takes just them, a fixed-band one the pretraining mean for the rest",
+    )
+    p.add_argument(
         "--protocol",
         choices=["auto", "split", "loo", "kfold"],
         default="auto",
@@ -321,6 +337,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         protocol=args.protocol,
         k=args.k,
         num_folds=args.folds,
+        channels=[c.strip() for c in args.channels.split(",") if c.strip()]
+        if args.channels
+        else None,
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")

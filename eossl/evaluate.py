@@ -27,12 +27,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from eossl.anyband import BoundWavelengths, channel_wavelengths, is_any_band
+from eossl.bands import find_channels
 from eossl.console import console
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
 from eossl.errors import UserError
-from eossl.models import create_backbone
+from eossl.harness import channel_records
+from eossl.models import encoder_from_card
 from eossl.probes import (
     Protocol,
     band_statistics,
@@ -43,7 +46,7 @@ from eossl.probes import (
     predict_folds,
     score,
 )
-from eossl.weights import load_card, load_verified, torchgeo_weights
+from eossl.weights import load_card, torchgeo_weights
 
 __all__ = ["EvalResult", "evaluate", "image_targets"]
 
@@ -93,12 +96,17 @@ PRETRAINED, RANDOM, BAND_STATS = "pretrained", "random init", "band statistics"
 
 
 def _backbone(
-    card: dict[str, Any], card_ref: str | os.PathLike, pretrained: bool, seed: int
+    card: dict[str, Any],
+    card_ref: str | os.PathLike,
+    pretrained: bool,
+    seed: int,
+    inputs: CardInputs,
 ) -> torch.nn.Module:
+    """The card's encoder, pretrained or random; an any-band one bound to the inputs' bands."""
     torch.manual_seed(seed)
-    model = create_backbone(card["model"], card["in_chans"], img_size=card["crop_size"])
-    if pretrained:
-        model.load_state_dict(load_verified(card_ref), strict=True)
+    model = encoder_from_card(card, card_ref if pretrained else None)
+    if inputs.wavelengths is not None:
+        model = BoundWavelengths(model, inputs.wavelengths)
     return model.eval()
 
 
@@ -109,23 +117,27 @@ class CardInputs:
     mean); data bands the card does not know are dropped. Both get a one-line notice.
     """
 
-    def __init__(self, card: dict[str, Any], scenes: SceneData) -> None:
+    def __init__(
+        self, card: dict[str, Any], scenes: SceneData, channels: list[str] | None = None
+    ) -> None:
         wanted = card.get("bands") or scenes.band_names
         if len(wanted) != card["in_chans"]:
             raise UserError(f"the card lists {len(wanted)} bands for in_chans={card['in_chans']}")
         if not scenes.band_names:
             scenes.band_names = list(wanted)
         picks, missing, unused = match_bands(list(wanted), scenes.band_names)
+        if channels:
+            picks, missing = _only(card, wanted, channels, picks, missing)
         if len(missing) == len(wanted):
             raise UserError(
                 f"{scenes.name}: none of its bands ({', '.join(scenes.band_names)}) is a band "
                 f"of the weights ({', '.join(wanted)}); evaluate on data of sensor "
                 f"{card.get('sensor')}"
             )
-        if missing:
+        if missing and not is_any_band(card["model"]):
             _say(
-                f"eossl: {scenes.name} has no {', '.join(missing)}; filled with the "
-                "pretraining mean (0 after normalisation)"
+                f"eossl: {scenes.name}: no {', '.join(missing)} (not in the data, or left out "
+                "by --channels); filled with the pretraining mean (0 after normalisation)"
             )
         self.unused = unused  # said once for all cards, by _features
         if scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
@@ -137,6 +149,11 @@ class CardInputs:
         self.picks = torch.tensor([picks[i] for i in present])
         self.slots = torch.tensor(present)
         self.bands = len(wanted)
+        self.wavelengths = None
+        if is_any_band(card["model"]):  # the bands present, each with its wavelength
+            records = channel_records(card)
+            self.wavelengths = channel_wavelengths([records[i] for i in present])
+            self.slots, self.bands, missing = torch.arange(len(present)), len(present), []
         shift = scenes.offset - float(card.get("offset") or 0.0)
         mean = [card["mean"][i] + shift for i in present]
         nodata = scenes.nodata if not isinstance(scenes.nodata, str) else None
@@ -158,6 +175,18 @@ class CardInputs:
         return out, stats
 
 
+def _only(
+    card: dict[str, Any], wanted: list[str], channels: list[str], picks: list[int], missing: list
+) -> tuple[list[int], list[str]]:
+    """Keep only ``channels`` of the card's bands: the others count as missing."""
+    found = find_channels(channel_records(card), channels)
+    unknown = [c for c, f in zip(channels, found, strict=True) if f is None]
+    if unknown:
+        raise UserError(f"--channels {', '.join(unknown)}: not bands of {card['name']}")
+    picks = [p if i in found else -1 for i, p in enumerate(picks)]
+    return picks, [b for b, p in zip(wanted, picks, strict=True) if p < 0]
+
+
 def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
@@ -169,6 +198,7 @@ def _features(
     seed: int,
     batch_size: int,
     num_workers: int,
+    channels: list[str] | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str]]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
@@ -178,13 +208,13 @@ def _features(
     """
     from rich.progress import Progress
 
-    inputs = [CardInputs(card, scenes) for card, _ in cards]
+    inputs = [CardInputs(card, scenes, channels) for card, _ in cards]
     unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
     if unused:
         _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
     models = [
-        {name: _backbone(card, ref, name == PRETRAINED, seed) for name in (PRETRAINED, RANDOM)}
-        for card, ref in cards
+        {name: _backbone(card, ref, name == PRETRAINED, seed, i) for name in (PRETRAINED, RANDOM)}
+        for (card, ref), i in zip(cards, inputs, strict=True)
     ]
     loader = torch.utils.data.DataLoader(
         scenes.dataset, batch_size=batch_size, num_workers=num_workers
@@ -231,13 +261,14 @@ def _probe(
     protocol: Protocol | Literal["auto"],
     k: int | None,
     num_folds: int,
+    channels: list[str] | None = None,
 ) -> EvalResult:
     n = len(scenes.dataset)
     if n < 4:
         raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
-    feats, y, missing = _features(cards, scenes, seed, batch_size, num_workers)
+    feats, y, missing = _features(cards, scenes, seed, batch_size, num_workers, channels)
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
     n_train = n - max(len(f) for f in test_folds)
     k = k or (20 if n_train >= 200 else 5)
@@ -384,6 +415,7 @@ def evaluate(
     protocol: Protocol | Literal["auto"] = "auto",
     k: int | None = None,
     num_folds: int = 5,
+    channels: list[str] | None = None,
 ) -> EvalResult:
     """Run one downstream task for a weights card; save JSON and a plot in ``out``.
 
@@ -396,7 +428,9 @@ def evaluate(
     ``k``: neighbours (default 20, or 5 with fewer than 200 training samples).
     Several ``weights`` (kNN and linear only) concatenate their encoders' features,
     each reading its own bands: e.g. the S1 and S2 cards of a cross-modal run on
-    BigEarthNet with ``bands="all"``.
+    BigEarthNet with ``bands="all"``. ``channels``: give the encoders only these of
+    their bands (kNN and linear): an any-band encoder takes just them, a fixed-band
+    one gets the pretraining mean for the others.
     """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
@@ -424,7 +458,9 @@ def evaluate(
         scenes = open_scenes(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels
         )
-        result = _probe(task, cards, scenes, seed, batch_size, num_workers, protocol, k, num_folds)
+        result = _probe(
+            task, cards, scenes, seed, batch_size, num_workers, protocol, k, num_folds, channels
+        )
     result.details["weights"] = name
     out.mkdir(parents=True, exist_ok=True)  # only once there is a result to write
     (out / f"evaluate_{task}.json").write_text(

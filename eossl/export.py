@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from eossl.bands import band_info
 from eossl.errors import UserError
 from eossl.weights import registry_dir, sha256, verified_file
 
@@ -153,6 +154,7 @@ def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
         "model": hp.backbone,
         "in_chans": hp.in_chans,
         "bands": meta.get("bands"),
+        "band_info": band_info(meta.get("sensor", "unknown"), meta.get("bands")),
         "sensor": meta.get("sensor", "unknown"),
         "modality": meta.get("modality"),
         "method": meta["method"],
@@ -166,6 +168,7 @@ def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
         "steps": meta.get("steps"),
         **({"fast_dev_run": True} if meta.get("fast_dev_run") else {}),
         "dataset": meta.get("dataset"),
+        **(module.card_extras() if hasattr(module, "card_extras") else {}),
     }
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from eossl.errors import UserError
 
-__all__ = ["create_backbone", "is_vit", "load_state_dict"]
+__all__ = ["create_backbone", "encoder_from_card", "is_vit", "load_state_dict"]
 
 
 def is_vit(name: str) -> bool:
@@ -71,4 +71,23 @@ def create_backbone(
                 f"{weights}: does not fit {name} with in_chans={in_chans} "
                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
+    return model
+
+
+def encoder_from_card(card: dict, weights: str | Path | None = None) -> nn.Module:
+    """The backbone a weights card describes, random or with the card's checked weights.
+
+    ``weights``: the card's path or registered name, to load its ``.pth`` after checking
+    its sha256; None for random init. A timm card gives the timm model; an any-band
+    card an :class:`~eossl.anyband.AnyBandViT` (call it with wavelengths).
+    """
+    from eossl.anyband import AnyBandViT, is_any_band
+    from eossl.weights import load_verified
+
+    if is_any_band(card["model"]):
+        model = AnyBandViT(card["model"], img_size=int(card["crop_size"]))
+    else:
+        model = create_backbone(card["model"], card["in_chans"], img_size=card["crop_size"])
+    if weights is not None:
+        model.load_state_dict(load_verified(weights), strict=True)
     return model

@@ -51,6 +51,7 @@ class Band:
     gsd: float  # native ground sample distance in metres
     kind: str = "reflective"  # reflective | thermal | sar
     range: tuple[float, float] | None = None  # thermal: kelvin mapped onto dtype range
+    common: str | None = None  # STAC eo:common_name (blue, nir08, swir16...; vv, vh for SAR)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Sensor:
                     gsd=float(b["gsd"]),
                     kind=b.get("kind", "reflective"),
                     range=tuple(b["range"]) if b.get("range") else None,
+                    common=b.get("common"),
                 )
                 for b in raw["bands"]
             )

@@ -1,5 +1,6 @@
 """SSL methods, one LightningModule each."""
 
+from eossl.methods.anyband import AnyBandMAE
 from eossl.methods.barlow import BarlowTwins
 from eossl.methods.base import SSLMethod
 from eossl.methods.byol import BYOL
@@ -21,10 +22,12 @@ METHODS: dict[str, type[SSLMethod]] = {
     "barlow": BarlowTwins,
     "data2vec": Data2Vec,
     "crossmodal": CrossModal,
+    "anyband": AnyBandMAE,
 }
 
 __all__ = [
     "BYOL",
+    "AnyBandMAE",
     "DINO",
     "MAE",
     "METHODS",

@@ -1,0 +1,139 @@
+"""Band names across tools, and matching a harness's bands to a weights card's channels.
+
+eossl names a band as its product does (Sentinel-2 ``B02`` and ``B8A``, Landsat ``B5``,
+Sentinel-1 ``vv``). Each band's dataset card also gives its STAC ``eo:common_name``
+(``blue``, ``nir08``, ``swir16``...), from which the other conventions follow:
+
+- TorchGeo: ``B2`` ... ``B8A`` / ``B8a`` (``SSL4EOS12``), and ``B02`` ... (``Sentinel2``);
+- TerraTorch: ``B01`` ... ``B8A`` and its HLS names (``BLUE``, ``NIR_NARROW``, ``SWIR_1``);
+- PANGAEA: ``B1`` ... ``B8A``, ``VV``, ``VH``;
+- torchgeo-bench: lower-case short names (``red``, ``nir``, ``vv``, ``b02``).
+
+A weights card lists every channel with all of these (``band_info``), so any of
+them, or a centre wavelength, finds the channel (:func:`find_channels`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from eossl.errors import UserError
+from eossl.sensors import Sensor, fused_sensor, get_sensors
+
+__all__ = ["TERRATORCH_NAMES", "band_info", "find_channels"]
+
+#: STAC common name -> TerraTorch's ``HLSBands`` / ``SARBands`` name.
+TERRATORCH_NAMES = {
+    "coastal": "COASTAL_AEROSOL",
+    "blue": "BLUE",
+    "green": "GREEN",
+    "red": "RED",
+    "rededge071": "RED_EDGE_1",
+    "rededge075": "RED_EDGE_2",
+    "rededge078": "RED_EDGE_3",
+    "nir": "NIR_BROAD",
+    "nir08": "NIR_NARROW",
+    "nir09": "WATER_VAPOR",
+    "cirrus": "CIRRUS",
+    "swir16": "SWIR_1",
+    "swir22": "SWIR_2",
+    "lwir": "THERMAL_INFRARED_1",
+    "lwir11": "THERMAL_INFRARED_1",
+    "lwir12": "THERMAL_INFRARED_2",
+    "vv": "VV",
+    "vh": "VH",
+}
+
+#: How close (micrometres) a requested wavelength must be to a channel's centre.
+WAVELENGTH_TOLERANCE = 0.05
+
+
+def _aliases(name: str, common: str | None) -> list[str]:
+    """``name`` in the other tools' spellings, then its common and TerraTorch names."""
+    out = [name]
+    numbered = re.fullmatch(r"[Bb]0*(\d+)([Aa]?)", name)
+    if numbered:
+        digits, a = int(numbered[1]), numbered[2].upper()
+        out += [f"B{digits}{a}", f"B{digits:02d}{a}", f"B{digits}{a.lower()}"]
+    out += [name.upper(), name.lower()]
+    if common:
+        out += [common, common.upper(), TERRATORCH_NAMES.get(common, "")]
+    return list(dict.fromkeys(a for a in out if a))
+
+
+def band_info(sensor: Sensor | str, bands: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The card's record of each channel, in input order.
+
+    ``sensor``: a card or its name (``s1-grd+s2-l1c`` for stacked sensors);
+    ``bands``: the channels' names, default all the sensor's. A name the sensor card
+    does not know gets a record with its spellings only.
+    """
+    if isinstance(sensor, str):
+        try:
+            sensor = fused_sensor(get_sensors(sensor.split("+")))
+        except UserError:
+            sensor = None
+    known = {b.name: b for b in sensor.bands} if sensor is not None else {}
+    names = list(bands) if bands is not None else list(known)
+    records = []
+    for name in names:
+        b = known.get(name)
+        common = b.common if b else None
+        records.append(
+            {
+                "name": name,
+                "common_name": common,
+                "terratorch": TERRATORCH_NAMES.get(common or ""),
+                "aliases": _aliases(name, common),
+                "wavelength": b.wavelength if b else None,
+                "gsd": b.gsd if b else None,
+                "kind": b.kind if b else None,
+            }
+        )
+    return records
+
+
+def _labels(band: Any) -> tuple[str | None, float | None]:
+    """A requested band's name and centre wavelength.
+
+    From a str, a number, or an object with ``name`` and ``wavelength_um``
+    (torchgeo-bench's ``BandSpec``) or ``wavelength``.
+    """
+    if isinstance(band, str):
+        return band, None
+    if isinstance(band, (int, float)):
+        return None, float(band)
+    wavelength = getattr(band, "wavelength_um", getattr(band, "wavelength", None))
+    return getattr(band, "name", None), None if wavelength is None else float(wavelength)
+
+
+def find_channels(records: Sequence[dict[str, Any]], wanted: Sequence[Any]) -> list[int | None]:
+    """For each requested band, the card's channel that carries it, or None.
+
+    A band is found by name, in any spelling of the card's ``aliases`` (exact, then
+    case-insensitive), else by centre wavelength in micrometres (the nearest channel
+    within :data:`WAVELENGTH_TOLERANCE`). It may be a str, a number, or an object with
+    ``name`` and ``wavelength_um``. A band no channel carries is None.
+    """
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for i, record in enumerate(records):
+        for alias in record["aliases"]:
+            exact.setdefault(alias, i)
+            folded.setdefault(alias.lower(), i)
+    out: list[int | None] = []
+    for band in wanted:
+        name, wavelength = _labels(band)
+        found = None if name is None else exact.get(name, folded.get(name.lower()))
+        if found is None and wavelength is not None:
+            distance = [
+                math.inf if r["wavelength"] is None else abs(r["wavelength"] - wavelength)
+                for r in records
+            ]
+            best = min(range(len(records)), key=distance.__getitem__)
+            found = best if distance[best] <= WAVELENGTH_TOLERANCE else None
+        out.append(found)
+    return out
