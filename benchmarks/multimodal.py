@@ -8,7 +8,9 @@ kNN leave-one-out and linear 5-fold) against random init and band statistics:
 
 - ``crossmodal``: one encoder per sensor; S2 with its card (``--bands s2``), S1 with its
   card (``--bands s1``), both with the two cards' features concatenated (``--bands all``);
-- ``fusion``: Barlow Twins on the stacked S1 + S2 bands, one card (``--bands all``).
+- ``fusion``: Barlow Twins on the stacked S1 + S2 bands, one card (``--bands all``);
+- ``anyband``: the any-band MAE (DOFA-style ViT), one card for every band; evaluated on
+  S2, on S2's blue, green, red and NIR only (``--channels``), on S1 and on both.
 
     python benchmarks/multimodal.py
     python benchmarks/multimodal.py --recipes crossmodal --epochs 50
@@ -30,6 +32,7 @@ SENSORS = "s1,s2-l2a"
 RECIPES: dict[str, list[str]] = {
     "crossmodal": ["--method", "crossmodal", "--preset", "patches"],
     "fusion": ["--method", "barlow", "--preset", "patches"],
+    "anyband": ["--method", "anyband", "--preset", "patches"],
 }
 
 
@@ -64,15 +67,23 @@ def main() -> None:
                 "S1": (["s1"], [cards["s1-grd"]]),
                 "S1 + S2": (["all"], [cards["s1-grd"], cards["s2-l2a"]]),
             }
+        elif name == "anyband":
+            card = list(cards.values())
+            evals = {
+                "S2": (["s2"], card),
+                "S2 B02,B03,B04,B08": (["s2", "--channels", "B02,B03,B04,B08"], card),
+                "S1": (["s1"], card),
+                "S1 + S2": (["all"], card),
+            }
         else:
             evals = {"S1 + S2 (fused)": (["all"], list(cards.values()))}
         for data, (bands, paths) in evals.items():
             row = {"recipe": name, "data": data, "pretrain_s": seconds}
             for task in ("knn", "linear"):
-                out = work / "eval" / name / data.replace(" ", "")
+                out = work / "eval" / name / data.replace(" ", "").replace(",", "")
                 eossl(
                     "evaluate", *map(str, paths), "--dataset", "bigearthnet", "--root",
-                    str(root), "--bands", bands[0], "--task", task, "--out", str(out),
+                    str(root), "--bands", *bands, "--task", task, "--out", str(out),
                     log=work / f"{name}_{task}.log",
                 )  # fmt: skip
                 row[task] = json.loads((out / f"evaluate_{task}.json").read_text())
