@@ -182,9 +182,10 @@ def test_terratorch_builds_a_segmentation_model_with_the_same_tensors(resnet_car
 
 @pytest.fixture(scope="module")
 def anyband_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The any-band MAE, one fast_dev_run on co-located S1 + S2 stores."""
+    """The any-band MAE, one fast_dev_run on co-located S1, S2 and Landsat stores."""
     root = tmp_path_factory.mktemp("anyband")
-    args = ["--sensor", "s1,s2", "--samples", "8", "--size", "40", "--seasons", "2"]
+    sensors = "s1,s2,landsat-oli-sr"
+    args = ["--sensor", sensors, "--samples", "8", "--size", "40", "--seasons", "2"]
     assert main(["synth", str(root / "s12"), *args]) == 0
     out = root / "run"
     pretrain = [
@@ -192,7 +193,7 @@ def anyband_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--method",
         "anyband",
         "--sensor",
-        "s1,s2",
+        sensors,
         "--data",
         str(root / "s12"),
     ]
@@ -206,7 +207,10 @@ def test_anyband_weights_load_into_torchgeo_dofa(anyband_card: Path) -> None:
     from torchgeo.models import DOFA
 
     card = json.loads(anyband_card.read_text())
-    assert card["any_band"] and card["model"] == "dofa_tiny_patch8" and card["in_chans"] == 15
+    assert (
+        card["any_band"] and card["model"] == "dofa_tiny_patch8" and card["in_chans"] == 2 + 13 + 7
+    )
+    assert card["sensor"] == "s1-grd+s2-l1c+landsat-oli-sr"
     dofa = DOFA(img_size=32, patch_size=8, embed_dim=192, depth=4, num_heads=3, num_classes=0)
     dofa.load_state_dict(load_verified(anyband_card), strict=True)
     ours = HarnessEncoder(anyband_card, bands=["B04", "B03", "B02"]).eval()
@@ -222,7 +226,7 @@ def test_anyband_serves_any_band_subset(anyband_card: Path) -> None:
     assert s1.wavelengths == [3.75]
     assert s1.pooled(torch.randn(2, 1, 32, 32)).shape == (2, 192)
     other = HarnessEncoder(anyband_card, bands=[0.49, 0.56, 0.865, 11.0]).eval()  # by wavelength
-    assert other.wavelengths == [0.4927, 0.5598, 0.8647, 11.0]
+    assert other.wavelengths == [0.4927, 0.56, 0.865, 11.0]  # nearest: S2 B02, OLI B3, OLI B5
     maps = other(torch.randn(1, 4, 48, 48))  # any size: the position grid is resampled
     assert [m.shape for m in maps] == [(1, 192, 6, 6)] * len(other.out_indices)
     with pytest.raises(UserError, match="has no wavelength"):
