@@ -20,8 +20,8 @@ from collections.abc import Callable
 import google_crc32c
 import numpy as np
 from numcodecs import Blosc, Shuffle, Zstd
+from speed.inputs import fixture_store
 
-from eossl import bench
 from eossl.data.schema import open_group
 
 
@@ -116,7 +116,7 @@ def main() -> None:
     import numcodecs.blosc
 
     numcodecs.blosc.set_nthreads(1)
-    bands = open_group(bench.fixture_store(args.samples, args.size))["bands"]
+    bands = open_group(fixture_store(args.samples, args.size))["bands"]
     chunks = [bands[i // 2, i % 2] for i in range(args.chunks)]
     out = np.empty_like(chunks[0])
     coded = {}

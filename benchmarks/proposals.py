@@ -19,8 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from speed.cli import FULL, QUICK
+from speed.decode import RawChunks
+from speed.loader import loader
+from speed.train import eossl_moco, train
 
-from eossl import bench
 from eossl.data.dataset import SeasonalZarrDataset
 
 
@@ -28,16 +31,16 @@ class DirectDataset(SeasonalZarrDataset):
     """Patch 2: eossl-written stores (zarr 3, one chunk per (sample, time), sharded,
     zstd, a directory) are read without zarr: the shard index once per shard and
     process, then pread + zstd decode of the wanted chunks straight into the output
-    (:class:`eossl.bench.RawChunks`). Crops and other stores take the zarr path."""
+    (:class:`speed.decode.RawChunks`). Crops and other stores take the zarr path."""
 
-    def _raw(self, store: int) -> bench.RawChunks | None:
+    def _raw(self, store: int) -> RawChunks | None:
         readers = self.__dict__.setdefault("_readers", {})
         if readers.get("pid") != os.getpid():  # one set of open files per worker
             readers.clear()
             readers["pid"] = os.getpid()
         if store not in readers:
             try:
-                readers[store] = bench.RawChunks(self.stores[store].path)
+                readers[store] = RawChunks(self.stores[store].path)
             except (ValueError, OSError, KeyError):
                 readers[store] = None
         return readers[store]
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", default=None)
     parser.add_argument("--samples", type=int, default=None)
     args = parser.parse_args(argv)
-    sizes = bench.QUICK if args.quick else bench.FULL
+    sizes = QUICK if args.quick else FULL
     names = ("loader", "train") if args.benchmark == "all" else (args.benchmark,)
     for name in names:
         kw = dict(sizes[name])
@@ -84,12 +87,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 kw["samples"] = args.samples
             if args.workers:
                 kw["workers"] = tuple(int(w) for w in args.workers.split(","))
-            bench.loader(**kw, extra={"eossl direct (patch 2)": direct_dataset})
+            loader(**kw, extra={"eossl direct (patch 2)": direct_dataset})
         else:
-            bench.train(
+            train(
                 **kw,
                 extra={
-                    "eossl channels_last": lambda b, c: bench.eossl_moco(b, c, channels_last=True),
+                    "eossl channels_last": lambda b, c: eossl_moco(b, c, channels_last=True),
                 },
             )
 

@@ -8,12 +8,18 @@ that these parse; and that both sides of the loader comparison read the same dat
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
 
-from eossl import bench
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # where they live
+
+from speed.cli import main  # noqa: E402
+from speed.decode import RawChunks, ZipChunks  # noqa: E402
+from speed.inputs import fixture_store, torchgeo_tree, v11_zip, without_crc  # noqa: E402
 
 RATIO = re.compile(r"^smoke (\w+): (\d+(?:\.\d+)?)x \(not a result\)$", re.MULTILINE)
 
@@ -31,7 +37,7 @@ def _ratios(out: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_benchmark_prints_parseable_ratios(name: str, capsys: pytest.CaptureFixture) -> None:
-    returned = bench.main([name, "--quick"])
+    returned = main([name, "--quick"])
     out = capsys.readouterr().out
     printed = _ratios(out)
     assert "a smoke run" in out and "\nratio " not in out  # nothing that reads like a result
@@ -41,7 +47,7 @@ def test_benchmark_prints_parseable_ratios(name: str, capsys: pytest.CaptureFixt
 
 
 def test_without_torchgeo_no_torchgeo_ratio(capsys: pytest.CaptureFixture) -> None:
-    bench.main(["loader", "--quick", "--vs", "none"])
+    main(["loader", "--quick", "--vs", "none"])
     assert set(_ratios(capsys.readouterr().out)) == EXPECTED["loader"] - {"loader_vs_torchgeo"}
 
 
@@ -49,11 +55,18 @@ def test_bad_workers_is_a_user_error() -> None:
     from eossl.errors import UserError
 
     with pytest.raises(UserError, match="--workers"):
-        bench.main(["loader", "--quick", "--workers", "one"])
+        main(["loader", "--quick", "--workers", "one"])
+
+
+def test_eossl_bench_runs_the_script_command(capsys: pytest.CaptureFixture) -> None:
+    from eossl.cli import main as eossl_main
+
+    assert eossl_main(["bench", "loader", "--quick", "--workers", "one"]) == 2
+    assert "error: --workers takes counts" in capsys.readouterr().err
 
 
 def test_bare_decode_reads_the_zarr_chunks(s2_store) -> None:
-    raw = bench.RawChunks(s2_store)
+    raw = RawChunks(s2_store)
     bands = zarr.open_group(s2_store, mode="r")["bands"]
     for j in (0, 5, bands.shape[0] - 1):  # several shards of 4 samples
         np.testing.assert_array_equal(raw.read(j, [3, 1]), bands[j, [3, 1]])
@@ -62,9 +75,9 @@ def test_bare_decode_reads_the_zarr_chunks(s2_store) -> None:
 def test_torchgeo_tree_holds_the_store_content() -> None:
     from torchgeo.datasets import SSL4EOS12
 
-    store = bench.fixture_store(2, 264)  # TorchGeo reads every band at 264 px
+    store = fixture_store(2, 264)  # TorchGeo reads every band at 264 px
     stored = zarr.open_group(store, mode="r")["bands"][1]  # (time, band, y, x)
-    ds = SSL4EOS12(str(bench.torchgeo_tree(store)), split="s2c", seasons=4)
+    ds = SSL4EOS12(str(torchgeo_tree(store)), split="s2c", seasons=4)
     image = ds[1]["image"].numpy().reshape(stored.shape)  # seasons in a random order
     for season in image:
         assert any(np.array_equal(season, s) for s in stored)
@@ -72,8 +85,6 @@ def test_torchgeo_tree_holds_the_store_content() -> None:
 
 def test_store_forms_hold_the_same_values(tmp_path, s2_store) -> None:
     import shutil
-
-    from eossl.bench_decode import ZipChunks, v11_zip, without_crc
 
     store = shutil.copytree(s2_store, tmp_path / "s2.zarr")
     bands = zarr.open_group(store, mode="r")["bands"][...]

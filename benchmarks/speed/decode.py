@@ -1,10 +1,10 @@
-"""The bare decode of a store's bytes, the limit of any reader, and the stores to time.
+"""The bare decode of a store's bytes: the limit of any reader.
 
 :class:`RawChunks` (zarr 3 sharded directory) and :class:`ZipChunks` (zarr 2
 ``.zarr.zip``, the SSL4EO-S12 v1.1 form) read each chunk's bytes with ``os.pread``,
 check its checksum (crc32c in the chunk, or the zip member's CRC-32) and decode it
-into the output: no zarr, no selection logic. :func:`v11_zip` and :func:`without_crc`
-write copies of a fixture store in the v1.1 form and without chunk checksums.
+into the output: no zarr, no selection logic. :class:`DecodePairs` serves them as a
+dataset of seasonal pairs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DecodePairs", "RawChunks", "ZipChunks", "v11_zip", "without_crc"]
+__all__ = ["DecodePairs", "RawChunks", "ZipChunks"]
 
 
 class RawChunks:
@@ -180,71 +180,3 @@ class DecodePairs:
         rng = np.random.default_rng([self.seed, index])
         times = np.sort(rng.choice(self.raw.shape[1], self.seasons, replace=False))
         return torch.from_numpy(self.raw.read(index, times))
-
-
-def _copy(
-    src: Path, out: Path, zarr_format: int, per_chunk: int, compressors: Any, shard: int = 0
-) -> Path:
-    """``src`` rewritten with ``bands``/``cloud_mask`` chunks of ``per_chunk`` samples.
-
-    One timestamp per chunk; ``shard`` samples per shard where it is > 0.
-    """
-    import shutil
-
-    import zarr
-
-    from eossl.data.schema import open_group
-    from eossl.data.writer import move_into_place
-
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    group = open_group(src)
-    dst = zarr.open_group(tmp, mode="w", zarr_format=zarr_format)
-    dst.attrs.update(group.attrs.asdict())
-    for name, array in group.arrays():
-        image = name in ("bands", "cloud_mask")
-        per = per_chunk if image else array.shape[0]
-        chunks = (per, 1, *array.shape[2:]) if image else array.shape
-        dims = getattr(array.metadata, "dimension_names", None)
-        attrs = array.attrs.asdict()
-        if zarr_format == 2 and dims:
-            attrs["_ARRAY_DIMENSIONS"] = list(dims)
-        new = dst.create_array(
-            name,
-            shape=array.shape,
-            chunks=chunks,
-            shards=(shard, *array.shape[1:]) if image and shard else None,
-            dtype=array.dtype,
-            compressors=compressors if image else "auto",
-            fill_value=array.fill_value,
-            attributes=attrs,
-            dimension_names=dims if zarr_format == 3 else None,
-        )
-        step = shard or per
-        for start in range(0, array.shape[0], step):
-            new[start : start + step] = array[start : start + step]
-    if zarr_format == 2:
-        zarr.consolidate_metadata(tmp)
-    move_into_place(tmp, out)
-    return out
-
-
-def v11_zip(store: Path) -> Path:
-    """``store`` in the v1.1 form, once: zarr 2 ``.zarr.zip``, blosc lz4, 8 samples per chunk."""
-    from numcodecs import Blosc
-
-    out = store.with_name(store.name.removesuffix(".zarr") + "-v11.zarr.zip")
-    if not out.exists():
-        _copy(store, out, 2, 8, Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE))
-    return out
-
-
-def without_crc(store: Path) -> Path:
-    """``store`` with the same blosc lz4 chunks and shards, but no crc32c per chunk, once."""
-    from zarr.codecs import BloscCodec
-
-    out = store.with_name(store.name.removesuffix(".zarr") + "-nocrc.zarr")
-    if not out.exists():
-        codec = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-        _copy(store, out, 3, 1, [codec], shard=64)
-    return out
