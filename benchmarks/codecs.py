@@ -22,7 +22,7 @@ import numpy as np
 from numcodecs import Blosc, Shuffle, Zstd
 from speed.inputs import fixture_store
 
-from eossl.data.schema import open_group
+from eossl.data.io.schema import open_group
 
 
 def candidates() -> dict[str, tuple[Callable, Callable]]:

@@ -24,9 +24,9 @@ import numpy as np
 from rich.table import Table
 
 from eossl.console import console
+from eossl.data.io.schema import validate
 from eossl.data.phenology import NONE, PHASES, assign_phases, compute_phenology, decode_phases
-from eossl.data.schema import validate
-from eossl.data.synthetic_store import synthetic_location, write_synthetic
+from eossl.data.synthetic.store import synthetic_location, write_synthetic
 from eossl.sensors import get_sensor
 
 

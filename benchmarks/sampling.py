@@ -37,7 +37,7 @@ from real_patches import eossl, score_cells
 
 from eossl.data.datamodule import train_val_split
 from eossl.data.synthetic import CLASSES
-from eossl.data.synthetic_store import synthetic_location, write_synthetic
+from eossl.data.synthetic.store import synthetic_location, write_synthetic
 from eossl.sensors import get_sensor
 
 SIZE = 64

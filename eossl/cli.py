@@ -36,7 +36,7 @@ def _pretrain_args(p: argparse.ArgumentParser) -> None:
 
 @command("synth", "write a synthetic multispectral store (no downloads)")
 def _synth_args(p: argparse.ArgumentParser) -> None:
-    from eossl.data.writer import CODECS, DEFAULT_CODEC, codec_help
+    from eossl.data.io.codecs import CODECS, DEFAULT_CODEC, codec_help
     from eossl.parallel import add_dask_arguments
 
     p.add_argument(
@@ -71,8 +71,8 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
 
 def _synth(args: argparse.Namespace) -> None:
 
-    from eossl.data.describe import print_info
-    from eossl.data.synthetic_store import write_synthetic
+    from eossl.data.io.describe import print_info
+    from eossl.data.synthetic.store import write_synthetic
 
     for name in ("samples", "size", "seasons", "shard"):
         if getattr(args, name) < 1:
@@ -128,13 +128,13 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from eossl.data.describe import print_info
+    from eossl.data.io.describe import print_info
 
     path = args.path
     if path is None:  # the store the demo trains on: the demo preset's size
         import yaml
 
-        from eossl.data.synthetic_store import builtin_store
+        from eossl.data.synthetic.store import builtin_store
         from eossl.pretrain import configs_dir
 
         data = yaml.safe_load((configs_dir() / "demo.yaml").read_text())["data"]
@@ -165,9 +165,9 @@ command(
     "convert",
     "convert GeoTIFF archives (SSL4EO-S12, SSL4EO-L, SeCo, scenes, patches) to Zarr, or "
     "re-encode Zarr stores (the v1.1 zips)",
-)(_delegate("eossl.data.convert"))
+)(_delegate("eossl.data.convert.cli"))
 command("stats", "per-band statistics of a store, with dask, out of core")(
-    _delegate("eossl.data.stats")
+    _delegate("eossl.data.stats.cli")
 )
 command(
     "phenology",

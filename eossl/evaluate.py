@@ -115,6 +115,8 @@ class CardInputs:
 
     A card band the data lack is filled with 0 after normalisation (the pretraining
     mean); data bands the card does not know are dropped. Both get a one-line notice.
+    ``channels`` keeps only those card bands: an any-band encoder takes just them (with
+    their wavelengths), a fixed-band one gets the pretraining mean for the others.
     """
 
     def __init__(
@@ -126,18 +128,19 @@ class CardInputs:
         if not scenes.band_names:
             scenes.band_names = list(wanted)
         picks, missing, unused = match_bands(list(wanted), scenes.band_names)
-        if channels:
-            picks, missing = _only(card, wanted, channels, picks, missing)
+        any_band = is_any_band(card.get("model", ""))
+        if missing and not any_band:
+            _say(
+                f"eossl: {scenes.name} has no {', '.join(missing)}; filled with the "
+                "pretraining mean (0 after normalisation)"
+            )
+        if channels:  # the card's other bands count as missing, said by the user
+            picks, missing = _only(card, wanted, channels, picks)
         if len(missing) == len(wanted):
             raise UserError(
                 f"{scenes.name}: none of its bands ({', '.join(scenes.band_names)}) is a band "
                 f"of the weights ({', '.join(wanted)}); evaluate on data of sensor "
                 f"{card.get('sensor')}"
-            )
-        if missing and not is_any_band(card["model"]):
-            _say(
-                f"eossl: {scenes.name}: no {', '.join(missing)} (not in the data, or left out "
-                "by --channels); filled with the pretraining mean (0 after normalisation)"
             )
         self.unused = unused  # said once for all cards, by _features
         if scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
@@ -150,7 +153,7 @@ class CardInputs:
         self.slots = torch.tensor(present)
         self.bands = len(wanted)
         self.wavelengths = None
-        if is_any_band(card["model"]):  # the bands present, each with its wavelength
+        if any_band:  # the bands present, each with its wavelength
             records = channel_records(card)
             self.wavelengths = channel_wavelengths([records[i] for i in present])
             self.slots, self.bands, missing = torch.arange(len(present)), len(present), []
@@ -176,7 +179,7 @@ class CardInputs:
 
 
 def _only(
-    card: dict[str, Any], wanted: list[str], channels: list[str], picks: list[int], missing: list
+    card: dict[str, Any], wanted: list[str], channels: list[str], picks: list[int]
 ) -> tuple[list[int], list[str]]:
     """Keep only ``channels`` of the card's bands: the others count as missing."""
     found = find_channels(channel_records(card), channels)

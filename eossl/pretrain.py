@@ -313,7 +313,7 @@ def pretrain_cli(argv: list[str]) -> None:
         demo = demo_config(known.method)
         args += ["--config", str(demo)]
     else:
-        from eossl.data.schema import find_stores
+        from eossl.data.io.schema import find_stores
 
         find_stores(known.data)  # a missing path fails here, in one line
         args += ["--data.data", known.data]

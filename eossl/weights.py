@@ -43,7 +43,7 @@ def registry_dir() -> Path:
     """The weights registry: ``EOSSL_WEIGHTS``, else ``<eossl cache>/weights``."""
     if env := os.environ.get("EOSSL_WEIGHTS"):
         return Path(env).expanduser()
-    from eossl.data.synthetic_store import cache_dir
+    from eossl.data.synthetic.store import cache_dir
 
     return cache_dir() / "weights"
 

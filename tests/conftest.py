@@ -18,7 +18,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture(scope="session")
 def s2_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic S2 L1C store with labels (zarr format 3, sharded)."""
-    from eossl.data.synthetic_store import write_synthetic
+    from eossl.data.synthetic.store import write_synthetic
 
     out = tmp_path_factory.mktemp("stores") / "s2.zarr"
     return write_synthetic(
@@ -35,7 +35,7 @@ def v11_s2() -> Path:
 @pytest.fixture(scope="session")
 def single_date_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic S2 L1C store with one timestamp per location, as patch archives have."""
-    from eossl.data.synthetic_store import write_synthetic
+    from eossl.data.synthetic.store import write_synthetic
 
     out = tmp_path_factory.mktemp("stores") / "single.zarr"
     return write_synthetic(out, "s2", samples=12, size=40, seasons=1, seed=2, shard=4, quiet=True)

@@ -48,7 +48,7 @@ def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_info_on_mixed_sensors_names_each(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from eossl.data.describe import describe
+    from eossl.data.io.describe import describe
 
     common = ["--samples", "2", "--size", "16", "--seasons", "2"]
     for name, sensor in (("a.zarr", "s2"), ("b.zarr", "s2"), ("c.zarr", "s1")):

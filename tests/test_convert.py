@@ -13,10 +13,11 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from eossl.data import SeasonalZarrDataset
-from eossl.data.convert import add_arguments, convert, run
-from eossl.data.describe import describe
-from eossl.data.schema import decode_times, open_group
-from eossl.data.writer import StoreWriter
+from eossl.data.convert.cli import add_arguments, run
+from eossl.data.convert.write import convert
+from eossl.data.io.describe import describe
+from eossl.data.io.schema import decode_times, open_group
+from eossl.data.io.writer import StoreWriter
 from eossl.errors import UserError
 
 GEOTIFF = Path(__file__).parent / "data" / "geotiff"

@@ -142,7 +142,7 @@ def test_store_with_scene_labels(
     card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """`convert --layout patches` output evaluates with its own multi-label scene labels."""
-    from eossl.data.convert import convert
+    from eossl.data.convert.write import convert
 
     store, _ = convert(
         bigearthnet / "BigEarthNet-v1.0", tmp_path / "ben.zarr", "patches", quiet=True

@@ -13,8 +13,8 @@ from torchgeo.trainers import SemanticSegmentationTask
 
 from eossl.cli import main
 from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.io.writer import move_into_place
 from eossl.data.multimodal import MultiModalDataset
-from eossl.data.writer import move_into_place
 from eossl.errors import UserError
 from eossl.weights import torchgeo_weights
 
@@ -276,7 +276,7 @@ def test_bigearthnet_s1_and_s2_pair_by_their_s2_patch(bigearthnet: Path, tmp_pat
 
 def test_converted_v10_trees_pair_by_location_folder(tmp_path: Path) -> None:
     """SSL4EO-S12 v1.0: `s1` and `s2c` trees, converted, pair by their location folders."""
-    from eossl.data.convert import convert
+    from eossl.data.convert.write import convert
 
     src = Path(__file__).parent / "data" / "geotiff" / "ssl4eo_s12"
     for tree in ("s1", "s2c"):

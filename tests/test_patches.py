@@ -18,10 +18,10 @@ from rasterio.transform import from_origin
 
 from eossl.cli import main
 from eossl.data import SeasonalZarrDataset
-from eossl.data.convert import convert
-from eossl.data.describe import describe
-from eossl.data.schema import decode_times, dims_of, open_group
-from eossl.data.writer import StoreWriter
+from eossl.data.convert.write import convert
+from eossl.data.io.describe import describe
+from eossl.data.io.schema import decode_times, dims_of, open_group
+from eossl.data.io.writer import StoreWriter
 from eossl.errors import UserError
 
 EUROSAT = Path(__file__).parent / "data" / "patches" / "eurosat"
@@ -161,7 +161,7 @@ def test_bigearthnet_s1_real_two_float_bands(tmp_path: Path) -> None:
     ids = [str(i) for i in g["sample_id"][:, 0]]
     metas = [json.loads((BEN_S1 / p / f"{p}_labels_metadata.json").read_text()) for p in ids]
     # ordered (as the S2 archive: natural order) and labelled by each S1 patch's S2 patch
-    from eossl.data.rasters import natural_key
+    from eossl.data.convert.rasters import natural_key
 
     places = [m["corresponding_s2_patch"] for m in metas]
     assert [str(i) for i in g["location_id"][...]] == places == sorted(places, key=natural_key)

@@ -9,6 +9,8 @@ from helpers import one_line, tiny
 
 from eossl.cli import main
 from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.io.attrs import write_attrs
+from eossl.data.io.schema import validate
 from eossl.data.multimodal import MultiModalDataset
 from eossl.data.phenology import (
     NONE,
@@ -20,8 +22,6 @@ from eossl.data.phenology import (
     ndvi,
     red_nir,
 )
-from eossl.data.schema import validate
-from eossl.data.stats import write_attrs
 from eossl.errors import UserError
 from eossl.sensors import get_sensor
 
@@ -98,7 +98,7 @@ def test_ndvi_from_card_bands() -> None:
 @pytest.fixture(scope="module")
 def monthly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic S2 store with 12 monthly timestamps per location, and its phases."""
-    from eossl.data.synthetic_store import write_synthetic
+    from eossl.data.synthetic.store import write_synthetic
 
     out = tmp_path_factory.mktemp("phenology") / "monthly.zarr"
     write_synthetic(out, "s2", samples=24, size=32, seasons=12, seed=3, shard=8, quiet=True)

@@ -339,8 +339,8 @@ def test_ctrl_c_saves_checkpoint(tmp_path: Path) -> None:
 def test_own_sensor_card_file(tmp_path: Path) -> None:
     """A 4-band camera eossl has no card for: the user's card file drives data and model."""
     from eossl.data import SeasonalZarrDataset
-    from eossl.data.schema import open_group
-    from eossl.data.synthetic_store import write_synthetic
+    from eossl.data.io.schema import open_group
+    from eossl.data.synthetic.store import write_synthetic
     from eossl.errors import UserError
     from eossl.sensors import _cards, get_sensor
 

@@ -9,11 +9,11 @@ import torch
 from helpers import assert_same_items, flip_chunk_byte
 from torch.utils.data import DataLoader
 
-from eossl.data import reader as reader_module
 from eossl.data.dataset import SeasonalZarrDataset
-from eossl.data.reader import ArrayReader, TensorstoreReader, open_reader
-from eossl.data.schema import open_group
-from eossl.data.synthetic_store import write_synthetic
+from eossl.data.io import reader as reader_module
+from eossl.data.io.reader import ArrayReader, TensorstoreReader, open_reader
+from eossl.data.io.schema import open_group
+from eossl.data.synthetic.store import write_synthetic
 from eossl.errors import UserError
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"

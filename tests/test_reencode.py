@@ -7,10 +7,10 @@ import pytest
 import zarr
 from helpers import assert_same_items
 
-from eossl.data.convert import convert
+from eossl.data.convert.write import convert
 from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.io.schema import checksum_name, open_group
 from eossl.data.normalize import resolve_stats
-from eossl.data.schema import checksum_name, open_group
 from eossl.errors import UserError
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from eossl.cli import main
 from eossl.data import SeasonalZarrDataset
-from eossl.data.synthetic_store import write_synthetic
+from eossl.data.synthetic.store import write_synthetic
 from eossl.errors import UserError
 
 TINY = tiny(batch_size=2)
@@ -354,8 +354,8 @@ def test_random_arguments_never_crash(argv: list[str], tmp_path_factory) -> None
 
 def test_convert_and_stats_on_a_two_worker_local_cluster(tmp_path: Path) -> None:
     """`--workers 2` (a dask.distributed LocalCluster) gives what the threaded run gives."""
-    from eossl.data.convert import convert
-    from eossl.data.stats import compute_stats
+    from eossl.data.convert.write import convert
+    from eossl.data.stats.compute import compute_stats
 
     src = Path(__file__).parent / "data" / "geotiff" / "ssl4eo_l"
     threaded, _ = convert(src, tmp_path / "t.zarr", "ssl4eo-l", quiet=True)
@@ -502,7 +502,7 @@ def test_a_flipped_byte_is_an_error_naming_file_and_sample(tmp_path: Path, name:
 
 
 def test_stats_names_the_sample_of_a_flipped_byte(tmp_path: Path) -> None:
-    from eossl.data.stats import compute_stats
+    from eossl.data.stats.compute import compute_stats
 
     store = write_synthetic(tmp_path / "s.zarr", samples=6, size=16, seasons=3, quiet=True)
     flip_chunk_byte(store, 5, 1)

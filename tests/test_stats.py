@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import zarr
 
-from eossl.data.convert import convert
-from eossl.data.describe import describe
+from eossl.data.convert.write import convert
+from eossl.data.io.describe import describe
+from eossl.data.io.schema import decode_times, open_group, validate
 from eossl.data.normalize import resolve_stats
-from eossl.data.schema import decode_times, open_group, validate
-from eossl.data.stats import add_arguments, compute_stats, run, write_stats
+from eossl.data.stats.cli import add_arguments, run
+from eossl.data.stats.compute import compute_stats, write_stats
 from eossl.errors import UserError
 
 GEOTIFF = Path(__file__).parent / "data" / "geotiff"

@@ -9,10 +9,11 @@ import zarr
 
 from eossl.cli import main
 from eossl.data import SeasonalZarrDataset
-from eossl.data.describe import describe
-from eossl.data.schema import codec_name, open_group
-from eossl.data.synthetic_store import builtin_store, write_synthetic
-from eossl.data.writer import CODECS, DEFAULT_CODEC, StoreSpec, StoreWriter
+from eossl.data.io.codecs import CODECS, DEFAULT_CODEC
+from eossl.data.io.describe import describe
+from eossl.data.io.schema import codec_name, open_group
+from eossl.data.io.writer import StoreSpec, StoreWriter
+from eossl.data.synthetic.store import builtin_store, write_synthetic
 from eossl.errors import UserError
 
 KW = dict(sensor="s2", samples=6, size=16, seasons=3, seed=5, labels=True, shard=2, quiet=True)
@@ -133,7 +134,7 @@ def test_default_codec_checksums_every_array(tmp_path: Path) -> None:
 
 
 def test_unknown_codec_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from eossl.data.convert import convert
+    from eossl.data.convert.write import convert
 
     with pytest.raises(UserError, match="unknown codec 'lz5'; choose one of lz4, zstd, zstd-3"):
         write_synthetic(tmp_path / "x.zarr", codec="lz5", **KW)

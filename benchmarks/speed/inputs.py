@@ -30,7 +30,7 @@ SEASONS_STORED = 4  # SSL4EO-S12 keeps 4 timestamps per location; a pair is draw
 
 def bench_dir() -> Path:
     """Where benchmark fixtures are cached: ``<eossl cache>/bench``."""
-    from eossl.data.synthetic_store import cache_dir
+    from eossl.data.synthetic.store import cache_dir
 
     path = cache_dir() / "bench"
     path.mkdir(parents=True, exist_ok=True)
@@ -39,8 +39,8 @@ def bench_dir() -> Path:
 
 def fixture_store(samples: int, size: int, seasons: int = SEASONS_STORED) -> Path:
     """A synthetic S2 L1C store (uint16, zarr 3, sharded, default codec) made once, then reused."""
-    from eossl.data.synthetic_store import SYNTH_VERSION, write_synthetic
-    from eossl.data.writer import DEFAULT_CODEC
+    from eossl.data.io.codecs import DEFAULT_CODEC
+    from eossl.data.synthetic.store import SYNTH_VERSION, write_synthetic
 
     name = f"{SENSOR}-n{samples}-s{size}-t{seasons}-v{SYNTH_VERSION}-{DEFAULT_CODEC}.zarr"
     path = bench_dir() / name
@@ -53,8 +53,8 @@ def fixture_store(samples: int, size: int, seasons: int = SEASONS_STORED) -> Pat
 
 def _store_with(samples: int, size: int) -> Path:
     """The smallest cached fixture store of ``size`` px with at least ``samples`` samples."""
-    from eossl.data.synthetic_store import SYNTH_VERSION
-    from eossl.data.writer import DEFAULT_CODEC
+    from eossl.data.io.codecs import DEFAULT_CODEC
+    from eossl.data.synthetic.store import SYNTH_VERSION
 
     found = []
     pattern = f"{SENSOR}-n*-s{size}-t{SEASONS_STORED}-v{SYNTH_VERSION}-{DEFAULT_CODEC}.zarr"
@@ -76,7 +76,7 @@ def torchgeo_tree(store: Path, compress: str | None = None) -> Path:
     from rasterio.transform import from_origin
     from torchgeo.datasets import SSL4EOS12
 
-    from eossl.data.schema import decode_times, open_group
+    from eossl.data.io.schema import decode_times, open_group
 
     root = bench_dir() / f"{store.name.removesuffix('.zarr')}-{compress or 'raw'}.ssl4eos12"
     done = root / ".complete"
@@ -149,8 +149,8 @@ def _copy(
 
     import zarr
 
-    from eossl.data.schema import open_group
-    from eossl.data.writer import move_into_place
+    from eossl.data.io.schema import open_group
+    from eossl.data.io.writer import move_into_place
 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

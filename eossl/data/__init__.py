@@ -1,4 +1,8 @@
-"""Zarr data layer: schema, datasets, datamodules, synthetic data and writers.
+"""Zarr data layer: the datasets and datamodules that training reads.
+
+Beside them: :mod:`eossl.data.io` (the store format, reading and writing stores),
+:mod:`eossl.data.convert` (other archives -> stores), :mod:`eossl.data.stats` (band
+statistics) and :mod:`eossl.data.synthetic` (synthetic scenes and stores).
 
 The names below are imported on first use, so that a DataLoader worker that
 unpickles the dataset does not import Lightning (seconds per worker).

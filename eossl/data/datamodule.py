@@ -12,7 +12,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
-from eossl.data.dataset import PHENOLOGICAL, Positives, SeasonalZarrDataset, stores_of
+from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.io.reader import Reader
 from eossl.data.multimodal import MultiModalDataset, Pairing
 from eossl.data.normalize import (
     BandNormalize,
@@ -22,7 +23,8 @@ from eossl.data.normalize import (
     stack_stats,
 )
 from eossl.data.phenology import ensure_phenology
-from eossl.data.reader import Reader
+from eossl.data.positives import PHENOLOGICAL, Positives
+from eossl.data.samples import stores_of
 from eossl.data.workers import one_thread, start_worker_server, worker_context
 from eossl.errors import UserError
 from eossl.sensors import Sensor, fused_sensor, get_sensors
@@ -113,7 +115,7 @@ def train_val_split(n: int, seed: int, val_fraction: float) -> tuple[np.ndarray,
 
 def _refuse_empty(data: SeasonalZarrDataset, sensor: Sensor, probes: int = 4) -> None:
     """Refuse data whose probed samples hold only nodata or NaN: nothing to learn."""
-    from eossl.data.stats import store_nodata
+    from eossl.data.stats.blocks import store_nodata
 
     info = data.stores[0]
     nodata = store_nodata(info.attrs, sensor)
@@ -134,7 +136,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
     """Seasonal samples from Zarr stores, split by sample, normalised on the device.
 
     With ``data=None`` it uses the built-in synthetic store of ``sensor``, made
-    once into the cache (see :func:`eossl.data.synthetic_store.builtin_store`).
+    once into the cache (see :func:`eossl.data.synthetic.store.builtin_store`).
 
     Several sensors (``sensor="s1,s2"``) are read co-located from one folder (see
     :class:`~eossl.data.multimodal.MultiModalDataset`); each is normalised with its
@@ -239,7 +241,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """The data path in use (the cached synthetic stores when ``data`` is None)."""
         if self.data is not None:
             return self.data
-        from eossl.data.synthetic_store import builtin_store
+        from eossl.data.synthetic.store import builtin_store
 
         stores = [
             str(builtin_store(s, samples=self.synthetic_samples, size=self.synthetic_size))

@@ -1,200 +1,38 @@
 """SeasonalZarrDataset: seasonal samples from one or many Zarr stores.
 
 The hot path reads through tensorstore (zarr-python as the fallback, see
-:mod:`eossl.data.reader`), opens stores lazily in each worker, and reads only the
+:mod:`eossl.data.io.reader`), opens stores lazily in each worker, and reads only the
 timestamps (and crop) it needs, in one read per sample.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from eossl.data.handles import Handle, open_handle
+from eossl.data.io.reader import READERS, Reader, tensorstore_available
+from eossl.data.io.schema import CLOUDY_CODES, StoreInfo
 from eossl.data.phenology import decode_phases
-from eossl.data.reader import READERS, ArrayReader, Reader, open_reader, tensorstore_available
-from eossl.data.schema import (
-    CLOUDY_CODES,
-    StoreInfo,
-    decode_times,
-    find_stores,
-    infer_sensor,
-    open_group,
-    validate,
+from eossl.data.positives import (
+    PHENOLOGICAL,
+    POSITIVES,
+    Positives,
+    pairable,
+    phase_counts,
+    phase_draw,
 )
+from eossl.data.samples import EmptySampleError, SampleReads, as_roots, stores_of
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor
 
-__all__ = [
-    "PHENOLOGICAL",
-    "POSITIVES",
-    "Positives",
-    "SeasonalZarrDataset",
-    "as_roots",
-    "stores_of",
-]
-
-Positives = Literal["season", "same", "mixed", "phenology", "same-phase"]
-POSITIVES: tuple[str, ...] = ("season", "same", "mixed", "phenology", "same-phase")
-PHENOLOGICAL: tuple[str, ...] = ("phenology", "same-phase")  # need `eossl phenology`
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Handle:
-    """Open arrays of one store, and its small per-sample metadata, in one process."""
-
-    bands: ArrayReader
-    cloud_mask: ArrayReader | None
-    label: ArrayReader | None
-    scene_label: np.ndarray | None  # (sample, class) 0/1, small: read whole
-    times: np.ndarray  # (sample, time) datetime64[ns]; NaT pads missing timestamps
-    has_times: bool  # False: the store has no time coordinate (all NaT above)
-    phase: np.ndarray | None  # (sample, time) int8 phenological phases, -1 none
-    lat: np.ndarray
-    lon: np.ndarray
-
-
-def as_roots(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """``root`` as a list of paths: one store or folder, or a list of them."""
-    return [Path(root)] if isinstance(root, (str, os.PathLike)) else [Path(r) for r in root]
-
-
-def stores_of(
-    root: str | os.PathLike | Sequence[str | os.PathLike], sensor: Sensor | None = None
-) -> list[StoreInfo]:
-    """The validated stores under ``root`` (or listed in it) that hold ``sensor``'s data.
-
-    Stores of other known sensors are left out, so one folder may hold the stores of
-    several sensors (the v1.1 release's ``S1GRD``, ``S2L1C`` and ``S2L2A`` folders).
-    """
-    roots = as_roots(root)
-    paths = [p for r in roots for p in find_stores(r)]
-    if sensor is None:
-        return [validate(p) for p in paths]
-    found, others = [], set()
-    for path in paths:
-        group = open_group(path)
-        own = infer_sensor(group, path) if len(paths) > 1 else None
-        if own is not None and own.name != sensor.name:
-            others.add(own.name)
-            continue
-        found.append(validate(path, group, sensor=sensor))
-    if not found:
-        validate(paths[0], sensor=sensor)  # names the band counts where they differ
-        held = ", ".join(sorted(others))
-        raise UserError(
-            f"{roots[0]}: no stores of sensor {sensor.name!r} (it holds {held}); "
-            "pass the matching --sensor"
-        )
-    if others:
-        log.info("%s: using the %s stores, not those of %s", roots[0], sensor.name, others)
-    return found
-
-
-class EmptySampleError(ValueError):
-    """A location with no valid timestamp: unreadable like a corrupt chunk (skippable)."""
-
-
-class SampleReads(Dataset[dict[str, Any]]):
-    """What eossl's datasets share: seeded draws per epoch, and reads that fail well.
-
-    An unreadable sample raises one line naming its file and sample, or with
-    ``on_bad_sample="skip"`` is counted and the next one returned. A batch starts
-    every read before it waits for the first. Subclasses define ``_start`` and ``where``.
-    """
-
-    seed: int | None
-    on_bad_sample: Literal["error", "skip"]
-    bad_samples: list[str]
-    root: Path
-    _epoch: torch.Tensor
-
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def _start(self, index: int) -> Callable[[], dict[str, Any]]:
-        """Start the reads of sample ``index``; the returned call waits and builds it."""
-        raise NotImplementedError
-
-    def where(self, index: int) -> str:
-        """The file(s) and sample of ``index``, for messages."""
-        raise NotImplementedError
-
-    @property
-    def epoch(self) -> int:
-        """The epoch that seeds the draws (shared with worker processes)."""
-        return int(self._epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Vary the seeded draws per epoch; workers see it through shared memory."""
-        self._epoch.fill_(epoch)
-
-    def _rng(self, index: int) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng()
-        return np.random.default_rng([self.seed, self.epoch, index])
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if index < 0:
-            index += len(self)
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            try:
-                sample = self._read(i)
-                sample["skipped"] = torch.tensor(attempt)  # unreadable samples passed over
-                return sample
-            except UserError:
-                raise
-            except Exception as err:
-                where = self.where(i)
-                if self.on_bad_sample == "error":
-                    raise UserError(
-                        f"{where} could not be read ({type(err).__name__}: {err}); "
-                        f"{_advice(err)}, or pass --data.on_bad_sample skip "
-                        "(on_bad_sample='skip' in Python) to skip and count such samples"
-                    ) from err
-                self.bad_samples.append(where)
-                log.warning("skipping unreadable %s (%s)", where, err)
-        raise UserError(f"{self.root}: no readable sample left")
-
-    def _read(self, index: int) -> dict[str, Any]:
-        return self._start(index)()
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        """A batch of samples whose reads all run at once (the DataLoader calls this).
-
-        With tensorstore, every sample's read is started before the first is waited
-        for, so chunks decode on tensorstore's threads while others are fetched. A
-        sample that fails is read again alone by ``__getitem__`` (error or skip).
-        """
-        started: list[Callable[[], dict[str, Any]] | None] = []
-        for i in indices:
-            try:
-                started.append(self._start(i if i >= 0 else i + len(self)))
-            except Exception:
-                started.append(None)
-        out = []
-        for i, finish in zip(indices, started, strict=True):
-            try:
-                if finish is None:
-                    raise LookupError
-                sample = finish()
-                sample["skipped"] = torch.tensor(0)
-            except Exception:
-                sample = self[i]  # errors and skips, one at a time
-            out.append(sample)
-        return out
+__all__ = ["SeasonalZarrDataset"]
 
 
 class SeasonalZarrDataset(SampleReads):
@@ -310,7 +148,7 @@ class SeasonalZarrDataset(SampleReads):
                 f"{first.height}x{first.width} images"
             )
         self.offsets = np.cumsum([0] + [i.samples for i in self.stores])
-        self._handles: OrderedDict[int, _Handle] = OrderedDict()
+        self._handles: OrderedDict[int, Handle] = OrderedDict()
         self._pid: int | None = None
         self.positives = positives
 
@@ -332,7 +170,7 @@ class SeasonalZarrDataset(SampleReads):
             [self._phases(i) for i in self.stores] if value in PHENOLOGICAL else None
         )
         self.phenology_fallback = sum(
-            not _pairable(_phase_counts(row)[1], value)
+            not pairable(phase_counts(row)[1], value)
             for phase in self._store_phases or []
             for row in phase
         )
@@ -379,42 +217,14 @@ class SeasonalZarrDataset(SampleReads):
         store = int(np.searchsorted(self.offsets, index, side="right") - 1)
         return store, index - int(self.offsets[store])
 
-    def _handle(self, store: int) -> _Handle:
+    def _handle(self, store: int) -> Handle:
         if self._pid != os.getpid():  # opened after fork, once per worker
             self._handles.clear()
             self._pid = os.getpid()
         handle = self._handles.get(store)
         if handle is None:
-            info = self.stores[store]
-            group = open_group(info.path)
-            times = (
-                decode_times(group["time_"])
-                if "time_" in group
-                else np.full((info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
-            )
-
-            def array(name: str) -> ArrayReader | None:
-                if name not in group:
-                    return None
-                return open_reader(group[name], info.path, name, self.reader)
-
-            bands = array("bands")
-            assert bands is not None  # validate() checked it
-            handle = _Handle(
-                bands=bands,
-                cloud_mask=array("cloud_mask"),
-                label=array("label"),
-                scene_label=group["scene_label"][...] if "scene_label" in group else None,
-                times=times,
-                has_times="time_" in group,
-                phase=None if self._store_phases is None else self._store_phases[store],
-                lat=group["center_lat"][...]
-                if "center_lat" in group
-                else np.full(info.samples, np.nan),
-                lon=group["center_lon"][...]
-                if "center_lon" in group
-                else np.full(info.samples, np.nan),
-            )
+            phase = None if self._store_phases is None else self._store_phases[store]
+            handle = open_handle(self.stores[store], self.reader, phase)
             self._handles[store] = handle
             if len(self._handles) > self.max_open_stores:
                 self._handles.popitem(last=False)
@@ -427,7 +237,7 @@ class SeasonalZarrDataset(SampleReads):
         """The longest time dimension of the stores (1 for single-date data)."""
         return max(i.times for i in self.stores)
 
-    def _choose_times(self, handle: _Handle, j: int, rng: np.random.Generator) -> np.ndarray:
+    def _choose_times(self, handle: Handle, j: int, rng: np.random.Generator) -> np.ndarray:
         """Timestamps for the ``seasons`` slots of sample ``j`` (see ``positives``)."""
         valid = np.flatnonzero(~np.isnat(handle.times[j]))
         if valid.size == 0 and handle.has_times:  # e.g. every scene failed in `convert`
@@ -453,7 +263,7 @@ class SeasonalZarrDataset(SampleReads):
             return valid[:1]
         chosen = None
         if handle.phase is not None and distinct > 1:
-            chosen = _phase_draw(valid, handle.phase[j][valid], distinct, self.positives, rng)
+            chosen = phase_draw(valid, handle.phase[j][valid], distinct, self.positives, rng)
         if chosen is None:
             chosen = rng.choice(valid, size=min(distinct, valid.size), replace=False)
         # fewer distinct than slots: repeated in turn
@@ -533,39 +343,3 @@ class SeasonalZarrDataset(SampleReads):
         state["_handles"] = OrderedDict()  # never pickle open stores into workers
         state["_pid"] = None
         return state
-
-
-def _phase_counts(phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The phases present among a location's timestamps, and how many timestamps each has."""
-    return np.unique(phase[phase >= 0], return_counts=True)
-
-
-def _pairable(counts: np.ndarray, positives: str) -> bool:
-    """Whether phases can give a pair: two phases (``phenology``), or a phase twice."""
-    return counts.size >= 2 if positives == "phenology" else bool((counts >= 2).any())
-
-
-def _phase_draw(
-    valid: np.ndarray, phase: np.ndarray, k: int, positives: str, rng: np.random.Generator
-) -> np.ndarray | None:
-    """``k`` timestamps of different phases (``phenology``) or of one phase (``same-phase``).
-
-    None when the location's phases cannot give two (the caller draws plainly).
-    """
-    known, counts = _phase_counts(phase)
-    if not _pairable(counts, positives):
-        return None
-    if positives == "phenology":
-        picked = rng.choice(known, size=min(k, known.size), replace=False)
-        return np.array([rng.choice(valid[phase == p]) for p in picked])
-    members = valid[phase == rng.choice(known[counts >= 2])]
-    return rng.choice(members, size=min(k, members.size), replace=False)
-
-
-def _advice(err: BaseException) -> str:
-    """What to do about a sample that could not be read, by what went wrong."""
-    if isinstance(err, PermissionError) or "PERMISSION_DENIED" in str(err):
-        return "check that you may read the file (its permissions)"
-    if isinstance(err, FileNotFoundError) or "NOT_FOUND" in str(err):
-        return "the file is gone: check the path, or re-convert the data"
-    return "re-download or re-convert the file"

@@ -102,7 +102,7 @@ class LabelledZarrDataModule(L.LightningDataModule):
         cls, card: dict[str, Any] | str, data: str, **kwargs: Any
     ) -> LabelledZarrDataModule:
         """A datamodule normalised and sized like the weights of an eossl card (dict or path)."""
-        from eossl.data.schema import find_stores, open_group
+        from eossl.data.io.schema import find_stores, open_group
         from eossl.weights import load_card
 
         if not isinstance(card, dict):

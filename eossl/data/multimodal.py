@@ -17,16 +17,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from eossl.data.dataset import (
-    PHENOLOGICAL,
-    Positives,
-    SampleReads,
-    SeasonalZarrDataset,
-    as_roots,
-    stores_of,
-)
-from eossl.data.reader import Reader
-from eossl.data.schema import StoreInfo, open_group
+from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.io.reader import Reader
+from eossl.data.io.schema import StoreInfo, open_group
+from eossl.data.positives import PHENOLOGICAL, Positives
+from eossl.data.samples import SampleReads, as_roots, stores_of
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensors
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from eossl.data.schema import StoreInfo
+from eossl.data.io.schema import StoreInfo
 from eossl.errors import UserError
 from eossl.sensors import Sensor
 

@@ -45,8 +45,8 @@ from rich import box
 from rich.table import Table
 
 from eossl.console import console
-from eossl.data.normalize import data_offset
-from eossl.data.schema import (
+from eossl.data.io.attrs import write_attrs
+from eossl.data.io.schema import (
     StoreInfo,
     decode_times,
     find_stores,
@@ -54,7 +54,8 @@ from eossl.data.schema import (
     open_group,
     validate,
 )
-from eossl.data.stats import Block, sample_blocks, store_nodata, valid_pieces, write_attrs
+from eossl.data.normalize import data_offset
+from eossl.data.stats.blocks import Block, sample_blocks, store_nodata, valid_pieces
 from eossl.errors import UserError
 from eossl.parallel import add_dask_arguments, run_blocks
 from eossl.sensors import Sensor, get_sensor

@@ -173,8 +173,8 @@ class _ChipTargets(Dataset):
 
 def _largest_label(data: Any, block: int = 64) -> int:
     """The largest class in the stores' ``label`` maps (255, unlabelled, left out)."""
+    from eossl.data.io.schema import open_group
     from eossl.data.labelled import IGNORE
-    from eossl.data.schema import open_group
 
     highest = 0
     for info in data.stores:
@@ -187,7 +187,7 @@ def _largest_label(data: Any, block: int = 64) -> int:
 
 
 def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -> SceneData:
-    from eossl.data.schema import find_stores, open_group
+    from eossl.data.io.schema import find_stores, open_group
 
     stores = find_stores(path)
     group = open_group(stores[0])

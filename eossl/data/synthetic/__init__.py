@@ -40,7 +40,7 @@ The modules, in the order of the recipe (:mod:`.location`):
 - ``units``: stored value ranges and nodata.
 """
 
-from eossl.data.schema import CLOUD_CODES
+from eossl.data.io.schema import CLOUD_CODES
 from eossl.data.synthetic.landcover import CLASSES
 from eossl.data.synthetic.location import SyntheticLocation, synth_location
 

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from eossl.data.schema import CLOUD_CODES
+from eossl.data.io.schema import CLOUD_CODES
 from eossl.data.synthetic.climate import _YEAR
 from eossl.data.synthetic.landcover import SNOW_ICE, WATER
 from eossl.data.synthetic.noise import _F32, _FINE_CELL, _bspline, _fine_noise, _grid, _upsample

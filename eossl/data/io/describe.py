@@ -12,7 +12,7 @@ import zarr
 from rich.markup import escape
 from rich.table import Table
 
-from eossl.data.schema import (
+from eossl.data.io.schema import (
     checksum_name,
     chunk_shape,
     codec_name,

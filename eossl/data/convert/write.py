@@ -1,18 +1,17 @@
-"""``eossl convert``: GeoTIFF archives and a user's own scenes -> a Zarr store in the eossl schema.
+"""Convert a source to a store: scan it in its layout, then write the plan block by block.
 
-Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.trees`),
-``geotiff`` (see :mod:`eossl.data.chips`) and ``patches`` (EuroSAT, BigEarthNet or a
-folder of patches with scene labels; see :mod:`eossl.data.patches`), and ``zarr``
-(stores in the schema, e.g. the v1.1 ``.zarr.zip`` archive, re-encoded into eossl's
-sharded layout; see :mod:`eossl.data.reencode`). The sources are
+Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.convert.trees`),
+``geotiff`` (see :mod:`eossl.data.convert.chips`) and ``patches`` (EuroSAT, BigEarthNet
+or a folder of patches with scene labels; see :mod:`eossl.data.convert.patches`), and
+``zarr`` (stores in the schema, e.g. the v1.1 ``.zarr.zip`` archive, re-encoded into
+eossl's sharded layout; see :mod:`eossl.data.convert.reencode`). The sources are
 scanned first (in parallel), then blocks of whole shards are read and written by
-:class:`~eossl.data.writer.StoreWriter` on dask (:func:`~eossl.parallel.run_blocks`):
+:class:`~eossl.data.io.writer.StoreWriter` on dask (:func:`~eossl.parallel.run_blocks`):
 atomic, resumable, and equal to an uninterrupted run. See ``docs/convert.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -20,27 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.markup import escape
 
 from eossl.console import console
-from eossl.data.chips import ChipPlan, scan_geotiff
-from eossl.data.patch_sources import SOURCES, parse_classes
-from eossl.data.patches import PatchPlan, scan_patches
-from eossl.data.rasters import RESAMPLING, BadFile, fingerprint, nodata_attr
-from eossl.data.trees import TreePlan, scan_tree
-from eossl.data.writer import (
-    CODECS,
-    DEFAULT_CODEC,
-    StoreSpec,
-    StoreWriter,
-    check_codec,
-    codec_help,
-)
+from eossl.data.convert.chip_scan import scan_geotiff
+from eossl.data.convert.chips import ChipPlan
+from eossl.data.convert.patch_sources import parse_classes
+from eossl.data.convert.patches import PatchPlan, scan_patches
+from eossl.data.convert.rasters import RESAMPLING, BadFile, fingerprint, nodata_attr
+from eossl.data.convert.tree_scan import scan_tree
+from eossl.data.convert.trees import TreePlan
+from eossl.data.io.codecs import DEFAULT_CODEC, check_codec
+from eossl.data.io.writer import StoreSpec, StoreWriter
 from eossl.errors import UserError
-from eossl.parallel import add_dask_arguments, dask_client, run_blocks
+from eossl.parallel import dask_client, run_blocks
 
-__all__ = ["LAYOUT_NAMES", "add_arguments", "convert", "run"]
+__all__ = ["LAYOUT_NAMES", "convert"]
 
 LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "zarr")
 Plan = TreePlan | ChipPlan | PatchPlan
@@ -80,7 +74,7 @@ def convert(
     Resumes a partial store left by an interrupted run on the same inputs. For
     ``patches``, ``source`` picks eurosat, bigearthnet or folder (default: detected),
     ``labels`` is a CSV and ``classes`` fixes the class list (see docs/convert.md).
-    ``codec`` is one of :data:`~eossl.data.writer.CODECS`.
+    ``codec`` is one of :data:`~eossl.data.io.codecs.CODECS`.
     """
     if layout not in LAYOUT_NAMES:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
@@ -186,7 +180,7 @@ def _reencode(
     given: dict[str, bool],
 ) -> tuple[Path, list[BadFile]]:
     """``--layout zarr``: re-encode stores; a summary of sizes before and after."""
-    from eossl.data.reencode import reencode
+    from eossl.data.convert.reencode import reencode
 
     wrong = [flag for flag, set_ in given.items() if set_]
     if wrong:
@@ -312,127 +306,3 @@ def _write(
         "skipped_files": [b.as_dict() for b in skipped[:_MAX_LISTED]],
     }
     return writer.finalize(final), skipped
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``eossl convert``."""
-    parser.add_argument("src", help="source folder (see --layout)")
-    parser.add_argument("out", help="output store: DIR.zarr, or FILE.zarr.zip (zarr format 2)")
-    parser.add_argument(
-        "--layout",
-        required=True,
-        choices=LAYOUT_NAMES,
-        help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, geotiff (your own scenes), "
-        "patches (EuroSAT, BigEarthNet, a folder of patches: one sample each, scene labels), "
-        "or zarr (stores in the schema, e.g. the v1.1 .zarr.zip archive, re-encoded)",
-    )
-    parser.add_argument("--sensor", default=None, help="sensor card (default: inferred)")
-    parser.add_argument(
-        "--resampling",
-        default="nearest",
-        choices=RESAMPLING,
-        help="onto the finest band's grid / the reference scene's grid (default: nearest)",
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="archive and patch layouts: output size (default: finest band)",
-    )
-    geo = parser.add_argument_group("geotiff layout")
-    geo.add_argument("--chip-size", type=int, default=264, help="chip size in px (default: 264)")
-    geo.add_argument("--stride", type=int, default=None, help="chip step in px (default: chip)")
-    geo.add_argument(
-        "--labels",
-        default=None,
-        help="geotiff: label raster sampled onto the chips; patches: CSV of path,label",
-    )
-    geo.add_argument(
-        "--max-nodata",
-        type=float,
-        default=0.5,
-        help="leave out a chip's date above this nodata fraction (default: 0.5)",
-    )
-    geo.add_argument("--nodata", type=float, default=None, help="source nodata (default: tags)")
-    geo.add_argument(
-        "--scale",
-        type=float,
-        default=None,
-        help="store float reflectance as round(value x SCALE) in --dtype (e.g. 10000)",
-    )
-    geo.add_argument("--dtype", default="uint16", help="dtype with --scale (default: uint16)")
-    pat = parser.add_argument_group("patches layout")
-    pat.add_argument(
-        "--source",
-        default=None,
-        choices=("auto", *SOURCES),
-        help="eurosat, bigearthnet or folder (default: auto, detected from SRC)",
-    )
-    pat.add_argument(
-        "--classes",
-        default=None,
-        help="class names in order, comma-separated or a file with one per line "
-        "(default: sorted folder/CSV names; BigEarthNet's 43 classes)",
-    )
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="skip unreadable files, list them at the end"
-    )
-    parser.add_argument(
-        "--zarr-format",
-        type=int,
-        choices=(2, 3),
-        default=None,
-        help="3 (sharded, default) or 2 (SSL4EO-S12 v1.1 form; default for .zip)",
-    )
-    parser.add_argument(
-        "--shard", type=int, default=None, help="samples per shard (default: 64, less if large)"
-    )
-    parser.add_argument("--codec", default=DEFAULT_CODEC, choices=tuple(CODECS), help=codec_help())
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    add_dask_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> None:
-    """Run ``eossl convert`` from parsed arguments."""
-    from eossl.data.describe import print_info
-
-    path, skipped = convert(
-        args.src,
-        args.out,
-        args.layout,
-        sensor=args.sensor,
-        resampling=args.resampling,
-        size=args.size,
-        chip_size=args.chip_size,
-        stride=args.stride,
-        labels=args.labels,
-        max_nodata=args.max_nodata,
-        nodata=args.nodata,
-        scale=args.scale,
-        dtype=args.dtype,
-        source=args.source,
-        classes=args.classes,
-        skip_bad=args.skip_bad,
-        zarr_format=args.zarr_format,
-        shard=args.shard,
-        codec=args.codec,
-        overwrite=args.overwrite,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        quiet=args.quiet,
-    )
-    out = console()
-    out.print(f"wrote {escape(str(path))}")
-    print_info(path)
-    if skipped:
-        print_skipped(skipped, out)
-    out.print(f"next: eossl stats {escape(str(path))}  (band statistics for normalisation)")
-
-
-def print_skipped(skipped: list[BadFile], console: Console, limit: int = 50) -> None:
-    """List the skipped files in full (paths are never shortened)."""
-    console.print(f"[bold yellow]skipped {len(skipped)} bad file(s)[/] (--skip-bad):")
-    for bad in skipped[:limit]:
-        console.print(f"  {escape(bad.path)}: {escape(bad.reason)}", soft_wrap=True)
-    if len(skipped) > limit:
-        console.print(f"  ... and {len(skipped) - limit} more (store attribute skipped_files)")

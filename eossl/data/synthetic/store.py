@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eossl.data.schema import CLOUDY_CODES
-from eossl.data.synthetic import synth_location
-from eossl.data.writer import DEFAULT_CODEC, StoreSpec, StoreWriter
+from eossl.data.io.codecs import DEFAULT_CODEC
+from eossl.data.io.schema import CLOUDY_CODES
+from eossl.data.io.writer import StoreSpec, StoreWriter
+from eossl.data.synthetic.location import synth_location
 from eossl.parallel import run_blocks
 from eossl.sensors import Sensor, get_sensor
 
@@ -59,7 +60,7 @@ def write_synthetic(
 ) -> Path:
     """Write a synthetic store in the eossl schema, with band statistics in its attributes.
 
-    ``codec`` is one of :data:`eossl.data.writer.CODECS`. Resumes a partial store
+    ``codec`` is one of :data:`eossl.data.io.codecs.CODECS`. Resumes a partial store
     left by an interrupted run with the same arguments. ``locations`` picks which of
     the generator's places (by number) the samples are, e.g. to build a store with a
     chosen mix of land covers; by default places ``0 .. samples - 1``.

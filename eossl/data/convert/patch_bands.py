@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from eossl.data.patch_sources import EUROSAT_BANDS, Listing, Patch, band_key
-from eossl.data.rasters import BadFileError, error_text
+from eossl.data.convert.patch_sources import EUROSAT_BANDS, Listing, Patch, band_key
+from eossl.data.convert.rasters import BadFileError, error_text
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor, list_sensors
 

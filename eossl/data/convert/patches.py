@@ -2,7 +2,7 @@
 
 Each patch is one sample with one timestamp: a multi-band GeoTIFF (EuroSAT, a
 folder of patches) or a folder with one file per band (BigEarthNet).
-:func:`scan_patches` lists the patches (:mod:`eossl.data.patch_sources`), checks
+:func:`scan_patches` lists the patches (:mod:`eossl.data.convert.patch_sources`), checks
 every file's header and label, and returns a :class:`PatchPlan`, whose
 :meth:`PatchPlan.read_block` reads patches onto the finest band's grid, in the
 sensor card's band order, with their ``scene_label`` rows.
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from eossl.data.patch_bands import band_files, reference_layout
-from eossl.data.patch_sources import (
+from eossl.data.convert.patch_bands import band_files, reference_layout
+from eossl.data.convert.patch_sources import (
     SOURCES,
     Patch,
     bigearthnet_labels,
@@ -27,7 +27,7 @@ from eossl.data.patch_sources import (
     list_patches,
     patch_time,
 )
-from eossl.data.rasters import (
+from eossl.data.convert.rasters import (
     BadFile,
     BadFileError,
     bad_file_error,

@@ -1,11 +1,11 @@
 """``eossl convert --layout zarr``: schema stores (e.g. the v1.1 ``.zarr.zip`` archive) re-encoded.
 
 Every store under SRC (one store, a ``.zarr.zip`` or a folder of them, in
-:func:`~eossl.data.schema.find_stores` order) is read with zarr-python and written
+:func:`~eossl.data.io.schema.find_stores` order) is read with zarr-python and written
 as one eossl store: one chunk per (sample, time), sharded, the chosen codec with a
 crc32c per chunk. Samples keep their order, so the folders of one release (``S1GRD``,
 ``S2L1C``, ``S2L2A``) stay paired sample for sample. Blocks of whole shards run on
-dask through :class:`~eossl.data.writer.StoreWriter`: atomic and resumable. Each
+dask through :class:`~eossl.data.io.writer.StoreWriter`: atomic and resumable. Each
 block is read back after it is written and compared with its source value for value
 before it counts as done.
 
@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from eossl.data.schema import (
+from eossl.data.io.codecs import DEFAULT_CODEC
+from eossl.data.io.schema import (
     StoreInfo,
     decode_times,
     find_stores,
@@ -33,7 +34,7 @@ from eossl.data.schema import (
     size_on_disk,
     validate,
 )
-from eossl.data.writer import DEFAULT_CODEC, StoreSpec, StoreWriter
+from eossl.data.io.writer import StoreSpec, StoreWriter
 from eossl.errors import UserError
 
 __all__ = ["COPIED", "reencode"]
@@ -212,6 +213,6 @@ def reencode(
 
 
 def _fingerprint(stores: list[StoreInfo]) -> str:
-    from eossl.data.rasters import fingerprint
+    from eossl.data.convert.rasters import fingerprint
 
     return fingerprint([(str(i.path), size_on_disk(i.path), i.samples) for i in stores])

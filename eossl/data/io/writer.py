@@ -6,13 +6,7 @@ block leaves a marker, so a rerun after a kill writes only the missing blocks.
 Blocks are whole shards, so they can be written concurrently (threads, or dask
 workers) without read-modify-write races.
 
-Codecs (``StoreSpec.codec``, ``--codec``): ``lz4`` (default; blosc lz4, byte
-shuffle), ``zstd`` (blosc zstd, bit shuffle) or ``zstd-3`` (plain zstd level 3, what
-eossl wrote before). In zarr format 3, ``lz4`` and ``zstd`` end every chunk with a
-crc32c checksum (bytes -> blosc -> crc32c inside the shard), so a flipped byte is a
-read error, not wrong values. Zarr format 2 has no checksum codec that the v1.1
-form's readers (tensorstore, older numcodecs) accept: a ``.zarr.zip`` relies on the
-zip's CRC-32 of every member, a format-2 directory is unchecked.
+Codecs: see :mod:`eossl.data.io.codecs`.
 """
 
 from __future__ import annotations
@@ -29,20 +23,13 @@ from typing import Any
 
 import numpy as np
 import zarr
-from numcodecs import Blosc, Zstd
-from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
+from zarr.codecs import Crc32cCodec
 
-from eossl.data.schema import BANDS_DIMS, SCHEMA_VERSION
+from eossl.data.io.codecs import DEFAULT_CODEC, check_codec, compressors
+from eossl.data.io.schema import BANDS_DIMS, SCHEMA_VERSION
 from eossl.errors import UserError
 
-__all__ = ["CODECS", "DEFAULT_CODEC", "StoreSpec", "StoreWriter", "check_codec", "codec_help"]
-
-CODECS: dict[str, str] = {
-    "lz4": "blosc lz4, byte shuffle, crc32c per chunk (default)",
-    "zstd": "blosc zstd, bit shuffle, crc32c per chunk (smaller, slower)",
-    "zstd-3": "zstd level 3, no checksum (what eossl wrote before)",
-}
-DEFAULT_CODEC = "lz4"
+__all__ = ["StoreSpec", "StoreWriter"]
 
 _TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
 _DONE = ".eossl_done"
@@ -101,33 +88,6 @@ class StoreSpec:
         if self.codec != "zstd-3":  # partial stores of older eossl (zstd-3) resume with it
             out["codec"] = self.codec
         return out
-
-
-def check_codec(codec: str) -> str:
-    """``codec`` if it is one of :data:`CODECS`, else a one-line :class:`UserError`."""
-    if codec not in CODECS:
-        raise UserError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
-    return codec
-
-
-def codec_help() -> str:
-    """The ``--codec`` help of ``eossl synth`` and ``eossl convert``."""
-    return "; ".join(f"{name}: {what}" for name, what in CODECS.items())
-
-
-def _compressors(codec: str, zarr_format: int) -> Any:
-    """The bytes-to-bytes codecs of a numeric array (format 2: the one compressor)."""
-    if zarr_format == 2:
-        if codec == "zstd-3":
-            return Zstd(level=3)
-        if codec == "zstd":
-            return Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
-        return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
-    if codec == "zstd-3":
-        return (ZstdCodec(level=3),)
-    if codec == "zstd":
-        return (BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"), Crc32cCodec())
-    return (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), Crc32cCodec())
 
 
 class StoreWriter:
@@ -273,7 +233,7 @@ class StoreWriter:
         attrs = dict(attrs or {})
         if self.spec.zarr_format == 2:
             attrs["_ARRAY_DIMENSIONS"] = list(dims)
-            comp = None if dtype is str else _compressors(self.spec.codec, 2)
+            comp = None if dtype is str else compressors(self.spec.codec, 2)
             return group.create_array(
                 name,
                 shape=shape,
@@ -283,7 +243,7 @@ class StoreWriter:
                 attributes=attrs,
                 fill_value=fill,
             )
-        comp = _compressors(self.spec.codec, 3)
+        comp = compressors(self.spec.codec, 3)
         if dtype is str:  # strings: not compressed, but checked like the rest
             comp = tuple(c for c in comp if isinstance(c, Crc32cCodec)) or None
         return group.create_array(

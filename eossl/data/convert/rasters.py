@@ -1,7 +1,7 @@
 """Reading GeoTIFFs for ``eossl convert``: bad files, dates, grids, nodata and coordinates.
 
-Shared by the archive layouts (:mod:`eossl.data.trees`) and the chip tiler
-(:mod:`eossl.data.chips`).
+Shared by the archive layouts (:mod:`eossl.data.convert.trees`) and the chip tiler
+(:mod:`eossl.data.convert.chips`).
 """
 
 from __future__ import annotations

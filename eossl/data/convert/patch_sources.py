@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from eossl.data.rasters import BadFileError, natural_key, parse_date
+from eossl.data.convert.rasters import BadFileError, natural_key, parse_date
 from eossl.errors import UserError
 
 __all__ = [
@@ -321,7 +321,7 @@ def list_patches(
 
 
 def _csv_listing(root: Path, csv_path: Path, classes: list[str] | None) -> Listing:
-    from eossl.data.rasters import file_key
+    from eossl.data.convert.rasters import file_key
 
     rows = read_label_csv(csv_path)
     names = _class_numbers([n for _, found, _ in rows for n in found], classes, str(csv_path))
