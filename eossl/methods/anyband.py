@@ -9,7 +9,6 @@ S2, Landsat and S1 and any subset of their bands (Xiong et al. 2024, DOFA).
 
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Any
 
 import torch
@@ -21,10 +20,9 @@ from torchgeo.models.dofa import FCResLayer, position_embedding
 from eossl.anyband import AnyBandViT, channel_wavelengths
 from eossl.augment import AugmentRecipe
 from eossl.bands import band_info
-from eossl.errors import UserError
 from eossl.methods.base import SSLMethod
+from eossl.methods.common import stacked_sensors
 from eossl.methods.mae import _centre_crop, _standardise
-from eossl.sensors import get_sensors
 
 __all__ = ["AnyBandMAE"]
 
@@ -58,15 +56,8 @@ class AnyBandMAE(SSLMethod):
         kwargs.setdefault("backbone", "dofa_small_patch16_224")
         recipe = augment or AugmentRecipe(vflip=0.0, intensity_p=0.0, grayscale=0.0, blur=0.0)
         super().__init__(augment=recipe, **kwargs)
-        cards = get_sensors(sensors)
-        counts = [c.num_bands for c in cards]
-        if sum(counts) != self.hparams.in_chans:
-            raise UserError(
-                f"sensors {sensors} have {sum(counts)} bands, but in_chans is "
-                f"{self.hparams.in_chans}; pass the data's --sensor"
-            )
-        starts = [0, *accumulate(counts)][:-1]
-        self.groups = [list(range(a, a + c)) for a, c in zip(starts, counts, strict=True)]
+        cards, channels = stacked_sensors(sensors, self.hparams.in_chans)
+        self.groups = [list(range(c.start, c.stop)) for c in channels]
         waves = [w for c in cards for w in channel_wavelengths(band_info(c))]
         self.register_buffer("wavelengths", torch.tensor(waves), persistent=False)
         self.backbone = AnyBandViT(self.hparams.backbone, img_size=self.recipe.crop_size)

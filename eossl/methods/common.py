@@ -1,8 +1,9 @@
-"""Pieces shared by the joint-embedding methods: seasonal validation, frozen teacher copies."""
+"""Pieces shared by the methods: seasonal validation, frozen teacher copies, stacked sensors."""
 
 from __future__ import annotations
 
 import copy
+from itertools import accumulate
 from typing import Any
 
 from lightly.models.utils import deactivate_requires_grad
@@ -12,8 +13,9 @@ from torch.nn import functional as F
 from eossl.errors import UserError
 from eossl.methods.base import SSLMethod
 from eossl.models import is_vit
+from eossl.sensors import Sensor, get_sensors
 
-__all__ = ["SeasonalMethod", "frozen_copy", "require_vit"]
+__all__ = ["SeasonalMethod", "frozen_copy", "require_vit", "stacked_sensors"]
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -30,6 +32,22 @@ def require_vit(name: str, method: str) -> None:
             f"{method} needs a ViT backbone, got {name!r}; "
             "pass --model.init_args.backbone vit_small_patch16_224"
         )
+
+
+def stacked_sensors(sensors: str, in_chans: int) -> tuple[list[Sensor], list[slice]]:
+    """The cards of sensors stacked as channels (``s1-grd,s2-l1c``) and each one's channels.
+
+    One-line error when their bands do not add up to ``in_chans``.
+    """
+    cards = get_sensors(sensors)
+    counts = [c.num_bands for c in cards]
+    if sum(counts) != in_chans:
+        raise UserError(
+            f"sensors {sensors} have {sum(counts)} bands, but in_chans is {in_chans}; "
+            "pass the data's --sensor"
+        )
+    starts = [0, *accumulate(counts)]
+    return cards, [slice(a, b) for a, b in zip(starts, starts[1:], strict=False)]
 
 
 class SeasonalMethod(SSLMethod):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Any
 
 import torch
@@ -14,7 +13,7 @@ from torch.nn import functional as F
 from eossl.augment import AugmentRecipe
 from eossl.errors import UserError
 from eossl.methods.base import SSLMethod
-from eossl.sensors import get_sensors
+from eossl.methods.common import stacked_sensors
 
 __all__ = ["CrossModal"]
 
@@ -53,22 +52,14 @@ class CrossModal(SSLMethod):
         **kwargs: Any,
     ) -> None:
         super().__init__(augment=augment, **kwargs)
-        cards = get_sensors(sensors)
+        cards, channels = stacked_sensors(sensors, self.hparams.in_chans)
         if len(cards) < 2:
             raise UserError(
                 f"crossmodal needs two or more sensors, got {sensors!r}; pass --sensor s1,s2"
             )
         counts = [c.num_bands for c in cards]
-        if sum(counts) != self.hparams.in_chans:
-            raise UserError(
-                f"sensors {sensors} have {sum(counts)} bands, but in_chans is "
-                f"{self.hparams.in_chans}; pass the data's --sensor"
-            )
         self.names = [c.name for c in cards]
-        starts = [0, *accumulate(counts)][:-1]
-        self.bands = {
-            n: slice(a, a + c) for n, a, c in zip(self.names, starts, counts, strict=True)
-        }
+        self.bands = dict(zip(self.names, channels, strict=True))
         self.encoders = nn.ModuleList(self.make_encoder(c) for c in counts)
         self.feature_dim = self.encoders[0].num_features
         self.heads = nn.ModuleList(

@@ -16,6 +16,7 @@ import numpy as np
 
 from eossl.data.convert.chips import ChipPlan, GeotiffScene, positions
 from eossl.data.convert.rasters import (
+    TIF_SUFFIXES,
     BadFile,
     BadFileError,
     bad_file_error,
@@ -30,7 +31,6 @@ from eossl.sensors import Sensor, get_sensor, list_sensors
 
 __all__ = ["scan_geotiff"]
 
-_TIF = (".tif", ".tiff")
 _OUT_DTYPES = ("uint16", "int16", "uint8", "int32", "uint32")
 
 
@@ -120,7 +120,7 @@ def scan_geotiff(
         raise UserError(f"--dtype must be one of {', '.join(_OUT_DTYPES)}, got {dtype!r}")
     label_path = Path(labels).expanduser().resolve() if labels else None
     paths = sorted(
-        (p for p in root.iterdir() if p.suffix.lower() in _TIF and p.is_file()),
+        (p for p in root.iterdir() if p.suffix.lower() in TIF_SUFFIXES and p.is_file()),
         key=lambda p: natural_key(p.name),
     )
     paths = [p for p in paths if label_path is None or p.resolve() != label_path]

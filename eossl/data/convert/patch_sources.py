@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from eossl.data.convert.rasters import BadFileError, natural_key, parse_date
+from eossl.data.convert.rasters import (
+    TIF_SUFFIXES,
+    BadFileError,
+    natural_key,
+    parse_date,
+    subdirs,
+)
 from eossl.errors import UserError
 
 __all__ = [
@@ -44,7 +50,6 @@ EUROSAT_BANDS = (
 _BEN_ARCHIVES = ("BigEarthNet-v1.0", "BigEarthNet-S1-v1.0")
 _EUROSAT_WRAPPERS = ("EuroSAT_MS", "ds/images/remote_sensing/otherDatasets/sentinel_2/tif")
 _BEN_LABELS = "_labels_metadata.json"
-_TIF = (".tif", ".tiff")
 _MAX_JSON = 2**20  # a labels_metadata.json is about 1 KB; refuse anything huge
 _DATETIME = re.compile(r"(?<!\d)(\d{8}T\d{6})(?!\d)")
 
@@ -83,22 +88,15 @@ def band_key(name: str) -> str:
     return name.lower()
 
 
-def _subdirs(path: Path) -> list[Path]:
-    return sorted(
-        (p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: natural_key(p.name),
-    )
-
-
 def _tifs(path: Path, recursive: bool = False) -> list[Path]:
     found = path.rglob("*") if recursive else path.iterdir()
-    tifs = (p for p in found if p.suffix.lower() in _TIF and p.is_file())
+    tifs = (p for p in found if p.suffix.lower() in TIF_SUFFIXES and p.is_file())
     return sorted(tifs, key=lambda p: natural_key(p.relative_to(path).as_posix()))
 
 
 def detect_source(root: Path, source: str | None) -> tuple[Path, str]:
     """The archive folder and its source: SRC itself, or the one archive inside it."""
-    names = {p.name for p in _subdirs(root)}
+    names = {p.name for p in subdirs(root)}
     archives = [n for n in _BEN_ARCHIVES if n in names]
     if source in (None, "bigearthnet") and len(archives) > 1:
         choices = ", ".join(str(root / n) for n in archives)
@@ -111,7 +109,7 @@ def detect_source(root: Path, source: str | None) -> tuple[Path, str]:
                 return root / wrapper, "eurosat"
     if source is not None:
         return root, source
-    for folder in _subdirs(root)[:3]:
+    for folder in subdirs(root)[:3]:
         stem = folder.name
         if (folder / f"{stem}{_BEN_LABELS}").is_file() or any(
             (folder / f"{stem}_{b}.tif").is_file() for b in ("B02", "VV", "VH")
@@ -284,7 +282,7 @@ def list_patches(
 ) -> Listing:
     """The patches of ``root`` in sample order, with their class numbers (not yet checked)."""
     if source == "bigearthnet":
-        folders = _subdirs(root)
+        folders = subdirs(root)
         if not folders:
             raise UserError(f"{root}: no patch folders; expected {root}/<patch>/<patch>_B02.tif")
         names = classes or bigearthnet_classes()
@@ -294,7 +292,7 @@ def list_patches(
         return Listing(root, source, patches, names, "multi", [])
     if labels is not None:
         return _csv_listing(root, Path(labels).expanduser().resolve(), classes)
-    top, class_dirs = _tifs(root), [d for d in _subdirs(root) if _tifs(d, recursive=True)]
+    top, class_dirs = _tifs(root), [d for d in subdirs(root) if _tifs(d, recursive=True)]
     if top and class_dirs:
         raise UserError(
             f"{root}: holds both GeoTIFFs and class folders ({class_dirs[0].name}/); keep one "

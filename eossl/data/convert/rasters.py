@@ -21,6 +21,7 @@ from eossl.errors import UserError
 
 __all__ = [
     "RESAMPLING",
+    "TIF_SUFFIXES",
     "BadFile",
     "BadFileError",
     "bad_file_error",
@@ -33,6 +34,7 @@ __all__ = [
     "natural_key",
     "nodata_attr",
     "parse_date",
+    "subdirs",
     "tag_date",
 ]
 
@@ -75,6 +77,17 @@ def bad_file_error(bad: BadFile) -> UserError:
     """The one-line error that stops a run on a bad file (without ``--skip-bad``)."""
     return UserError(
         f"{bad.path}: {bad.reason}; fix or remove it, or pass --skip-bad to skip bad files"
+    )
+
+
+TIF_SUFFIXES = (".tif", ".tiff")
+
+
+def subdirs(path: Path) -> list[Path]:
+    """The visible folders in ``path``, in natural order (``2`` before ``10``)."""
+    return sorted(
+        (p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: natural_key(p.name),
     )
 
 

@@ -34,7 +34,7 @@ from eossl.data.io.schema import (
     size_on_disk,
     validate,
 )
-from eossl.data.io.writer import StoreSpec, StoreWriter
+from eossl.data.io.writer import StoreSpec, StoreWriter, auto_shard
 from eossl.errors import UserError
 
 __all__ = ["COPIED", "reencode"]
@@ -55,7 +55,6 @@ COPIED = (
     "location_id",
 )
 _EOSSL_ATTRS = ("eossl_spec", "eossl_complete", "eossl_schema_version")
-_SHARD_BYTES = 512 * 2**20  # at most this many decoded bytes per write block
 
 
 def _sources(src: Path, sensor: str | None) -> list[StoreInfo]:
@@ -162,7 +161,7 @@ def reencode(
     offsets = np.cumsum([0] + [i.samples for i in stores])
     itemsize = np.dtype(first.dtype).itemsize
     per_sample = first.times * first.bands * first.height * first.width * itemsize
-    shard = shard or int(min(64, max(1, _SHARD_BYTES // max(per_sample, 1))))
+    shard = shard or auto_shard(per_sample)
     classes, kind = _classes(first)
     group = open_group(first.path)
     band_names = first.band_names or (

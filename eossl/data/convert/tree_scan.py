@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 
 from eossl.data.convert.rasters import (
+    TIF_SUFFIXES,
     BadFile,
     BadFileError,
     bad_file_error,
     error_text,
     file_key,
     fingerprint,
-    natural_key,
     parse_date,
+    subdirs,
 )
 from eossl.data.convert.trees import LAYOUTS, Location, Scene, TreePlan
 from eossl.errors import UserError
@@ -41,7 +42,6 @@ _LANDSAT = {
     ("LC", 11): "landsat-oli-tirs-toa",
     ("LC", 7): "landsat-oli-sr",
 }
-_TIF = (".tif", ".tiff")
 
 
 def _normalise_band(stem: str) -> str:
@@ -55,22 +55,15 @@ def _normalise_band(stem: str) -> str:
     return stem
 
 
-def _subdirs(path: Path) -> list[Path]:
-    return sorted(
-        (p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: natural_key(p.name),
-    )
-
-
 def _tifs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.suffix.lower() in _TIF and p.is_file())
+    return sorted(p for p in path.iterdir() if p.suffix.lower() in TIF_SUFFIXES and p.is_file())
 
 
 def _resolve_root(src: Path, layout: str) -> Path:
     """SRC itself, or the single archive folder inside it (``s2c``, ``ssl4eo_l_oli_sr``, ...)."""
     if not src.is_dir():
         raise UserError(f"{src}: no such folder; pass the folder that holds the location folders")
-    names = {p.name for p in _subdirs(src)}
+    names = {p.name for p in subdirs(src)}
     wrappers = [n for n in names if n in LAYOUTS[layout]["wrappers"]]
     prefix = _WRAPPER_PREFIX.get(layout)
     if prefix:
@@ -207,7 +200,7 @@ def _reference(
     error: UserError | None = None
     tries = 0
     for loc_dir in location_dirs:
-        for product in _subdirs(loc_dir):
+        for product in subdirs(loc_dir):
             bands = sorted(_band_files(product))
             try:
                 card = (
@@ -242,7 +235,7 @@ def scan_tree(
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     root = _resolve_root(Path(src).expanduser().resolve(), layout)
-    location_dirs = _subdirs(root)
+    location_dirs = subdirs(root)
     if not location_dirs:
         raise UserError(f"{root}: no location folders; expected {root}/<id>/<product>/...")
     multiband = layout == "ssl4eo-l"
@@ -264,7 +257,7 @@ def scan_tree(
         stems: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct naming
         for loc_dir in dirs:
             scenes = []
-            products = _subdirs(loc_dir)
+            products = subdirs(loc_dir)
             if not products:
                 empty = BadFile(str(loc_dir), "no product folders")
                 if not skip_bad:

@@ -30,7 +30,7 @@ from eossl.data.convert.rasters import RESAMPLING, BadFile, fingerprint, nodata_
 from eossl.data.convert.tree_scan import scan_tree
 from eossl.data.convert.trees import TreePlan
 from eossl.data.io.codecs import DEFAULT_CODEC, check_codec
-from eossl.data.io.writer import StoreSpec, StoreWriter
+from eossl.data.io.writer import StoreSpec, StoreWriter, auto_shard
 from eossl.errors import UserError
 from eossl.parallel import dask_client, run_blocks
 
@@ -38,7 +38,6 @@ __all__ = ["LAYOUT_NAMES", "convert"]
 
 LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "zarr")
 Plan = TreePlan | ChipPlan | PatchPlan
-_SHARD_BYTES = 512 * 2**20  # auto shard: at most this many decoded bytes per write block
 _MAX_LISTED = 1000  # skipped files listed in the store attributes (all are counted)
 
 
@@ -223,7 +222,7 @@ def _write(
     """Write the planned store block by block, then finalise it (see :func:`convert`)."""
     bands = len(plan.band_names)
     per_sample = plan.times * bands * plan.height * plan.width * np.dtype(plan.dtype).itemsize
-    shard = shard or int(min(64, max(1, _SHARD_BYTES // max(per_sample, 1))))
+    shard = shard or auto_shard(per_sample)
     attrs = {**plan.attrs(), "nodata": nodata_attr(plan.nodata)}
     patches = plan if isinstance(plan, PatchPlan) else None
     if isinstance(plan, ChipPlan) and plan.crs_wkt is None and not quiet:

@@ -29,7 +29,7 @@ from eossl.data.io.codecs import DEFAULT_CODEC, check_codec, compressors
 from eossl.data.io.schema import BANDS_DIMS, SCHEMA_VERSION
 from eossl.errors import UserError
 
-__all__ = ["StoreSpec", "StoreWriter"]
+__all__ = ["StoreSpec", "StoreWriter", "auto_shard"]
 
 _TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
 _DONE = ".eossl_done"
@@ -356,6 +356,11 @@ class StoreWriter:
 
 
 _ZARR_TEMP = re.compile(r"\.[0-9a-f]{32}\.partial$")  # zarr LocalStore: NAME.<uuid hex>.partial
+
+
+def auto_shard(sample_bytes: int, budget: int = 512 * 2**20) -> int:
+    """Samples per shard: as many as fit ``budget`` decoded bytes (one write block), 1 to 64."""
+    return int(min(64, max(1, budget // max(sample_bytes, 1))))
 
 
 def _remove_temp_files(store: Path) -> None:
