@@ -309,7 +309,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from eossl.evaluate import evaluate, print_result
+    from eossl.evaluate import evaluate
+    from eossl.results import print_result
 
     for name in ("epochs", "batch_size", "folds"):
         if getattr(args, name) < 1:

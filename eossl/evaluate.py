@@ -10,30 +10,24 @@ The result is a table with sample counts and 95% intervals, a JSON file and a pl
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import logging
 import os
 import sys
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from eossl.anyband import BoundWavelengths, channel_wavelengths, is_any_band
 from eossl.bands import find_channels
-from eossl.console import console
-from eossl.data.labelled import IGNORE, LabelledZarrDataModule, image_targets
+from eossl.data.labelled import LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
 from eossl.errors import UserError
+from eossl.finetune import finetune_segmentation
 from eossl.harness import channel_records
 from eossl.models import encoder_from_card
 from eossl.probes import (
@@ -46,53 +40,13 @@ from eossl.probes import (
     predict_folds,
     score,
 )
-from eossl.weights import load_card, torchgeo_weights
+from eossl.results import BAND_STATS, PRETRAINED, RANDOM, EvalResult, plot_result
+from eossl.weights import load_card
 
-__all__ = ["EvalResult", "evaluate", "image_targets"]
+__all__ = ["evaluate", "image_targets"]
 
 Task = Literal["knn", "linear", "segmentation"]
 Labels = Literal["majority", "multi"]
-
-
-@dataclass
-class EvalResult:
-    """Scores of one task: pretrained, random init and (for probes) band statistics."""
-
-    task: str
-    metric: str
-    scores: dict[str, float]
-    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pretrained(self) -> float:
-        """Score of the pretrained backbone."""
-        return self.scores[PRETRAINED]
-
-    @property
-    def random(self) -> float:
-        """Score of the same backbone at random init."""
-        return self.scores[RANDOM]
-
-    @property
-    def gain(self) -> float:
-        """Pretrained minus random."""
-        return self.pretrained - self.random
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: every score, its interval, and the details."""
-        return {
-            "task": self.task,
-            "metric": self.metric,
-            "pretrained": self.pretrained,
-            "random": self.random,
-            "scores": self.scores,
-            "ci95": self.ci,
-            "details": self.details,
-        }
-
-
-PRETRAINED, RANDOM, BAND_STATS = "pretrained", "random init", "band statistics"
 
 
 def _backbone(
@@ -305,102 +259,6 @@ def _probe(
     )
 
 
-def _segmentation(
-    card: dict[str, Any],
-    card_ref: str | os.PathLike,
-    dm: LabelledZarrDataModule,
-    seed: int,
-    epochs: int,
-    out: Path,
-    lr: float,
-) -> EvalResult:
-    from torchgeo.trainers import SemanticSegmentationTask
-    from torchmetrics.classification import MulticlassJaccardIndex
-
-    dm.setup()
-    if card["in_chans"] != dm.chips.data.stores[0].bands:
-        raise UserError(
-            f"{dm.data}: has {dm.chips.data.stores[0].bands} bands but the weights "
-            f"expect {card['in_chans']}; evaluate on a store of sensor {card.get('sensor')}"
-        )
-    num_classes = dm.num_classes()
-    weights = torchgeo_weights(card_ref)
-    scores, curves = {}, {}
-    for pretrained in (True, False):
-        L.seed_everything(seed, verbose=False)
-        task = SemanticSegmentationTask(
-            model="unet",
-            backbone=card["model"],
-            weights=weights if pretrained else None,
-            in_channels=card["in_chans"],
-            num_classes=num_classes,
-            ignore_index=IGNORE,
-            lr=lr,
-        )
-        name = "pretrained" if pretrained else "random"
-        logger = L.pytorch.loggers.CSVLogger(out, name=f"segmentation_{name}", version="")
-        with _lightning_banner(shown=pretrained):  # the device banner once, not per model
-            trainer = L.Trainer(
-                max_epochs=epochs,
-                logger=logger,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                accelerator="auto",
-                devices=1,
-                log_every_n_steps=1,
-            )
-            trainer.fit(task, datamodule=dm)
-        metric = MulticlassJaccardIndex(num_classes, ignore_index=IGNORE, average="macro")
-        task.eval()
-        with torch.no_grad():
-            for batch in dm.test_dataloader():
-                batch = dm.transform(batch)
-                metric.update(task(batch["image"].to(task.device)).argmax(1).cpu(), batch["mask"])
-        scores[PRETRAINED if pretrained else RANDOM] = float(metric.compute())
-        curves[name] = _val_curve(Path(logger.log_dir) / "metrics.csv")
-    return EvalResult(
-        "segmentation",
-        "mIoU",
-        scores,
-        details={
-            "epochs": epochs,
-            "classes": num_classes,
-            "curves": curves,
-            "train": len(dm.train_set),
-            "test": len(dm.test_set),
-        },
-    )
-
-
-@contextlib.contextmanager
-def _lightning_banner(shown: bool) -> Iterator[None]:
-    """Let Lightning's device banner ("GPU available: ...") through only when ``shown``.
-
-    Lightning's own deprecation notice about torch's tree specs (``_pytree``), printed
-    while fitting, is not the user's business either.
-    """
-    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    level = log.level
-    if not shown:
-        log.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*treespec.*LeafSpec.*")
-            yield
-    finally:
-        log.setLevel(level)
-
-
-def _val_curve(path: Path) -> list[float]:
-    import csv
-
-    if not path.exists():
-        return []
-    rows = list(csv.DictReader(path.open()))
-    return [float(r["val_loss"]) for r in rows if r.get("val_loss")]
-
-
 def evaluate(
     weights: str | os.PathLike | list[str | os.PathLike],
     data: str | os.PathLike | None = None,
@@ -456,7 +314,7 @@ def evaluate(
         dm = LabelledZarrDataModule.from_card(
             card, str(data), seed=seed, batch_size=batch_size, num_workers=num_workers
         )
-        result = _segmentation(card, refs[0], dm, seed, epochs, out, lr)
+        result = finetune_segmentation(card, refs[0], dm, seed, epochs, out, lr)
     else:
         scenes = open_scenes(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels
@@ -471,79 +329,3 @@ def evaluate(
     )
     plot_result(result, name, out / f"evaluate_{task}.png")
     return result
-
-
-COLOURS = {PRETRAINED: "#2a7ab0", RANDOM: "#b0b0b0", BAND_STATS: "#d9a441"}
-
-
-def plot_result(result: EvalResult, name: str, path: Path) -> Path:
-    """Bars of every score with its 95% interval, plus the validation curves if any."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = result.details.get("curves") or {}
-    fig, axes = plt.subplots(
-        1, 2 if curves else 1, figsize=(9 if curves else 5, 3.6), squeeze=False
-    )
-    ax = axes[0, 0]
-    names = list(result.scores)
-    values = [result.scores[n] for n in names]
-    errors = None
-    if result.ci:
-        errors = np.array(
-            [
-                [v - result.ci[n][0], result.ci[n][1] - v]
-                for n, v in zip(names, values, strict=True)
-            ]
-        ).T.clip(min=0)
-    bars = ax.bar(names, values, yerr=errors, capsize=4, color=[COLOURS.get(n) for n in names])
-    ax.bar_label(bars, fmt="%.3f", label_type="center")
-    ax.set_ylabel(result.metric)
-    ax.set_ylim(0, 1)
-    d = result.details
-    where = f"\n{d['data']}, {d['protocol']}, n={d['test']}" if "protocol" in d else ""
-    ax.set_title(f"{result.task}: {name}{where}", fontsize=8)
-    if curves:
-        ax = axes[0, 1]
-        for label, curve in curves.items():
-            ax.plot(range(1, len(curve) + 1), curve, marker="o", label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation loss")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def print_result(result: EvalResult) -> None:
-    """Print every score, its interval and its gain over the baselines as a rich table."""
-    from rich.table import Table
-
-    d = result.details
-    caption = (
-        f"{d['data']}: {d['protocol']}, {d['samples']} samples ({d['train']} train, "
-        f"{d['test']} tested), {d['classes']} classes"
-        + (f", k={d['k']}" if d.get("k") else "")
-        + "; in brackets: the paired 95% interval of the gain"
-        if "protocol" in d
-        else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"
-    )
-    table = Table(title=f"eossl evaluate: {result.task}", caption=caption)
-    for col in ("features", result.metric, "95% CI", "vs random init", "vs band statistics"):
-        table.add_column(col, justify="left" if col == "features" else "right")
-    gain_ci = d.get("gain_ci95", {})
-    for name, value in result.scores.items():
-        lo, hi = result.ci.get(name, (float("nan"), float("nan")))
-        vs = []
-        for other in (RANDOM, BAND_STATS):
-            cell = ""
-            if other in result.scores and other != name:
-                cell = f"{value - result.scores[other]:+.3f}"
-                if name == PRETRAINED and other in gain_ci:
-                    cell += " [{:+.2f}, {:+.2f}]".format(*gain_ci[other])
-            vs.append(cell)
-        table.add_row(name, f"{value:.3f}", f"{lo:.3f}-{hi:.3f}" if result.ci else "", *vs)
-    console(min_width=120).print(table)
