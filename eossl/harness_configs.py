@@ -58,7 +58,19 @@ def _terratorch(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path)
             "class_path": "terratorch.tasks.SemanticSegmentationTask",
             "init_args": {"model_factory": "EncoderDecoderFactory", "model_args": model_args},
         },
-        "data": {"init_args": {"means": card["mean"], "stds": card["std"]}},
+        "data": {
+            "class_path": "terratorch.datamodules.GenericNonGeoSegmentationDataModule",
+            "init_args": {
+                "batch_size": 8,
+                "num_workers": 4,
+                "num_classes": 2,
+                **{f"{split}_data_root": None for split in ("train", "val", "test")},
+                "dataset_bands": bands,
+                "output_bands": bands,
+                "means": card["mean"],
+                "stds": card["std"],
+            },
+        },
     }
     init = out / "custom_modules" / "__init__.py"
     init.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +79,9 @@ def _terratorch(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path)
     )
     header = (
         f"# eossl weights {card['name']} ({card.get('method')} on {card.get('sensor')}) "
-        "in TerraTorch.\n# Set num_classes and your datamodule, then: terratorch fit -c "
-        f"{card['name']}.yaml\n# means/stds: the pretraining normalisation, in stored units; "
+        "in TerraTorch.\n# Set num_classes (model and data) and the data roots, then:\n"
+        f"#     terratorch fit -c {card['name']}.yaml\n"
+        "# means/stds: the pretraining normalisation, in stored units; "
         "band names are TerraTorch's.\n"
     )
     return [_write(out / f"{card['name']}.yaml", header, config), init]

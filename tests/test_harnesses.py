@@ -175,6 +175,20 @@ def test_terratorch_builds_a_segmentation_model_with_the_same_tensors(resnet_car
     assert model.encoder.slots.tolist() == [1, 2, 3, 8]
     model.eval()
     assert model(torch.randn(2, 4, 32, 32)).output.shape == (2, 3, 32, 32)
+    # the config `eossl export --harness terratorch` writes parses in TerraTorch's own CLI
+    import subprocess
+    import sys
+
+    (config, _) = write_harness_configs(resnet_card, ["terratorch"])
+    cli = "from terratorch.__main__ import main; main()"
+    shown = subprocess.run(
+        [sys.executable, "-c", cli, "fit", "-c", str(config), "--print_config"],
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "backbone: eossl" in shown.stdout and "NIR_NARROW" in shown.stdout
 
 
 # ---- any-band encoder -----------------------------------------------------------------------
