@@ -172,7 +172,7 @@ command("stats", "per-band statistics of a store, with dask, out of core")(
 command(
     "phenology",
     "phenological phase of every timestamp from each location's NDVI curve (SSL4Eco), with dask",
-)(_delegate("eossl.data.phenology"))
+)(_delegate("eossl.data.phenology.cli"))
 
 
 @command("export", "export a pretraining checkpoint's backbone for timm and TorchGeo")
