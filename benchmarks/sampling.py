@@ -1,6 +1,7 @@
 """What to sample (#17): dynamic curation on a redundant store, phenology vs calendar positives.
 
-Both experiments pretrain with the SimCLR demo preset (ResNet-18, 64 px views) on
+Both experiments pretrain with the SimCLR demo preset (ResNet-18, 64 px views; or with
+``--recipe patches``, Barlow Twins with the patches preset, batch 32) on
 synthetic stores built from chosen generator places, then score frozen features
 with ``eossl evaluate --task knn`` on a *balanced* labelled store: the same number of
 places of each land cover (majority class of the label map), none seen in training.
@@ -42,8 +43,12 @@ from eossl.sensors import get_sensor
 
 SIZE = 64
 COVERS = ["water", "forest", "cropland", "grassland", "urban", "bare"]
-DEMO = ["--method", "simclr", "--preset", "demo", "--data.num_workers", "2"]
 BATCH, VAL_FRACTION = 32, 0.05  # the demo preset's
+SETTINGS = ["--data.batch_size", str(BATCH), "--data.val_fraction", str(VAL_FRACTION)]
+RECIPES = {  # both on the demo's batch and validation share, so steps and splits match
+    "demo": ["--method", "simclr", "--preset", "demo", "--data.num_workers", "2"],
+    "patches": ["--method", "barlow", "--preset", "patches", "--data.num_workers", "2"],
+}
 
 
 def survey(places: int, seed: int) -> np.ndarray:
@@ -85,11 +90,12 @@ def evaluate(card: Path, data: Path, out: Path, log: Path) -> dict:
     return json.loads((out / "evaluate_knn.json").read_text())
 
 
-def pretrain(name: str, work: Path, args: list[str]) -> tuple[Path, float]:
+def pretrain(name: str, work: Path, args: list[str], recipe: str) -> tuple[Path, float]:
     run = work / "runs" / name
     shutil.rmtree(run, ignore_errors=True)
     start = time.perf_counter()
-    eossl("pretrain", *DEMO, *args, "--out", str(run), log=work / f"{name}.log")
+    command = ["pretrain", *RECIPES[recipe], *SETTINGS, *args, "--out", str(run)]
+    eossl(*command, log=work / f"{name}.log")
     return next((run / "weights").glob("*.json")), time.perf_counter() - start
 
 
@@ -106,6 +112,12 @@ def main() -> None:
     parser.add_argument("--per-cover", type=int, default=25, help="evaluation places per cover")
     parser.add_argument("--survey", type=int, default=3000, help="generator places surveyed")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default="demo",
+        help="demo: SimCLR demo preset; patches: Barlow Twins with the patches preset",
+    )
     parser.add_argument("--work", default="bench_sampling")
     args = parser.parse_args()
     work = Path(args.work) / args.experiment
@@ -153,7 +165,7 @@ def main() -> None:
         what = f"{len(places)} training places with 12 monthly dates"
     rows = []
     for name, extra in runs:
-        card, seconds = pretrain(name.replace(" ", "_"), work, extra)
+        card, seconds = pretrain(name.replace(" ", "_"), work, extra, args.recipe)
         if args.experiment == "curation" and "keep" in name:
             kept = kept_places(card.parent.parent, len(places))
             print(f"{name}: water places are {is_water[kept].mean():.0%} of the kept samples "
