@@ -23,7 +23,7 @@ from typing import Any
 from eossl.errors import UserError
 from eossl.sensors import Sensor, fused_sensor, get_sensors
 
-__all__ = ["TERRATORCH_NAMES", "band_info", "find_channels"]
+__all__ = ["TERRATORCH_NAMES", "band_info", "channel_records", "find_channels"]
 
 #: STAC common name -> TerraTorch's ``HLSBands`` / ``SARBands`` name.
 TERRATORCH_NAMES = {
@@ -94,6 +94,11 @@ def band_info(sensor: Sensor | str, bands: Sequence[str] | None = None) -> list[
             }
         )
     return records
+
+
+def channel_records(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """A weights card's channels (its ``band_info``; rebuilt from its sensor for older cards)."""
+    return card.get("band_info") or band_info(card.get("sensor", "unknown"), card.get("bands"))
 
 
 def _labels(band: Any) -> tuple[str | None, float | None]:

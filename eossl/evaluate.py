@@ -22,13 +22,12 @@ import torch
 from torch.nn import functional as F
 
 from eossl.anyband import BoundWavelengths, channel_wavelengths, is_any_band
-from eossl.bands import find_channels
+from eossl.bands import channel_records, find_channels
 from eossl.data.labelled import LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
 from eossl.errors import UserError
 from eossl.finetune import finetune_segmentation
-from eossl.harness import channel_records
 from eossl.models import encoder_from_card
 from eossl.probes import (
     Protocol,

@@ -30,10 +30,17 @@ def _reason(err: BaseException) -> str:
     )
 
 
-__all__ = ["export_all", "export_backbone", "export_checkpoint", "load_method", "sha256"]
+__all__ = [
+    "atomic_write",
+    "export_all",
+    "export_backbone",
+    "export_checkpoint",
+    "load_method",
+    "sha256",
+]
 
 
-def _atomic(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
     """Write through a temporary file and rename, so no half-written file looks complete.
 
     Every file gets the mode of a plain new file (0644 under the usual umask).
@@ -87,15 +94,15 @@ def export_backbone(
     pth, st, ckpt, js = (
         out / f"{name}{ext}" for ext in (".pth", ".safetensors", ".ckpt", ".json")
     )
-    _atomic(pth, lambda p: torch.save(state, p))
-    _atomic(st, lambda p: save_file(state, str(p)))
+    atomic_write(pth, lambda p: torch.save(state, p))
+    atomic_write(st, lambda p: save_file(state, str(p)))
     # TorchGeo's extract_backbone: hparams 'backbone' selects the 'model.backbone.model.' keys
     tg = {
         "hyper_parameters": {"backbone": card["model"], "in_channels": card["in_chans"]},
         "state_dict": {f"model.backbone.model.{k}": v for k, v in state.items()},
         "eossl_card": name,
     }
-    _atomic(ckpt, lambda p: torch.save(tg, p))
+    atomic_write(ckpt, lambda p: torch.save(tg, p))
     from eossl import __version__
 
     full = {
@@ -107,7 +114,7 @@ def export_backbone(
         "sha256_ckpt": sha256(ckpt),
         "eossl_version": __version__,
     }
-    _atomic(js, lambda p: p.write_text(json.dumps(full, indent=2)))
+    atomic_write(js, lambda p: p.write_text(json.dumps(full, indent=2)))
     return js
 
 
@@ -259,6 +266,6 @@ def register_card(card_path: str | os.PathLike) -> Path:
     dest = registry_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for file in card["files"].values():
-        _atomic(dest / file, lambda p, f=file: shutil.copyfile(card_path.parent / f, p))
-    _atomic(dest / card_path.name, lambda p: shutil.copyfile(card_path, p))
+        atomic_write(dest / file, lambda p, f=file: shutil.copyfile(card_path.parent / f, p))
+    atomic_write(dest / card_path.name, lambda p: shutil.copyfile(card_path, p))
     return dest / card_path.name

@@ -27,12 +27,12 @@ import torch
 from torch import Tensor, nn
 
 from eossl.anyband import channel_wavelengths, is_any_band
-from eossl.bands import band_info, find_channels
+from eossl.bands import channel_records, find_channels
 from eossl.errors import UserError
 from eossl.models import encoder_from_card
 from eossl.weights import load_card
 
-__all__ = ["HarnessEncoder", "PangaeaEncoder", "channel_records", "default_out_indices"]
+__all__ = ["HarnessEncoder", "PangaeaEncoder", "default_out_indices"]
 
 
 def default_out_indices(card: dict[str, Any], model: nn.Module) -> list[int]:
@@ -44,11 +44,6 @@ def default_out_indices(card: dict[str, Any], model: nn.Module) -> list[int]:
         if not any(str(f.get("module", "")).startswith("blocks") for f in model.feature_info):
             return list(range(max(0, depth - 4), depth))
     return sorted({max(0, depth * k // 4 - 1) for k in (1, 2, 3, 4)})
-
-
-def channel_records(card: dict[str, Any]) -> list[dict[str, Any]]:
-    """The card's channels (``band_info``; rebuilt from its sensor for older cards)."""
-    return card.get("band_info") or band_info(card.get("sensor", "unknown"), card.get("bands"))
 
 
 class HarnessEncoder(nn.Module):
@@ -75,19 +70,16 @@ class HarnessEncoder(nn.Module):
         records = channel_records(card)
         wanted = list(bands) if bands is not None else [r["name"] for r in records]
         slots = find_channels(records, wanted)
-        if all(s is None for s in slots) and not is_any_band(card["model"]):
+        self.any_band = is_any_band(card["model"])
+        if all(s is None for s in slots) and not self.any_band:
             raise UserError(
                 f"{card['name']}: none of the bands {[str(b) for b in wanted]} is a band of "
                 f"these weights ({', '.join(r['name'] for r in records)})"
             )
         self.model = encoder_from_card(card, path if pretrained else None)
-        self.any_band = is_any_band(card["model"])
-        if self.any_band:
+        if self.any_band:  # takes the harness's bands as they are, with their wavelengths
             self.wavelengths = _wavelengths(records, wanted, slots)
-            self.register_buffer("take", torch.arange(len(wanted)), persistent=False)
-            self.register_buffer("slots", torch.arange(len(wanted)), persistent=False)
-            self.channels = len(wanted)
-        else:
+        else:  # each harness band onto the channel that carries it
             kept = [i for i, s in enumerate(slots) if s is not None]
             self.register_buffer("take", torch.tensor(kept), persistent=False)
             self.register_buffer("slots", torch.tensor([slots[i] for i in kept]), persistent=False)

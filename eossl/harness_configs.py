@@ -24,20 +24,24 @@ from typing import Any
 
 import yaml
 
+from eossl.bands import channel_records
 from eossl.errors import UserError
-from eossl.harness import HarnessEncoder, channel_records
+from eossl.export import atomic_write
+from eossl.harness import HarnessEncoder
 
 __all__ = ["HARNESSES", "write_harness_configs"]
 
 HARNESSES = ("terratorch", "pangaea", "torchgeo-bench")
 
 
-def _write(path: Path, header: str, body: dict[str, Any]) -> Path:
+def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(header + yaml.safe_dump(body, sort_keys=False))
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: p.write_text(text))
     return path
+
+
+def _yaml(path: Path, header: str, body: dict[str, Any]) -> Path:
+    return _write(path, header + yaml.safe_dump(body, sort_keys=False))
 
 
 def _terratorch(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) -> list[Path]:
@@ -72,10 +76,9 @@ def _terratorch(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path)
             },
         },
     }
-    init = out / "custom_modules" / "__init__.py"
-    init.parent.mkdir(parents=True, exist_ok=True)
-    init.write_text(
-        '"""Registers eossl\'s TerraTorch backbone."""\n\nimport eossl.terratorch_backbone\n'
+    init = _write(
+        out / "custom_modules" / "__init__.py",
+        '"""Registers eossl\'s TerraTorch backbone."""\n\nimport eossl.terratorch_backbone\n',
     )
     header = (
         f"# eossl weights {card['name']} ({card.get('method')} on {card.get('sensor')}) "
@@ -84,7 +87,7 @@ def _terratorch(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path)
         "# means/stds: the pretraining normalisation, in stored units; "
         "band names are TerraTorch's.\n"
     )
-    return [_write(out / f"{card['name']}.yaml", header, config), init]
+    return [_yaml(out / f"{card['name']}.yaml", header, config), init]
 
 
 def _pangaea(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) -> list[Path]:
@@ -105,7 +108,7 @@ def _pangaea(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) ->
         f"run with encoder={card['name']}.\n# Normalise with the card's mean/std: "
         f"{card_path.name}.\n"
     )
-    return [_write(out / "encoder" / f"{card['name']}.yaml", header, config)]
+    return [_yaml(out / "encoder" / f"{card['name']}.yaml", header, config)]
 
 
 def _torchgeo_bench(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) -> list[Path]:
@@ -120,7 +123,7 @@ def _torchgeo_bench(card: dict, card_path: Path, encoder: HarnessEncoder, out: P
         "src/torchgeo_bench/conf/model/ and run\n"
         f"# torchgeo-bench run model={card['name']} dataset.names=[m-eurosat]\n"
     )
-    return [_write(out / f"{card['name']}.yaml", header, config)]
+    return [_yaml(out / f"{card['name']}.yaml", header, config)]
 
 
 _WRITERS = {"terratorch": _terratorch, "pangaea": _pangaea, "torchgeo-bench": _torchgeo_bench}
