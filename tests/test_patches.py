@@ -161,7 +161,7 @@ def test_bigearthnet_s1_real_two_float_bands(tmp_path: Path) -> None:
     ids = [str(i) for i in g["sample_id"][:, 0]]
     metas = [json.loads((BEN_S1 / p / f"{p}_labels_metadata.json").read_text()) for p in ids]
     # ordered (as the S2 archive: natural order) and labelled by each S1 patch's S2 patch
-    from eossl.data.convert.rasters import natural_key
+    from eossl.data.io.schema import natural_key
 
     places = [m["corresponding_s2_patch"] for m in metas]
     assert [str(i) for i in g["location_id"][...]] == places == sorted(places, key=natural_key)

@@ -22,10 +22,10 @@ from eossl.data.convert.rasters import (
     bad_file_error,
     error_text,
     file_key,
-    natural_key,
     parse_date,
     tag_date,
 )
+from eossl.data.io.schema import natural_key
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor, list_sensors
 

@@ -31,6 +31,7 @@ from eossl.data.convert.rasters import (
     error_text,
     invalid_pixels,
 )
+from eossl.data.io.schema import empty_block
 from eossl.errors import UserError
 from eossl.sensors import Sensor
 
@@ -154,14 +155,7 @@ class ChipPlan:
 
         chips = self.chips[start:stop]
         n, t, c, s = len(chips), self.times, len(self.band_names), self.chip
-        fill = 0 if self.nodata is None else self.nodata
-        out: dict[str, Any] = {
-            "bands": np.full((n, t, c, s, s), fill, self.dtype),
-            "cloud_mask": np.full((n, t, s, s), 6, np.uint8),
-            "time_": np.full((n, t), np.datetime64("NaT"), "datetime64[ns]"),
-            "sample_id": np.full((n, t), "", dtype=object),
-            "file_id": np.full((n, t), "", dtype=object),
-        }
+        out: dict[str, Any] = empty_block(n, t, c, s, s, self.dtype, self.nodata)
         keep = self.keep[start:stop]
         bad: list[BadFile] = []
         for j, scene in enumerate(self.scenes):

@@ -23,10 +23,10 @@ import numpy as np
 from eossl.data.convert.rasters import (
     TIF_SUFFIXES,
     BadFileError,
-    natural_key,
     parse_date,
     subdirs,
 )
+from eossl.data.io.schema import natural_key
 from eossl.errors import UserError
 
 __all__ = [

@@ -39,6 +39,7 @@ from eossl.data.convert.rasters import (
     invalid_pixels,
     tag_date,
 )
+from eossl.data.io.schema import empty_block
 from eossl.errors import UserError
 from eossl.sensors import Sensor
 
@@ -184,13 +185,8 @@ class PatchPlan:
 
         patches = self.patches[start:stop]
         n, c, h, w = len(patches), len(self.band_names), self.height, self.width
-        fill = 0 if self.nodata is None else self.nodata
         out: dict[str, Any] = {
-            "bands": np.full((n, 1, c, h, w), fill, self.dtype),
-            "cloud_mask": np.full((n, 1, h, w), 6, np.uint8),
-            "time_": np.full((n, 1), np.datetime64("NaT"), "datetime64[ns]"),
-            "sample_id": np.full((n, 1), "", dtype=object),
-            "file_id": np.full((n, 1), "", dtype=object),
+            **empty_block(n, 1, c, h, w, self.dtype, self.nodata),
             "location_id": np.full(n, "", dtype=object),
             "crs": np.zeros(n, np.int64),
             "x_": np.full((n, w), np.nan),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from eossl.data.io.schema import natural_key
 from eossl.errors import UserError
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "file_key",
     "fingerprint",
     "invalid_pixels",
-    "natural_key",
     "nodata_attr",
     "parse_date",
     "subdirs",
@@ -89,11 +89,6 @@ def subdirs(path: Path) -> list[Path]:
         (p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: natural_key(p.name),
     )
-
-
-def natural_key(text: str) -> list[Any]:
-    """Sort key that orders embedded numbers numerically."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 def _valid(dt: str) -> np.datetime64 | None:

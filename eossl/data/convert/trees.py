@@ -25,6 +25,7 @@ from eossl.data.convert.rasters import (
     error_text,
     invalid_pixels,
 )
+from eossl.data.io.schema import empty_block
 from eossl.sensors import Sensor
 
 __all__ = ["LAYOUTS", "Location", "Scene", "TreePlan"]
@@ -131,13 +132,8 @@ class TreePlan:
 
         locs = self.locations[start:stop]
         n, t, c, h, w = len(locs), self.times, len(self.band_names), self.height, self.width
-        fill = 0 if self.nodata is None else self.nodata
         out: dict[str, Any] = {
-            "bands": np.full((n, t, c, h, w), fill, self.dtype),
-            "cloud_mask": np.full((n, t, h, w), 6, np.uint8),
-            "time_": np.full((n, t), np.datetime64("NaT"), "datetime64[ns]"),
-            "sample_id": np.full((n, t), "", dtype=object),
-            "file_id": np.full((n, t), "", dtype=object),
+            **empty_block(n, t, c, h, w, self.dtype, self.nodata),
             "location_id": np.array([loc.id for loc in locs], dtype=str),  # pairs s1/s2c/s2a
             "crs": np.zeros(n, np.int64),
             "x_": np.full((n, w), np.nan),

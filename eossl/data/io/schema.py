@@ -77,11 +77,29 @@ def find_stores(root: str | os.PathLike) -> list[Path]:
             f"{root}: no Zarr stores (*.zarr, *.zarr.zip) found; create one with "
             "`eossl synth` or `eossl convert`"
         )
-    return sorted(stores, key=_natural_key)
+    return sorted(stores, key=lambda p: natural_key(str(p)))
 
 
-def _natural_key(path: Path) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+def natural_key(text: str) -> list[Any]:
+    """Sort key that orders embedded numbers numerically."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def empty_block(
+    samples: int, times: int, bands: int, height: int, width: int, dtype: Any, nodata: Any
+) -> dict[str, np.ndarray]:
+    """A write block with every slot padded, for a converter to fill.
+
+    Nodata bands (0 without nodata), ``cloud_mask`` 6 (no data), NaT times, empty ids.
+    """
+    fill = 0 if nodata is None else nodata
+    return {
+        "bands": np.full((samples, times, bands, height, width), fill, dtype),
+        "cloud_mask": np.full((samples, times, height, width), CLOUD_CODES["nodata"], np.uint8),
+        "time_": np.full((samples, times), np.datetime64("NaT"), "datetime64[ns]"),
+        "sample_id": np.full((samples, times), "", dtype=object),
+        "file_id": np.full((samples, times), "", dtype=object),
+    }
 
 
 def open_group(path: Path) -> zarr.Group:
