@@ -8,7 +8,8 @@ thread). ``+crc32c`` candidates append a crc32c and check it before decoding, as
 zarr codec does (google_crc32c). eossl writes ``blosc-lz4-5-shuffle+crc32c`` by default
 and wrote ``zstd-3`` before (``--codec``). Ends with ``ratio`` lines: decode speed
 against zstd-3, and ``checksum_cost_*``, the decode time with crc32c over without
-(bare, and ``_zarr_read``: whole chunk reads through zarr-python).
+(bare; ``_zarr_read`` and ``_ts_read``: whole chunks read through zarr-python and
+tensorstore), and the crc32c speed of google_crc32c and of tensorstore.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 import google_crc32c
 import numpy as np
@@ -68,41 +70,51 @@ def _checked(blob: bytes) -> np.ndarray:
     return payload
 
 
-def zarr_read_cost(data: np.ndarray, rounds: int) -> dict[str, float]:
-    """Seconds per (sample, time) chunk read through zarr-python, lz4 without and with crc32c.
+def read_cost(data: np.ndarray, rounds: int) -> dict[tuple[str, str], float]:
+    """Seconds per (sample, time) chunk read whole, lz4 without and with crc32c.
 
     ``data`` (sample, time, C, H, W) is written as eossl writes it (one shard, one chunk
-    per sample and time) to two temporary stores that differ only in the crc32c.
+    per sample and time) to two temporary stores that differ only in the crc32c, then
+    read chunk by chunk through zarr-python and through tensorstore (one thread, so
+    the time is the CPU cost). Keys: (reader, codecs).
     """
     import tempfile
 
+    import tensorstore as ts
     import zarr
     from zarr.codecs import BloscCodec, Crc32cCodec
 
     blosc = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-    best: dict[str, float] = {}
+    one_thread = ts.Context(
+        {"cache_pool": {"total_bytes_limit": 0}, "data_copy_concurrency": {"limit": 1}}
+    )
+    best: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        arrays = {}
+        reads: dict[tuple[str, str], Callable[[int, int], Any]] = {}
         for name, codecs in (("lz4", (blosc,)), ("lz4+crc32c", (blosc, Crc32cCodec()))):
-            arrays[name] = zarr.create_array(
-                f"{tmp}/{name}.zarr",
+            path = f"{tmp}/{name}.zarr"
+            zarr.create_array(
+                path,
                 shape=data.shape,
                 chunks=(1, 1, *data.shape[2:]),
                 shards=data.shape,
                 dtype=data.dtype,
                 compressors=codecs,
-            )
-            arrays[name][...] = data
-            best[name] = float("inf")
+            )[...] = data
+            array = zarr.open_array(path, mode="r")
+            reads["zarr", name] = lambda j, t, a=array: a[j, t]
+            spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": path}}
+            store = ts.open(spec, read=True, context=one_thread).result()
+            reads["tensorstore", name] = lambda j, t, a=store: a[j, t].read().result()
+        best = dict.fromkeys(reads, float("inf"))
         for r in range(rounds):
-            for name in sorted(arrays, reverse=bool(r % 2)):
-                array = zarr.open_array(f"{tmp}/{name}.zarr", mode="r")
+            for key in sorted(reads, reverse=bool(r % 2)):
                 start = time.perf_counter()
                 for j in range(data.shape[0]):
                     for t in range(data.shape[1]):
-                        array[j, t]
+                        reads[key](j, t)
                 per_chunk = (time.perf_counter() - start) / (data.shape[0] * data.shape[1])
-                best[name] = min(best[name], per_chunk)
+                best[key] = min(best[key], per_chunk)
     return best
 
 
@@ -156,12 +168,20 @@ def main() -> None:
         print(f"ratio decode_{name}_vs_zstd-3: {ref / rows[name][0]:.2f}x")
     for cname, name in (("lz4", "blosc-lz4-5-shuffle"), ("zstd", "blosc-zstd-3-bitshuffle")):
         print(f"ratio checksum_cost_{cname}: {rows[name + '+crc32c'][0] / rows[name][0]:.2f}x")
-    read = zarr_read_cost(bands[: args.chunks // 2, :2], args.rounds)
-    print(
-        f"zarr-python read, ms/chunk: lz4 {read['lz4'] * 1e3:.2f}, "
-        f"lz4+crc32c {read['lz4+crc32c'] * 1e3:.2f}"
-    )
-    print(f"ratio checksum_cost_lz4_zarr_read: {read['lz4+crc32c'] / read['lz4']:.2f}x")
+    read = read_cost(bands[: args.chunks // 2, :2], args.rounds)
+    for reader in ("zarr", "tensorstore"):
+        plain, checked = read[reader, "lz4"], read[reader, "lz4+crc32c"]
+        print(f"{reader} read, ms/chunk: lz4 {plain * 1e3:.2f}, lz4+crc32c {checked * 1e3:.2f}")
+    stored = sum(len(b) for b in lz4) / len(lz4)
+    crc = {
+        "google_crc32c": best["crc32c check only (lz4 chunks)"],
+        "tensorstore": read["tensorstore", "lz4+crc32c"] - read["tensorstore", "lz4"],
+    }
+    print("crc32c, GB/s of stored bytes: " + ", ".join(
+        f"{name} {stored / max(s, 1e-9) / 1e9:.1f}" for name, s in crc.items()))  # fmt: skip
+    for reader in ("zarr", "tensorstore"):
+        cost = read[reader, "lz4+crc32c"] / read[reader, "lz4"]
+        print(f"ratio checksum_cost_lz4_{'zarr' if reader == 'zarr' else 'ts'}_read: {cost:.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from eossl.data.workers import one_thread, worker_context
+from eossl.data.workers import init_worker, worker_context
 
 from .decode import DecodePairs
 from .inputs import SENSOR, eossl_dataset, fixture_store, torchgeo_tree, v11_zip, without_crc
@@ -87,7 +87,7 @@ def loader(
                 persistent_workers=w > 0,
                 prefetch_factor=4 if w > 0 else None,
                 multiprocessing_context=worker_context(True) if w > 0 else None,
-                worker_init_fn=one_thread if w > 0 else None,
+                worker_init_fn=init_worker if w > 0 else None,
             )
             for name, ds in datasets.items()
         }
@@ -142,7 +142,7 @@ def worker_startup(store: Path, workers: int = 2, batch_size: int = 16) -> dict[
             num_workers=workers,
             persistent_workers=True,
             multiprocessing_context=worker_context(method == "forkserver"),
-            worker_init_fn=one_thread,
+            worker_init_fn=init_worker,
         )
         firsts = []
         for _ in range(2):  # a fresh epoch (workers start), then a later one (they persist)

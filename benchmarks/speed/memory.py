@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eossl.data.workers import one_thread, worker_context
+from eossl.data.workers import init_worker, worker_context
 
 from .inputs import eossl_dataset, fixture_store
 from .loader import epoch
@@ -60,7 +60,7 @@ def _memory_child(store: str, samples: int, batch_size: int, workers: int) -> No
         shuffle=True,
         num_workers=workers,
         multiprocessing_context=worker_context(True) if workers else None,
-        worker_init_fn=one_thread if workers else None,
+        worker_init_fn=init_worker if workers else None,
     )
     n = epoch(loader)
     stop.set()

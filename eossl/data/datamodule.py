@@ -25,7 +25,7 @@ from eossl.data.normalize import (
 from eossl.data.phenology import ensure_phenology
 from eossl.data.positives import PHENOLOGICAL, Positives
 from eossl.data.samples import stores_of
-from eossl.data.workers import one_thread, start_worker_server, worker_context
+from eossl.data.workers import init_worker, start_worker_server, worker_context
 from eossl.errors import UserError
 from eossl.sensors import Sensor, fused_sensor, get_sensors
 
@@ -398,7 +398,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             multiprocessing_context=(
                 worker_context(self.dataset.uses_tensorstore) if workers > 0 else None
             ),
-            worker_init_fn=one_thread if workers > 0 else None,
+            worker_init_fn=init_worker if workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -1,19 +1,21 @@
-"""How DataLoader workers start: the start method, the forkserver's imports, one thread each.
+"""How DataLoader workers start: the start method, the forkserver's imports, their setup.
 
 tensorstore (the hot-path reader) is not fork-safe, so a process that reads through
 it starts workers with forkserver. This module imports neither Lightning nor the
-model code: a worker unpickles ``one_thread`` from here.
+model code: a worker unpickles ``init_worker`` from here.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import sys
 from typing import Any
 
 import torch
 
-__all__ = ["one_thread", "start_worker_server", "worker_context"]
+__all__ = ["init_worker", "keep_freed_memory", "start_worker_server", "worker_context"]
 
 
 def worker_context(tensorstore: bool) -> Any:
@@ -46,6 +48,35 @@ def start_worker_server(tensorstore: bool) -> None:
         forkserver.ensure_running()
 
 
-def one_thread(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: one torch thread per worker (workers are the parallelism)."""
+def init_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: one torch thread, freed buffers kept for reuse.
+
+    Workers are the parallelism; :func:`keep_freed_memory` saves page faults.
+    """
     torch.set_num_threads(1)
+    keep_freed_memory()
+
+
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc reuse freed buffers instead of handing them back to the kernel.
+
+    Every sample is read into fresh buffers of a few MB, many on tensorstore's
+    threads. By default glibc gives each thread its own arena and unmaps or trims
+    freed memory, so the next read faults the same pages in again: about a quarter
+    of a worker's CPU went to page faults (``perf``; ``benchmarks/README.md``). One arena,
+    buffers up to 32 MiB from the heap and up to 64 MiB kept free end that. Only
+    for processes eossl starts (DataLoader workers); a no-op off glibc. Returns
+    whether it applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl and other C libraries
+        return False
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20))
+    return all(mallopt(key, value) == 1 for key, value in settings)
