@@ -13,16 +13,22 @@ places of each land cover (majority class of the label map), none seen in traini
   covers, so no place is open sea; repeats make the majority truly redundant.) A
   full run of E epochs against ``--curation.keep K`` runs with the same number of
   steps, so about the same wall clock (the embedding passes are counted in the times
-  printed). Each curated run also prints the share of water places it kept.
+  printed). A curated epoch is K of a full one, so its curation rounds (every 5 full
+  epochs' worth of steps) and validation passes (every full epoch's worth) are
+  spaced to match. Each curated run also prints the share of water places it kept.
 - ``phenology``: a store with 12 monthly timestamps per place; ``positives: season``
   (any two dates) against ``positives: phenology`` (dates of two different phases of
   the place's own NDVI cycle), same epochs.
 
-    python benchmarks/sampling.py curation [--epochs 10] [--work bench_sampling]
+    python benchmarks/sampling.py curation [--epochs 10] [--seeds 3] [--per-cover 100]
     python benchmarks/sampling.py phenology [--epochs 10]
 
-Prints a markdown table: kNN accuracy of each run with its bootstrap interval,
-random init and band statistics on the same samples, and the pretraining seconds.
+``--seeds N`` repeats every run with pretraining seeds 0 .. N-1 (``--seed_everything``
+and ``--data.seed``: the model's initialisation, the split, the draws and the
+curation). Prints a markdown table: kNN accuracy of each run with its bootstrap
+interval, random init and band statistics on the same samples, and the pretraining
+seconds; then each run's paired gain over the first (full, or calendar positives),
+averaged over the seeds (``paired_knn.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from paired_knn import knn_correct, paired_gain
 from real_patches import eossl, score_cells
 
 from eossl.data.datamodule import train_val_split
@@ -74,13 +81,13 @@ def pick(cover: np.ndarray, wanted: dict[str, int], used: set[int]) -> list[int]
     return out
 
 
-def kept_places(run: Path, n: int) -> np.ndarray:
+def kept_places(run: Path, n: int, seed: int) -> np.ndarray:
     """Store indices of the samples the last curation round kept (from the checkpoint)."""
     import torch
 
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
     (curation,) = [v for k, v in state.items() if "DynamicCuration" in k]
-    train, _ = train_val_split(n, 0, VAL_FRACTION)  # the datamodule's split, seed 0
+    train, _ = train_val_split(n, seed, VAL_FRACTION)  # the datamodule's split
     return train[np.asarray(curation["selection"])]
 
 
@@ -111,7 +118,8 @@ def main() -> None:
     parser.add_argument("--keep", type=float, nargs="+", default=[0.25], help="curation keeps")
     parser.add_argument("--per-cover", type=int, default=25, help="evaluation places per cover")
     parser.add_argument("--survey", type=int, default=3000, help="generator places surveyed")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="generator seed (the places)")
+    parser.add_argument("--seeds", type=int, default=1, help="pretraining seeds per run")
     parser.add_argument(
         "--recipe",
         choices=list(RECIPES),
@@ -146,8 +154,10 @@ def main() -> None:
         steps = args.epochs * (n_train // BATCH)
         for keep in args.keep:
             per_epoch = int(round(keep * n_train)) // BATCH  # an epoch's steps (drop_last)
-            curated = ["--curation.keep", str(keep), "--curation.every_n_epochs", "5"]
+            every = str(max(1, round(5 / keep)))  # every 5 full epochs' worth of steps
+            curated = ["--curation.keep", str(keep), "--curation.every_n_epochs", every]
             curated += ["--trainer.max_epochs", str(-(-steps // per_epoch))]  # the same steps
+            curated += ["--trainer.check_val_every_n_epoch", str(max(1, round(1 / keep)))]
             runs.append((f"curated keep {keep}", ["--data", str(train), *curated]))
         what = (
             f"{len(places)} training samples: {water} of them repeats of "
@@ -164,21 +174,36 @@ def main() -> None:
                                      *epochs]))  # fmt: skip
         what = f"{len(places)} training places with 12 monthly dates"
     rows = []
-    for name, extra in runs:
-        card, seconds = pretrain(name.replace(" ", "_"), work, extra, args.recipe)
-        if args.experiment == "curation" and "keep" in name:
-            kept = kept_places(card.parent.parent, len(places))
-            print(f"{name}: water places are {is_water[kept].mean():.0%} of the kept samples "
-                  f"({is_water.mean():.0%} of the store)", flush=True)  # fmt: skip
-        result = evaluate(card, evaluation, work / "eval" / name.replace(" ", "_"),
-                          work / f"{name.replace(' ', '_')}_eval.log")  # fmt: skip
-        rows.append((name, result, seconds))
-        print(f"{name}: pretrained in {seconds:.0f} s", flush=True)
+    cards: dict[str, list[str]] = {name: [] for name, _ in runs}
+    for seed in range(args.seeds):
+        seeded = ["--seed_everything", str(seed), "--data.seed", str(seed)]
+        for name, extra in runs:
+            tag = f"{name.replace(' ', '_')}_seed{seed}"
+            card, seconds = pretrain(tag, work, [*extra, *seeded], args.recipe)
+            if args.experiment == "curation" and "keep" in name:
+                kept = kept_places(card.parent.parent, len(places), seed)
+                share = f"{is_water[kept].mean():.0%} of the kept samples"
+                print(f"{name}, seed {seed}: water places are {share} "
+                      f"({is_water.mean():.0%} of the store)", flush=True)  # fmt: skip
+            result = evaluate(card, evaluation, work / "eval" / tag, work / f"{tag}_eval.log")
+            rows.append((name, seed, result, seconds))
+            cards[name].append(str(card))
+            print(f"{name}, seed {seed}: pretrained in {seconds:.0f} s", flush=True)
     print(f"\n{what}; kNN on {len(test)} balanced places ({args.per_cover} per cover)\n")
-    print("| run | kNN pretrained | random init | band statistics | pretrain (s) |")
+    print("| run | seed | kNN pretrained | random init | band statistics | pretrain (s) |")
+    print("|---|---|---|---|---|---|")
+    for name, seed, result, seconds in rows:
+        print(f"| {name} | {seed} | {' | '.join(score_cells(result))} | {seconds:.0f} |")
+    correct = knn_correct(str(evaluation), [c for run in cards.values() for c in run])
+    first, *others = cards
+    print(f"\nPaired on the same {len(test)} places, mean over {args.seeds} seed(s):\n")
+    print("| run | minus | kNN gain | 95% interval | pretrain (s), mean |")
     print("|---|---|---|---|---|")
-    for name, result, seconds in rows:
-        print(f"| {name} | {' | '.join(score_cells(result))} | {seconds:.0f} |")
+    for name in others:
+        gain, lo, hi = paired_gain([correct[c] for c in cards[first]],
+                                   [correct[c] for c in cards[name]])  # fmt: skip
+        seconds = np.mean([s for n, _, _, s in rows if n == name])
+        print(f"| {name} | {first} | {gain:+.3f} | {lo:+.3f} to {hi:+.3f} | {seconds:.0f} |")
 
 
 if __name__ == "__main__":
