@@ -1,6 +1,9 @@
 """The hot-path reader: tensorstore equals zarr-python, checksums hold, workers start."""
 
+import platform
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from eossl.data.io import reader as reader_module
 from eossl.data.io.reader import ArrayReader, TensorstoreReader, open_reader
 from eossl.data.io.schema import open_group
 from eossl.data.synthetic.store import write_synthetic
+from eossl.data.workers import init_worker
 from eossl.errors import UserError
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"
@@ -155,9 +159,16 @@ def test_workers_start_after_the_parent_has_read(v11_s2: Path) -> None:
     assert dm.dataset.backend() == "tensorstore"
     loader = dm.train_dataloader()
     assert loader.multiprocessing_context.get_start_method() == "forkserver"
+    assert loader.worker_init_fn is init_worker
     assert _indices(loader) == list(range(128))
     dm.dataset.set_epoch(1)  # persistent workers see the new epoch
     assert _indices(loader) == list(range(128))
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
+def test_keep_freed_memory_applies_in_a_fresh_process() -> None:
+    code = "from eossl.data.workers import keep_freed_memory as k; raise SystemExit(not k())"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_forked_workers_fall_back_to_zarr(v11_s2: Path, caplog: pytest.LogCaptureFixture) -> None:
