@@ -1,7 +1,8 @@
 """What to sample (#17): dynamic curation on a redundant store, phenology vs calendar positives.
 
 Both experiments pretrain with the SimCLR demo preset (ResNet-18, 64 px views; or with
-``--recipe patches``, Barlow Twins with the patches preset, batch 32) on
+``--recipe patches``, Barlow Twins with the patches preset, batch 32; or ``--recipe
+spectral``, the SimCLR demo without intensity jitter, grayscale and blur) on
 synthetic stores built from chosen generator places, then score frozen features
 with ``eossl evaluate --task knn`` on a *balanced* labelled store: the same number of
 places of each land cover (majority class of the label map), none seen in training.
@@ -52,10 +53,14 @@ SIZE = 64
 COVERS = ["water", "forest", "cropland", "grassland", "urban", "bare"]
 BATCH, VAL_FRACTION = 32, 0.05  # the demo preset's
 SETTINGS = ["--data.batch_size", str(BATCH), "--data.val_fraction", str(VAL_FRACTION)]
-RECIPES = {  # both on the demo's batch and validation share, so steps and splits match
+RECIPES = {  # all on the demo's batch and validation share, so steps and splits match
     "demo": ["--method", "simclr", "--preset", "demo", "--data.num_workers", "2"],
     "patches": ["--method", "barlow", "--preset", "patches", "--data.num_workers", "2"],
-}
+    "spectral": [  # the demo, without the augmentations that alter band values
+        "--method", "simclr", "--preset", "demo", "--data.num_workers", "2",
+        *(f"--model.init_args.augment.{a}=0" for a in ("intensity_p", "grayscale", "blur")),
+    ],
+}  # fmt: skip
 
 
 def survey(places: int, seed: int) -> np.ndarray:
@@ -124,7 +129,8 @@ def main() -> None:
         "--recipe",
         choices=list(RECIPES),
         default="demo",
-        help="demo: SimCLR demo preset; patches: Barlow Twins with the patches preset",
+        help="demo: SimCLR demo preset; patches: Barlow Twins with the patches preset; "
+        "spectral: the SimCLR demo without intensity jitter, grayscale and blur",
     )
     parser.add_argument("--work", default="bench_sampling")
     args = parser.parse_args()

@@ -219,6 +219,7 @@ def _quiet_warnings() -> None:
         ".*litmodels.*",
         ".*DataLoader will create.*worker processes.*",  # eossl says it once (datamodule)
         ".*Total length of `list` across ranks is zero.*",
+        ".*Experiment logs directory .* exists and is not empty.*",  # resume: metrics kept aside
     ):
         warnings.filterwarnings("ignore", message=pattern)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
@@ -241,6 +242,11 @@ def _keep_metrics(out: Path) -> None:
     if metrics.exists():
         n = len(list(out.glob("metrics.*.csv")))
         metrics.rename(out / f"metrics.{n}.csv")
+
+
+def _launching_process() -> bool:
+    """Whether this is the process a user started, not a DDP rank Lightning or torchrun added."""
+    return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
@@ -342,7 +348,7 @@ def pretrain_cli(argv: list[str]) -> None:
             )
         if ckpt_path is not None:
             _check_checkpoint(Path(ckpt_path))
-        if known.data is None:
+        if known.data is None and _launching_process():
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "
                 f"{sensor.title} sample with the demo preset ({demo.name}); "

@@ -77,6 +77,7 @@ def test_ddp_two_cpu_processes_use_both_shards(tmp_path: Path) -> None:
     # 11 training samples: 5 per process, 2 batches of 2 each -> 8 distinct samples in total
     assert unique == [8.0]
     assert len(list((out / "weights").glob("*.json"))) == 1  # exported once, by rank 0
+    assert proc.stderr.count("no --data given") == 1  # said once, not by every rank
 
 
 def test_ddp_curation_gives_every_process_the_same_selection(tmp_path: Path) -> None:
@@ -127,6 +128,7 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
         *args, "--trainer.max_epochs", str(saved["epoch"] + 2), "--resume", timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "exists and is not empty" not in resumed.stderr  # the earlier metrics are kept
     final = torch.load(last, weights_only=True)
     assert final["global_step"] > saved["global_step"]
 
