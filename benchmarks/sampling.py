@@ -14,9 +14,10 @@ places of each land cover (majority class of the label map), none seen in traini
   covers, so no place is open sea; repeats make the majority truly redundant.) A
   full run of E epochs against ``--curation.keep K`` runs with the same number of
   steps, so about the same wall clock (the embedding passes are counted in the times
-  printed). A curated epoch is K of a full one, so its curation rounds (every 5 full
-  epochs' worth of steps) and validation passes (every full epoch's worth) are
-  spaced to match. Each curated run also prints the share of water places it kept.
+  printed). A curated epoch is K of a full one, so its curation rounds (every
+  ``--every`` full epochs' worth of steps, 5) and validation passes (every full
+  epoch's worth) are spaced to match. Each curated run also prints the share of
+  water places it kept.
 - ``phenology``: a store with 12 monthly timestamps per place; ``positives: season``
   (any two dates) against ``positives: phenology`` (dates of two different phases of
   the place's own NDVI cycle), same epochs.
@@ -121,6 +122,9 @@ def main() -> None:
         "--distinct-water", type=int, default=36, help="distinct water places (curation)"
     )
     parser.add_argument("--keep", type=float, nargs="+", default=[0.25], help="curation keeps")
+    parser.add_argument(
+        "--every", type=float, default=5, help="full epochs' worth of steps between rounds"
+    )
     parser.add_argument("--per-cover", type=int, default=25, help="evaluation places per cover")
     parser.add_argument("--survey", type=int, default=3000, help="generator places surveyed")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (the places)")
@@ -160,7 +164,7 @@ def main() -> None:
         steps = args.epochs * (n_train // BATCH)
         for keep in args.keep:
             per_epoch = int(round(keep * n_train)) // BATCH  # an epoch's steps (drop_last)
-            every = str(max(1, round(5 / keep)))  # every 5 full epochs' worth of steps
+            every = str(max(1, round(args.every / keep)))  # in full epochs' worth of steps
             curated = ["--curation.keep", str(keep), "--curation.every_n_epochs", every]
             curated += ["--trainer.max_epochs", str(-(-steps // per_epoch))]  # the same steps
             curated += ["--trainer.check_val_every_n_epoch", str(max(1, round(1 / keep)))]
