@@ -26,6 +26,7 @@ from eossl.bands import channel_records, find_channels
 from eossl.data.labelled import LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
+from eossl.data.workers import loader_workers
 from eossl.errors import UserError
 from eossl.finetune import finetune_segmentation
 from eossl.models import encoder_from_card
@@ -173,7 +174,10 @@ def _features(
         for (card, ref), i in zip(cards, inputs, strict=True)
     ]
     loader = torch.utils.data.DataLoader(
-        scenes.dataset, batch_size=batch_size, num_workers=num_workers
+        scenes.dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        **loader_workers(num_workers, scenes.tensorstore),
     )
     feats: dict[str, list[torch.Tensor]] = {PRETRAINED: [], RANDOM: [], BAND_STATS: []}
     targets = []

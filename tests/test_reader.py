@@ -165,6 +165,24 @@ def test_workers_start_after_the_parent_has_read(v11_s2: Path) -> None:
     assert _indices(loader) == list(range(128))
 
 
+def test_labelled_workers_start_after_the_parent_has_read(tmp_path: Path) -> None:
+    from eossl.data.labelled import LabelledZarrDataModule
+    from eossl.data.scenes import open_scenes
+
+    store = write_synthetic(
+        tmp_path / "l.zarr", "s2", samples=8, size=24, seasons=2, seed=3, shard=4,
+        labels=True, quiet=True,
+    )  # fmt: skip
+    dm = LabelledZarrDataModule(str(store), [0.0] * 13, [1.0] * 13, size=16, num_workers=2)
+    dm.setup()
+    dm.chips[0]  # the parent reads through tensorstore: forked workers could not
+    loader = dm.train_dataloader()
+    assert loader.multiprocessing_context.get_start_method() == "forkserver"
+    assert loader.worker_init_fn is init_worker
+    assert sum(len(batch["mask"]) for batch in loader) == len(dm.train_set)
+    assert open_scenes(None, str(store), seed=0).tensorstore  # evaluate's loader likewise
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
 def test_keep_freed_memory_applies_in_a_fresh_process() -> None:
     code = "from eossl.data.workers import keep_freed_memory as k; raise SystemExit(not k())"

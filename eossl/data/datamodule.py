@@ -25,7 +25,7 @@ from eossl.data.normalize import (
 from eossl.data.phenology import ensure_phenology
 from eossl.data.positives import PHENOLOGICAL, Positives
 from eossl.data.samples import stores_of
-from eossl.data.workers import init_worker, start_worker_server, worker_context
+from eossl.data.workers import loader_workers, start_worker_server
 from eossl.errors import UserError
 from eossl.sensors import Sensor, fused_sensor, get_sensors
 
@@ -395,10 +395,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             persistent_workers=workers > 0 and not one_off,
             drop_last=train and size >= self.batch_size,
             prefetch_factor=4 if workers > 0 else None,
-            multiprocessing_context=(
-                worker_context(self.dataset.uses_tensorstore) if workers > 0 else None
-            ),
-            worker_init_fn=init_worker if workers > 0 else None,
+            **loader_workers(workers, self.dataset.uses_tensorstore),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.normalize import BandNormalize
+from eossl.data.workers import loader_workers
 from eossl.errors import UserError
 
 __all__ = ["LabelledChips", "LabelledZarrDataModule", "image_labels", "image_targets"]
@@ -149,7 +150,11 @@ class LabelledZarrDataModule(L.LightningDataModule):
 
     def _loader(self, data: Subset, shuffle: bool) -> DataLoader:
         return DataLoader(
-            data, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers
+            data,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            **loader_workers(self.num_workers, self.chips.data.uses_tensorstore),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -39,6 +39,7 @@ class SceneData:
     offset: float = 0.0  # DN offset carried by the stored values (0: none)
     nodata: float | None = None
     sensor: str | None = None  # the card these data are in, where known
+    tensorstore: bool = False  # read through tensorstore (DataLoader workers must not fork)
 
     @property
     def test_index(self) -> np.ndarray | None:
@@ -208,6 +209,7 @@ def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -
             offset=float(group.attrs.get("offset", 0.0) or 0.0),
             nodata=group.attrs.get("nodata"),
             sensor=group.attrs.get("sensor"),
+            tensorstore=chips.chips.data.uses_tensorstore,
         )
     data = _StoreScenes(path, seed)
     kind = group.attrs.get("scene_label_kind", "multi")
@@ -222,6 +224,7 @@ def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -
         offset=float(group.attrs.get("offset", 0.0) or 0.0),
         nodata=group.attrs.get("nodata"),
         sensor=group.attrs.get("sensor"),
+        tensorstore=data.data.uses_tensorstore,
     )
 
 

@@ -15,7 +15,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["init_worker", "keep_freed_memory", "start_worker_server", "worker_context"]
+__all__ = [
+    "init_worker",
+    "keep_freed_memory",
+    "loader_workers",
+    "start_worker_server",
+    "worker_context",
+]
 
 
 def worker_context(tensorstore: bool) -> Any:
@@ -34,6 +40,16 @@ def worker_context(tensorstore: bool) -> Any:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(_PRELOAD))
     return context
+
+
+def loader_workers(num_workers: int, tensorstore: bool) -> dict[str, Any]:
+    """DataLoader keywords that start eossl's workers safely (none with 0 workers).
+
+    ``tensorstore``: whether the dataset reads through it (then workers must not fork).
+    """
+    if num_workers <= 0:
+        return {}
+    return {"multiprocessing_context": worker_context(tensorstore), "worker_init_fn": init_worker}
 
 
 _PRELOAD = ("eossl.data.dataset", "tensorstore", "xarray")
