@@ -328,3 +328,11 @@ def test_mae_masks_across_s1_and_s2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert config["model"]["init_args"]["spectral_groups"][0] == [0, 1]
     card = json.loads(next((out / "weights").glob("*.json")).read_text())
     assert card["in_chans"] == 15 and card["sensor"] == "s1-grd+s2-l1c"
+
+
+@pytest.mark.parametrize("method", ["crossmodal", "anyband"])
+def test_own_encoders_refuse_backbone_weights(method: str, tmp_path: Path) -> None:
+    from eossl.methods import METHODS
+
+    with pytest.raises(UserError, match="backbone_weights"):
+        METHODS[method](sensors="s1-grd,s2-l1c", in_chans=15, backbone_weights="w.pth")

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.console import say_during_fit
+from eossl.errors import UserError
 from eossl.models import create_backbone
 from eossl.monitors import embedding_std, epoch_line, rankme
 
@@ -65,6 +66,11 @@ class SSLMethod(L.LightningModule):
         collapse_threshold: float = 0.05,
     ) -> None:
         super().__init__()
+        if backbone_weights is not None and not self.one_encoder:
+            raise UserError(
+                f"{type(self).__name__} builds its own encoders (one per sensor, or an "
+                "any-band ViT); backbone_weights, one timm encoder's weights, does not apply"
+            )
         self.save_hyperparameters()
         if isinstance(augment, dict):
             augment = AugmentRecipe(**augment)
