@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eossl.errors import UserError
@@ -118,27 +118,61 @@ def _labels(band: Any) -> tuple[str | None, float | None]:
 def find_channels(records: Sequence[dict[str, Any]], wanted: Sequence[Any]) -> list[int | None]:
     """For each requested band, the card's channel that carries it, or None.
 
-    A band is found by name, in any spelling of the card's ``aliases`` (exact, then
-    case-insensitive), else by centre wavelength in micrometres (the nearest channel
-    within :data:`WAVELENGTH_TOLERANCE`). It may be a str, a number, or an object with
-    ``name`` and ``wavelength_um``. A band no channel carries is None.
+    A band is found by name: a channel's own eossl name first, then any spelling in
+    the card's ``aliases`` (each exact, then case-insensitive); else by centre
+    wavelength in micrometres (the nearest channel within
+    :data:`WAVELENGTH_TOLERANCE`). It may be a str, a number, or an object with
+    ``name`` and ``wavelength_um``. A band no channel carries is None. A name that
+    several channels of a stacked card carry at different wavelengths (``B10``: OLI
+    thermal and S2 cirrus) is decided by the band's wavelength, or is a one-line error.
     """
-    exact: dict[str, int] = {}
-    folded: dict[str, int] = {}
+    tables: list[dict[str, list[int]]] = [{}, {}, {}, {}]  # name, alias, each case-folded
     for i, record in enumerate(records):
+        for table, key in ((0, record["name"]), (2, record["name"].lower())):
+            tables[table].setdefault(key, []).append(i)
         for alias in record["aliases"]:
-            exact.setdefault(alias, i)
-            folded.setdefault(alias.lower(), i)
+            for table, key in ((1, alias), (3, alias.lower())):
+                if i not in tables[table].get(key, []):
+                    tables[table].setdefault(key, []).append(i)
     out: list[int | None] = []
     for band in wanted:
         name, wavelength = _labels(band)
-        found = None if name is None else exact.get(name, folded.get(name.lower()))
+        found = None
+        if name is not None:
+            keys = (name, name, name.lower(), name.lower())
+            hits = next((t[k] for t, k in zip(tables, keys, strict=True) if k in t), None)
+            found = None if hits is None else _one(records, hits, name, wavelength)
         if found is None and wavelength is not None:
-            distance = [
-                math.inf if r["wavelength"] is None else abs(r["wavelength"] - wavelength)
-                for r in records
-            ]
-            best = min(range(len(records)), key=distance.__getitem__)
-            found = best if distance[best] <= WAVELENGTH_TOLERANCE else None
+            found = _nearest(records, range(len(records)), wavelength)
         out.append(found)
     return out
+
+
+def _nearest(
+    records: Sequence[dict[str, Any]], among: Iterable[int], wavelength: float
+) -> int | None:
+    """The channel among ``among`` nearest ``wavelength``, if within the tolerance."""
+    distance = {
+        i: math.inf if (w := records[i]["wavelength"]) is None else abs(w - wavelength)
+        for i in among
+    }
+    if not distance:
+        return None
+    best = min(distance, key=distance.__getitem__)
+    return best if distance[best] <= WAVELENGTH_TOLERANCE else None
+
+
+def _one(
+    records: Sequence[dict[str, Any]], hits: list[int], name: str, wavelength: float | None
+) -> int | None:
+    """The one channel a name stands for among ``hits``: by wavelength where they differ."""
+    waves = [records[i]["wavelength"] for i in hits if records[i]["wavelength"] is not None]
+    if len(hits) == 1 or not waves or max(waves) - min(waves) <= WAVELENGTH_TOLERANCE:
+        return hits[0]
+    if wavelength is not None:
+        return _nearest(records, hits, wavelength)
+    listed = ", ".join(f"{records[i]['name']} at {records[i]['wavelength']} um" for i in hits)
+    raise UserError(
+        f"band {name!r} names several channels of these weights ({listed}); "
+        "give its wavelength, or a name only one of them has"
+    )

@@ -77,6 +77,22 @@ def test_find_channels_by_any_name_or_wavelength() -> None:
     assert found == [8, 8, 1, 1, 3, 4, None, None]
 
 
+def test_find_channels_in_a_stacked_card_prefers_own_names() -> None:
+    records = band_info("landsat-oli-sr+s2-l1c")
+    names = [r["name"] for r in records]
+    oli, s2 = names.index("B5"), names.index("B05")
+    assert oli < s2  # the OLI channels come first, yet B05 (an OLI alias) is S2's own name
+    assert find_channels(records, ["B5", "B05", "b05", "rededge071"]) == [oli, s2, s2, s2]
+    # an alias that channels at different wavelengths share: the wavelength decides
+    twins = [
+        {"name": "x1", "aliases": ["x1", "edge"], "wavelength": 0.70},
+        {"name": "x2", "aliases": ["x2", "edge"], "wavelength": 0.87},
+    ]
+    assert find_channels(twins, [SimpleNamespace(name="edge", wavelength_um=0.86)]) == [1]
+    with pytest.raises(UserError, match="'edge' names several channels"):
+        find_channels(twins, ["edge"])
+
+
 def test_harness_encoder_puts_each_band_on_its_channel(resnet_card: Path) -> None:
     enc = HarnessEncoder(resnet_card, bands=["RED", "GREEN", "BLUE", "NIR_BROAD", "elevation"])
     assert enc.left_out == ["elevation"]
