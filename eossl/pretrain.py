@@ -11,9 +11,11 @@ import contextlib
 import inspect
 import io
 import logging
+import math
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -98,19 +100,40 @@ def preset_paths(name: str, method: str) -> list[Path]:
 
 
 class LastCheckpoint(Callback):
-    """The one writer of ``last.ckpt``: every ``every_n_steps`` steps and at each epoch end."""
+    """The one writer of ``last.ckpt``: every ``every_n_steps`` steps, and at an epoch end.
 
-    def __init__(self, dirpath: str | Path, every_n_steps: int = 100) -> None:
+    An epoch end saves when training ends there or the last save is ``min_interval_s``
+    old: a run of many short epochs (a small or curated training set) would otherwise
+    spend seconds per epoch writing checkpoints. A kill loses at most that long.
+    """
+
+    def __init__(
+        self, dirpath: str | Path, every_n_steps: int = 100, min_interval_s: float = 60.0
+    ) -> None:
         self.path = Path(dirpath) / "last.ckpt"
         self.every_n_steps = every_n_steps
+        self.min_interval_s = min_interval_s
+        self._saved_at = -math.inf
+
+    def _save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_at = time.monotonic()
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
-            trainer.save_checkpoint(self.path, weights_only=False)
+            self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking and not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path, weights_only=False)
+        if trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+        ends = (
+            trainer.should_stop
+            or (max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch + 1)
+            or 0 <= max_steps <= trainer.global_step
+        )
+        if ends or time.monotonic() - self._saved_at >= self.min_interval_s:
+            self._save(trainer)
 
 
 class CheckpointOnInterrupt(Callback):

@@ -433,3 +433,29 @@ def test_console_has_no_library_noise(
 def test_progress_bar_can_be_turned_off(tmp_path: Path) -> None:
     args = ["--trainer.fast_dev_run", "1", "--trainer.enable_progress_bar", "false"]
     assert _run("--out", str(tmp_path / "run"), *args, *TINY) == 0
+
+
+def test_last_checkpoint_throttles_epoch_ends_but_saves_the_last() -> None:
+    from types import SimpleNamespace
+
+    from eossl.pretrain import LastCheckpoint
+
+    saved: list[int] = []
+    trainer = SimpleNamespace(
+        sanity_checking=False, fast_dev_run=False, should_stop=False, max_epochs=50,
+        max_steps=-1, global_step=0, current_epoch=0,
+        save_checkpoint=lambda path, weights_only: saved.append(trainer.current_epoch),
+    )  # fmt: skip
+    callback = LastCheckpoint("ckpts", every_n_steps=0, min_interval_s=3600)
+    for epoch in range(50):  # 50 short epochs within the hour: the first and the last
+        trainer.current_epoch, trainer.global_step = epoch, 2 * (epoch + 1)
+        callback.on_train_epoch_end(trainer, None)
+    assert saved == [0, 49]
+    trainer.current_epoch, trainer.should_stop = 50, True  # stopped early (max_time, signal)
+    callback.on_train_epoch_end(trainer, None)
+    assert saved[-1] == 50
+    every_epoch = LastCheckpoint("ckpts", every_n_steps=0, min_interval_s=0)
+    for epoch in range(3):
+        trainer.current_epoch = epoch
+        every_epoch.on_train_epoch_end(trainer, None)
+    assert saved[-3:] == [0, 1, 2]
