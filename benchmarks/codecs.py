@@ -179,9 +179,9 @@ def main() -> None:
     }
     print("crc32c, GB/s of stored bytes: " + ", ".join(
         f"{name} {stored / max(s, 1e-9) / 1e9:.1f}" for name, s in crc.items()))  # fmt: skip
-    for reader in ("zarr", "tensorstore"):
+    for reader, short in (("zarr", "zarr"), ("tensorstore", "ts")):
         cost = read[reader, "lz4+crc32c"] / read[reader, "lz4"]
-        print(f"ratio checksum_cost_lz4_{'zarr' if reader == 'zarr' else 'ts'}_read: {cost:.2f}x")
+        print(f"ratio checksum_cost_lz4_{short}_read: {cost:.2f}x")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ import numpy as np
 
 from eossl.data.scenes import open_scenes
 from eossl.evaluate import _features, _test_folds
-from eossl.probes import knn_predict, predict_folds
+from eossl.probes import default_k, knn_predict, predict_folds
 
 
 def knn_correct(store: str, cards: Sequence[str], k: int | None = None) -> dict[str, np.ndarray]:
     """Whether each card's leave-one-out kNN prediction of each sample is right.
 
-    ``k`` defaults to ``eossl evaluate``'s choice: 20 from 200 training samples, else 5.
+    ``k`` defaults to ``eossl evaluate``'s choice (:func:`eossl.probes.default_k`).
     """
     from eossl.weights import load_card
 
@@ -35,7 +35,7 @@ def knn_correct(store: str, cards: Sequence[str], k: int | None = None) -> dict[
     for ref in cards:
         feats, labels, _ = _features([(load_card(ref)[0], ref)], scenes, 0, 16, 0)
         folds = _test_folds(scenes, len(labels), "loo", 5, 0)
-        probe = functools.partial(knn_predict, k=k or (20 if len(labels) - 1 >= 200 else 5))
+        probe = functools.partial(knn_predict, k=k or default_k(len(labels) - 1))
         tested = np.concatenate(folds)
         pred = predict_folds(feats["pretrained"], labels, probe, folds)[tested]
         out[ref] = (pred == labels[tested]).numpy()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eossl.errors import UserError
@@ -122,30 +122,38 @@ def find_channels(records: Sequence[dict[str, Any]], wanted: Sequence[Any]) -> l
     the card's ``aliases`` (each exact, then case-insensitive); else by centre
     wavelength in micrometres (the nearest channel within
     :data:`WAVELENGTH_TOLERANCE`). It may be a str, a number, or an object with
-    ``name`` and ``wavelength_um``. A band no channel carries is None. A name that
-    several channels of a stacked card carry at different wavelengths (``B10``: OLI
-    thermal and S2 cirrus) is decided by the band's wavelength, or is a one-line error.
+    ``name`` and ``wavelength_um``. A band no channel carries is None. An alias that
+    several channels of a stacked card share at different wavelengths is decided by
+    the band's wavelength, or is a one-line error.
     """
-    tables: list[dict[str, list[int]]] = [{}, {}, {}, {}]  # name, alias, each case-folded
-    for i, record in enumerate(records):
-        for table, key in ((0, record["name"]), (2, record["name"].lower())):
-            tables[table].setdefault(key, []).append(i)
-        for alias in record["aliases"]:
-            for table, key in ((1, alias), (3, alias.lower())):
-                if i not in tables[table].get(key, []):
-                    tables[table].setdefault(key, []).append(i)
+    tables = [  # own names, then aliases; exact, then case-folded
+        (fold, _spellings(records, spell, fold))
+        for fold in (False, True)
+        for spell in (lambda r: [r["name"]], lambda r: r["aliases"])
+    ]
     out: list[int | None] = []
     for band in wanted:
         name, wavelength = _labels(band)
         found = None
         if name is not None:
-            keys = (name, name, name.lower(), name.lower())
-            hits = next((t[k] for t, k in zip(tables, keys, strict=True) if k in t), None)
+            keys = ((name.lower() if fold else name, table) for fold, table in tables)
+            hits = next((table[key] for key, table in keys if key in table), None)
             found = None if hits is None else _one(records, hits, name, wavelength)
         if found is None and wavelength is not None:
             found = _nearest(records, range(len(records)), wavelength)
         out.append(found)
     return out
+
+
+def _spellings(
+    records: Sequence[dict[str, Any]], spell: Callable[[dict[str, Any]], Iterable[str]], fold: bool
+) -> dict[str, list[int]]:
+    """Each spelling ``spell(record)`` gives (lower-cased with ``fold``): its channels."""
+    table: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        for key in dict.fromkeys(k.lower() if fold else k for k in spell(record)):
+            table.setdefault(key, []).append(i)
+    return table
 
 
 def _nearest(

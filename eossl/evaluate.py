@@ -34,6 +34,7 @@ from eossl.probes import (
     Protocol,
     band_statistics,
     bootstrap_ci,
+    default_k,
     folds,
     knn_predict,
     linear_predict,
@@ -231,7 +232,7 @@ def _probe(
     feats, y, missing = _features(cards, scenes, seed, batch_size, num_workers, channels)
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
     n_train = n - max(len(f) for f in test_folds)
-    k = k or (20 if n_train >= 200 else 5)
+    k = k or default_k(n_train)
     probe = functools.partial(knn_predict, k=k) if task == "knn" else linear_predict
     tested = np.concatenate(test_folds)
     preds = {name: predict_folds(x, y, probe, test_folds)[tested] for name, x in feats.items()}

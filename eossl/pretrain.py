@@ -24,6 +24,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from eossl.curation import DynamicCuration
 from eossl.data.datamodule import SeasonalZarrDataModule
@@ -267,11 +268,6 @@ def _keep_metrics(out: Path) -> None:
         metrics.rename(out / f"metrics.{n}.csv")
 
 
-def _launching_process() -> bool:
-    """Whether this is the process a user started, not a DDP rank Lightning or torchrun added."""
-    return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
-
-
 def _latest_checkpoint(out: Path) -> Path | None:
     found = [
         p
@@ -371,7 +367,7 @@ def pretrain_cli(argv: list[str]) -> None:
             )
         if ckpt_path is not None:
             _check_checkpoint(Path(ckpt_path))
-        if known.data is None and _launching_process():
+        if known.data is None and rank_zero_only.rank == 0:  # once, not per DDP rank
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "
                 f"{sensor.title} sample with the demo preset ({demo.name}); "

@@ -20,6 +20,7 @@ __all__ = [
     "Protocol",
     "band_statistics",
     "bootstrap_ci",
+    "default_k",
     "folds",
     "knn_predict",
     "linear_predict",
@@ -40,6 +41,11 @@ def band_statistics(images: Tensor) -> Tensor:
 def _standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
     mu, sd = train.mean(0), train.std(0).nan_to_num(0.0) + 1e-6
     return (train - mu) / sd, (test - mu) / sd
+
+
+def default_k(n_train: int) -> int:
+    """The kNN neighbours ``eossl evaluate`` uses: 20 from 200 training samples, else 5."""
+    return 20 if n_train >= 200 else 5
 
 
 def knn_predict(
