@@ -1,8 +1,9 @@
 """Downstream evaluation of exported weights: kNN, linear probe, segmentation fine-tune.
 
 Probes run on frozen features of the pretrained backbone, the same backbone at
-random init (same seed) and a band-statistics baseline (per-band mean and std of
-each image), with the same protocol (see :mod:`eossl.probes`). The data are an eossl
+random init (same seed; as initialised, and with its BatchNorm statistics recomputed
+on the data) and a band-statistics baseline (per-band mean and std of each image),
+with the same protocol (see :mod:`eossl.probes`). The data are an eossl
 store, or a benchmark in its own layout read by TorchGeo (EuroSAT, BigEarthNet), with
 bands matched by name, the pretraining normalisation and the pretraining image size.
 The result is a table with sample counts and 95% intervals, a JSON file and a plot.
@@ -14,6 +15,7 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +43,7 @@ from eossl.probes import (
     predict_folds,
     score,
 )
-from eossl.results import BAND_STATS, PRETRAINED, RANDOM, EvalResult, plot_result
+from eossl.results import BAND_STATS, PRETRAINED, RANDOM, RANDOM_BN, EvalResult, plot_result
 from eossl.weights import load_card
 
 __all__ = ["evaluate", "image_targets"]
@@ -149,6 +151,40 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+BN_SAMPLES = 2048  # images that re-estimate the BatchNorm statistics of the random init
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has BatchNorm layers (whose running statistics can be recomputed)."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+@torch.no_grad()
+def recompute_batchnorm(
+    model: torch.nn.Module, batches: Iterable[torch.Tensor]
+) -> torch.nn.Module:
+    """``model`` with its BatchNorm running statistics re-estimated on ``batches``.
+
+    A random network's running statistics (mean 0, variance 1) do not match real data,
+    so its features are distorted by the data's scale; recomputing them, with no label
+    and no gradient, is the fair random-init baseline (a cumulative average over batches).
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for x in batches:
+        model(x)
+    return model.eval()
+
+
+def _counted(items: Iterable[Any], progress: Any, bar: Any) -> Iterator[Any]:
+    for item in items:
+        yield item
+        progress.advance(bar)
+
+
 @torch.no_grad()
 def _features(
     cards: list[tuple[dict[str, Any], str | os.PathLike]],
@@ -160,6 +196,8 @@ def _features(
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str]]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
+    A backbone with BatchNorm also gets the random-init baseline with its statistics
+    recomputed on (up to ``BN_SAMPLES`` of) the data, in a pass before.
     With several cards (e.g. the S1 and S2 encoders of a cross-modal run), each
     encoder reads its own bands and their features are concatenated, as are the
     band statistics. Returns the features, the targets and the card bands the data lack.
@@ -174,16 +212,34 @@ def _features(
         {name: _backbone(card, ref, name == PRETRAINED, seed, i) for name in (PRETRAINED, RANDOM)}
         for (card, ref), i in zip(cards, inputs, strict=True)
     ]
+    batchnorm = all(has_batchnorm(m[RANDOM]) for m in models)
     loader = torch.utils.data.DataLoader(
         scenes.dataset,
         batch_size=batch_size,
         num_workers=num_workers,
         **loader_workers(num_workers, scenes.tensorstore),
     )
-    feats: dict[str, list[torch.Tensor]] = {PRETRAINED: [], RANDOM: [], BAND_STATS: []}
+    n = len(scenes.dataset)
+    names = [PRETRAINED, RANDOM, *([RANDOM_BN] if batchnorm else []), BAND_STATS]
+    feats: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     targets = []
     with Progress(transient=True) as progress:
-        bar = progress.add_task("features", total=len(scenes.dataset))
+        if batchnorm:  # a seeded sample of the data, in a pass of its own
+            pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:BN_SAMPLES]
+            sample = torch.utils.data.DataLoader(
+                torch.utils.data.Subset(scenes.dataset, pick.tolist()),
+                batch_size=batch_size,
+                num_workers=num_workers,
+                **loader_workers(num_workers, scenes.tensorstore),
+            )
+            for card_inputs, card_models, (card, _) in zip(inputs, models, cards, strict=True):
+                bar = progress.add_task("BatchNorm statistics", total=len(sample))
+                images = (card_inputs(b["image"])[0] for b in sample)
+                model = _backbone(card, "", False, seed, card_inputs)
+                card_models[RANDOM_BN] = recompute_batchnorm(
+                    model, _counted(images, progress, bar)
+                )
+        bar = progress.add_task("features", total=n)
         for batch in loader:
             parts: dict[str, list[torch.Tensor]] = {name: [] for name in feats}
             for card_inputs, card_models in zip(inputs, models, strict=True):
@@ -241,7 +297,8 @@ def _probe(
     ci = {name: bootstrap_ci(pred, y, seed=seed) for name, pred in preds.items()}
     gain_ci = {
         other: bootstrap_ci(preds[PRETRAINED], y, preds[other], seed=seed)
-        for other in (RANDOM, BAND_STATS)
+        for other in preds
+        if other != PRETRAINED
     }
     return EvalResult(
         task,

@@ -1,7 +1,8 @@
 """The result of an evaluation: its record, its table and its plot.
 
-Every score is of one of three feature sets on the same samples: the pretrained
-backbone, the same backbone at random init, and (for probes) band statistics.
+Every score is of one of the feature sets on the same samples: the pretrained
+backbone, the same backbone at random init (as initialised, and for probes with its
+BatchNorm statistics recomputed on the data), and (for probes) band statistics.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ import numpy as np
 
 from eossl.console import console
 
-__all__ = ["BAND_STATS", "PRETRAINED", "RANDOM", "EvalResult", "plot_result", "print_result"]
+__all__ = [
+    "BAND_STATS",
+    "PRETRAINED",
+    "RANDOM",
+    "RANDOM_BN",
+    "EvalResult",
+    "plot_result",
+    "print_result",
+]
 
 PRETRAINED, RANDOM, BAND_STATS = "pretrained", "random init", "band statistics"
+RANDOM_BN = "random init, BN on data"  # random init with BatchNorm statistics of the data
 
 
 @dataclass
@@ -57,7 +67,8 @@ class EvalResult:
         }
 
 
-COLOURS = {PRETRAINED: "#2a7ab0", RANDOM: "#b0b0b0", BAND_STATS: "#d9a441"}
+COLOURS = {PRETRAINED: "#2a7ab0", RANDOM: "#b0b0b0", RANDOM_BN: "#808080", BAND_STATS: "#d9a441"}
+BASELINES = (RANDOM, RANDOM_BN, BAND_STATS)
 
 
 def plot_result(result: EvalResult, name: str, path: Path) -> Path:
@@ -82,7 +93,8 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
                 for n, v in zip(names, values, strict=True)
             ]
         ).T.clip(min=0)
-    bars = ax.bar(names, values, yerr=errors, capsize=4, color=[COLOURS.get(n) for n in names])
+    labels = [n.replace(", ", "\n") for n in names]
+    bars = ax.bar(labels, values, yerr=errors, capsize=4, color=[COLOURS.get(n) for n in names])
     ax.bar_label(bars, fmt="%.3f", label_type="center")
     ax.set_ylabel(result.metric)
     ax.set_ylim(0, 1)
@@ -116,13 +128,14 @@ def print_result(result: EvalResult) -> None:
         else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"
     )
     table = Table(title=f"eossl evaluate: {result.task}", caption=caption)
-    for col in ("features", result.metric, "95% CI", "vs random init", "vs band statistics"):
+    others = [b for b in BASELINES if b in result.scores]
+    for col in ("features", result.metric, "95% CI", *(f"vs {b}" for b in others)):
         table.add_column(col, justify="left" if col == "features" else "right")
     gain_ci = d.get("gain_ci95", {})
     for name, value in result.scores.items():
         lo, hi = result.ci.get(name, (float("nan"), float("nan")))
         vs = []
-        for other in (RANDOM, BAND_STATS):
+        for other in others:
             cell = ""
             if other in result.scores and other != name:
                 cell = f"{value - result.scores[other]:+.3f}"

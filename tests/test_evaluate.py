@@ -30,9 +30,23 @@ def test_bigearthnet_in_its_own_layout(
     assert main([*args, "--out", str(tmp_path), "--batch-size", "8"]) == 0
     captured = capsys.readouterr()
     assert "has no B10; filled with the pretraining mean" in captured.err
-    for word in ("pretrained", "random init", "band statistics", "36 samples", "loo"):
+    for word in (
+        "pretrained",
+        "random init",
+        "BN on data",
+        "band statistics",
+        "36 samples",
+        "loo",
+    ):
         assert word in captured.out
     result = json.loads((tmp_path / "evaluate_knn.json").read_text())
+    assert set(result["scores"]) == {
+        "pretrained",
+        "random init",
+        "random init, BN on data",
+        "band statistics",
+    }
+    assert set(result["details"]["gain_ci95"]) == set(result["scores"]) - {"pretrained"}
     assert result["details"]["samples"] == result["details"]["test"] == 36
     assert result["details"]["bands_filled"] == ["B10"]
     assert result["details"]["features"]["band statistics"] == 2 * 12  # the data's own bands
@@ -42,6 +56,22 @@ def test_bigearthnet_in_its_own_layout(
     lo, hi = result["details"]["gain_ci95"]["band statistics"]
     assert lo <= gain <= hi
     assert (tmp_path / "evaluate_knn.png").stat().st_size > 1000
+
+
+def test_recompute_batchnorm_takes_the_data_statistics() -> None:
+    """The fair random-init baseline: running statistics are the data's, over all batches."""
+    from eossl.evaluate import has_batchnorm, recompute_batchnorm
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+    x = torch.randn(40, 3, 8, 8) * 5 + 3
+    recompute_batchnorm(model, x.split(8))  # five batches: their cumulative average
+    with torch.no_grad():
+        h = model[0](x)
+    mean = h.mean((0, 2, 3))
+    assert not model.training and has_batchnorm(model)
+    assert torch.allclose(model[1].running_mean, mean, atol=1e-4)
+    assert torch.allclose(model[1].running_var, h.var((0, 2, 3)), rtol=0.05)
+    assert not has_batchnorm(torch.nn.Sequential(torch.nn.LayerNorm(4)))
 
 
 @pytest.mark.parametrize(("bands", "channels"), [("s1", 2), ("all", 14)])
