@@ -10,6 +10,7 @@ item is ``{"image": (C, H, W) float in stored units, "label": class index or 0/1
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +120,48 @@ def _bigearthnet(
     )
 
 
+def _class_folders(root: Path) -> list[Path]:
+    """The sub-folders of ``root`` that hold GeoTIFFs: one per class, as in EuroSAT."""
+    return sorted(d for d in root.iterdir() if d.is_dir() and any(d.glob("*.tif")))
+
+
+def _eurosat_view(root: Path) -> Path:
+    """TorchGeo's EuroSAT layout over a folder of class folders, as links, in one split.
+
+    EuroSAT samples (e.g. GeoTorchAI's) often ship as ``<Class>/<Class>_<n>.tif`` alone,
+    without the ``ds/images/...`` tree and the split files TorchGeo's class needs. The
+    view lives in a temporary folder, removed when the process exits; files stay put.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from torchgeo.datasets import EuroSAT
+
+    view = Path(tempfile.mkdtemp(prefix="eossl-eurosat-"))
+    atexit.register(shutil.rmtree, view, True)
+    names = []
+    for folder in _class_folders(root):
+        (view / EuroSAT.base_dir / folder.name).mkdir(parents=True)
+        for tif in sorted(folder.glob("*.tif")):
+            (view / EuroSAT.base_dir / folder.name / tif.name).symlink_to(tif.resolve())
+            names.append(tif.name)
+    text = "".join(n.removesuffix(".tif") + ".jpg\n" for n in names)  # TorchGeo lists .jpg
+    (view / EuroSAT.split_filenames["train"]).write_text(text)
+    return view
+
+
 def _eurosat(root: Path, split: Split | Literal["all"]) -> SceneData:
     from torchgeo.datasets import EuroSAT
 
     names = list(EuroSAT.all_band_names)
+    if not (root / EuroSAT.base_dir).is_dir() and _class_folders(root):
+        print(
+            f"eossl: {root}: class folders without TorchGeo's EuroSAT layout; read by "
+            "TorchGeo's EuroSAT through links, as one split",
+            file=sys.stderr,
+        )
+        root, split = _eurosat_view(root), "train"
     data, first = _splits(EuroSAT, split, root=str(root), bands=names)
     return SceneData(
         name="EuroSAT MS",
