@@ -69,14 +69,20 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_synth)
 
 
-def _synth(args: argparse.Namespace) -> None:
+MIN_SYNTH_SIZE = 16  # pixels a side
 
+
+def _synth(args: argparse.Namespace) -> None:
     from eossl.data.io.describe import print_info
     from eossl.data.synthetic.store import write_synthetic
 
     for name in ("samples", "size", "seasons", "shard"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.size < MIN_SYNTH_SIZE:  # a 2 px scene has no texture, and its statistics fail
+        raise UserError(
+            f"--size {args.size} is too small to train on; give at least {MIN_SYNTH_SIZE}"
+        )
     fmt = args.zarr_format or (2 if args.out.endswith(".zip") else 3)
     if args.out.endswith(".zip") and fmt == 3:
         raise UserError(
@@ -190,6 +196,11 @@ def _export_args(p: argparse.ArgumentParser) -> None:
         help="also copy into the weights registry (EOSSL_WEIGHTS)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files in OUT_DIR, and registered weights of the same name",
+    )
+    p.add_argument(
         "--harness",
         default=None,
         help="also write configs for these harnesses, comma-separated: terratorch, pangaea, "
@@ -204,7 +215,9 @@ def _export(args: argparse.Namespace) -> None:
     from eossl.harness_configs import write_harness_configs
 
     harnesses = [h.strip() for h in (args.harness or "").split(",") if h.strip()]
-    cards = export_checkpoint(args.ckpt, args.out_dir, args.name, register=args.register)
+    cards = export_checkpoint(
+        args.ckpt, args.out_dir, args.name, register=args.register, overwrite=args.overwrite
+    )
     for card in cards:
         console().print(
             f"wrote {card.with_suffix('')}.{{pth,safetensors,ckpt,json}}"
@@ -225,7 +238,10 @@ def _weights(args: argparse.Namespace) -> None:
 
     from eossl.weights import list_cards, registry_dir
 
-    cards = list_cards()
+    problems: list[str] = []
+    cards = list_cards(problems)
+    for problem in problems:
+        print(f"eossl: skipped {problem}", file=sys.stderr)
     if not cards:
         print(
             f"no weights registered in {registry_dir()}; add some with "
@@ -315,6 +331,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     for name in ("epochs", "batch_size", "folds"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.folds < 2:
+        raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:
         raise UserError("--k must be at least 1")
     if args.dataset is not None and args.root is None:

@@ -12,7 +12,16 @@ class UserError(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake in one line, with exit code 2."""
+    """argparse that reports a usage mistake in one line, with exit code 2.
+
+    Abbreviated flags are refused (``--meth`` for ``--method``), as Lightning's layer
+    refuses them: a flag means the same thing at every layer, and a later flag that
+    shares a prefix cannot change what an old command line means.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{message} (see `{self.prog} --help`)")

@@ -77,11 +77,13 @@ def export_backbone(
     name: str,
     card: dict[str, Any],
     encoder: torch.nn.Module | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write ``NAME.pth``, ``.safetensors``, ``.ckpt`` and ``.json`` for ``module.backbone``.
 
     ``encoder``: export this one of the module's encoders instead (one of
-    ``sensor_encoders()``). Returns the path of the card.
+    ``sensor_encoders()``). ``overwrite=False`` refuses to replace existing files.
+    Returns the path of the card.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
         raise UserError(
@@ -94,6 +96,11 @@ def export_backbone(
     pth, st, ckpt, js = (
         out / f"{name}{ext}" for ext in (".pth", ".safetensors", ".ckpt", ".json")
     )
+    if not overwrite and (there := [p.name for p in (pth, st, ckpt, js) if p.exists()]):
+        raise UserError(
+            f"{out}: already holds {', '.join(there)}; pass --overwrite to replace them, or "
+            "choose another OUT_DIR or --name"
+        )
     atomic_write(pth, lambda p: torch.save(state, p))
     atomic_write(st, lambda p: save_file(state, str(p)))
     # TorchGeo's extract_backbone: hparams 'backbone' selects the 'model.backbone.model.' keys
@@ -120,18 +127,11 @@ def export_backbone(
 
 def load_method(ckpt_path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild an eossl method from its Lightning checkpoint (loaded with weights_only=True)."""
+    from eossl.checkpoints import load_checkpoint
     from eossl.methods import METHODS
 
     path = Path(ckpt_path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UserError(
-            f"{path}: not an eossl checkpoint readable without unpickling objects "
-            f"({type(err).__name__})"
-        ) from err
+    ckpt = load_checkpoint(path)
     hp = dict(ckpt.get("hyper_parameters") or {})
     classes = {f"{c.__module__.rsplit('.', 1)[0]}.{c.__name__}": c for c in METHODS.values()}
     classes.update({f"{c.__module__}.{c.__name__}": c for c in METHODS.values()})
@@ -189,6 +189,7 @@ def export_all(
     meta: dict[str, Any],
     out_dir: str | os.PathLike,
     name: str | None = None,
+    overwrite: bool = True,
 ) -> list[Path]:
     """Export every encoder of a method: one card, or one per sensor (``sensor_encoders``).
 
@@ -198,7 +199,9 @@ def export_all(
     encoders = getattr(module, "sensor_encoders", None)
     if encoders is None:
         card = card_for(module, meta)
-        return [export_backbone(module, out_dir, name or default_name(card), card)]
+        return [
+            export_backbone(module, out_dir, name or default_name(card), card, None, overwrite)
+        ]
     own = {m["sensor"]: m for m in meta.get("sensors") or []}
     paths = []
     for sensor, encoder in encoders().items():
@@ -208,7 +211,7 @@ def export_all(
         card["in_chans"] = len(own[sensor]["bands"])
         card["trained_with"] = meta.get("sensor")
         out_name = f"{name}_{sensor}" if name else default_name(card)
-        paths.append(export_backbone(module, out_dir, out_name, card, encoder=encoder))
+        paths.append(export_backbone(module, out_dir, out_name, card, encoder, overwrite))
     return paths
 
 
@@ -244,26 +247,46 @@ def export_checkpoint(
     out_dir: str | os.PathLike,
     name: str | None = None,
     register: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
-    """``eossl export``: backbone files and cards from a pretraining checkpoint."""
+    """``eossl export``: backbone files and cards from a pretraining checkpoint.
+
+    Existing files in ``out_dir``, and registered weights of the same name but other
+    contents, are replaced only with ``overwrite``.
+    """
     module, meta = load_method(ckpt_path)
     try:
-        paths = export_all(module, meta, out_dir, name)
+        paths = export_all(module, meta, out_dir, name, overwrite)
     except UserError as err:
         raise UserError(f"{ckpt_path}: {err}") from err
     if register:
         for path in paths:
-            register_card(path)
+            register_card(path, overwrite)
     return paths
 
 
-def register_card(card_path: str | os.PathLike) -> Path:
-    """Copy a card and its files into the weights registry; returns the registered card."""
+def register_card(card_path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Copy a card and its files into the weights registry; returns the registered card.
+
+    Weights registered under the same name with other contents are replaced only with
+    ``overwrite``; registering the same weights again changes nothing.
+    """
     card_path = Path(card_path)
     card = json.loads(card_path.read_text())
     for kind in card["files"]:
         verified_file(card_path, kind)  # in the card's folder, and unchanged
     dest = registry_dir()
+    there = dest / card_path.name
+    if there.is_file() and not overwrite:
+        try:
+            same = json.loads(there.read_text()).get("sha256") == card["sha256"]
+        except (json.JSONDecodeError, AttributeError):
+            same = False
+        if not same:
+            raise UserError(
+                f"{card['name']}: other weights are registered under this name in {dest}; "
+                "pass --overwrite to replace them, or export with another --name"
+            )
     dest.mkdir(parents=True, exist_ok=True)
     for file in card["files"].values():
         atomic_write(dest / file, lambda p, f=file: shutil.copyfile(card_path.parent / f, p))

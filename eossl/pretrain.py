@@ -11,35 +11,30 @@ import contextlib
 import inspect
 import io
 import logging
-import math
-import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import lightning as L
-import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from eossl.checkpoints import (
+    AtomicCheckpointIO,
+    CheckpointOnInterrupt,
+    LastCheckpoint,
+    check_checkpoint,
+    keep_metrics,
+    latest_checkpoint,
+)
 from eossl.curation import DynamicCuration
 from eossl.data.datamodule import SeasonalZarrDataModule
 from eossl.errors import OneLineParser, UserError
 from eossl.methods import METHODS
-from eossl.methods.base import SSLMethod
+from eossl.methods.base import NonFiniteLoss, SSLMethod
 from eossl.sensors import Sensor, fused_sensor, get_sensors, is_card_file, list_sensors
-
-
-def _reason(err: BaseException) -> str:
-    """A short reason for a failed write."""
-    return (
-        getattr(err, "strerror", None) or (str(err).splitlines() or [type(err).__name__])[0][:120]
-    )
-
 
 __all__ = ["PretrainCLI", "config_path", "configs_dir", "pretrain_cli"]
 
@@ -98,90 +93,6 @@ def preset_paths(name: str, method: str) -> list[Path]:
     sensors = {n for s in list_sensors() for n in (s.name, *s.aliases)}
     known = sorted({p.stem.split("_")[0] for p in configs_dir().glob("*.yaml")} - sensors)
     raise UserError(f"no preset {name!r} for {method}; presets: {', '.join(known)}")
-
-
-class LastCheckpoint(Callback):
-    """The one writer of ``last.ckpt``: every ``every_n_steps`` steps, and at an epoch end.
-
-    An epoch end saves when training ends there or the last save is ``min_interval_s``
-    old: a run of many short epochs (a small or curated training set) would otherwise
-    spend seconds per epoch writing checkpoints. A kill loses at most that long.
-    """
-
-    def __init__(
-        self, dirpath: str | Path, every_n_steps: int = 100, min_interval_s: float = 60.0
-    ) -> None:
-        self.path = Path(dirpath) / "last.ckpt"
-        self.every_n_steps = every_n_steps
-        self.min_interval_s = min_interval_s
-        self._saved_at = -math.inf
-
-    def _save(self, trainer: L.Trainer) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)
-        self._saved_at = time.monotonic()
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
-            self._save(trainer)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.fast_dev_run:
-            return
-        max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
-        ends = (
-            trainer.should_stop
-            or (max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch + 1)
-            or 0 <= max_steps <= trainer.global_step
-        )
-        if ends or time.monotonic() - self._saved_at >= self.min_interval_s:
-            self._save(trainer)
-
-
-class CheckpointOnInterrupt(Callback):
-    """Save ``on_exception.ckpt`` when training stops on Ctrl-C or an error, for ``--resume``."""
-
-    def __init__(self, dirpath: str | Path) -> None:
-        self.dirpath = Path(dirpath)
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        if trainer.global_step > 0:
-            trainer.save_checkpoint(self.dirpath / "on_exception.ckpt", weights_only=False)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write checkpoints to a temporary file, fsync, then rename: never a half-written .ckpt."""
-
-    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except (OSError, RuntimeError) as err:  # torch.save: RuntimeError on a full disk
-            tmp.unlink(missing_ok=True)
-            raise UserError(
-                f"{path}: could not save the checkpoint ({_reason(err)}); "
-                "free some disk space, then rerun with --resume"
-            ) from err
-
-
-def _check_checkpoint(path: Path) -> None:
-    """Refuse a missing checkpoint, or one that only loads by unpickling objects."""
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UserError(
-            f"{path}: not a checkpoint eossl can load safely ({type(err).__name__}); it "
-            "would need unpickling arbitrary objects, so it is not loaded"
-        ) from err
 
 
 def _num_bands(sensor: str) -> int:
@@ -253,28 +164,23 @@ def _quiet_warnings() -> None:
 
 
 class _DropTips(logging.Filter):
-    """Drop Lightning's advertising tips (litlogger, litmodels) and "Seed set to" notices."""
+    """Drop Lightning's advertising tips, "Seed set to" and its device and stop notices."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(s in message for s in ("litlogger", "litmodels", "Seed set to"))
+        return not any(s in message for s in _NOISE)
 
 
-def _keep_metrics(out: Path) -> None:
-    """Move an earlier ``metrics.csv`` aside (Lightning would delete it on resume)."""
-    metrics = out / "metrics.csv"
-    if metrics.exists():
-        n = len(list(out.glob("metrics.*.csv")))
-        metrics.rename(out / f"metrics.{n}.csv")
-
-
-def _latest_checkpoint(out: Path) -> Path | None:
-    found = [
-        p
-        for p in (out / "checkpoints").glob("*.ckpt")
-        if p.name.startswith(("last", "on_exception", "hpc_ckpt"))
-    ]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+_NOISE = (  # Lightning's lines that tell an eossl user nothing (eossl says what matters)
+    "litlogger",
+    "litmodels",
+    "Seed set to",
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+    "Loading `train_dataloader` to estimate",
+    "`Trainer.fit` stopped:",
+)
 
 
 def pretrain_cli(argv: list[str]) -> None:
@@ -346,27 +252,26 @@ def pretrain_cli(argv: list[str]) -> None:
     args += ["--data.sensor", known.sensor if is_card_file(known.sensor) else names]
     if "sensors" in inspect.signature(METHODS.get(known.method, SSLMethod)).parameters:
         args += ["--model.init_args.sensors", names]  # a method with one encoder per sensor
-    args += ["--trainer.default_root_dir", str(out)]
     if known.help:
         rest.append("--help")
     print_only = any(a.startswith("--print_config") or a in ("--help",) for a in rest)
     ckpt_path = known.ckpt_path
     if not print_only:
-        ckpt = _latest_checkpoint(out)
+        ckpt = latest_checkpoint(out)
         if known.auto_resume and ckpt is not None:
             known.resume = True
         if known.resume:
             if ckpt is None:
                 raise UserError(f"{out}: no checkpoint to resume from; run without --resume")
             ckpt_path = ckpt_path or str(ckpt)
-            _keep_metrics(out)
+            keep_metrics(out)
         elif ckpt is not None and ckpt_path is None:
             raise UserError(
                 f"{out}: holds an earlier run; pass --resume to continue it or "
                 "--out NEW_DIR to start afresh"
             )
         if ckpt_path is not None:
-            _check_checkpoint(Path(ckpt_path))
+            check_checkpoint(Path(ckpt_path))
         if known.data is None and rank_zero_only.rank == 0:  # once, not per DDP rank
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "
@@ -381,7 +286,8 @@ def pretrain_cli(argv: list[str]) -> None:
         print(_drop_data_config(text.getvalue()), end="")
         raise SystemExit(0)
     try:
-        cli = _build_cli(args + rest, out)
+        # after the user's --config: a config copied from another run names its folder
+        cli = _build_cli([*args, *rest, "--trainer.default_root_dir", str(out)], out)
     except SystemExit:
         raise
     except Exception as err:  # jsonargparse wraps errors raised by our own classes
@@ -390,17 +296,51 @@ def pretrain_cli(argv: list[str]) -> None:
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise cause from err
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        first = " ".join(lines[:2])[:300] if lines else type(err).__name__
-        nested = re.search(r"NestedArg\(key='([^']+)'", str(err))
-        section = re.match(r'Parser key "([^"]+)"', lines[0]) if lines else None
-        if nested and section:  # a field the class does not have, e.g. a misspelt one
-            first = (
-                f"--{section.group(1)}.init_args.{nested.group(1)} is not an option of the "
-                f"{section.group(1)}; see `eossl pretrain --print_config` for every field"
-            )
-        raise UserError(f"invalid configuration: {first}") from err
+        raise UserError(f"invalid configuration: {config_error(str(err))}") from err
     _fit_and_export(cli, ckpt_path, out)
+
+
+def config_error(message: str) -> str:
+    """Jsonargparse's nested report of a bad field, as one line that names the field."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    section = re.match(r'Parser key "([^"]+)"', lines[0]) if lines else None
+    nested = re.search(r"NestedArg\(key='([^']+)', val=(.*)\)$", message, re.M)
+    if section and nested:
+        flag = f"--{section.group(1)}.init_args.{nested.group(1)}"
+        wrong = re.search(r"Expected a <class '(\w+)'>\. Got value: (.*)", message)
+        if wrong:  # the field exists; its value has the wrong type
+            return f"{flag}: expected a {wrong.group(1)}, got {wrong.group(2)!r}"
+        return (  # a field the class does not have, e.g. a misspelt one
+            f"{flag} is not an option of the {section.group(1)}; see "
+            "`eossl pretrain --print_config` for every field"
+        )
+    return " ".join(lines[:2])[:300] if lines else "unreadable configuration"
+
+
+def check_length(trainer: L.Trainer) -> None:
+    """Refuse a run that trains nothing (0 epochs or steps) or never ends (-1 and no steps)."""
+    if trainer.fast_dev_run:
+        return
+    epochs, steps = trainer.max_epochs, trainer.max_steps
+    if epochs == 0 or steps == 0:
+        raise UserError(
+            "--trainer.max_epochs 0 (or max_steps 0) trains nothing and would export "
+            "untrained weights; give at least 1"
+        )
+    if steps < 0 and (epochs is None or epochs < 0):
+        raise UserError(
+            f"--trainer.max_epochs {epochs} never ends, and eossl's warm-up and cosine "
+            "schedule need an end; give a number of epochs (or --trainer.max_steps)"
+        )
+
+
+class EpochProgressBar(RichProgressBar):
+    """Lightning's rich progress bar counting epochs from 1, as eossl's epoch lines do."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        total = self.trainer.max_epochs
+        text = f"Epoch {current_epoch + 1}" + (f"/{total}" if total and total > 0 else "")
+        return f"{text:{len(self.validation_description)}}"
 
 
 def _drop_data_config(text: str) -> str:
@@ -426,7 +366,7 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
                 ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=False),
                 LastCheckpoint(out / "checkpoints", every_n_steps=100),
                 CheckpointOnInterrupt(out / "checkpoints"),
-                RichProgressBar(),
+                EpochProgressBar(),
             ],
         },
         parser_kwargs={"prog": "eossl pretrain", "exit_on_error": False, "allow_abbrev": False},
@@ -437,6 +377,7 @@ def _build_cli(args: list[str], out: Path) -> PretrainCLI:
 def _fit_and_export(cli: PretrainCLI, ckpt_path: str | None, out: Path) -> None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    check_length(cli.trainer)
     if cli.trainer.is_global_zero:
         model = cli.model
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -447,6 +388,10 @@ def _fit_and_export(cli: PretrainCLI, ckpt_path: str | None, out: Path) -> None:
         )
     try:  # weights_only: a resumed checkpoint is never unpickled
         cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except NonFiniteLoss as err:
+        last = out / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was kept"
+        raise UserError(f"{err}; {kept}") from err
     except SIGTERMException:
         print(
             f"eossl: terminated; checkpoint saved, continue with --resume (--out {out})",

@@ -66,9 +66,37 @@ def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
             f"{card}: no such weights card; pass a .json card or a registered name ({known})"
         )
     try:
-        return json.loads(path.read_text()), path
-    except json.JSONDecodeError as err:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not a valid weights card ({err})") from err
+    check_card(info, path)
+    return info, path
+
+
+_REQUIRED = {"name": str, "model": str, "in_chans": int, "method": str, "crop_size": int}
+
+
+def check_card(info: Any, path: Path) -> None:
+    """Refuse a card that lacks what loading it needs, in one line that names the field."""
+    if not isinstance(info, dict):
+        raise UserError(
+            f"{path}: not a weights card (a JSON {type(info).__name__}, not an object)"
+        )
+    for key, kind in _REQUIRED.items():
+        value = info.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or value in ("", 0):
+            found = "missing" if key not in info else repr(value)
+            raise UserError(
+                f"{path}: not a usable weights card: {key!r} is {found}; "
+                "re-export it with `eossl export`"
+            )
+    for key in ("mean", "std"):
+        values = info.get(key)
+        if not isinstance(values, list) or len(values) != info["in_chans"]:
+            raise UserError(
+                f"{path}: not a usable weights card: {key!r} must list {info['in_chans']} "
+                "values, one per band; re-export it with `eossl export`"
+            )
 
 
 _DIGESTS = {"pth": "sha256", "safetensors": "sha256_safetensors", "torchgeo_ckpt": "sha256_ckpt"}
@@ -174,15 +202,23 @@ def torchgeo_weights(card: str | os.PathLike) -> EosslWeightsEnum:
     return enum[info["name"]]
 
 
-def list_cards() -> list[dict[str, Any]]:
-    """Cards in the registry."""
+def list_cards(problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """The usable cards in the registry; each one skipped is said in ``problems``.
+
+    A card is usable when it loads (:func:`load_card`) and its weights file sits in its
+    own folder (:func:`card_file`).
+    """
     folder = registry_dir()
     cards = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            cards.append(json.loads(path.read_text()))
-        except json.JSONDecodeError:
+            info = load_card(path)[0]
+            card_file(info, path)
+        except UserError as err:
+            if problems is not None:
+                problems.append(str(err))
             continue
+        cards.append(info)
     return cards
 
 

@@ -438,7 +438,7 @@ def test_progress_bar_can_be_turned_off(tmp_path: Path) -> None:
 def test_last_checkpoint_throttles_epoch_ends_but_saves_the_last() -> None:
     from types import SimpleNamespace
 
-    from eossl.pretrain import LastCheckpoint
+    from eossl.checkpoints import LastCheckpoint
 
     saved: list[int] = []
     trainer = SimpleNamespace(

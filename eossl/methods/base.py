@@ -66,6 +66,12 @@ class SSLMethod(L.LightningModule):
         collapse_threshold: float = 0.05,
     ) -> None:
         super().__init__()
+        for name, value, low in (("lr", lr, 0.0), ("weight_decay", weight_decay, None)):
+            if not math.isfinite(value) or (value <= low if low is not None else value < 0):
+                bound = "above 0" if low is not None else "0 or more"
+                raise UserError(f"--model.init_args.{name} {value}: must be {bound}")
+        if not math.isfinite(warmup_epochs) or warmup_epochs < 0:
+            raise UserError(f"--model.init_args.warmup_epochs {warmup_epochs}: must be 0 or more")
         if backbone_weights is not None and not self.one_encoder:
             raise UserError(
                 f"{type(self).__name__} builds its own encoders (one per sensor, or an "
@@ -278,12 +284,31 @@ class SSLMethod(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         return cosine_schedule(self.global_step, total, start, 1.0)
 
+    def on_before_backward(self, loss: Tensor) -> None:
+        """Stop at a NaN or inf loss before it reaches the weights (:class:`NonFiniteLoss`)."""
+        if not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLoss(float(loss.detach().float().sum()), self.global_step)
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=False)
 
     def embed(self, x: Tensor) -> Tensor:
         """Pooled backbone features of normalised images (B, C, H, W)."""
         return self.backbone(self._to_format(x))
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN or inf: training stops before the step that would spoil the weights.
+
+    The last checkpoint written before it is kept, and nothing is exported.
+    """
+
+    def __init__(self, value: float, step: int) -> None:
+        self.value, self.step = value, step
+        super().__init__(
+            f"the loss became {value} at step {step}; training stopped and nothing was "
+            "exported. Try a lower --model.init_args.lr, or check the data with `eossl stats`"
+        )
 
 
 def _normalisation(sensor: Sensor, bands: list[str] | None, stats: BandStats) -> dict[str, Any]:

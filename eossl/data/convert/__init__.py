@@ -13,3 +13,11 @@
 Each layout gives a plan (``TreePlan``, ``ChipPlan``, ``PatchPlan``) whose
 ``read_block`` reads one block of samples for the writer.
 """
+
+import warnings
+
+from rasterio.errors import NotGeoreferencedWarning
+
+# a GeoTIFF without georeferencing gets eossl's own one-line notice (crs 0, coordinates NaN);
+# rasterio's two-line warning would say it again, once per file
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)

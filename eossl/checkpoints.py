@@ -1,0 +1,151 @@
+"""Checkpoints of a pretraining run: when, how (atomically), and read back safely."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback
+
+from eossl.errors import UserError
+
+__all__ = [
+    "AtomicCheckpointIO",
+    "CheckpointOnInterrupt",
+    "LastCheckpoint",
+    "check_checkpoint",
+    "load_checkpoint",
+    "keep_metrics",
+    "latest_checkpoint",
+]
+
+
+def _reason(err: BaseException) -> str:
+    """A short reason for a failed write."""
+    return (
+        getattr(err, "strerror", None) or (str(err).splitlines() or [type(err).__name__])[0][:120]
+    )
+
+
+class LastCheckpoint(Callback):
+    """The one writer of ``last.ckpt``: every ``every_n_steps`` steps, and at an epoch end.
+
+    An epoch end saves when training ends there or the last save is ``min_interval_s``
+    old: a run of many short epochs (a small or curated training set) would otherwise
+    spend seconds per epoch writing checkpoints. A kill loses at most that long.
+    """
+
+    def __init__(
+        self, dirpath: str | Path, every_n_steps: int = 100, min_interval_s: float = 60.0
+    ) -> None:
+        self.path = Path(dirpath) / "last.ckpt"
+        self.every_n_steps = every_n_steps
+        self.min_interval_s = min_interval_s
+        self._saved_at = -math.inf
+
+    def _save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_at = time.monotonic()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+        ends = (
+            trainer.should_stop
+            or (max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch + 1)
+            or 0 <= max_steps <= trainer.global_step
+        )
+        if ends or time.monotonic() - self._saved_at >= self.min_interval_s:
+            self._save(trainer)
+
+
+class CheckpointOnInterrupt(Callback):
+    """Save ``on_exception.ckpt`` when training stops on Ctrl-C or an error, for ``--resume``."""
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.dirpath = Path(dirpath)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        from eossl.methods.base import NonFiniteLoss
+
+        # after a NaN loss the BatchNorm statistics may be NaN too: keep the last good one
+        if trainer.global_step > 0 and not isinstance(exception, NonFiniteLoss):
+            trainer.save_checkpoint(self.dirpath / "on_exception.ckpt", weights_only=False)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temporary file, fsync, then rename: never a half-written .ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as err:  # torch.save: RuntimeError on a full disk
+            tmp.unlink(missing_ok=True)
+            raise UserError(
+                f"{path}: could not save the checkpoint ({_reason(err)}); "
+                "free some disk space, then rerun with --resume"
+            ) from err
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A checkpoint's contents, loaded as plain tensors and containers only (no unpickling).
+
+    Each way it can fail is one line: missing, truncated or corrupt, not a PyTorch
+    checkpoint, or one that holds arbitrary objects (which are never unpickled).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        text = str(err)
+        if "central directory" in text or "zip archive" in text or isinstance(err, EOFError):
+            why = "truncated or corrupt (its zip directory is unreadable); use an earlier one"
+        elif "can still be loaded" in text:
+            why = "it holds arbitrary Python objects, which eossl never unpickles"
+        else:
+            why = f"not a PyTorch checkpoint ({type(err).__name__})"
+        raise UserError(f"{path}: cannot load this checkpoint: {why}") from err
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse a missing, truncated or unsafe checkpoint before training starts."""
+    load_checkpoint(path)
+
+
+def keep_metrics(out: Path) -> None:
+    """Move an earlier ``metrics.csv`` aside (Lightning would delete it on resume)."""
+    metrics = out / "metrics.csv"
+    if metrics.exists():
+        n = len(list(out.glob("metrics.*.csv")))
+        metrics.rename(out / f"metrics.{n}.csv")
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest of a run folder's ``last``, ``on_exception`` and ``hpc_ckpt`` checkpoints."""
+    found = [
+        p
+        for p in (out / "checkpoints").glob("*.ckpt")
+        if p.name.startswith(("last", "on_exception", "hpc_ckpt"))
+    ]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None

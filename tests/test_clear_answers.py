@@ -1,0 +1,171 @@
+"""#28: inputs that once gave a traceback, a misleading line or a silent result now get one
+``error:`` line and exit 2 (or a one-line notice), through the CLI as a user meets them."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import tiny
+
+from eossl.cli import main
+
+
+def _one_error(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished two-step run (checkpoint and exported weights)."""
+    out = tmp_path_factory.mktemp("runs") / "a"
+    args = ["pretrain", "--out", str(out), "--trainer.max_steps", "2", *tiny()]
+    assert main([*args, "--trainer.max_epochs", "1"]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--trainer.max_epochs", "-1", "never ends"),  # was OverflowError
+        ("--trainer.max_epochs", "0", "trains nothing"),  # was silent untrained weights
+        ("--model.init_args.lr", "-1", "lr -1.0: must be above 0"),  # was ValueError
+        ("--model.init_args.lr", "abc", "lr: expected a float, got 'abc'"),  # was "not an option"
+        ("--model.init_args.lrr", "1", "lrr is not an option of the model"),
+        ("--meth", "moco", "unrecognized arguments: --meth"),  # abbreviations refused
+        ("--trainer.max_epoch", "3", "max_epoch"),
+    ],
+)
+def test_pretrain_refuses(
+    flag: str, value: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "r"
+    args = ["pretrain", "--out", str(out), *tiny(), flag, value]
+    if flag != "--trainer.max_epochs":
+        args += ["--trainer.max_epochs", "1"]
+    assert main(args) == 2
+    assert says in _one_error(capsys)
+    assert not (out / "weights").exists()
+
+
+def test_convert_refuses_abbreviations(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["convert", str(tmp_path), str(tmp_path / "o.zarr"), "--layout", "geotiff"]
+    assert main([*args, "--chip", "32"]) == 2
+    assert "--chip" in _one_error(capsys)
+
+
+def test_non_finite_loss_stops_and_exports_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A 2-pixel store (its statistics break) makes the loss NaN at the first step."""
+    from eossl.data.synthetic.store import write_synthetic
+
+    store = write_synthetic(tmp_path / "s.zarr", "s2", samples=8, size=2, seasons=2, quiet=True)
+    out = tmp_path / "r"
+    args = ["pretrain", "--data", str(store), "--out", str(out), "--preset", "demo"]
+    args += ["--data.num_workers", "0", "--data.batch_size", "4", "--trainer.max_epochs", "1"]
+    args += ["--model.init_args.augment.crop_size", "32"]
+    assert main(args) == 2
+    line = _one_error(capsys)
+    assert "the loss became nan at step 0" in line and "lower --model.init_args.lr" in line
+    assert "eossl stats" in line and "nothing was exported" in line
+    assert not (out / "weights").exists()
+    assert not (out / "checkpoints" / "on_exception.ckpt").exists()  # no spoilt checkpoint
+
+
+def test_synth_refuses_a_size_too_small(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["synth", str(tmp_path / "s.zarr"), "--size", "1"]) == 2
+    assert "too small to train on" in _one_error(capsys)
+
+
+def test_evaluate_one_fold_and_bad_cards(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    card = next((run / "weights").glob("*.json"))
+    store = tmp_path / "l.zarr"
+    assert main(["synth", str(store), "--samples", "8", "--size", "32", "--labels"]) == 0
+    capsys.readouterr()
+    args = ["evaluate", str(card), "--data", str(store), "--task", "linear"]
+    assert main([*args, "--protocol", "kfold", "--folds", "1"]) == 2  # was RuntimeError
+    assert "--folds must be at least 2" in _one_error(capsys)
+    broken = tmp_path / "broken"
+    shutil.copytree(card.parent, broken)
+    info = json.loads(card.read_text())
+    del info["in_chans"]
+    (broken / card.name).write_text(json.dumps(info))
+    assert main(["evaluate", str(broken / card.name), "--data", str(store)]) == 2  # was KeyError
+    assert "'in_chans' is missing" in _one_error(capsys)
+
+
+def test_weights_list_says_what_it_skips(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    registry = tmp_path / "registry"
+    monkeypatch.setenv("EOSSL_WEIGHTS", str(registry))
+    registry.mkdir()
+    (registry / "list.json").write_text("[1, 2]")  # was TypeError
+    good = json.loads(next((run / "weights").glob("*.json")).read_text())
+    (registry / "outside.json").write_text(json.dumps({**good, "files": {"pth": "../x.pth"}}))
+    assert main(["weights", "list"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped" in err and "list.json: not a weights card" in err
+    assert "outside.json: the card names its pth file '../x.pth'" in err
+
+
+def test_truncated_checkpoint_is_called_truncated(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = (run / "checkpoints" / "last.ckpt").read_bytes()
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["export", str(cut), str(tmp_path / "w")]) == 2
+    assert "truncated or corrupt" in _one_error(capsys)
+
+
+def test_export_never_replaces_silently(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("EOSSL_WEIGHTS", str(tmp_path / "registry"))
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    args = ["export", ckpt, str(tmp_path / "w"), "--name", "mine", "--register"]
+    assert main(args) == 0
+    assert main(args) == 2  # the folder holds the files
+    assert "pass --overwrite" in _one_error(capsys)
+    assert main([*args, "--overwrite"]) == 0  # same weights: registering again is fine
+    other = torch.load(ckpt, weights_only=True)
+    key = next(k for k in other["state_dict"] if k.startswith("backbone.") and "weight" in k)
+    other["state_dict"][key] = other["state_dict"][key] + 1
+    torch.save(other, tmp_path / "other.ckpt")
+    again = ["export", str(tmp_path / "other.ckpt"), str(tmp_path / "w2"), "--name", "mine"]
+    capsys.readouterr()
+    assert main([*again, "--register"]) == 2  # other weights under a registered name
+    assert "other weights are registered under this name" in _one_error(capsys)
+    assert main([*again, "--register", "--overwrite"]) == 0
+
+
+def test_config_of_another_run_writes_to_out(run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    args = ["pretrain", "--config", str(run / "config.yaml"), "--out", str(out), *tiny()]
+    assert main([*args, "--trainer.max_steps", "1", "--trainer.max_epochs", "1"]) == 0
+    assert f"default_root_dir: {out}" in (out / "config.yaml").read_text()
+    assert (out / "weights").is_dir()
+
+
+def test_no_rasterio_warning_for_a_geotiff_without_crs(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    import numpy as np
+    import rasterio
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2):
+        with rasterio.open(src / f"p{i}.tif", "w", driver="GTiff", width=16, height=16,
+                           count=3, dtype="uint16") as f:  # fmt: skip
+            f.write(np.full((3, 16, 16), 100 + i, np.uint16))
+    assert main(["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "patches"]) == 0
+    assert "NotGeoreferencedWarning" not in capfd.readouterr().err
