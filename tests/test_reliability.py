@@ -133,6 +133,58 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     assert final["global_step"] > saved["global_step"]
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc), e.g. a run's forkserver and workers."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_sigkill_leaves_no_worker_behind(s2_store: Path, tmp_path: Path) -> None:
+    """A run killed with SIGKILL (preemption, OOM killer) takes its forkserver and workers."""
+    args = ["pretrain", "--data", str(s2_store), "--out", str(tmp_path / "run"), *TINY[4:]]
+    args += ["--data.num_workers", "2", "--trainer.max_epochs", "1000"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eossl.cli", *args],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    try:  # the forkserver and its two workers (and the resource tracker) are up
+        while len(below := _descendants(proc.pid)) < 4:
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.5)
+        time.sleep(2)
+        below = _descendants(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 10
+    while (left := [p for p in below if _running(p)]) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not left, f"{len(left)} of the run's {len(below)} processes outlived it"
+
+
 def test_nan_inf_nodata_keep_loss_finite(tmp_path: Path) -> None:
     store = write_synthetic(
         tmp_path / "s1.zarr", "s1", samples=12, size=40, seasons=3, shard=4, quiet=True

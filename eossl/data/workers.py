@@ -10,12 +10,14 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 from typing import Any
 
 import torch
 
 __all__ = [
+    "die_with_parent",
     "init_worker",
     "keep_freed_memory",
     "loader_workers",
@@ -52,7 +54,7 @@ def loader_workers(num_workers: int, tensorstore: bool) -> dict[str, Any]:
     return {"multiprocessing_context": worker_context(tensorstore), "worker_init_fn": init_worker}
 
 
-_PRELOAD = ("eossl.data.dataset", "tensorstore", "xarray")
+_PRELOAD = ("eossl.data.forkserver_guard", "eossl.data.dataset", "tensorstore", "xarray")
 
 
 def start_worker_server(tensorstore: bool) -> None:
@@ -67,10 +69,36 @@ def start_worker_server(tensorstore: bool) -> None:
 def init_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: one torch thread, freed buffers kept for reuse.
 
-    Workers are the parallelism; :func:`keep_freed_memory` saves page faults.
+    Workers are the parallelism; :func:`keep_freed_memory` saves page faults, and
+    :func:`die_with_parent` ends the worker when its parent ends, however it ends.
     """
+    die_with_parent()
     torch.set_num_threads(1)
     keep_freed_memory()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Have Linux kill this process when its parent dies, even by SIGKILL (no orphans).
+
+    A worker's parent is the training process (fork) or the forkserver, which itself
+    dies with the training process (:mod:`eossl.data.forkserver_guard`). A preempted or
+    OOM-killed run would otherwise leave its workers holding gigabytes. Returns whether
+    it applied (Linux only); a process whose parent is already gone exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return False
+    if os.getppid() == 1:  # the parent died before the call: nobody would signal us
+        os._exit(1)
+    return True
 
 
 # glibc mallopt parameters
