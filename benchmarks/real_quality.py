@@ -12,7 +12,7 @@ statistics recomputed on the data) and the band-statistics baseline, with bootst
 intervals and the paired interval of each gain.
 
     python benchmarks/real_quality.py                          # every recipe
-    python benchmarks/real_quality.py --recipes small-archive --epochs 40
+    python benchmarks/real_quality.py --recipes simclr --epochs 15
     python benchmarks/real_quality.py --recipes simclr --epochs 1 --samples 200   # smoke
 
 Pretraining is on L2A (surface reflectance, 12 bands) and EuroSAT is L1C (top of
@@ -31,7 +31,6 @@ from pathlib import Path
 from real_patches import eossl, realdata
 
 RECIPES: dict[str, list[str]] = {
-    "small-archive": ["--method", "simclr", "--preset", "small-archive"],
     "simclr": ["--method", "simclr", "--preset", "patches"],
     "barlow": ["--method", "barlow", "--preset", "patches"],
     "moco": ["--method", "moco", "--preset", "patches"],

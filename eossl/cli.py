@@ -69,7 +69,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_synth)
 
 
-MIN_SYNTH_SIZE = 16  # pixels a side
+MIN_SYNTH_SIZE = 8  # pixels a side (2 px gave a NaN loss at the first step)
 
 
 def _synth(args: argparse.Namespace) -> None:
