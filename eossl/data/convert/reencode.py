@@ -125,8 +125,10 @@ def _read(stores: list[StoreInfo], pieces: list[tuple[int, int, int]]) -> dict[s
             value = group[source][a:b]
             if name == "time_":
                 value = decode_times(group[name], value)
-            elif value.dtype.kind == "U":
-                value = value.astype(str)
+            elif value.dtype.kind == "U" or name == "location_id":
+                value = np.asarray(value).astype(
+                    str
+                )  # ids are strings, whatever the source's dtype
             parts.setdefault(name, []).append(np.asarray(value))
     return {name: np.concatenate(values) for name, values in parts.items()}
 
