@@ -125,10 +125,10 @@ def _read(stores: list[StoreInfo], pieces: list[tuple[int, int, int]]) -> dict[s
             value = group[source][a:b]
             if name == "time_":
                 value = decode_times(group[name], value)
-            elif value.dtype.kind == "U" or name == "location_id":
-                value = np.asarray(value).astype(
-                    str
-                )  # ids are strings, whatever the source's dtype
+            elif value.dtype.kind == "U":
+                value = value.astype(str)
+            elif name == "location_id" and value.dtype.kind in "iu":
+                value = value.astype(str)  # an integer sample index: ids are strings
             parts.setdefault(name, []).append(np.asarray(value))
     return {name: np.concatenate(values) for name, values in parts.items()}
 
