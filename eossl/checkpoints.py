@@ -18,7 +18,6 @@ __all__ = [
     "AtomicCheckpointIO",
     "CheckpointOnInterrupt",
     "LastCheckpoint",
-    "check_checkpoint",
     "load_checkpoint",
     "keep_metrics",
     "latest_checkpoint",
@@ -126,11 +125,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         else:
             why = f"not a PyTorch checkpoint ({type(err).__name__})"
         raise UserError(f"{path}: cannot load this checkpoint: {why}") from err
-
-
-def check_checkpoint(path: Path) -> None:
-    """Refuse a missing, truncated or unsafe checkpoint before training starts."""
-    load_checkpoint(path)
 
 
 def keep_metrics(out: Path) -> None:

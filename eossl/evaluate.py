@@ -11,6 +11,7 @@ The result is a table with sample counts and 95% intervals, a JSON file and a pl
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -154,9 +155,13 @@ def _say(line: str) -> None:
 BN_SAMPLES = 2048  # images that re-estimate the BatchNorm statistics of the random init
 
 
+def _batchnorms(model: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
 def has_batchnorm(model: torch.nn.Module) -> bool:
     """Whether ``model`` has BatchNorm layers (whose running statistics can be recomputed)."""
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return bool(_batchnorms(model))
 
 
 @torch.no_grad()
@@ -169,8 +174,7 @@ def recompute_batchnorm(
     so its features are distorted by the data's scale; recomputing them, with no label
     and no gradient, is the fair random-init baseline (a cumulative average over batches).
     """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
+    for m in _batchnorms(model):
         m.reset_running_stats()
         m.momentum = None
     model.train()
@@ -232,10 +236,10 @@ def _features(
                 num_workers=num_workers,
                 **loader_workers(num_workers, scenes.tensorstore),
             )
-            for card_inputs, card_models, (card, _) in zip(inputs, models, cards, strict=True):
+            for card_inputs, card_models in zip(inputs, models, strict=True):
                 bar = progress.add_task("BatchNorm statistics", total=len(sample))
                 images = (card_inputs(b["image"])[0] for b in sample)
-                model = _backbone(card, "", False, seed, card_inputs)
+                model = copy.deepcopy(card_models[RANDOM])  # the same random weights
                 card_models[RANDOM_BN] = recompute_batchnorm(
                     model, _counted(images, progress, bar)
                 )

@@ -200,7 +200,7 @@ def export_all(
     if encoders is None:
         card = card_for(module, meta)
         return [
-            export_backbone(module, out_dir, name or default_name(card), card, None, overwrite)
+            export_backbone(module, out_dir, name or default_name(card), card, overwrite=overwrite)
         ]
     own = {m["sensor"]: m for m in meta.get("sensors") or []}
     paths = []
@@ -211,7 +211,9 @@ def export_all(
         card["in_chans"] = len(own[sensor]["bands"])
         card["trained_with"] = meta.get("sensor")
         out_name = f"{name}_{sensor}" if name else default_name(card)
-        paths.append(export_backbone(module, out_dir, out_name, card, encoder, overwrite))
+        paths.append(
+            export_backbone(module, out_dir, out_name, card, encoder=encoder, overwrite=overwrite)
+        )
     return paths
 
 

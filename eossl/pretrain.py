@@ -25,9 +25,9 @@ from eossl.checkpoints import (
     AtomicCheckpointIO,
     CheckpointOnInterrupt,
     LastCheckpoint,
-    check_checkpoint,
     keep_metrics,
     latest_checkpoint,
+    load_checkpoint,
 )
 from eossl.curation import DynamicCuration
 from eossl.data.datamodule import SeasonalZarrDataModule
@@ -271,7 +271,7 @@ def pretrain_cli(argv: list[str]) -> None:
                 "--out NEW_DIR to start afresh"
             )
         if ckpt_path is not None:
-            check_checkpoint(Path(ckpt_path))
+            load_checkpoint(ckpt_path)  # a missing, truncated or unsafe one fails here
         if known.data is None and rank_zero_only.rank == 0:  # once, not per DDP rank
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "

@@ -66,12 +66,11 @@ class SSLMethod(L.LightningModule):
         collapse_threshold: float = 0.05,
     ) -> None:
         super().__init__()
-        for name, value, low in (("lr", lr, 0.0), ("weight_decay", weight_decay, None)):
-            if not math.isfinite(value) or (value <= low if low is not None else value < 0):
-                bound = "above 0" if low is not None else "0 or more"
-                raise UserError(f"--model.init_args.{name} {value}: must be {bound}")
-        if not math.isfinite(warmup_epochs) or warmup_epochs < 0:
-            raise UserError(f"--model.init_args.warmup_epochs {warmup_epochs}: must be 0 or more")
+        if not (math.isfinite(lr) and lr > 0):
+            raise UserError(f"--model.init_args.lr {lr}: must be above 0")
+        for name, value in (("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs)):
+            if not (math.isfinite(value) and value >= 0):
+                raise UserError(f"--model.init_args.{name} {value}: must be 0 or more")
         if backbone_weights is not None and not self.one_encoder:
             raise UserError(
                 f"{type(self).__name__} builds its own encoders (one per sensor, or an "
