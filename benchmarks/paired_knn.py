@@ -19,14 +19,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from eossl.data.scenes import open_scenes
-from eossl.evaluate import _features, _test_folds
-from eossl.probes import default_k, knn_predict, predict_folds
+from eossl.evaluation.evaluate import _features, _test_folds
+from eossl.evaluation.probes import default_k, knn_predict, predict_folds
 
 
 def knn_correct(store: str, cards: Sequence[str], k: int | None = None) -> dict[str, np.ndarray]:
     """Whether each card's leave-one-out kNN prediction of each sample is right.
 
-    ``k`` defaults to ``eossl evaluate``'s choice (:func:`eossl.probes.default_k`).
+    ``k`` defaults to ``eossl evaluate``'s choice (:func:`eossl.evaluation.probes.default_k`).
     """
     from eossl.weights import load_card
 

@@ -2,8 +2,9 @@
 
 Only operations valid for any number of bands and for standardised data are
 offered: resized crop, flips and rot90, brightness (additive) and contrast
-(multiplicative) without clipping, band-weighted grayscale, Gaussian blur and
-noise, band dropout. No RGB colour jitter; no solarize.
+(multiplicative) without clipping, a small per-band gain and offset (the size of
+an atmospheric correction: the spectral signature keeps its shape), band-weighted
+grayscale, Gaussian blur and noise, band dropout. No RGB colour jitter; no solarize.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
 
-__all__ = ["AugmentRecipe", "MultiBandAugment", "moco_recipe", "seco_recipe"]
+__all__ = ["AugmentRecipe", "MultiBandAugment", "RandomBandGain", "moco_recipe", "seco_recipe"]
 
 
 @dataclass
@@ -36,6 +37,9 @@ class AugmentRecipe:
     brightness: float = 0.4  # additive shift, in std units, drawn from [-b, b]
     contrast: float = 0.4  # gain drawn from [1 - c, 1 + c]
     intensity_p: float = 0.8
+    band_gain: float = 0.0  # per-band gain drawn from [1 - g, 1 + g]
+    band_offset: float = 0.0  # per-band shift, in std units, drawn from [-o, o]
+    band_p: float = 0.8
     grayscale: float = 0.2
     grayscale_weights: list[float] | None = None  # per band; equal weights if None
     blur: float = 0.5
@@ -54,6 +58,28 @@ def moco_recipe(crop_size: int = 224) -> AugmentRecipe:
 def seco_recipe(crop_size: int = 224) -> AugmentRecipe:
     """SeCo's recipe (Mañas et al. 2021): crop, jitter, grayscale, blur, horizontal flip."""
     return AugmentRecipe(crop_size=crop_size, vflip=0.0, blur=0.5, grayscale=0.2, intensity_p=0.8)
+
+
+class RandomBandGain(K.IntensityAugmentationBase2D):
+    """Per-sample, per-band ``x * gain + offset``: a spectral jitter that keeps the signature.
+
+    Gains are drawn from ``[1 - gain, 1 + gain]`` and offsets from ``[-offset, offset]``
+    (std units of standardised data), independently for every band; no clipping.
+    """
+
+    def __init__(self, gain: float, offset: float, num_bands: int, p: float = 0.8) -> None:
+        super().__init__(p=p)
+        self.gain, self.offset, self.num_bands = gain, offset, num_bands
+
+    def generate_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, Tensor]:
+        """One gain and one offset per sample and band."""
+        shape = (batch_shape[0], self.num_bands)
+        gain = 1 + (torch.rand(shape) * 2 - 1) * self.gain
+        return {"gain": gain, "offset": (torch.rand(shape) * 2 - 1) * self.offset}
+
+    def apply_transform(self, input, params, flags, transform=None) -> Tensor:  # noqa: D102
+        gain = params["gain"].to(input)[..., None, None]
+        return input * gain + params["offset"].to(input)[..., None, None]
 
 
 class MultiBandAugment(nn.Module):
@@ -95,6 +121,8 @@ class MultiBandAugment(nn.Module):
                     (1 - r.contrast, 1 + r.contrast), clip_output=False, p=r.intensity_p
                 )
             )
+        if (r.band_gain or r.band_offset) and r.band_p:
+            ops.append(RandomBandGain(r.band_gain, r.band_offset, num_bands, p=r.band_p))
         if r.grayscale:
             weights = r.grayscale_weights or [1.0 / num_bands] * num_bands
             if len(weights) != num_bands:
@@ -115,6 +143,7 @@ class MultiBandAugment(nn.Module):
             )
         self.pipeline = K.AugmentationSequential(*ops, data_keys=["input"])
         self.crop = ops[0]
+        self.band_jitter = next((op for op in ops if isinstance(op, RandomBandGain)), None)
         self.blur_size = ks if r.blur else 0
         gray = torch.tensor(r.grayscale_weights or [1.0 / num_bands] * num_bands)
         self.register_buffer("gray_weights", gray.view(1, -1, 1, 1), persistent=False)
@@ -153,6 +182,8 @@ class MultiBandAugment(nn.Module):
                 gain = torch.empty_like(mul).uniform_(1 - r.contrast, 1 + r.contrast)
                 mul = torch.where(drawn(r.intensity_p).view(shape), gain, mul)
             out.mul_(mul).add_(add * mul)
+        if self.band_jitter is not None:
+            out = self.band_jitter(out)
         if r.grayscale and (idx := drawn(r.grayscale).nonzero().squeeze(1)).numel():
             gray = (out[idx] * self.gray_weights.to(out.dtype)).sum(1, keepdim=True)
             out[idx] = gray.expand(-1, out.shape[1], -1, -1)

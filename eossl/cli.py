@@ -267,7 +267,8 @@ def _weights(args: argparse.Namespace) -> None:
 
 @command(
     "evaluate",
-    "evaluate weights downstream (kNN, linear probe, segmentation) vs random init and band stats",
+    "evaluate weights downstream (kNN, linear probe, segmentation, change detection) vs "
+    "random init and band stats",
 )
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -280,9 +281,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="eossl store with scene or per-pixel labels")
     p.add_argument(
         "--dataset",
-        choices=["eurosat", "bigearthnet"],
+        choices=["eurosat", "bigearthnet", "oscd"],
         default=None,
-        help="a benchmark in its own layout, read by TorchGeo from --root",
+        help="a benchmark in its own layout, read by TorchGeo from --root (oscd: converted "
+        "into --tile-size tiles first)",
     )
     p.add_argument("--root", default=None, help="the benchmark's folder (with --dataset)")
     p.add_argument(
@@ -291,7 +293,20 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--num-classes", type=int, choices=[19, 43], default=19, help="bigearthnet classes"
     )
-    p.add_argument("--task", choices=["knn", "linear", "segmentation"], default="knn")
+    p.add_argument(
+        "--task",
+        choices=["knn", "linear", "segmentation", "change"],
+        default="knn",
+        help="change: change detection on two-date pairs (OSCD), cities held out",
+    )
+    p.add_argument(
+        "--tile-size", type=int, default=64, help="change, --dataset oscd: tile size (px)"
+    )
+    p.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="change: the frozen probe against CVA only, no fine-tuning",
+    )
     p.add_argument(
         "--channels",
         default=None,
@@ -310,7 +325,9 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default="eval", help="folder for the JSON result and the plot (default: eval)"
     )
-    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (segmentation)")
+    p.add_argument(
+        "--epochs", type=int, default=5, help="fine-tuning epochs (segmentation, change)"
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
@@ -325,8 +342,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from eossl.evaluate import evaluate
-    from eossl.results import print_result
+    from eossl.evaluation.evaluate import evaluate
+    from eossl.evaluation.results import print_result
 
     for name in ("epochs", "batch_size", "folds"):
         if getattr(args, name) < 1:
@@ -339,6 +356,13 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise UserError(f"--dataset {args.dataset} needs --root, the folder that holds it")
     if args.dataset is None and args.data is None:
         raise UserError("pass --data STORE, or --dataset NAME --root FOLDER")
+    if args.task == "change" and args.dataset not in (None, "oscd"):
+        raise UserError(f"--dataset {args.dataset} has no change labels; use --dataset oscd")
+    if args.dataset == "oscd" and args.task != "change":
+        raise UserError("--dataset oscd is for --task change")
+    if args.task == "change":
+        _evaluate_change(args)
+        return
     result = evaluate(
         args.weights if len(args.weights) > 1 else args.weights[0],
         args.root if args.dataset else args.data,
@@ -362,6 +386,32 @@ def _evaluate(args: argparse.Namespace) -> None:
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")
+
+
+def _evaluate_change(args: argparse.Namespace) -> None:
+    from eossl.evaluation.change import evaluate_change
+    from eossl.evaluation.results import print_change
+
+    if len(args.weights) > 1:
+        raise UserError("--task change takes one weights card; pass one")
+    if args.tile_size < 16:
+        raise UserError("--tile-size must be at least 16 px")
+    results = evaluate_change(
+        args.weights[0],
+        args.root if args.dataset else args.data,
+        dataset=args.dataset,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        num_folds=args.folds,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        chip=args.tile_size,
+        finetune=not args.probe_only,
+    )
+    for result in results:
+        print_change(result)
+    print(f"saved {args.out}/evaluate_change.json and evaluate_change_*.png")
 
 
 @command("bench", "speed benchmarks against TorchGeo (loader, augment, train, memory)")

@@ -10,8 +10,15 @@ from helpers import tiny
 
 from eossl.cli import main
 from eossl.data.scenes import canonical_band, match_bands, open_scenes
-from eossl.evaluate import CardInputs
-from eossl.probes import band_statistics, bootstrap_ci, folds, knn_predict, predict_folds, score
+from eossl.evaluation.evaluate import CardInputs
+from eossl.evaluation.probes import (
+    band_statistics,
+    bootstrap_ci,
+    folds,
+    knn_predict,
+    predict_folds,
+    score,
+)
 from eossl.sensors import get_sensor
 
 
@@ -60,7 +67,7 @@ def test_bigearthnet_in_its_own_layout(
 
 def test_recompute_batchnorm_takes_the_data_statistics() -> None:
     """The fair random-init baseline: running statistics are the data's, over all batches."""
-    from eossl.evaluate import has_batchnorm, recompute_batchnorm
+    from eossl.evaluation.evaluate import has_batchnorm, recompute_batchnorm
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
     x = torch.randn(40, 3, 8, 8) * 5 + 3

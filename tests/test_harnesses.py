@@ -266,7 +266,7 @@ def test_anyband_serves_any_band_subset(anyband_card: Path) -> None:
 def test_evaluate_anyband_on_a_band_subset(
     anyband_card: Path, s2_store: Path, tmp_path: Path
 ) -> None:
-    from eossl.evaluate import evaluate
+    from eossl.evaluation.evaluate import evaluate
 
     result = evaluate(
         anyband_card, s2_store, "knn", out=tmp_path / "ev", channels=["B02", "B03", "B04", "B08"]

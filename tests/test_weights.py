@@ -228,7 +228,7 @@ def test_evaluate_multi_label(task: str, exported: Path, s2_store: Path, tmp_pat
 
 
 def test_multi_label_targets() -> None:
-    from eossl.evaluate import image_targets
+    from eossl.evaluation.evaluate import image_targets
 
     masks = torch.zeros(2, 10, 10, dtype=torch.long)
     masks[0, :5] = 2  # half class 2, half class 0

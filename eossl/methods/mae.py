@@ -257,7 +257,7 @@ class MAE(SSLMethod):
             return
         if not self.trainer.is_global_zero:
             return
-        from eossl.plots import log_figure, reconstruction_figure
+        from eossl.evaluation.plots import log_figure, reconstruction_figure
 
         dm = getattr(self.trainer, "datamodule", None)
         rgb = getattr(getattr(dm, "sensor", None), "rgb", None)

@@ -8,9 +8,10 @@
 - :mod:`.chips`, :mod:`.chip_scan`: a folder of one's own scenes, tiled into chips;
 - :mod:`.patches`, :mod:`.patch_sources`, :mod:`.patch_bands`: patch archives
   (EuroSAT, BigEarthNet, a folder of patches) with scene labels;
+- :mod:`.change`: two-date change archives (OSCD), tiled into pairs with a change mask;
 - :mod:`.reencode`: ``--layout zarr``, stores in the schema re-encoded.
 
-Each layout gives a plan (``TreePlan``, ``ChipPlan``, ``PatchPlan``) whose
+Each layout gives a plan (``TreePlan``, ``ChipPlan``, ``PatchPlan``, ``ChangePlan``) whose
 ``read_block`` reads one block of samples for the writer.
 """
 

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LAYOUT_NAMES,
         help="ssl4eo-s12 (v1.0 GeoTIFFs), ssl4eo-l, seco, geotiff (your own scenes), "
         "patches (EuroSAT, BigEarthNet, a folder of patches: one sample each, scene labels), "
+        "oscd (two-date change archives: tiles of a pair with its change mask), "
         "or zarr (stores in the schema, e.g. the v1.1 .zarr.zip archive, re-encoded)",
     )
     parser.add_argument("--sensor", default=None, help="sensor card (default: inferred)")
@@ -42,8 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="archive and patch layouts: output size (default: finest band)",
     )
-    geo = parser.add_argument_group("geotiff layout")
-    geo.add_argument("--chip-size", type=int, default=264, help="chip size in px (default: 264)")
+    geo = parser.add_argument_group("geotiff and oscd layouts")
+    geo.add_argument(
+        "--chip-size",
+        type=int,
+        default=None,
+        help="chip (tile) size in px (default: 264; oscd: 128)",
+    )
     geo.add_argument("--stride", type=int, default=None, help="chip step in px (default: chip)")
     geo.add_argument(
         "--labels",

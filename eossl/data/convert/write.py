@@ -3,11 +3,13 @@
 Layouts: ``ssl4eo-s12``, ``ssl4eo-l`` and ``seco`` (see :mod:`eossl.data.convert.trees`),
 ``geotiff`` (see :mod:`eossl.data.convert.chips`) and ``patches`` (EuroSAT, BigEarthNet
 or a folder of patches with scene labels; see :mod:`eossl.data.convert.patches`), and
-``zarr`` (stores in the schema, e.g. the v1.1 ``.zarr.zip`` archive, re-encoded into
-eossl's sharded layout; see :mod:`eossl.data.convert.reencode`). The sources are
-scanned first (in parallel), then blocks of whole shards are read and written by
-:class:`~eossl.data.io.writer.StoreWriter` on dask (:func:`~eossl.parallel.run_blocks`):
-atomic, resumable, and equal to an uninterrupted run. See ``docs/convert.md``.
+``oscd`` (two-date change archives, tiled into pairs with a change mask; see
+:mod:`eossl.data.convert.change`), and ``zarr`` (stores in the schema, e.g. the v1.1
+``.zarr.zip`` archive, re-encoded into eossl's sharded layout; see
+:mod:`eossl.data.convert.reencode`). The sources are scanned first (in parallel), then
+blocks of whole shards are read and written by :class:`~eossl.data.io.writer.StoreWriter`
+on dask (:func:`~eossl.parallel.run_blocks`): atomic, resumable, and equal to an
+uninterrupted run. See ``docs/convert.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from rich.markup import escape
 
 from eossl.console import console
+from eossl.data.convert.change import ChangePlan, scan_change
 from eossl.data.convert.chip_scan import scan_geotiff
 from eossl.data.convert.chips import ChipPlan
 from eossl.data.convert.patch_sources import parse_classes
@@ -36,8 +39,9 @@ from eossl.parallel import dask_client, run_blocks
 
 __all__ = ["LAYOUT_NAMES", "convert"]
 
-LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "zarr")
-Plan = TreePlan | ChipPlan | PatchPlan
+LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "oscd", "zarr")
+Plan = TreePlan | ChipPlan | PatchPlan | ChangePlan
+CHIP_SIZE = {"geotiff": 264, "oscd": 128}  # default --chip-size of the tiling layouts
 _MAX_LISTED = 1000  # skipped files listed in the store attributes (all are counted)
 
 
@@ -49,7 +53,7 @@ def convert(
     sensor: str | None = None,
     resampling: str = "nearest",
     size: int | None = None,
-    chip_size: int = 264,
+    chip_size: int | None = None,
     stride: int | None = None,
     labels: str | os.PathLike | None = None,
     max_nodata: float = 0.5,
@@ -73,7 +77,8 @@ def convert(
     Resumes a partial store left by an interrupted run on the same inputs. For
     ``patches``, ``source`` picks eurosat, bigearthnet or folder (default: detected),
     ``labels`` is a CSV and ``classes`` fixes the class list (see docs/convert.md).
-    ``codec`` is one of :data:`~eossl.data.io.codecs.CODECS`.
+    ``codec`` is one of :data:`~eossl.data.io.codecs.CODECS`. ``chip_size`` defaults to
+    264 px for ``geotiff`` and 128 px for ``oscd``.
     """
     if layout not in LAYOUT_NAMES:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
@@ -97,8 +102,10 @@ def convert(
         raise UserError(f"--shard must be at least 1, got {shard}")
     if stride is not None and stride < 1:
         raise UserError(f"--stride must be at least 1 px, got {stride}")
-    if chip_size < 1:
+    if chip_size is not None and chip_size < 1:
         raise UserError(f"--chip-size must be at least 1 px, got {chip_size}")
+    if chip_size is not None and layout not in CHIP_SIZE:
+        raise UserError(f"--chip-size is for the geotiff and oscd layouts, not {layout}")
     if not 0 <= max_nodata <= 1:
         raise UserError(f"--max-nodata is a fraction in [0, 1], got {max_nodata}")
     with dask_client(scheduler, workers) as client:
@@ -111,7 +118,7 @@ def convert(
         if layout == "zarr":
             return _reencode(src, out, sensor, fmt, shard, codec, overwrite, quiet, parallel, {
                 "--resampling": resampling != "nearest", "--size": size is not None,
-                "--chip-size": chip_size != 264, "--stride": stride is not None,
+                "--chip-size": chip_size is not None, "--stride": stride is not None,
                 "--labels": labels is not None, "--nodata": nodata is not None,
                 "--scale": scale is not None, "--source": source is not None,
                 "--classes": classes is not None, "--skip-bad": skip_bad,
@@ -133,12 +140,26 @@ def convert(
                 skip_bad=skip_bad,
                 run=parallel,
             )
+        elif layout == "oscd":
+            given = {"--size": size, "--labels": labels, "--scale": scale, "--nodata": nodata}
+            for flag, value in given.items():
+                if value is not None:
+                    raise UserError(f"{flag} is not used by the oscd layout (see docs/convert.md)")
+            plan = scan_change(
+                src,
+                sensor=sensor,
+                chip=chip_size or CHIP_SIZE["oscd"],
+                stride=stride,
+                resampling=resampling,
+                skip_bad=skip_bad,
+                quiet=quiet,
+            )
         elif layout == "geotiff":
             if size is not None:
                 raise UserError("--size is for the archive layouts; use --chip-size with geotiff")
             plan = scan_geotiff(
                 src,
-                chip=chip_size,
+                chip=chip_size or CHIP_SIZE["geotiff"],
                 stride=stride,
                 labels=labels,
                 max_nodata=max_nodata,
@@ -249,7 +270,8 @@ def _write(
         width=plan.width,
         dtype=plan.dtype,
         cloud_mask=True,
-        label=isinstance(plan, ChipPlan) and plan.labels is not None,
+        label=(isinstance(plan, ChipPlan) and plan.labels is not None)
+        or (isinstance(plan, ChangePlan) and plan.labelled),
         zarr_format=fmt,
         shard=shard,
         codec=codec,

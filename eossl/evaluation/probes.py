@@ -9,6 +9,7 @@ confidence interval come from the same predictions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -17,10 +18,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 __all__ = [
+    "LinearHead",
     "Protocol",
     "band_statistics",
     "bootstrap_ci",
     "default_k",
+    "fit_linear",
     "folds",
     "knn_predict",
     "linear_predict",
@@ -64,11 +67,23 @@ def knn_predict(
     return votes.argmax(1)
 
 
-def linear_predict(
-    train: Tensor, y_train: Tensor, test: Tensor, steps: int = 200, l2: float = 1e-3
-) -> Tensor:
+@dataclass
+class LinearHead:
+    """A fitted logistic regression: logits of ``(features - mu) / sd @ weight.T + bias``."""
+
+    weight: Tensor  # (classes, features)
+    bias: Tensor  # (classes,)
+    mu: Tensor  # (features,)
+    sd: Tensor
+
+    def __call__(self, features: Tensor) -> Tensor:
+        return ((features - self.mu) / self.sd) @ self.weight.T + self.bias
+
+
+def fit_linear(train: Tensor, y_train: Tensor, steps: int = 200, l2: float = 1e-3) -> LinearHead:
     """Logistic regression (softmax, or one sigmoid per class) fitted with L-BFGS."""
-    train, test = _standardise(train, test)
+    mu, sd = train.mean(0), train.std(0).nan_to_num(0.0) + 1e-6
+    train = (train - mu) / sd
     torch.manual_seed(0)
     classes = y_train.shape[1] if y_train.ndim == 2 else int(y_train.max()) + 1
     head = torch.nn.Linear(train.shape[1], classes)
@@ -87,8 +102,15 @@ def linear_predict(
 
     with torch.enable_grad():
         opt.step(closure)
+    return LinearHead(head.weight.detach(), head.bias.detach(), mu, sd)
+
+
+def linear_predict(
+    train: Tensor, y_train: Tensor, test: Tensor, steps: int = 200, l2: float = 1e-3
+) -> Tensor:
+    """Logistic regression (softmax, or one sigmoid per class) fitted with L-BFGS."""
     with torch.no_grad():
-        logits = head(test)
+        logits = fit_linear(train, y_train, steps, l2)(test)
     return (logits > 0).float() if y_train.ndim == 2 else logits.argmax(1)
 
 

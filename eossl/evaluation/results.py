@@ -22,6 +22,7 @@ __all__ = [
     "RANDOM_BN",
     "EvalResult",
     "plot_result",
+    "print_change",
     "print_result",
 ]
 
@@ -67,8 +68,15 @@ class EvalResult:
         }
 
 
-COLOURS = {PRETRAINED: "#2a7ab0", RANDOM: "#b0b0b0", RANDOM_BN: "#808080", BAND_STATS: "#d9a441"}
-BASELINES = (RANDOM, RANDOM_BN, BAND_STATS)
+CVA = "change vector analysis"  # the no-learning change baseline: |difference| of the bands
+COLOURS = {
+    PRETRAINED: "#2a7ab0",
+    RANDOM: "#b0b0b0",
+    RANDOM_BN: "#808080",
+    BAND_STATS: "#d9a441",
+    CVA: "#d9a441",
+}
+BASELINES = (RANDOM, RANDOM_BN, BAND_STATS, CVA)
 
 
 def plot_result(result: EvalResult, name: str, path: Path) -> Path:
@@ -143,4 +151,26 @@ def print_result(result: EvalResult) -> None:
                     cell += " [{:+.2f}, {:+.2f}]".format(*gain_ci[other])
             vs.append(cell)
         table.add_row(name, f"{value:.3f}", f"{lo:.3f}-{hi:.3f}" if result.ci else "", *vs)
+    console(min_width=120).print(table)
+
+
+def print_change(result: EvalResult) -> None:
+    """A change-detection result: its table (as :func:`print_result`), then F1 per city."""
+    from rich.table import Table
+
+    print_result(result)
+    per_city = result.details["per_city"]
+    names = list(per_city)
+    cities = list(per_city[names[0]])
+    table = Table(title=f"{result.task}: precision / recall / F1 per city")
+    table.add_column("city")
+    for name in names:
+        table.add_column(name, justify="right")
+    for city in cities:
+        cells = ["{p:.2f} / {r:.2f} / {f:.2f}".format(**per_city[n][city]) for n in names]
+        table.add_row(city, *cells)
+    overall = result.details["precision_recall_f1"]
+    table.add_row(
+        "all pixels", *["{p:.2f} / {r:.2f} / {f:.2f}".format(**overall[n]) for n in names]
+    )
     console(min_width=120).print(table)

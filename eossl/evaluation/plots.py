@@ -11,8 +11,10 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "change_panel",
     "log_figure",
     "ndvi_series",
+    "plot_change_maps",
     "prediction_panel",
     "reconstruction_figure",
     "rgb_composite",
@@ -243,3 +245,47 @@ def prediction_panel(
         ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+def change_panel(pairs: Any, maps: dict[str, dict[int, np.ndarray]], tiles: int = 4) -> Any:
+    """Rows of tiles (the most changed ones): both dates, the true change, each prediction."""
+    from matplotlib.figure import Figure
+
+    from eossl.sensors import get_sensor
+
+    changed = (pairs.mask == 1).sum(axis=(1, 2))
+    rows = [int(i) for i in np.argsort(-changed)[:tiles] if changed[i] > 0] or [0]
+    try:
+        sensor = get_sensor(pairs.scenes.sensor) if pairs.scenes.sensor else None
+    except Exception:  # an unknown card: grey composites of the first band
+        sensor = None
+    rgb = sensor.rgb if sensor is not None else None
+    cols = 3 + len(maps)
+    fig = Figure(figsize=(2.0 * cols, 2.0 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for r, i in enumerate(rows):
+        dates = rgb_composite([torch.from_numpy(pairs.bands[i].astype(np.float32))], rgb)[0]
+        panels = {
+            "date 1": dates[0],
+            "date 2": dates[1],
+            "true change": np.ma.masked_equal(pairs.mask[i], 255),
+            **{name: m.get(i, np.zeros_like(pairs.mask[i])) for name, m in maps.items()},
+        }
+        for c, (title, image) in enumerate(panels.items()):
+            ax = axes[r, c]
+            if image.ndim == 3:
+                ax.imshow(image, interpolation="nearest")
+            else:
+                ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_axis_off()
+            if r == 0:
+                ax.set_title(title.replace(", ", ",\n"), fontsize=8)
+        axes[r, 0].text(0, -2, str(pairs.city[i]), fontsize=7, va="bottom")
+    return fig
+
+
+def plot_change_maps(pairs: Any, maps: dict[str, dict[int, np.ndarray]], path: Path) -> Path:
+    """Save :func:`change_panel` as ``path``."""
+    fig = change_panel(pairs, maps)
+    fig.savefig(path, dpi=100)
+    return path

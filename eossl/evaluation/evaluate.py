@@ -3,7 +3,7 @@
 Probes run on frozen features of the pretrained backbone, the same backbone at
 random init (same seed; as initialised, and with its BatchNorm statistics recomputed
 on the data) and a band-statistics baseline (per-band mean and std of each image),
-with the same protocol (see :mod:`eossl.probes`). The data are an eossl
+with the same protocol (see :mod:`eossl.evaluation.probes`). The data are an eossl
 store, or a benchmark in its own layout read by TorchGeo (EuroSAT, BigEarthNet), with
 bands matched by name, the pretraining normalisation and the pretraining image size.
 The result is a table with sample counts and 95% intervals, a JSON file and a plot.
@@ -31,9 +31,8 @@ from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
 from eossl.data.workers import loader_workers
 from eossl.errors import UserError
-from eossl.finetune import finetune_segmentation
-from eossl.models import encoder_from_card
-from eossl.probes import (
+from eossl.evaluation.finetune import finetune_segmentation
+from eossl.evaluation.probes import (
     Protocol,
     band_statistics,
     bootstrap_ci,
@@ -44,7 +43,15 @@ from eossl.probes import (
     predict_folds,
     score,
 )
-from eossl.results import BAND_STATS, PRETRAINED, RANDOM, RANDOM_BN, EvalResult, plot_result
+from eossl.evaluation.results import (
+    BAND_STATS,
+    PRETRAINED,
+    RANDOM,
+    RANDOM_BN,
+    EvalResult,
+    plot_result,
+)
+from eossl.models import encoder_from_card
 from eossl.weights import load_card
 
 __all__ = ["evaluate", "image_targets"]

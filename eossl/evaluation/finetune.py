@@ -20,7 +20,7 @@ import torch
 
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule
 from eossl.errors import UserError
-from eossl.results import PRETRAINED, RANDOM, EvalResult
+from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.weights import torchgeo_weights
 
 __all__ = ["finetune_segmentation"]

@@ -1,0 +1,485 @@
+"""Two-date change archives (OSCD's release layout), tiled into pairs with a change mask.
+
+A city folder holds ``imgs_1/`` and ``imgs_2/`` (one GeoTIFF per band at its native
+10/20/60 m resolution, ``<tile>_B01.tif`` ...), or the ``imgs_1_rect/`` and
+``imgs_2_rect/`` folders already on the 10 m grid (preferred when present, as TorchGeo's
+``OSCD`` reads them), and ``dates.txt`` (``date_1: YYYYMMDD``). The change mask
+(``<city>-cm.tif``: 1 no change, 2 change) lies in ``<city>/cm/`` or in a sibling
+``... Labels/<city>/cm/`` folder; a city without one is converted unlabelled.
+
+Every band of both dates is resampled, by georeference, onto the first date's finest
+grid: the change mask's. A second date a few pixels smaller than the first (three OSCD
+cities) covers the same footprint on a coarser grid, so it is resampled onto it too. The
+grid is cut into ``chip x chip`` tiles every ``stride`` pixels (the last row and column
+aligned with the edge). A tile is one sample with two timestamps, and its ``label`` is
+the change mask of the pair: 0 no change, 1 change, 255 unlabelled (docs/schema.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eossl.data.convert.chips import positions
+from eossl.data.convert.patch_sources import band_key
+from eossl.data.convert.rasters import (
+    TIF_SUFFIXES,
+    BadFile,
+    BadFileError,
+    bad_file_error,
+    centre_lonlat,
+    epsg_of,
+    error_text,
+    file_key,
+    invalid_pixels,
+    parse_date,
+    subdirs,
+)
+from eossl.data.io.schema import empty_block
+from eossl.errors import UserError
+from eossl.sensors import Sensor, get_sensor, list_sensors
+
+__all__ = ["ChangePlan", "City", "city_of", "scan_change"]
+
+LABEL_CLASSES = ["no change", "change"]
+_BAND = re.compile(r"(?:^|_)(B\d{1,2}A?)$", re.IGNORECASE)
+_TILE_ID = re.compile(r"_y\d+_x\d+$")
+
+
+def city_of(sample_id: str) -> str:
+    """The city of a tile's ``sample_id`` (``<city>_y<row>_x<col>``)."""
+    return _TILE_ID.sub("", str(sample_id))
+
+
+@dataclass(frozen=True)
+class City:
+    """One city: the band files of both dates (card order), dates, mask and grid."""
+
+    name: str
+    files: tuple[tuple[str, ...], tuple[str, ...]]
+    times: tuple[str, str]
+    label: str | None
+    crs_wkt: str | None
+    transform: tuple[float, ...]  # the first date's finest grid (affine a, b, c, d, e, f)
+    shape: tuple[int, int]
+    tiles: tuple[tuple[int, int], ...]  # (row, col) of each tile's top-left pixel
+
+
+@dataclass
+class ChangePlan:
+    """What to write from a change archive, and how to read one block of tiles."""
+
+    root: str
+    cities: list[City]
+    band_names: list[str]
+    sensor: Sensor
+    chip: int
+    stride: int
+    resampling: str
+    tiles: list[tuple[int, int, int]]  # (city index, row, col)
+    dtype: str = "uint16"
+    nodata: float | None = 0
+    skipped: list[BadFile] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        """Number of tiles written."""
+        return len(self.tiles)
+
+    @property
+    def times(self) -> int:
+        """Two timestamps per tile: the pair."""
+        return 2
+
+    @property
+    def height(self) -> int:
+        """Tile height."""
+        return self.chip
+
+    @property
+    def width(self) -> int:
+        """Tile width."""
+        return self.chip
+
+    @property
+    def labelled(self) -> bool:
+        """Whether any city has a change mask."""
+        return any(c.label is not None for c in self.cities)
+
+    def part(self, start: int, stop: int) -> ChangePlan:
+        """The plan of tiles ``start:stop`` only: what one block's worker needs."""
+        return replace(self, tiles=self.tiles[start:stop], skipped=[], inputs=[])
+
+    def attrs(self) -> dict[str, Any]:
+        """Store attributes that describe the source and the pair label."""
+        return {
+            "source_layout": "oscd",
+            "source": self.root,
+            "sensor": self.sensor.name,
+            "product": self.sensor.product,
+            "scale": 1.0 / self.sensor.quantification if self.sensor.quantification else 1.0,
+            "offset": 0.0,
+            "chip_size": self.chip,
+            "stride": self.stride,
+            "resampling": self.resampling,
+            "cities": [c.name for c in self.cities],
+            "label_kind": "change",
+            "label_times": [0, 1],
+            "label_classes": LABEL_CLASSES,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that determines the output, for the resume fingerprint."""
+        return {
+            "layout": "oscd",
+            "cities": [
+                [c.name, c.files, c.times, c.label, c.transform, c.shape] for c in self.cities
+            ],
+            "bands": self.band_names,
+            "chip": self.chip,
+            "stride": self.stride,
+            "resampling": self.resampling,
+            "inputs": self.inputs,
+        }
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_block(self, start: int, stop: int, skip_bad: bool) -> tuple[dict, list[BadFile]]:
+        """Arrays for tiles ``start:stop``; a city that fails to read is skipped or raised."""
+        tiles = self.tiles[start:stop]
+        n, c, s = len(tiles), len(self.band_names), self.chip
+        out: dict[str, Any] = empty_block(n, 2, c, s, s, self.dtype, self.nodata)
+        out["label"] = np.full((n, s, s), 255, np.uint8)
+        bad: list[BadFile] = []
+        for k in sorted({t[0] for t in tiles}):
+            city = self.cities[k]
+            try:
+                dates = [self._read_date(city, j) for j in (0, 1)]
+                mask = self._read_label(city)
+            except BadFileError as err:
+                if not skip_bad:
+                    raise bad_file_error(err.bad) from err
+                bad.append(err.bad)
+                continue
+            for i, (_, row, col) in enumerate(tiles):
+                if _ != k:
+                    continue
+                window = (slice(row, row + s), slice(col, col + s))
+                for j, image in enumerate(dates):
+                    sub = image[(slice(None), *window)]
+                    invalid = invalid_pixels(sub, self.nodata)
+                    out["bands"][i, j] = sub
+                    out["cloud_mask"][i, j] = np.where(invalid, 6, 0)
+                    out["time_"][i, j] = np.datetime64(city.times[j], "ns")
+                    out["sample_id"][i, j] = f"{city.name}_y{row}_x{col}"
+                    out["file_id"][i, j] = f"{city.name}/{Path(city.files[j][0]).parent.name}"
+                if mask is not None:
+                    out["label"][i] = mask[window]
+        out.update(self._coords(tiles))
+        out["sample_id"] = out["sample_id"].astype(str)
+        out["file_id"] = out["file_id"].astype(str)
+        return out, bad
+
+    def _read_date(self, city: City, j: int) -> np.ndarray:
+        """Date ``j`` of a city, every band on the city's grid: (band, y, x)."""
+        import rasterio
+        from rasterio.crs import CRS
+        from rasterio.enums import Resampling
+        from rasterio.transform import Affine
+        from rasterio.warp import reproject
+
+        out = np.zeros((len(self.band_names), *city.shape), self.dtype)
+        crs = CRS.from_wkt(city.crs_wkt) if city.crs_wkt else None
+        for b, path in enumerate(city.files[j]):
+            try:
+                with rasterio.open(path) as src:
+                    if src.shape == city.shape and tuple(src.transform)[:6] == city.transform:
+                        out[b] = src.read(1)
+                        continue
+                    reproject(
+                        rasterio.band(src, 1),
+                        out[b],
+                        src_transform=src.transform,
+                        src_crs=src.crs or crs,
+                        dst_transform=Affine(*city.transform),
+                        dst_crs=crs,
+                        dst_nodata=0,
+                        resampling=Resampling[self.resampling],
+                    )
+            except Exception as err:
+                raise BadFileError(path, f"cannot read ({error_text(err)})") from err
+        return out
+
+    def _read_label(self, city: City) -> np.ndarray | None:
+        """The change mask as 0 no change, 1 change, 255 unlabelled; None without one."""
+        if city.label is None:
+            return None
+        import rasterio
+
+        try:
+            with rasterio.open(city.label) as src:
+                data = src.read(1)
+        except Exception as err:
+            raise BadFileError(city.label, f"cannot read ({error_text(err)})") from err
+        if data.shape != city.shape:
+            raise BadFileError(
+                city.label,
+                f"change mask is {data.shape[1]}x{data.shape[0]} px, the first date "
+                f"{city.shape[1]}x{city.shape[0]}",
+            )
+        values = set(np.unique(data).tolist())
+        if values - {0, 1, 2, 255}:
+            raise BadFileError(
+                city.label,
+                f"change mask values {sorted(values)}: expected 1 (no change), 2 (change)",
+            )
+        return np.select([data == 1, data == 2], [0, 1], 255).astype(np.uint8)
+
+    def _coords(self, tiles: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
+        from rasterio.crs import CRS
+
+        s = np.arange(self.chip) + 0.5
+        x_, y_, crs = [], [], []
+        lon, lat = np.full(len(tiles), np.nan), np.full(len(tiles), np.nan)
+        for k in sorted({t[0] for t in tiles}):
+            city = self.cities[k]
+            a, _, c, _, e, f = city.transform[:6]
+            rows = [i for i, t in enumerate(tiles) if t[0] == k]
+            ccrs = CRS.from_wkt(city.crs_wkt) if city.crs_wkt else None
+            xs = [c + (tiles[i][2] + self.chip / 2) * a for i in rows]
+            ys = [f + (tiles[i][1] + self.chip / 2) * e for i in rows]
+            lon[rows], lat[rows] = centre_lonlat(ccrs, np.array(xs), np.array(ys))
+        for k, row, col in tiles:
+            city = self.cities[k]
+            a, _, c, _, e, f = city.transform[:6]
+            x_.append(c + (col + s) * a)
+            y_.append(f + (row + s) * e)
+            crs.append(epsg_of(CRS.from_wkt(city.crs_wkt) if city.crs_wkt else None))
+        shape = (0, self.chip)
+        return {
+            "x_": np.stack(x_) if x_ else np.zeros(shape),
+            "y_": np.stack(y_) if y_ else np.zeros(shape),
+            "crs": np.asarray(crs, np.int64),
+            "center_lon": lon,
+            "center_lat": lat,
+        }
+
+
+# -- scanning ----------------------------------------------------------------------------
+
+
+def _date_folder(city: Path, j: int) -> Path | None:
+    """``imgs_<j>_rect`` (on the 10 m grid) when present, else ``imgs_<j>``."""
+    for name in (f"imgs_{j}_rect", f"imgs_{j}"):
+        if (city / name).is_dir():
+            return city / name
+    return None
+
+
+def _band_files(folder: Path) -> dict[str, str]:
+    """``{band key: path}`` of the ``..._B01.tif`` / ``B01.tif`` files in a date folder."""
+    found: dict[str, str] = {}
+    for path in sorted(folder.iterdir()):
+        m = _BAND.search(path.stem)
+        if path.suffix.lower() in TIF_SUFFIXES and m:
+            found[band_key(m.group(1))] = str(path)
+    return found
+
+
+def _sensor_for(keys: set[str], sensor: str | None, where: Path) -> Sensor:
+    if sensor is not None:
+        card = get_sensor(sensor)
+        missing = [b for b in card.band_names if band_key(b) not in keys]
+        if missing:
+            raise UserError(f"{where}: has no band {missing[0]} of sensor {card.name}")
+        return card
+    cards = [c for c in list_sensors() if {band_key(b) for b in c.band_names} == keys]
+    if not cards:
+        raise UserError(
+            f"{where}: band files {', '.join(sorted(keys))} match no sensor card; pass --sensor"
+        )
+    return cards[0]
+
+
+def _dates(city: Path, folders: list[Path]) -> tuple[str, str]:
+    """The two dates: ``dates.txt`` (``date_1: YYYYMMDD``), else the band file names."""
+    found: dict[int, np.datetime64] = {}
+    text = city / "dates.txt"
+    if text.is_file():
+        for line in text.read_text(errors="replace").splitlines():
+            m = re.match(r"\s*date_([12])\s*:\s*(\S+)", line)
+            if m and (d := parse_date(m.group(2))) is not None:
+                found[int(m.group(1)) - 1] = d
+    for j, folder in enumerate(folders):
+        if j not in found:
+            names = [p.name for p in folder.iterdir()]
+            dates = [d for n in names if (d := parse_date(n)) is not None]
+            if dates:
+                found[j] = min(dates)
+    if len(found) < 2:
+        raise BadFileError(city, "no dates (dates.txt 'date_1: YYYYMMDD', or dated file names)")
+    return str(found[0]), str(found[1])
+
+
+def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
+    for folder in [city / "cm", *(root / city.name / "cm" for root in labels_roots)]:
+        if folder.is_dir():
+            tifs = sorted(p for p in folder.iterdir() if p.suffix.lower() in TIF_SUFFIXES)
+            named = [p for p in tifs if p.stem.endswith("-cm")] or tifs
+            if named:
+                return str(named[0])
+    return None
+
+
+def _city_folders(src: Path) -> tuple[list[Path], list[Path]]:
+    """City folders (holding imgs_1 and imgs_2) and the label roots beside them."""
+    roots = [src, *(p for p in subdirs(src) if "image" in p.name.lower())]
+    for root in roots:
+        cities = [p for p in subdirs(root) if _date_folder(p, 1) and _date_folder(p, 2)]
+        if cities:
+            labels = [p for p in subdirs(root.parent) if "label" in p.name.lower()]
+            labels += [p for p in subdirs(src) if "label" in p.name.lower() and p not in labels]
+            return cities, labels
+    raise UserError(
+        f"{src}: no city folder with imgs_1/ and imgs_2/ (OSCD's layout: "
+        "'Onera Satellite Change Detection dataset - Images/<city>/imgs_1/...')"
+    )
+
+
+def _scan_city(
+    folder: Path, labels_roots: list[Path], sensor: str | None, chip: int, stride: int
+) -> tuple[City, Sensor, str | None]:
+    """A city's files, dates, grid and tiles; the card; a size notice or None."""
+    import rasterio
+
+    dates = [_date_folder(folder, j) for j in (1, 2)]
+    assert dates[0] is not None and dates[1] is not None
+    found = [_band_files(d) for d in dates]
+    for d, f in zip(dates, found, strict=True):
+        if not f:
+            raise BadFileError(d, "holds no band files (<tile>_B01.tif ...)")
+    card = _sensor_for(set(found[0]), sensor, dates[0])
+    files = []
+    for d, f in zip(dates, found, strict=True):
+        missing = [b for b in card.band_names if band_key(b) not in f]
+        if missing:
+            raise BadFileError(d, f"missing band file(s) {', '.join(missing)}")
+        files.append(tuple(f[band_key(b)] for b in card.band_names))
+    heads = []
+    for j, paths in enumerate(files):
+        try:
+            with rasterio.open(max(paths, key=lambda p: _pixels(p))) as src:
+                heads.append((src.crs, tuple(src.transform)[:6], src.shape, src.dtypes[0]))
+        except Exception as err:
+            raise BadFileError(dates[j], f"cannot read ({error_text(err)})") from err
+    crs, transform, shape, dtype = heads[0]
+    if dtype != "uint16":
+        raise BadFileError(
+            dates[0], f"{dtype} bands; a change archive holds uint16 DN (L1C x 10,000)"
+        )
+    notice = folder.name if heads[1][2] != shape else None
+    tiles = tuple(
+        (r, c)
+        for r in positions(shape[0], chip, stride)
+        for c in positions(shape[1], chip, stride)
+    )
+    city = City(
+        name=folder.name,
+        files=(files[0], files[1]),
+        times=_dates(folder, [d for d in dates if d is not None]),
+        label=_label_path(folder, labels_roots),
+        crs_wkt=crs.to_wkt() if crs else None,
+        transform=transform,
+        shape=shape,
+        tiles=tiles,
+    )
+    return city, card, notice
+
+
+def _pixels(path: str) -> int:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.width * src.height
+
+
+def scan_change(
+    src: str | Path,
+    *,
+    sensor: str | None = None,
+    chip: int = 128,
+    stride: int | None = None,
+    resampling: str = "nearest",
+    skip_bad: bool = False,
+    quiet: bool = False,
+) -> ChangePlan:
+    """Find the cities of a change archive, check them, and plan their tiles."""
+    from eossl.console import console
+
+    root = Path(src).expanduser()
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder")
+    stride = stride or chip
+    folders, labels_roots = _city_folders(root)
+    cities: list[City] = []
+    cards: list[Sensor] = []
+    skipped: list[BadFile] = []
+    notices, small = [], []
+    for folder in folders:
+        try:
+            city, card, notice = _scan_city(folder, labels_roots, sensor, chip, stride)
+        except BadFileError as err:
+            if not skip_bad:
+                raise bad_file_error(err.bad) from err
+            skipped.append(err.bad)
+            continue
+        if cards and card.name != cards[0].name:
+            raise UserError(
+                f"{folder}: bands of sensor {card.name}, other cities {cards[0].name}; "
+                "pass --sensor"
+            )
+        cards.append(card)
+        if not city.tiles:
+            small.append(f"{city.name} ({city.shape[1]}x{city.shape[0]} px)")
+            continue
+        cities.append(city)
+        if notice:
+            notices.append(notice)
+    if not cities:
+        raise UserError(f"{root}: no city of at least {chip}x{chip} px to tile; lower --chip-size")
+    if not quiet:
+        out = console(stderr=True)
+        if notices:
+            out.print(
+                f"eossl: the second date is on another grid in {', '.join(notices)}: "
+                "resampled by georeference onto the first date's (the change mask's)"
+            )
+        if small:
+            out.print(f"eossl: left out, smaller than one {chip} px tile: {', '.join(small)}")
+        unlabelled = [c.name for c in cities if c.label is None]
+        if unlabelled:
+            out.print(
+                f"eossl: no change mask (cm/<city>-cm.tif) for {', '.join(unlabelled)}: "
+                "their tiles are unlabelled (255)"
+            )
+    tiles = [(k, r, c) for k, city in enumerate(cities) for r, c in city.tiles]
+    inputs = [file_key(p) for city in cities for date in city.files for p in date]
+    inputs += [file_key(c.label) for c in cities if c.label is not None]
+    return ChangePlan(
+        root=str(root),
+        cities=cities,
+        band_names=list(cards[0].band_names),
+        sensor=cards[0],
+        chip=chip,
+        stride=stride,
+        resampling=resampling,
+        tiles=tiles,
+        nodata=cards[0].nodata if cards[0].nodata is not None else 0,
+        skipped=skipped,
+        inputs=inputs,
+    )

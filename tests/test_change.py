@@ -1,0 +1,235 @@
+"""Change detection on real two-date imagery (#26): OSCD converted, evaluated, fine-tuned.
+
+Two shared OSCD cities: paris (both dates on one grid) and hongkong (its second date a
+few pixels smaller). Scores belong in ``benchmarks/change_quality.py``; these tests check
+values against rasterio and numpy, and that every path runs.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import zarr
+from helpers import realdata_dir
+
+from eossl.cli import main
+from eossl.data.convert.change import city_of
+from eossl.errors import UserError
+
+IMAGES = "Onera Satellite Change Detection dataset - Images"
+LABELS = "Onera Satellite Change Detection dataset - Train Labels"
+CITIES = ("paris", "hongkong")
+
+
+def _release(tmp_path_factory: pytest.TempPathFactory, cities: tuple[str, ...]) -> Path:
+    """Shared cities in OSCD's release layout (links to the shared files)."""
+    root = realdata_dir()
+    if root is None or not (root / "oscd").is_dir():
+        pytest.fail("../shared/realdata/oscd not found; set EOSSL_REALDATA")
+    src = tmp_path_factory.mktemp("oscd")
+    for part in (IMAGES, LABELS):
+        (src / part).mkdir()
+        for city in cities:
+            (src / part / city).symlink_to(root / "oscd" / part / city)
+    return src
+
+
+@pytest.fixture(scope="module")
+def oscd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """paris and hongkong, whose second date is on another grid."""
+    return _release(tmp_path_factory, CITIES)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two smallest shared cities (paris, bercy): for the evaluation's run."""
+    return _release(tmp_path_factory, ("paris", "bercy"))
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-step MoCo card for S2 L1C (the synthetic store), the bands of OSCD."""
+    run = tmp_path_factory.mktemp("run")
+    assert main(["pretrain", "--sensor", "s2-l1c", "--method", "moco", "--preset", "patches",
+                 "--trainer.fast_dev_run", "true", "--data.batch_size", "4",
+                 "--out", str(run)]) == 0  # fmt: skip
+    return next((run / "weights").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def store(oscd: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("store") / "oscd.zarr"
+    assert main(["convert", str(oscd), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    assert main(["stats", str(out), "--quiet"]) == 0
+    return out
+
+
+def _band(oscd: Path, city: str, date: int, band: str) -> tuple[np.ndarray, object]:
+    import rasterio
+
+    path = next((oscd / IMAGES / city / f"imgs_{date}").glob(f"*_{band}.tif"))
+    with rasterio.open(path) as src:
+        return src.read(1), src
+
+
+def test_converter_values_equal_rasterio(oscd: Path, store: Path) -> None:
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    from eossl.data.io.schema import band_names, decode_times
+
+    g = zarr.open_group(store, mode="r")
+    ids = [str(i) for i in g["sample_id"][:, 0]]
+    bands = band_names(g)
+    assert g.attrs["label_kind"] == "change" and g.attrs["cities"] == sorted(CITIES)
+    for city in CITIES:
+        rows = [i for i, s in enumerate(ids) if city_of(s) == city]
+        tile = rows[len(rows) // 2]
+        r, c = (int(v[1:]) for v in ids[tile].rsplit("_", 2)[1:])
+        window = (slice(r, r + 64), slice(c, c + 64))
+        b02, ref = _band(oscd, city, 1, "B02")
+        np.testing.assert_array_equal(g["bands"][tile, 0, bands.index("B02")], b02[window])
+        b05, _ = _band(oscd, city, 1, "B05")  # 20 m, resampled by georeference (nearest)
+        path05 = next((oscd / IMAGES / city / "imgs_1").glob("*_B05.tif"))
+        with rasterio.open(path05) as src:
+            up = np.zeros(b02.shape, np.uint16)
+            reproject(
+                rasterio.band(src, 1),
+                up,
+                dst_transform=ref.transform,
+                dst_crs=ref.crs,
+                resampling=Resampling.nearest,
+            )
+        if city == "paris":  # an exact 2x grid: every 20 m pixel twice in each direction
+            np.testing.assert_array_equal(up, np.repeat(np.repeat(b05, 2, 0), 2, 1))
+        np.testing.assert_array_equal(g["bands"][tile, 0, bands.index("B05")], up[window])
+        second = next((oscd / IMAGES / city / "imgs_2").glob("*_B02.tif"))
+        with rasterio.open(second) as src:
+            expected = np.zeros(b02.shape, np.uint16)
+            reproject(
+                rasterio.band(src, 1),
+                expected,
+                dst_transform=ref.transform,
+                dst_crs=ref.crs,
+                resampling=Resampling.nearest,
+            )
+            if city == "paris":  # one grid: the file as it is
+                np.testing.assert_array_equal(expected, src.read(1))
+        np.testing.assert_array_equal(g["bands"][tile, 1, bands.index("B02")], expected[window])
+        with rasterio.open(next((oscd / LABELS / city / "cm").glob("*.tif"))) as src:
+            cm = src.read(1)[window]
+        np.testing.assert_array_equal(g["label"][tile], np.where(cm == 2, 1, 0))
+        dates = (oscd / IMAGES / city / "dates.txt").read_text().split()
+        times = decode_times(g["time_"])[tile].astype("datetime64[D]").astype(str)
+        assert [t.replace("-", "") for t in times] == [dates[1], dates[3]]
+        assert g["x_"][tile][0] == pytest.approx(ref.transform.c + (c + 0.5) * ref.transform.a)
+    labels = g["label"][...]
+    assert set(np.unique(labels)) <= {0, 1} and (labels == 1).any()
+
+
+def test_second_date_of_another_size_said_in_one_line(
+    oscd: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(oscd), str(out), "--layout", "oscd", "--chip-size", "128"]) == 0
+    err = capfd.readouterr().err
+    notice = [line for line in err.splitlines() if "another grid" in line]
+    assert len(notice) == 1 and "hongkong" in notice[0] and "paris" not in notice[0]
+
+
+def test_oscd_layout_refuses_flags_it_does_not_use(oscd: Path, tmp_path: Path) -> None:
+    from eossl.data.convert.write import convert
+
+    with pytest.raises(UserError, match="--scale is not used by the oscd layout"):
+        convert(oscd, tmp_path / "x.zarr", "oscd", scale=100.0, quiet=True)
+    with pytest.raises(UserError, match="no city folder with imgs_1"):
+        convert(tmp_path, tmp_path / "y.zarr", "oscd", quiet=True)
+    with pytest.raises(UserError, match="lower --chip-size"):
+        convert(oscd, tmp_path / "z.zarr", "oscd", chip_size=4096, quiet=True)
+
+
+def test_cva_equals_numpy(store: Path) -> None:
+    from eossl.evaluation.change import CVA, CardPairs, Hypercolumns, change_vector, load_pairs
+
+    pairs = load_pairs(store)
+    card = {
+        "name": "t",
+        "in_chans": 13,
+        "bands": pairs.scenes.band_names,
+        "mean": [1000.0 + i for i in range(13)],
+        "std": [500.0 + i for i in range(13)],
+        "crop_size": 64,
+        "model": "resnet18",
+    }
+    images = CardPairs(card, pairs)(pairs.bands[:3])
+    raw = pairs.bands[:3].astype(np.float64)
+    mean, std = np.array(card["mean"])[:, None, None], np.array(card["std"])[:, None, None]
+    expected = np.abs((raw[:, 1] - mean) / std - (raw[:, 0] - mean) / std)
+    np.testing.assert_allclose(change_vector(images[:, 0], images[:, 1]), expected, atol=1e-4)
+    cols = Hypercolumns(None, images)
+    np.testing.assert_allclose(cols.tile(2).numpy(), expected[2], atol=2e-3)  # float16 store
+    assert CVA == "change vector analysis"
+
+
+def test_change_scores_per_city_and_intervals() -> None:
+    from eossl.evaluation.change_scores import best_threshold, change_scores
+
+    counts = {
+        "a": {"x": np.array([8, 2, 2]), "y": np.array([1, 1, 3])},
+        "b": {"x": np.array([4, 4, 6]), "y": np.array([1, 3, 3])},
+    }
+    s = change_scores(counts, resamples=200)
+    assert s["overall"]["a"]["f"] == pytest.approx(2 * 9 / (2 * 9 + 3 + 5))
+    assert s["per_city"]["b"]["y"]["p"] == pytest.approx(0.25)
+    lo, hi = s["gain_ci95"]["a"]["b"]
+    assert lo <= s["overall"]["a"]["f"] - s["overall"]["b"]["f"] <= hi
+    score, y = torch.tensor([0.9, 0.8, 0.3, 0.2]), torch.tensor([1, 1, 0, 1])
+    assert best_threshold(score, y) == pytest.approx(0.2)  # F1 6/7, above 0.8 at 0.8
+
+
+def test_city_of_keeps_underscores() -> None:
+    assert city_of("saclay_e_y64_x128") == "saclay_e"
+
+
+def test_change_detection_task_loads_eossl_weights(card: Path) -> None:
+    from torchgeo.trainers import ChangeDetectionTask
+
+    from eossl.models import encoder_from_card
+    from eossl.weights import load_card, torchgeo_weights
+
+    card_path = card
+    card = load_card(card_path)[0]
+    task = ChangeDetectionTask(
+        model="fcsiamdiff",
+        backbone=card["model"],
+        weights=torchgeo_weights(card_path),
+        in_channels=card["in_chans"],
+    )
+    ours = encoder_from_card(card, card_path).state_dict()
+    theirs = task.model.encoder.state_dict()
+    assert set(theirs) <= set(ours)
+    for key, value in theirs.items():
+        torch.testing.assert_close(value, ours[key])
+
+
+def test_evaluate_change_runs_on_real_cities(
+    small: Path, card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(card), "--task", "change", "--dataset", "oscd",
+                 "--root", str(small), "--epochs", "1", "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "change vector analysis" in printed and "bercy" in printed
+    record = json.loads((out / "evaluate_change.json").read_text())
+    probe, tuned = record["results"]
+    assert set(probe["scores"]) == {
+        "pretrained", "random init", "random init, BN on data", "change vector analysis"
+    }  # fmt: skip
+    assert set(tuned["scores"]) == {"pretrained", "random init"}
+    assert probe["details"]["protocol"].startswith("leave cities out, 2 folds")
+    for f1 in probe["scores"].values():
+        assert 0 <= f1 <= 1
+    assert (out / "evaluate_change_maps.png").stat().st_size > 0
