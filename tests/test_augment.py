@@ -54,3 +54,24 @@ def test_rankme_detects_collapse() -> None:
     assert rankme(collapsed) < 2
     assert embedding_std(random) > 0.8
     assert embedding_std(torch.ones(512, 64) + 1e-6 * torch.randn(512, 64)) < 0.01
+
+
+def test_band_gain_keeps_each_band_affine_within_its_bounds() -> None:
+    """Per-band gain and offset: every band of every sample is a * x + b, a, b in range."""
+    import torch
+
+    from eossl.augment import AugmentRecipe, MultiBandAugment
+
+    recipe = AugmentRecipe(
+        crop_size=16, crop_scale=(1.0, 1.0), hflip=0, vflip=0, intensity_p=0, grayscale=0,
+        blur=0, band_gain=0.2, band_offset=0.5, band_p=1.0,
+    )  # fmt: skip
+    x = torch.randn(8, 5, 16, 16)
+    for out in (MultiBandAugment(recipe, 5)(x), MultiBandAugment(recipe, 5).pipeline(x)):
+        flat_x, flat_y = x.flatten(2), out.flatten(2)
+        gain = (flat_y - flat_y.mean(2, keepdim=True)) / (flat_x - flat_x.mean(2, keepdim=True))
+        a = gain.median(2).values
+        b = (flat_y - a[..., None] * flat_x).mean(2)
+        torch.testing.assert_close(flat_y, a[..., None] * flat_x + b[..., None], atol=1e-3, rtol=0)
+        assert ((a >= 0.8 - 1e-4) & (a <= 1.2 + 1e-4)).all() and (b.abs() <= 0.5 + 1e-3).all()
+        assert a.std() > 0.01  # drawn per band and sample, not one gain for all

@@ -169,3 +169,39 @@ def test_no_rasterio_warning_for_a_geotiff_without_crs(
             f.write(np.full((3, 16, 16), 100 + i, np.uint16))
     assert main(["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "patches"]) == 0
     assert "NotGeoreferencedWarning" not in capfd.readouterr().err
+
+
+def test_non_finite_values_are_nodata_with_one_notice(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """Item 9: inf and NaN in float scenes are stored as nodata and masked, said once."""
+    import numpy as np
+    import rasterio
+    import zarr
+    from rasterio.transform import from_origin
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for day, fill in (("20210105", np.inf), ("20210401", None)):
+        data = np.full((3, 32, 32), 0.2, np.float32)
+        if fill is None:
+            data[1, :4, :] = -np.inf  # one band of the first 4 rows
+        else:
+            data[:] = fill  # the whole scene
+        with rasterio.open(src / f"S_{day}.tif", "w", driver="GTiff", width=32, height=32,
+                           count=3, dtype="float32", crs="EPSG:32632",
+                           transform=from_origin(500000, 5300000, 10, 10)) as f:  # fmt: skip
+            f.write(data)
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "geotiff", "--chip-size", "16",
+                 "--scale", "10000"]) == 0  # fmt: skip
+    notices = [line for line in capfd.readouterr().err.splitlines() if "inf or NaN" in line]
+    assert len(notices) == 1 and notices[0].startswith("eossl: 128 pixel(s)")
+    g = zarr.open_group(out, mode="r")
+    bands, mask = g["bands"][...], g["cloud_mask"][...]
+    valid = mask != 6
+    assert (bands[..., :][np.broadcast_to(valid[:, :, None], bands.shape)] == 2000).all()
+    # the all-inf scene is left out of every chip (nodata fraction 1); the other keeps its
+    # valid pixels, and the rows with -inf in one band are masked in the two top chips
+    assert (mask[:, 0] == 6).all()
+    assert (mask[:2, 1, :4] == 6).all() and (mask[:2, 1, 4:] == 0).all()

@@ -30,6 +30,7 @@ from eossl.data.convert.rasters import (
     epsg_of,
     error_text,
     invalid_pixels,
+    nonfinite_pixels,
 )
 from eossl.data.io.schema import empty_block
 from eossl.errors import UserError
@@ -158,6 +159,7 @@ class ChipPlan:
         out: dict[str, Any] = empty_block(n, t, c, s, s, self.dtype, self.nodata)
         keep = self.keep[start:stop]
         bad: list[BadFile] = []
+        self.nonfinite = 0  # pixels made nodata for an inf or NaN in some band
         for j, scene in enumerate(self.scenes):
             wanted = [i for i in range(n) if keep[i, j]]
             if not wanted:
@@ -203,8 +205,11 @@ class ChipPlan:
         return self.scale is not None or self.dtype.startswith("float")
 
     def _convert(self, sub: np.ndarray, nodata: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """Source values to stored values, and the nodata pixels."""
+        """Source values to stored values, and the nodata pixels (inf and NaN among them)."""
         invalid = invalid_pixels(sub, nodata)
+        odd = nonfinite_pixels(sub) & ~invalid
+        self.nonfinite += int(odd.sum())
+        invalid |= odd
         if self.scale is not None:
             info = np.iinfo(self.dtype)
             value = np.rint(sub.astype(np.float64) * self.scale)
@@ -305,9 +310,8 @@ class ChipPlan:
         with self._open(scene.path, scene.same_grid, self.resampling) as src:
             for a, row in enumerate(rows):
                 strip = src.read(window=Window(0, row, width, self.chip))
-                counts = np.concatenate(
-                    [[0], np.cumsum(invalid_pixels(strip, nodata).sum(axis=0))]
-                )
+                invalid = invalid_pixels(strip, nodata) | nonfinite_pixels(strip)
+                counts = np.concatenate([[0], np.cumsum(invalid.sum(axis=0))])
                 for b, col in enumerate(cols):
                     out[a, b] = (counts[col + self.chip] - counts[col]) / self.chip**2
         return out

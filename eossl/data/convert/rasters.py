@@ -32,6 +32,7 @@ __all__ = [
     "file_key",
     "fingerprint",
     "invalid_pixels",
+    "nonfinite_pixels",
     "nodata_attr",
     "parse_date",
     "subdirs",
@@ -171,6 +172,13 @@ def invalid_pixels(image: np.ndarray, nodata: float | None) -> np.ndarray:
             hit |= np.isnan(band)
         bad &= hit
     return bad
+
+
+def nonfinite_pixels(image: np.ndarray) -> np.ndarray:
+    """Pixels of a float (band, y, x) image with an inf or NaN in any band."""
+    if image.dtype.kind != "f":
+        return np.zeros(image.shape[1:], bool)
+    return ~np.isfinite(image).all(axis=0)
 
 
 def nodata_attr(nodata: float | None) -> float | str | None:

@@ -291,7 +291,8 @@ def _write(
     def block(item: tuple[int, int, Plan]) -> int:
         start, stop, part = item
         data, bad = part.read_block(0, stop - start, skip_bad)
-        writer.write(start, stop, data, report={"bad": [b.as_dict() for b in bad]})
+        report = {"bad": [b.as_dict() for b in bad], "nonfinite": getattr(part, "nonfinite", 0)}
+        writer.write(start, stop, data, report=report)
         return len(bad)
 
     pending = writer.pending()
@@ -305,11 +306,14 @@ def _write(
     if writer.group.attrs.get("eossl_complete"):  # killed while finalising: attrs are set
         listed = [BadFile(**b) for b in writer.group.attrs.get("skipped_files", [])]
         return writer.finalize(), listed
-    read_bad = [
-        BadFile(**b)
-        for _, report in sorted(writer.block_reports().items())
-        for b in (report or {}).get("bad", [])
-    ]
+    reports = [report or {} for _, report in sorted(writer.block_reports().items())]
+    read_bad = [BadFile(**b) for report in reports for b in report.get("bad", [])]
+    nonfinite = sum(report.get("nonfinite", 0) for report in reports)
+    if nonfinite and not quiet:
+        console(stderr=True).print(
+            f"eossl: {nonfinite} pixel(s) held inf or NaN in some band: stored as nodata "
+            "and masked (cloud_mask 6), as the source's nodata is"
+        )
     skipped = [*plan.skipped, *read_bad]
     if "time_" in writer.group:
         valid = writer.group["time_"][...] != np.iinfo(np.int64).min
