@@ -205,3 +205,23 @@ def test_non_finite_values_are_nodata_with_one_notice(
     # valid pixels, and the rows with -inf in one band are masked in the two top chips
     assert (mask[:, 0] == 6).all()
     assert (mask[:2, 1, :4] == 6).all() and (mask[:2, 1, 4:] == 0).all()
+
+
+def test_scenes_sharing_a_date_are_said_once(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """Item 15: two scenes of one date stay two timestamps, with one notice naming the date."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("A_20210105.tif", "B_20210105.tif", "C_20210401.tif"):
+        with rasterio.open(src / name, "w", driver="GTiff", width=16, height=16, count=3,
+                           dtype="uint16", crs="EPSG:32632",
+                           transform=from_origin(500000, 5300000, 10, 10)) as f:  # fmt: skip
+            f.write(np.full((3, 16, 16), 100, np.uint16))
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "geotiff", "--chip-size", "16"]) == 0
+    notices = [line for line in capfd.readouterr().err.splitlines() if "share a date" in line]
+    assert len(notices) == 1 and "2021-01-05 (2 scenes)" in notices[0]
+    assert "2021-04-01" not in notices[0]

@@ -170,6 +170,7 @@ def convert(
                 resampling=resampling,
                 skip_bad=skip_bad,
                 run=parallel,
+                quiet=quiet,
             )
         else:
             for flag, value in (("--labels", labels), ("--scale", scale), ("--stride", stride)):
