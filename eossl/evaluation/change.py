@@ -65,6 +65,7 @@ class ChangePairs:
     bands: np.ndarray  # (N, 2, C, H, W) stored values
     mask: np.ndarray  # (N, H, W) uint8: 0 no change, 1 change, 255 unlabelled
     city: np.ndarray  # (N,) city of each tile
+    scored: np.ndarray  # ``mask`` with pixels of an earlier overlapping tile set to 255
     scenes: SceneData  # band names, offset, nodata and sensor, for the card's inputs
 
     @property
@@ -103,7 +104,30 @@ def load_pairs(store: str | os.PathLike) -> ChangePairs:
     )
     bands = np.asarray(group["bands"][...])[keep]
     city = np.array([city_of(ids[i]) for i in keep])
-    return ChangePairs(path.name, bands, mask[keep], city, scenes)
+    mask = mask[keep]
+    scored = _once(mask, [ids[i] for i in keep])
+    return ChangePairs(path.name, bands, mask, city, scored=scored, scenes=scenes)
+
+
+def _once(mask: np.ndarray, ids: list[str]) -> np.ndarray:
+    """``mask`` with every pixel scored once: edge tiles overlap their neighbours."""
+    import re
+
+    out = mask.copy()
+    size = mask.shape[-1]
+    covered: dict[str, set[tuple[int, int]]] = {}
+    for i, sample in enumerate(ids):
+        found = re.search(r"_y(\d+)_x(\d+)$", sample)
+        if found is None:
+            continue
+        row, col = int(found.group(1)), int(found.group(2))
+        seen = covered.setdefault(city_of(sample), set())
+        for r, c in seen:  # earlier tiles of the city that overlap this one
+            dr, dc = r - row, c - col
+            if abs(dr) < size and abs(dc) < size:
+                out[i, max(dr, 0) : size + min(dr, 0), max(dc, 0) : size + min(dc, 0)] = 255
+        seen.add((row, col))
+    return out
 
 
 def convert_release(root: str | os.PathLike, chip: int, work: Path) -> Path:
@@ -270,7 +294,7 @@ def _probe_fold(
     rng = np.random.default_rng(seed)
     balanced, natural = _sample_pixels(mask, train, rng)
     labels = torch.from_numpy(mask[train].reshape(-1).astype(np.int64))
-    head = fit_linear(_pixels(cols, train, balanced), labels[balanced])
+    head = fit_linear(_pixels(cols, train, balanced), labels[balanced], classes=2)
     with torch.no_grad():
         logits = head(_pixels(cols, train, natural))
     threshold = best_threshold(logits[:, 1] - logits[:, 0], labels[natural])
@@ -339,8 +363,8 @@ def frozen_probe(
 
 
 def _details(pairs: ChangePairs, folds: list, seed: int, head: str) -> dict[str, Any]:
-    labelled = int((pairs.mask != 255).sum())
-    changed = int((pairs.mask == 1).sum())
+    labelled = int((pairs.scored != 255).sum())
+    changed = int((pairs.scored == 1).sum())
     return {
         "data": pairs.name,
         "protocol": f"leave cities out, {len(folds)} folds over {len(pairs.cities)} cities",
@@ -376,7 +400,7 @@ def evaluate_change(
     (converted into ``chip`` px tiles in a temporary folder). ``epochs`` of fine-tuning;
     ``finetune=False`` runs the frozen probe only.
     """
-    from eossl.evaluation.change_finetune import finetune_change
+    from eossl.evaluation.change_finetune import check_backbone, finetune_change
     from eossl.evaluation.plots import plot_change_maps
     from eossl.evaluation.results import plot_result
 
@@ -389,6 +413,8 @@ def evaluate_change(
     with tempfile.TemporaryDirectory(prefix="eossl-oscd-") as work:
         store = convert_release(data, chip, Path(work)) if dataset else data
         pairs = load_pairs(store)
+    if finetune:
+        check_backbone(card)
     folds = city_folds(pairs.cities, num_folds, seed)
     images = CardPairs(card, pairs)(pairs.bands)
     probe, maps = frozen_probe(card, card_ref, pairs, images, folds, seed)

@@ -20,7 +20,7 @@ from eossl.evaluation.finetune import _lightning_banner
 from eossl.evaluation.results import PRETRAINED, RANDOM
 from eossl.weights import torchgeo_weights
 
-__all__ = ["ChangeTiles", "finetune_change"]
+__all__ = ["ChangeTiles", "check_backbone", "finetune_change"]
 
 MAX_POS_WEIGHT = 20.0  # the BCE weight of changed pixels: their rarity, at most this
 
@@ -44,6 +44,19 @@ class ChangeTiles(torch.utils.data.Dataset):
             if torch.rand(()) < 0.5:
                 image, mask = image.flip(-1), mask.flip(-1)
         return {"image": image, "mask": mask}
+
+
+def check_backbone(card: dict[str, Any]) -> None:
+    """A one-line error when FC-Siam-diff (segmentation_models_pytorch) lacks the backbone."""
+    import segmentation_models_pytorch as smp
+
+    from eossl.errors import UserError
+
+    if card["model"] not in smp.encoders.get_encoder_names():
+        raise UserError(
+            f"{card['name']}: TorchGeo's ChangeDetectionTask has no {card['model']} encoder "
+            "(it takes segmentation_models_pytorch's, e.g. resnet18/50); pass --probe-only"
+        )
 
 
 @torch.no_grad()
@@ -100,20 +113,22 @@ def finetune_change(
                     in_channels=card["in_chans"],
                     task="binary",
                     loss="bce",
-                    pos_weight=torch.tensor(pos_weight),
+                    pos_weight=torch.tensor(float(pos_weight), dtype=torch.float32),
                     lr=lr,
                 )
+                trainer = L.Trainer(
+                    max_epochs=epochs,
+                    logger=False,
+                    enable_checkpointing=False,
+                    enable_progress_bar=False,
+                    enable_model_summary=False,
+                    accelerator="auto",
+                    devices=1,
+                )
                 with _lightning_banner(shown=False):
-                    L.Trainer(
-                        max_epochs=epochs,
-                        logger=False,
-                        enable_checkpointing=False,
-                        enable_progress_bar=False,
-                        enable_model_summary=False,
-                        accelerator="auto",
-                        devices=1,
-                    ).fit(task, *loaders)
+                    trainer.fit(task, *loaders)
                 name = PRETRAINED if pretrained else RANDOM
+                task.to(trainer.strategy.root_device)  # fit hands the model back on the CPU
                 seen = _probabilities(task, images, train, batch_size)
                 truth = pairs.mask[train].reshape(-1)
                 valid = np.flatnonzero(truth != 255)

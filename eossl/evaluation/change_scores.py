@@ -31,7 +31,7 @@ def city_counts(pairs: Any, maps: dict[int, np.ndarray]) -> dict[str, np.ndarray
     """(tp, fp, fn) of each city from the predicted maps of its tiles."""
     out = {c: np.zeros(3, np.int64) for c in pairs.cities}
     for i, pred in maps.items():
-        out[pairs.city[i]] += _counts(pred, pairs.mask[i])
+        out[pairs.city[i]] += _counts(pred, pairs.scored[i])
     return out
 
 

@@ -80,12 +80,18 @@ class LinearHead:
         return ((features - self.mu) / self.sd) @ self.weight.T + self.bias
 
 
-def fit_linear(train: Tensor, y_train: Tensor, steps: int = 200, l2: float = 1e-3) -> LinearHead:
-    """Logistic regression (softmax, or one sigmoid per class) fitted with L-BFGS."""
+def fit_linear(
+    train: Tensor, y_train: Tensor, steps: int = 200, l2: float = 1e-3, classes: int | None = None
+) -> LinearHead:
+    """Logistic regression (softmax, or one sigmoid per class) fitted with L-BFGS.
+
+    ``classes``: the number of classes (default: the largest label + 1).
+    """
     mu, sd = train.mean(0), train.std(0).nan_to_num(0.0) + 1e-6
     train = (train - mu) / sd
     torch.manual_seed(0)
-    classes = y_train.shape[1] if y_train.ndim == 2 else int(y_train.max()) + 1
+    if classes is None:
+        classes = y_train.shape[1] if y_train.ndim == 2 else int(y_train.max()) + 1
     head = torch.nn.Linear(train.shape[1], classes)
     opt = torch.optim.LBFGS(head.parameters(), lr=0.5, max_iter=steps)
 

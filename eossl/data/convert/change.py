@@ -166,8 +166,8 @@ class ChangePlan:
                     raise bad_file_error(err.bad) from err
                 bad.append(err.bad)
                 continue
-            for i, (_, row, col) in enumerate(tiles):
-                if _ != k:
+            for i, (of_city, row, col) in enumerate(tiles):
+                if of_city != k:
                     continue
                 window = (slice(row, row + s), slice(col, col + s))
                 for j, image in enumerate(dates):
