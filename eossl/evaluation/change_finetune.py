@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from eossl.evaluation.change_scores import THRESHOLD_PIXELS, best_threshold, city_counts
-from eossl.evaluation.finetune import _lightning_banner
+from eossl.evaluation.finetune import downstream_trainer, lightning_banner
 from eossl.evaluation.results import PRETRAINED, RANDOM
 from eossl.weights import torchgeo_weights
 
@@ -116,16 +116,8 @@ def finetune_change(
                     pos_weight=torch.tensor(float(pos_weight), dtype=torch.float32),
                     lr=lr,
                 )
-                trainer = L.Trainer(
-                    max_epochs=epochs,
-                    logger=False,
-                    enable_checkpointing=False,
-                    enable_progress_bar=False,
-                    enable_model_summary=False,
-                    accelerator="auto",
-                    devices=1,
-                )
-                with _lightning_banner(shown=False):
+                trainer = downstream_trainer(epochs, logger=False)
+                with lightning_banner(shown=False):
                     trainer.fit(task, *loaders)
                 name = PRETRAINED if pretrained else RANDOM
                 task.to(trainer.strategy.root_device)  # fit hands the model back on the CPU

@@ -23,7 +23,20 @@ from eossl.errors import UserError
 from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.weights import torchgeo_weights
 
-__all__ = ["finetune_segmentation"]
+__all__ = ["downstream_trainer", "finetune_segmentation", "lightning_banner"]
+
+
+def downstream_trainer(epochs: int, **kwargs: Any) -> L.Trainer:
+    """A Lightning trainer for a downstream fit: one device, no checkpoints, bar or summary."""
+    return L.Trainer(
+        max_epochs=epochs,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="auto",
+        devices=1,
+        **kwargs,
+    )
 
 
 def finetune_segmentation(
@@ -61,17 +74,8 @@ def finetune_segmentation(
         )
         name = "pretrained" if pretrained else "random"
         logger = L.pytorch.loggers.CSVLogger(out, name=f"segmentation_{name}", version="")
-        with _lightning_banner(shown=pretrained):  # the device banner once, not per model
-            trainer = L.Trainer(
-                max_epochs=epochs,
-                logger=logger,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                accelerator="auto",
-                devices=1,
-                log_every_n_steps=1,
-            )
+        with lightning_banner(shown=pretrained):  # the device banner once, not per model
+            trainer = downstream_trainer(epochs, logger=logger, log_every_n_steps=1)
             trainer.fit(task, datamodule=dm)
         metric = MulticlassJaccardIndex(num_classes, ignore_index=IGNORE, average="macro")
         task.eval()
@@ -96,7 +100,7 @@ def finetune_segmentation(
 
 
 @contextlib.contextmanager
-def _lightning_banner(shown: bool) -> Iterator[None]:
+def lightning_banner(shown: bool) -> Iterator[None]:
     """Let Lightning's device banner ("GPU available: ...") through only when ``shown``.
 
     Lightning's own deprecation notice about torch's tree specs (``_pytree``), printed
