@@ -13,6 +13,7 @@ two augmentations of one date (``positives: same``), then scores each run with
     python benchmarks/change_quality.py                                    # both runs
     python benchmarks/change_quality.py --positives season --finetune-epochs 2
     python benchmarks/change_quality.py --positives same --finetune-epochs 0 --reuse
+    python benchmarks/change_quality.py --rescore ...   # the same weights, evaluated again
 
 Pretraining on the tiles that are then evaluated uses no label; the change masks are read
 only by the evaluation, and the cities it tests are held out of its heads' training.
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="pretraining seed")
     parser.add_argument("--work", default="bench_change", help="folder for stores and runs")
     parser.add_argument("--reuse", action="store_true", help="keep runs already evaluated")
+    parser.add_argument(
+        "--rescore", action="store_true", help="keep pretrained weights, evaluate them again"
+    )
     args = parser.parse_args()
     root = realdata().parent
     work = Path(args.work)
@@ -65,13 +69,17 @@ def main() -> None:
         if args.reuse and record.exists():
             rows.append(json.loads(record.read_text()))
             continue
-        shutil.rmtree(run, ignore_errors=True)
-        start = time.perf_counter()
-        eossl("pretrain", "--sensor", "s2-l1c", "--data", str(store), *RECIPE,
-              "--data.positives", positives, "--trainer.max_epochs", str(args.epochs),
-              "--seed_everything", str(args.seed), "--out", str(run),
-              log=work / f"{name}.log")  # fmt: skip
-        row = {"run": name, "pretrain_s": round(time.perf_counter() - start), "scores": {}}
+        if args.rescore and any((run / "weights").glob("*.json")):
+            old = json.loads(record.read_text()) if record.exists() else {}
+            row = {"run": name, "pretrain_s": old.get("pretrain_s"), "scores": {}}
+        else:
+            shutil.rmtree(run, ignore_errors=True)
+            start = time.perf_counter()
+            eossl("pretrain", "--sensor", "s2-l1c", "--data", str(store), *RECIPE,
+                  "--data.positives", positives, "--trainer.max_epochs", str(args.epochs),
+                  "--seed_everything", str(args.seed), "--out", str(run),
+                  log=work / f"{name}.log")  # fmt: skip
+            row = {"run": name, "pretrain_s": round(time.perf_counter() - start), "scores": {}}
         card = next((run / "weights").glob("*.json"))
         out = run / "eval" / "change"
         tune = (

@@ -175,6 +175,9 @@ command(
 command("stats", "per-band statistics of a store, with dask, out of core")(
     _delegate("eossl.data.stats.cli")
 )
+command("verify", "check every chunk checksum of stores (crc32c, zip CRC-32), in parallel")(
+    _delegate("eossl.data.io.verify")
+)
 command(
     "phenology",
     "phenological phase of every timestamp from each location's NDVI curve (SSL4Eco), with dask",

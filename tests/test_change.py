@@ -227,14 +227,13 @@ def test_city_of_keeps_underscores() -> None:
 
 
 def test_change_detection_task_loads_eossl_weights(card: Path) -> None:
-    from torchgeo.trainers import ChangeDetectionTask
-
+    from eossl.evaluation.tasks import torchgeo_task
     from eossl.models import encoder_from_card
     from eossl.weights import load_card, torchgeo_weights
 
     card_path = card
     card = load_card(card_path)[0]
-    task = ChangeDetectionTask(
+    task = torchgeo_task("ChangeDetection")(  # torchgeo.tasks.ChangeDetection on 0.10+
         model="fcsiamdiff",
         backbone=card["model"],
         weights=torchgeo_weights(card_path),

@@ -225,3 +225,30 @@ def test_scenes_sharing_a_date_are_said_once(tmp_path: Path, capfd: pytest.Captu
     notices = [line for line in capfd.readouterr().err.splitlines() if "share a date" in line]
     assert len(notices) == 1 and "2021-01-05 (2 scenes)" in notices[0]
     assert "2021-04-01" not in notices[0]
+
+
+def test_integer_sample_coordinate_converts_to_string_ids(v11_s2: Path, tmp_path: Path) -> None:
+    """Item 17: a v1.1-style zip whose ``sample`` is 0..n-1 converts; ids are those strings."""
+    import os
+    import zipfile
+
+    import numpy as np
+    import xarray as xr
+    import zarr
+
+    src = sorted(v11_s2.glob("*.zarr.zip"))[0]
+    with zipfile.ZipFile(src) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    ds = xr.open_zarr(tmp_path / "unzipped", consolidated=True).load()
+    ds = ds.assign_coords(sample=np.arange(ds.sizes["sample"])).chunk({"sample": 8, "time": 1})
+    ds.to_zarr(tmp_path / "int", zarr_format=2, consolidated=True, mode="w")
+    (tmp_path / "src").mkdir()
+    with zipfile.ZipFile(tmp_path / "src" / "part_000001.zarr.zip", "w") as zf:
+        for folder, _, files in os.walk(tmp_path / "int"):
+            for name in files:
+                path = Path(folder) / name
+                zf.write(path, path.relative_to(tmp_path / "int").as_posix())
+    out = tmp_path / "out.zarr"
+    assert main(["convert", str(tmp_path / "src"), str(out), "--layout", "zarr", "--quiet"]) == 0
+    ids = zarr.open_group(out, mode="r")["location_id"][...]
+    assert [str(i) for i in ids] == [str(i) for i in range(ds.sizes["sample"])]

@@ -209,3 +209,35 @@ def test_data2vec_masks_blocks_not_scattered_patches() -> None:
         return near[mask[:, 1:].view(8, 14, 14)].float().mean().item()
 
     assert neighbour_share("block") > 0.97 > 0.9 > neighbour_share("random")
+
+
+def test_spectral_term_keeps_the_spectrum(s2_store: Path) -> None:
+    """``spectral_weight``: the head learns each view's band means and stds from features."""
+    from eossl.augment import AugmentRecipe
+    from eossl.data import SeasonalZarrDataModule
+    from eossl.methods import SimCLR
+
+    torch.manual_seed(0)
+    dm = SeasonalZarrDataModule(str(s2_store), sensor="s2", batch_size=8, num_workers=0)
+    dm.setup()
+    image = dm.normalize(next(iter(dm.train_dataloader()))["image"])[:, 0]
+    plain = SimCLR(in_chans=13, hidden_dim=64, augment=AugmentRecipe(crop_size=32))
+    assert not hasattr(plain, "spectral_head")
+    assert plain.spectral_term(torch.zeros(8, 512), image) == 0
+    model = SimCLR(in_chans=13, hidden_dim=64, spectral_weight=2.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    flat = image.flatten(2)
+    target = torch.cat([flat.mean(2), flat.std(2)], 1)
+    with torch.no_grad():
+        first = torch.nn.functional.mse_loss(model.spectral_head(model.embed(image)), target)
+    errors = []
+    for _ in range(15):
+        loss = model.spectral_term(model.embed(image), image)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        errors.append(loss.item() / 2.0)
+    assert errors[0] == pytest.approx(first.item(), rel=1e-4)  # the MSE of mean and std
+    assert errors[-1] < 0.5 * errors[0], errors
+    with pytest.raises(Exception, match="spectral_weight"):
+        SimCLR(in_chans=13, spectral_weight=-1.0)

@@ -9,13 +9,13 @@ import pytest
 import torch
 import xarray as xr
 from helpers import DECODER, VIT, one_line
-from torchgeo.trainers import SemanticSegmentationTask
 
 from eossl.cli import main
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.io.writer import move_into_place
 from eossl.data.multimodal import MultiModalDataset
 from eossl.errors import UserError
+from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"
@@ -179,7 +179,7 @@ def test_crossmodal_encoders_load_into_torchgeo(
     for key, value in state.items():  # the exported encoder is the trained one
         assert torch.equal(ckpt["state_dict"][f"encoders.{index}.{key}"], value)
     for weights in (str(card.with_suffix(".ckpt")), torchgeo_weights(card)):
-        task = SemanticSegmentationTask(
+        task = torchgeo_task("SemanticSegmentation")(
             model="unet", backbone="resnet18", weights=weights, in_channels=bands, num_classes=3
         )
         encoder = task.model.encoder.state_dict()

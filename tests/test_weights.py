@@ -6,13 +6,30 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import tiny
-from torchgeo.trainers import ClassificationTask, SemanticSegmentationTask
 
 from eossl.cli import main
 from eossl.errors import UserError
+from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import EosslWeightsEnum, get, list_cards, load_verified, torchgeo_weights
 
 TINY = tiny()
+# torchgeo.tasks.* on TorchGeo 0.10+, torchgeo.trainers.*Task before
+SemanticSegmentationTask = torchgeo_task("SemanticSegmentation")
+ClassificationTask = torchgeo_task("Classification")
+
+
+def _segmentation_classes() -> list[type]:
+    """Every name TorchGeo offers: ``tasks.SemanticSegmentation`` (0.10+) and the old one."""
+    import torchgeo.trainers
+
+    found = [torchgeo.trainers.SemanticSegmentationTask]
+    try:
+        from torchgeo.tasks import SemanticSegmentation
+
+        found.append(SemanticSegmentation)
+    except ImportError:
+        pass
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +105,24 @@ def test_export_files_and_card(exported: Path) -> None:
 def test_segmentation_task_loads_by_path_and_member(exported: Path) -> None:
     state = torch.load(exported.with_suffix(".pth"), weights_only=True)
     member = torchgeo_weights(exported)
-    for weights in (str(exported.with_suffix(".ckpt")), member):
-        task = SemanticSegmentationTask(
-            model="unet", backbone="resnet18", weights=weights, in_channels=13, num_classes=7
-        )
-        encoder = task.model.encoder.state_dict()
-        for key, value in state.items():
-            assert torch.equal(encoder[key], value), key
+    for cls in _segmentation_classes():
+        for weights in (str(exported.with_suffix(".ckpt")), member):
+            task = cls(
+                model="unet", backbone="resnet18", weights=weights, in_channels=13, num_classes=7
+            )
+            encoder = task.model.encoder.state_dict()
+            for key, value in state.items():
+                assert torch.equal(encoder[key], value), (cls, key)
+
+
+def test_current_task_names_are_used() -> None:
+    """On TorchGeo 0.10+ eossl builds ``torchgeo.tasks`` classes, not the deprecated aliases."""
+    import torchgeo
+
+    major, minor = (int(v) for v in torchgeo.__version__.split(".")[:2])
+    module = "torchgeo.tasks" if (major, minor) >= (0, 10) else "torchgeo.trainers"
+    for name in ("SemanticSegmentation", "ChangeDetection", "Classification"):
+        assert torchgeo_task(name).__module__.startswith(module), name
 
 
 def test_classification_task_loads(exported: Path) -> None:

@@ -18,6 +18,7 @@ from torch import Tensor
 from eossl.evaluation.change_scores import THRESHOLD_PIXELS, best_threshold, city_counts
 from eossl.evaluation.finetune import downstream_trainer, lightning_banner
 from eossl.evaluation.results import PRETRAINED, RANDOM
+from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
 
 __all__ = ["ChangeTiles", "check_backbone", "finetune_change"]
@@ -82,7 +83,6 @@ def finetune_change(
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[int, np.ndarray]]]:
     """(tp, fp, fn) per city and predicted maps, fine-tuned from the card and from random."""
     from rich.progress import Progress
-    from torchgeo.trainers import ChangeDetectionTask
 
     weights = torchgeo_weights(card_ref)
     maps: dict[str, dict[int, np.ndarray]] = {PRETRAINED: {}, RANDOM: {}}
@@ -106,7 +106,7 @@ def finetune_change(
             ]
             for pretrained in (True, False):
                 L.seed_everything(seed, verbose=False)
-                task = ChangeDetectionTask(
+                task = torchgeo_task("ChangeDetection")(
                     model="fcsiamdiff",
                     backbone=card["model"],
                     weights=weights if pretrained else None,

@@ -21,6 +21,7 @@ import torch
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule
 from eossl.errors import UserError
 from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
+from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
 
 __all__ = ["downstream_trainer", "finetune_segmentation", "lightning_banner"]
@@ -49,7 +50,6 @@ def finetune_segmentation(
     lr: float,
 ) -> EvalResult:
     """MIoU of the U-Net fine-tuned from the card's weights and from random init."""
-    from torchgeo.trainers import SemanticSegmentationTask
     from torchmetrics.classification import MulticlassJaccardIndex
 
     dm.setup()
@@ -63,7 +63,7 @@ def finetune_segmentation(
     scores, curves = {}, {}
     for pretrained in (True, False):
         L.seed_everything(seed, verbose=False)
-        task = SemanticSegmentationTask(
+        task = torchgeo_task("SemanticSegmentation")(
             model="unet",
             backbone=card["model"],
             weights=weights if pretrained else None,

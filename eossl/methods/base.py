@@ -47,6 +47,10 @@ class SSLMethod(L.LightningModule):
         channels_last: use the channels-last memory format (faster convs on GPUs).
         monitor_samples: embeddings kept per epoch for embedding std and RankMe.
         collapse_threshold: warn when the embedding std falls below this.
+        spectral_weight: weight of the spectral-retention term (0: none). A linear head
+            predicts each view's per-band mean and std from its pooled features, so the
+            features keep the spectrum that the contrastive loss may learn to ignore
+            (methods with one encoder; used by SimCLR, Barlow Twins, MoCo, BYOL).
     """
 
     one_encoder: bool = True  # False: the subclass builds its own (one per sensor)
@@ -64,11 +68,17 @@ class SSLMethod(L.LightningModule):
         channels_last: bool = False,
         monitor_samples: int = 1024,
         collapse_threshold: float = 0.05,
+        spectral_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if not (math.isfinite(lr) and lr > 0):
             raise UserError(f"--model.init_args.lr {lr}: must be above 0")
-        for name, value in (("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs)):
+        nonnegative = {
+            "weight_decay": weight_decay,
+            "warmup_epochs": warmup_epochs,
+            "spectral_weight": spectral_weight,
+        }
+        for name, value in nonnegative.items():
             if not (math.isfinite(value) and value >= 0):
                 raise UserError(f"--model.init_args.{name} {value}: must be 0 or more")
         if backbone_weights is not None and not self.one_encoder:
@@ -86,6 +96,13 @@ class SSLMethod(L.LightningModule):
         if self.one_encoder:
             self.backbone = self.make_encoder(in_chans, backbone_weights)
             self.feature_dim: int = self.backbone.num_features
+            if spectral_weight:
+                self.spectral_head = nn.Linear(self.feature_dim, 2 * in_chans)
+        elif spectral_weight:
+            raise UserError(
+                f"{type(self).__name__} has one encoder per sensor; spectral_weight applies "
+                "to methods with one encoder"
+            )
         self._monitor: list[Tensor] = []
         self._epoch_start = 0.0
         self._epoch_samples = 0
@@ -290,6 +307,17 @@ class SSLMethod(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=False)
+
+    def spectral_term(self, features: Tensor, view: Tensor) -> Tensor:
+        """``spectral_weight`` x MSE of the head's per-band mean and std of ``view`` (or 0)."""
+        if not self.hparams.get("spectral_weight"):
+            return features.new_zeros(())
+        flat = view.detach().float().flatten(2)
+        target = torch.cat([flat.mean(2), flat.std(2)], dim=1)
+        error = nn.functional.mse_loss(self.spectral_head(features.float()), target)
+        if self._trainer is not None:
+            self.log("spectral_mse", error, on_step=False, on_epoch=True)
+        return self.hparams.spectral_weight * error
 
     def embed(self, x: Tensor) -> Tensor:
         """Pooled backbone features of normalised images (B, C, H, W)."""

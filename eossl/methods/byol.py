@@ -68,4 +68,4 @@ class BYOL(SeasonalMethod):
         )
         self.log_loss(loss, h_a)
         self.log("momentum", m)
-        return loss
+        return loss + self.spectral_term(h_a, season_a)

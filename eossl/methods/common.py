@@ -85,4 +85,5 @@ class ProjectedPairMethod(SeasonalMethod):
         h_a, h_b = self.embed(season_a), self.embed(season_b)
         loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
         self.log_loss(loss, h_a)
-        return loss
+        spectral = (self.spectral_term(h_a, season_a) + self.spectral_term(h_b, season_b)) / 2
+        return loss + spectral

@@ -112,7 +112,7 @@ class MoCo(SSLMethod):
         self.track(features, len(season_a))
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         self.log("momentum", m)
-        return loss
+        return loss + self.spectral_term(features, season_a)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Alignment of the two seasons' embeddings on held-out locations (no augmentation)."""

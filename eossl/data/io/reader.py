@@ -43,6 +43,7 @@ __all__ = [
     "ArrayReader",
     "Reader",
     "forked_after_tensorstore",
+    "member_data_offset",
     "open_reader",
     "tensorstore_available",
 ]
@@ -170,6 +171,13 @@ class TensorstoreReader(ArrayReader):
         return result
 
 
+def member_data_offset(fd: int, info: zipfile.ZipInfo) -> int:
+    """File offset of a stored zip member's bytes (its local header's lengths may differ)."""
+    header = os.pread(fd, 30, info.header_offset)
+    name, extra = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+    return info.header_offset + 30 + name + extra
+
+
 class ZipMembers:
     """CRC-32 checks of the zip members (chunks) of one array of a ``.zarr.zip``."""
 
@@ -205,13 +213,8 @@ class ZipMembers:
 
     def _data_offset(self, info: zipfile.ZipInfo) -> int:
         offset = self.offsets.get(info.filename)
-        if offset is None:  # the local header's name and extra lengths may differ
-            header = os.pread(self.file.fileno(), 30, info.header_offset)
-            name, extra = (
-                int.from_bytes(header[26:28], "little"),
-                int.from_bytes(header[28:30], "little"),
-            )
-            offset = self.offsets[info.filename] = info.header_offset + 30 + name + extra
+        if offset is None:
+            offset = self.offsets[info.filename] = member_data_offset(self.file.fileno(), info)
         return offset
 
     def check(self, index: Index) -> None:

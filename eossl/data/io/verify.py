@@ -1,0 +1,363 @@
+"""Integrity at rest: every chunk checksum of a store, checked without decoding a chunk.
+
+``eossl verify STORE...`` reads each file once and checks
+- in zarr format 3 (eossl's stores): the crc32c that ends every chunk, inside shards
+  too, and the crc32c of every shard index;
+- in a ``.zarr.zip`` (the v1.1 form): the CRC-32 the zip keeps of every member.
+A format-2 directory has no checksum; its chunks are counted as unchecked.
+Files are checked in parallel threads (the checksums release the GIL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from crc32c import crc32c
+
+from eossl.data.io.reader import member_data_offset
+from eossl.data.io.schema import find_stores
+
+__all__ = ["Damage", "StoreCheck", "verify_store"]
+
+_EMPTY = 2**64 - 1  # offset and size of an inner chunk never written
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One chunk (or file) whose bytes do not match their checksum."""
+
+    store: str
+    file: str  # store-relative path, or the zip member
+    array: str
+    samples: tuple[int, int] | None  # [start, stop) along the sample axis, when it has one
+    problem: str
+
+
+@dataclass
+class StoreCheck:
+    """What verifying one store found."""
+
+    store: Path
+    files: int = 0
+    chunks: int = 0
+    bytes: int = 0
+    unchecked: int = 0  # chunks with no checksum (a format-2 directory)
+    damage: list[Damage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Array:
+    """Where an array's chunks lie and how they map to samples."""
+
+    name: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]  # outer chunk (the shard, when sharded)
+    inner: tuple[int, ...] | None  # inner chunk of a shard
+    checksum: bool  # chunks end with a crc32c
+    index_checksum: bool  # the shard index ends with a crc32c
+    index_at_end: bool
+    by_sample: bool  # the first axis is the sample axis
+    separator: str
+
+
+def _crc32c_ok(data: bytes | memoryview) -> bool:
+    """Whether the last 4 bytes are the little-endian crc32c of the bytes before them."""
+    if len(data) < 4:
+        return False
+    return crc32c(data[:-4]) == int.from_bytes(data[-4:], "little")
+
+
+def _samples(
+    array: _Array, coords: tuple[int, ...], size: tuple[int, ...]
+) -> tuple[int, int] | None:
+    if not array.by_sample or not coords:
+        return None
+    start = coords[0] * size[0]
+    return start, min(start + size[0], array.shape[0])
+
+
+def _v3_arrays(store: Path) -> Iterator[_Array]:
+    for meta_path in sorted(store.rglob("zarr.json")):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("node_type") != "array":
+            continue
+        codecs = meta.get("codecs", [])
+        shard = next((c for c in codecs if c.get("name") == "sharding_indexed"), None)
+        conf = shard["configuration"] if shard else {}
+        inner_codecs = conf.get("codecs", codecs)
+        encoding = meta.get("chunk_key_encoding", {})
+        dims = meta.get("dimension_names") or []
+        yield _Array(
+            name=meta_path.parent.relative_to(store).as_posix(),
+            shape=tuple(meta["shape"]),
+            chunks=tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
+            inner=tuple(conf["chunk_shape"]) if shard else None,
+            checksum=any(c.get("name") == "crc32c" for c in inner_codecs),
+            index_checksum=any(c.get("name") == "crc32c" for c in conf.get("index_codecs", [])),
+            index_at_end=conf.get("index_location", "end") == "end",
+            by_sample=bool(dims) and dims[0] == "sample",
+            separator=encoding.get("configuration", {}).get("separator", "/"),
+        )
+
+
+def _chunk_coords(array: _Array, key: str) -> tuple[int, ...]:
+    """Chunk grid coordinates of a chunk file's store-relative key (``c/3/0/0``)."""
+    parts = key.split(array.separator)
+    if parts and parts[0] == "c":
+        parts = parts[1:]
+    return tuple(int(p) for p in parts if p.isdigit())
+
+
+def _check_v3_file(store: Path, array: _Array, path: Path) -> tuple[int, int, list[Damage]]:
+    """(chunks, bytes, damage) of one chunk or shard file of a format-3 array."""
+    data = path.read_bytes()
+    rel = path.relative_to(store).as_posix()
+    key = path.relative_to(store / array.name).as_posix()
+    coords = _chunk_coords(array, key)
+
+    def bad(problem: str, samples: tuple[int, int] | None) -> Damage:
+        return Damage(str(store), rel, array.name, samples, problem)
+
+    if array.inner is None:
+        if not array.checksum or _crc32c_ok(data):
+            return 1, len(data), []
+        return 1, len(data), [bad("crc32c mismatch", _samples(array, coords, array.chunks))]
+    per_shard = [max(1, s // i) for s, i in zip(array.chunks, array.inner, strict=True)]
+    count = int(np.prod(per_shard))
+    index_size = 16 * count + (4 if array.index_checksum else 0)
+    whole = _samples(array, coords, array.chunks)
+    if len(data) < index_size:
+        return count, len(data), [bad("truncated shard (no complete index)", whole)]
+    index = data[-index_size:] if array.index_at_end else data[:index_size]
+    if array.index_checksum and not _crc32c_ok(index):
+        return count, len(data), [bad("crc32c mismatch in the shard index", whole)]
+    table = np.frombuffer(index[: 16 * count], dtype="<u8").reshape(count, 2)
+    damage = []
+    view = memoryview(data)
+    for i, (offset, size) in enumerate(table.tolist()):
+        if offset == _EMPTY and size == _EMPTY:
+            continue
+        inner = np.unravel_index(i, per_shard)
+        first = coords[0] * per_shard[0] + int(inner[0]) if coords else 0
+        samples = _samples(array, (first,), array.inner)
+        if offset + size > len(data):
+            damage.append(bad(f"chunk {i} of the shard lies past its end", samples))
+        elif array.checksum and not _crc32c_ok(view[offset : offset + size]):
+            damage.append(bad(f"crc32c mismatch in chunk {i} of the shard", samples))
+    return count, len(data), damage
+
+
+def _zip_layout(zf: zipfile.ZipFile) -> dict[str, _Array]:
+    """The format-2 arrays of a zip, by name, from their ``.zarray`` members."""
+    arrays = {}
+    for info in zf.infolist():
+        if not info.filename.endswith("/.zarray"):
+            continue
+        name = info.filename.removesuffix("/.zarray")
+        meta = json.loads(zf.read(info))
+        attrs_name = f"{name}/.zattrs"
+        try:
+            dims = json.loads(zf.read(attrs_name)).get("_ARRAY_DIMENSIONS", [])
+        except KeyError:
+            dims = []
+        arrays[name] = _Array(
+            name=name,
+            shape=tuple(meta["shape"]),
+            chunks=tuple(meta["chunks"]),
+            inner=None,
+            checksum=False,
+            index_checksum=False,
+            index_at_end=True,
+            by_sample=bool(dims) and dims[0] == "sample",
+            separator=meta.get("dimension_separator", "."),
+        )
+    return arrays
+
+
+def _check_zip_members(
+    store: Path, arrays: dict[str, _Array], infos: list[zipfile.ZipInfo]
+) -> tuple[int, int, list[Damage]]:
+    """(chunks, bytes, damage) of a run of zip members, checked against their CRC-32."""
+    damage, size = [], 0
+    with open(store, "rb") as file:
+        fd = file.fileno()
+        for info in infos:
+            name, _, key = info.filename.rpartition("/")
+            array = arrays.get(name)
+            samples = None
+            if array is not None and key[:1].isdigit():
+                coords = tuple(int(p) for p in key.split(array.separator) if p.isdigit())
+                samples = _samples(array, coords, array.chunks)
+            try:
+                if info.compress_type == zipfile.ZIP_STORED:
+                    data = os.pread(fd, info.compress_size, member_data_offset(fd, info))
+                    ok = len(data) == info.file_size and zlib.crc32(data) == info.CRC
+                else:  # zipfile inflates and checks the CRC-32 itself
+                    with zipfile.ZipFile(store) as zf:
+                        data = zf.read(info)
+                    ok = True
+            except (zipfile.BadZipFile, zlib.error, OSError):
+                data, ok = b"", False
+            size += len(data)
+            if not ok:
+                damage.append(
+                    Damage(str(store), info.filename, name or "-", samples, "zip CRC-32 mismatch")
+                )
+    return len(infos), size, damage
+
+
+def _batches(items: list[Any], weight: list[int], target: int) -> list[list[Any]]:
+    """Consecutive items grouped to about ``target`` in total weight (fewer, larger tasks)."""
+    out: list[list[Any]] = [[]]
+    total = 0
+    for item, w in zip(items, weight, strict=True):
+        if out[-1] and total + w > target:
+            out.append([])
+            total = 0
+        out[-1].append(item)
+        total += w
+    return [b for b in out if b]
+
+
+def verify_store(
+    store: Path, threads: int | None = None, quiet: bool = False, client: Any = None
+) -> StoreCheck:
+    """Check every checksum of one store (format-3 directory, ``.zarr.zip`` or format 2)."""
+    from eossl.parallel import run_blocks
+
+    check = StoreCheck(store)
+    if store.is_file():  # .zarr.zip
+        with zipfile.ZipFile(store) as zf:
+            arrays = _zip_layout(zf)
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+        sizes = [max(1, i.compress_size) for i in infos]
+        blocks = _batches(infos, sizes, 64 << 20)
+        check.files = 1
+
+        def run(block: list[zipfile.ZipInfo]) -> tuple[int, int, list[Damage]]:
+            return _check_zip_members(store, arrays, block)
+
+        weights = [max(1, sum(i.compress_size for i in b) >> 20) for b in blocks]
+    elif (store / "zarr.json").exists():
+        files = [
+            (array, path)
+            for array in _v3_arrays(store)
+            for path in sorted((store / array.name).rglob("*"))
+            if path.is_file() and _is_chunk_file(store / array.name, path)
+        ]
+        blocks = _batches(files, [max(1, p.stat().st_size) for _, p in files], 64 << 20)
+        check.files = len(files)
+
+        def run(block: list[tuple[_Array, Path]]) -> tuple[int, int, list[Damage]]:
+            chunks = size = 0
+            damage: list[Damage] = []
+            for array, path in block:
+                c, s, d = _check_v3_file(store, array, path)
+                chunks, size = chunks + c, size + s
+                damage += d
+            return chunks, size, damage
+
+        weights = [max(1, sum(p.stat().st_size for _, p in b) >> 20) for b in blocks]
+    else:  # format-2 directory: no checksum to check
+        check.unchecked = sum(
+            1 for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+        return check
+    results = run_blocks(
+        run, blocks, f"verify {store.name}", weights=weights, unit="MiB",
+        threads=threads, quiet=quiet, client=client,
+    )  # fmt: skip
+    for chunks, size, damage in results:
+        check.chunks += chunks
+        check.bytes += size
+        check.damage += damage
+    return check
+
+
+def _is_chunk_file(array_dir: Path, path: Path) -> bool:
+    """A chunk (or shard) file of the array at ``array_dir``, not one of a nested array."""
+    rel = path.relative_to(array_dir).parts
+    return bool(rel) and rel[0] == "c" or all(p.isdigit() for p in rel)
+
+
+def stores_to_verify(paths: list[str]) -> list[Path]:
+    """Every store named, or found below a named folder."""
+    return [store for p in paths for store in find_stores(p)]
+
+
+def add_arguments(parser: Any) -> None:
+    """Arguments of ``eossl verify``."""
+    from eossl.parallel import add_dask_arguments
+
+    parser.add_argument("stores", nargs="+", help=".zarr stores, .zarr.zip files or folders")
+    parser.add_argument("--threads", type=int, default=None, help="threads (default: cores)")
+    add_dask_arguments(parser)
+
+
+def run(args: Any) -> None:
+    """``eossl verify``: a table per store, the bad chunks' samples and files; exit 2 if any."""
+    import time
+
+    from rich.table import Table
+
+    from eossl.console import console
+    from eossl.errors import UserError
+    from eossl.parallel import dask_client
+
+    stores = stores_to_verify(args.stores)
+    start = time.perf_counter()
+    with dask_client(args.scheduler, args.workers) as client:
+        checks = [verify_store(s, args.threads, args.quiet, client) for s in stores]
+    seconds = max(time.perf_counter() - start, 1e-9)
+    table = Table(title="eossl verify", title_justify="left")
+    for column in (
+        "store",
+        "files",
+        "checksums checked",
+        "GB read",
+        "bad chunks",
+        "unchecked chunks",
+    ):
+        table.add_column(column, justify="left" if column == "store" else "right")
+    for c in checks:
+        table.add_row(
+            str(c.store), str(c.files), str(c.chunks), f"{c.bytes / 1e9:.3f}",
+            str(len(c.damage)), str(c.unchecked),
+        )  # fmt: skip
+    out = console()
+    out.print(table)
+    damage = [d for c in checks for d in c.damage]
+    if damage:
+        bad = Table(title="damaged chunks", title_justify="left")
+        for column in ("store", "file", "array", "samples", "problem"):
+            bad.add_column(column)
+        for d in damage[:50]:
+            samples = f"{d.samples[0]}-{d.samples[1] - 1}" if d.samples else "-"
+            bad.add_row(Path(d.store).name, d.file, d.array, samples, d.problem)
+        out.print(bad)
+        if len(damage) > 50:
+            out.print(f"... and {len(damage) - 50} more")
+    total = sum(c.bytes for c in checks)
+    out.print(
+        f"checked {total / 1e9:.3f} GB in {seconds:.2f} s ({total / 1e9 / seconds:.2f} GB/s)"
+    )
+    for c in checks:
+        if c.unchecked and not c.chunks:
+            out.print(
+                f"{c.store}: zarr format 2 directory, no checksum to check; "
+                "`eossl convert` re-encodes it with a crc32c per chunk"
+            )
+    if damage:
+        samples = sorted({(d.store, d.samples) for d in damage if d.samples})
+        raise UserError(
+            f"{len(damage)} damaged chunk(s) in {len({d.store for d in damage})} store(s) "
+            f"({len(samples)} sample range(s)); re-convert or restore the files listed above"
+        )

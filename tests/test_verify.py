@@ -1,0 +1,99 @@
+"""``eossl verify``: every chunk checksum of a store, checked at rest (#28)."""
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from crc32c import crc32c
+from helpers import flip_chunk_byte
+
+from eossl.cli import main
+from eossl.data.io.verify import verify_store
+
+
+def test_crc32c_is_the_castagnoli_checksum() -> None:
+    assert crc32c(b"123456789") == 0xE3069283  # the check value of CRC-32C
+
+
+@pytest.fixture
+def store(s2_store: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "s2.zarr"
+    shutil.copytree(s2_store, copy)
+    return copy
+
+
+def test_clean_store_passes(store: Path, capsys: pytest.CaptureFixture) -> None:
+    check = verify_store(store, quiet=True)
+    files = [p for p in store.rglob("*") if p.is_file() and p.name != "zarr.json"]
+    assert check.damage == [] and check.files == len(files)
+    assert check.bytes == sum(p.stat().st_size for p in files)
+    assert main(["verify", str(store), "--quiet"]) == 0
+    assert "GB/s" in capsys.readouterr().out
+
+
+def test_flipped_byte_names_its_samples(store: Path, capsys: pytest.CaptureFixture) -> None:
+    flip_chunk_byte(store, sample=5, time=1)
+    (damage,) = verify_store(store, quiet=True).damage
+    assert damage.array == "bands" and damage.samples == (5, 6)
+    assert "crc32c mismatch in chunk" in damage.problem
+    assert main(["verify", str(store), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "damaged chunks" in captured.out and "5-5" in captured.out
+    (error,) = [ln for ln in captured.err.splitlines() if ln.startswith("error:")]
+    assert "1 damaged chunk(s) in 1 store(s)" in error
+
+
+def test_damaged_shard_index_and_truncated_shard(store: Path) -> None:
+    shard = store / "bands" / "c" / "0" / "0" / "0" / "0" / "0"
+    raw = bytearray(shard.read_bytes())
+    raw[-6] ^= 0x01  # inside the index
+    shard.write_bytes(bytes(raw))
+    (damage,) = verify_store(store, quiet=True).damage
+    assert "shard index" in damage.problem and damage.samples is not None
+    shard.write_bytes(bytes(raw[:10]))
+    (damage,) = verify_store(store, quiet=True).damage
+    assert "truncated" in damage.problem
+
+
+def test_zip_member_crc(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "x.zarr.zip"
+    assert main(["synth", str(out), "--samples", "6", "--size", "16"]) == 0
+    with zipfile.ZipFile(out) as zf:
+        members = len([i for i in zf.infolist() if not i.is_dir()])
+    check = verify_store(out, quiet=True)
+    assert check.damage == [] and check.chunks == members
+    flip_chunk_byte(out, sample=2, time=0)
+    (damage,) = verify_store(out, quiet=True).damage
+    assert damage.file.startswith("bands/2.0.") and damage.problem == "zip CRC-32 mismatch"
+    assert damage.samples == (2, 3)
+    assert main(["verify", str(out), "--quiet"]) == 2
+
+
+def test_format2_directory_is_said_unchecked(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "x.zarr.zip"
+    assert main(["synth", str(out), "--samples", "4", "--size", "16"]) == 0
+    folder = tmp_path / "dir.zarr"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(folder)
+    assert main(["verify", str(folder), "--quiet"]) == 0
+    assert "no checksum to check" in capsys.readouterr().out
+
+
+def test_missing_path_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["verify", str(tmp_path / "nope.zarr")]) == 2
+    (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert "no such file or directory" in error
+
+
+def test_many_shards_in_parallel_blocks(store: Path) -> None:
+    """Every shard file is checked once, whatever the blocks' grouping."""
+    from eossl.data.io import verify
+
+    files = [p for p in (store / "bands" / "c").rglob("*") if p.is_file()]
+    grouped = verify._batches(files, [1] * len(files), 2)
+    assert sum(len(b) for b in grouped) == len(files) and all(len(b) <= 2 for b in grouped)
+    assert np.all([verify.verify_store(store, threads=t, quiet=True).damage == [] for t in (1, 2)])
