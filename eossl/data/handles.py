@@ -40,7 +40,7 @@ def open_handle(info: StoreInfo, reader: Reader, phase: np.ndarray | None) -> Ha
     times = (
         decode_times(group["time_"])
         if "time_" in group
-        else np.full((info.samples, info.times), np.datetime64("NaT"), "datetime64[ns]")
+        else np.full((info.samples, info.times), np.datetime64("NaT", "ns"), "datetime64[ns]")
     )
 
     def array(name: str) -> ArrayReader | None:

@@ -96,7 +96,7 @@ def empty_block(
     return {
         "bands": np.full((samples, times, bands, height, width), fill, dtype),
         "cloud_mask": np.full((samples, times, height, width), CLOUD_CODES["nodata"], np.uint8),
-        "time_": np.full((samples, times), np.datetime64("NaT"), "datetime64[ns]"),
+        "time_": np.full((samples, times), np.datetime64("NaT", "ns"), "datetime64[ns]"),
         "sample_id": np.full((samples, times), "", dtype=object),
         "file_id": np.full((samples, times), "", dtype=object),
     }
@@ -134,7 +134,7 @@ def decode_times(array: zarr.Array, values: np.ndarray | None = None) -> np.ndar
     mask = raw == fill if fill is not None and np.issubdtype(raw.dtype, np.integer) else None
     out = xr.coding.times.decode_cf_datetime(raw, units, calendar).astype("datetime64[ns]")
     if mask is not None and mask.any() and not (raw[mask] == 0).all():
-        out[mask] = np.datetime64("NaT")
+        out[mask] = np.datetime64("NaT", "ns")
     return np.asarray(out)
 
 

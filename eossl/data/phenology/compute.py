@@ -120,7 +120,7 @@ def _attribute(
     times = (
         decode_times(group["time_"])
         if "time_" in group
-        else np.full(values.shape, np.datetime64("NaT"), "datetime64[ns]")
+        else np.full(values.shape, np.datetime64("NaT", "ns"), "datetime64[ns]")
     )
     doy = day_of_year(times)
     phase = np.stack([assign_phases(v, d) for v, d in zip(values, doy, strict=True)])
