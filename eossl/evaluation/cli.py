@@ -1,0 +1,154 @@
+"""``eossl evaluate``: its arguments and the checks of their combinations."""
+
+from __future__ import annotations
+
+import argparse
+
+from eossl.errors import UserError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``eossl evaluate``."""
+    p.add_argument(
+        "weights",
+        nargs="+",
+        help="weights card (.json), its folder, or a registered name; several (knn, linear): "
+        "their features concatenated, each encoder on its own bands (e.g. S1 + S2 cards "
+        "with --bands all)",
+    )
+    p.add_argument("--data", default=None, help="eossl store with scene or per-pixel labels")
+    p.add_argument(
+        "--dataset",
+        choices=["eurosat", "bigearthnet", "oscd"],
+        default=None,
+        help="a benchmark in its own layout, read by TorchGeo from --root (oscd: converted "
+        "into --tile-size tiles first)",
+    )
+    p.add_argument("--root", default=None, help="the benchmark's folder (with --dataset)")
+    p.add_argument(
+        "--bands", choices=["s2", "s1", "all"], default="s2", help="bigearthnet: which sensor"
+    )
+    p.add_argument(
+        "--num-classes", type=int, choices=[19, 43], default=19, help="bigearthnet classes"
+    )
+    p.add_argument(
+        "--task",
+        choices=["knn", "linear", "segmentation", "change"],
+        default="knn",
+        help="change: change detection on two-date pairs (OSCD), cities held out",
+    )
+    p.add_argument(
+        "--tile-size", type=int, default=64, help="change, --dataset oscd: tile size (px)"
+    )
+    p.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="change: the frozen probe against CVA only, no fine-tuning",
+    )
+    p.add_argument(
+        "--channels",
+        default=None,
+        help="give the encoder only these bands, comma-separated (e.g. B02,B03,B04,B08): an "
+        "any-band encoder takes just them, a fixed-band one the pretraining mean for the rest",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=["auto", "split", "loo", "kfold"],
+        default="auto",
+        help="split (the test split), loo (leave-one-out), kfold; auto: split above 1,000 "
+        "samples, else loo (knn) or kfold (linear)",
+    )
+    p.add_argument("--k", type=int, default=None, help="kNN neighbours (default 20; 5 if small)")
+    p.add_argument("--folds", type=int, default=5, help="folds of --protocol kfold (default 5)")
+    p.add_argument(
+        "--out", default="eval", help="folder for the JSON result and the plot (default: eval)"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=5, help="fine-tuning epochs (segmentation, change)"
+    )
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--labels",
+        choices=["majority", "multi"],
+        default=None,
+        help="chip targets from per-pixel labels: majority class, or multi-label",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """``eossl evaluate``: check the flags, evaluate, print the table."""
+    from eossl.evaluation.evaluate import evaluate
+    from eossl.evaluation.results import print_result
+
+    for name in ("epochs", "batch_size", "folds"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.folds < 2:
+        raise UserError("--folds must be at least 2 (each fold is tested on the others)")
+    if args.k is not None and args.k < 1:
+        raise UserError("--k must be at least 1")
+    if args.dataset is not None and args.root is None:
+        raise UserError(f"--dataset {args.dataset} needs --root, the folder that holds it")
+    if args.dataset is None and args.data is None:
+        raise UserError("pass --data STORE, or --dataset NAME --root FOLDER")
+    if args.task == "change" and args.dataset not in (None, "oscd"):
+        raise UserError(f"--dataset {args.dataset} has no change labels; use --dataset oscd")
+    if args.dataset == "oscd" and args.task != "change":
+        raise UserError("--dataset oscd is for --task change")
+    if args.task == "change":
+        _evaluate_change(args)
+        return
+    result = evaluate(
+        args.weights if len(args.weights) > 1 else args.weights[0],
+        args.root if args.dataset else args.data,
+        args.task,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        lr=args.lr,
+        labels=args.labels,
+        dataset=args.dataset,
+        bands=args.bands,
+        num_classes=args.num_classes,
+        protocol=args.protocol,
+        k=args.k,
+        num_folds=args.folds,
+        channels=[c.strip() for c in args.channels.split(",") if c.strip()]
+        if args.channels
+        else None,
+    )
+    print_result(result)
+    print(f"saved {args.out}/evaluate_{args.task}.json and .png")
+
+
+def _evaluate_change(args: argparse.Namespace) -> None:
+    from eossl.evaluation.change import evaluate_change
+    from eossl.evaluation.results import print_change
+
+    if len(args.weights) > 1:
+        raise UserError("--task change takes one weights card; pass one")
+    if args.tile_size < 16:
+        raise UserError("--tile-size must be at least 16 px")
+    results = evaluate_change(
+        args.weights[0],
+        args.root if args.dataset else args.data,
+        dataset=args.dataset,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        num_folds=args.folds,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        chip=args.tile_size,
+        finetune=not args.probe_only,
+    )
+    for result in results:
+        print_change(result)
+    print(f"saved {args.out}/evaluate_change.json and evaluate_change_*.png")
