@@ -37,7 +37,7 @@ def test_flipped_byte_names_its_samples(store: Path, capsys: pytest.CaptureFixtu
     flip_chunk_byte(store, sample=5, time=1)
     (damage,) = verify_store(store, quiet=True).damage
     assert damage.array == "bands" and damage.samples == (5, 6)
-    assert "crc32c mismatch in chunk" in damage.problem
+    assert "has a crc32c mismatch" in damage.problem
     assert main(["verify", str(store), "--quiet"]) == 2
     captured = capsys.readouterr()
     assert "damaged chunks" in captured.out and "5-5" in captured.out

@@ -139,19 +139,20 @@ def _check_v3_file(store: Path, array: _Array, path: Path) -> tuple[int, int, li
     index = data[-index_size:] if array.index_at_end else data[:index_size]
     if array.index_checksum and not _crc32c_ok(index):
         return count, len(data), [bad("crc32c mismatch in the shard index", whole)]
-    table = np.frombuffer(index[: 16 * count], dtype="<u8").reshape(count, 2)
+    table = np.frombuffer(index[: 16 * count], dtype="<u8").reshape(count, 2).tolist()
+    view, end = memoryview(data), len(data)
     damage = []
-    view = memoryview(data)
-    for i, (offset, size) in enumerate(table.tolist()):
+    for i, (offset, size) in enumerate(table):
         if offset == _EMPTY and size == _EMPTY:
             continue
-        inner = np.unravel_index(i, per_shard)
-        first = coords[0] * per_shard[0] + int(inner[0]) if coords else 0
-        samples = _samples(array, (first,), array.inner)
-        if offset + size > len(data):
-            damage.append(bad(f"chunk {i} of the shard lies past its end", samples))
-        elif array.checksum and not _crc32c_ok(view[offset : offset + size]):
-            damage.append(bad(f"crc32c mismatch in chunk {i} of the shard", samples))
+        past = offset + size > end
+        if past or (array.checksum and not _crc32c_ok(view[offset : offset + size])):
+            inner = np.unravel_index(i, per_shard)
+            first = coords[0] * per_shard[0] + int(inner[0]) if coords else 0
+            problem = "lies past its end" if past else "has a crc32c mismatch"
+            damage.append(
+                bad(f"chunk {i} of the shard {problem}", _samples(array, (first,), array.inner))
+            )
     return count, len(data), damage
 
 
