@@ -7,12 +7,13 @@ columns, so what a person copies from a log is whole.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 from rich.console import Console
 
-__all__ = ["LOG_WIDTH", "console", "say_during_fit"]
+__all__ = ["LOG_WIDTH", "console", "quiet_lightning", "say_during_fit"]
 
 LOG_WIDTH = 200
 
@@ -33,3 +34,46 @@ def say_during_fit(trainer: Any, line: str) -> None:
         rich_console.print(line, markup=False, highlight=False, soft_wrap=True)
     else:
         print(line, file=sys.stderr, flush=True)
+
+
+def quiet_lightning() -> None:
+    """Hide Lightning's chatter that says nothing to an eossl user (pretraining, fine-tuning)."""
+    import warnings
+
+    for pattern in (
+        ".*args parameter is intended.*",
+        ".*LeafSpec.*",
+        ".*litlogger.*",
+        ".*does not have many workers.*",
+        ".*is not recommended to provide both.*",
+        r"\s*Unable to serialize instance",
+        ".*litmodels.*",
+        ".*DataLoader will create.*worker processes.*",  # eossl says it once (datamodule)
+        ".*Total length of `list` across ranks is zero.*",
+        ".*Experiment logs directory .* exists and is not empty.*",  # resume: metrics kept aside
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        tips = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in tips.filters):
+            tips.addFilter(_DropTips())
+
+
+class _DropTips(logging.Filter):
+    """Drop Lightning's advertising tips, "Seed set to" and its device and stop notices."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(s in message for s in _NOISE)
+
+
+_NOISE = (  # Lightning's lines that tell an eossl user nothing (eossl says what matters)
+    "litlogger",
+    "litmodels",
+    "Seed set to",
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+    "Loading `train_dataloader` to estimate",
+    "`Trainer.fit` stopped:",
+)

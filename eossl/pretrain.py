@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
-import logging
 import re
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from eossl.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
 )
+from eossl.console import quiet_lightning
 from eossl.curation import DynamicCuration
 from eossl.data.datamodule import SeasonalZarrDataModule
 from eossl.errors import OneLineParser, UserError
@@ -140,52 +140,9 @@ class PretrainCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def _quiet_warnings() -> None:
-    """Hide library chatter that says nothing to an eossl user."""
-    import warnings
-
-    for pattern in (
-        ".*args parameter is intended.*",
-        ".*LeafSpec.*",
-        ".*litlogger.*",
-        ".*does not have many workers.*",
-        ".*is not recommended to provide both.*",
-        r"\s*Unable to serialize instance",
-        ".*litmodels.*",
-        ".*DataLoader will create.*worker processes.*",  # eossl says it once (datamodule)
-        ".*Total length of `list` across ranks is zero.*",
-        ".*Experiment logs directory .* exists and is not empty.*",  # resume: metrics kept aside
-    ):
-        warnings.filterwarnings("ignore", message=pattern)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
-        tips = logging.getLogger(name)
-        if not any(isinstance(f, _DropTips) for f in tips.filters):
-            tips.addFilter(_DropTips())
-
-
-class _DropTips(logging.Filter):
-    """Drop Lightning's advertising tips, "Seed set to" and its device and stop notices."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(s in message for s in _NOISE)
-
-
-_NOISE = (  # Lightning's lines that tell an eossl user nothing (eossl says what matters)
-    "litlogger",
-    "litmodels",
-    "Seed set to",
-    "GPU available:",
-    "TPU available:",
-    "HPU available:",
-    "Loading `train_dataloader` to estimate",
-    "`Trainer.fit` stopped:",
-)
-
-
 def pretrain_cli(argv: list[str]) -> None:
     """Run ``eossl pretrain`` with the given arguments (without the subcommand name)."""
-    _quiet_warnings()
+    quiet_lightning()
 
     pre = OneLineParser(prog="eossl pretrain", add_help=False)
     pre.add_argument(

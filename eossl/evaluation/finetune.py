@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from eossl.console import quiet_lightning
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule
 from eossl.errors import UserError
 from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
@@ -28,7 +29,11 @@ __all__ = ["downstream_trainer", "finetune_segmentation", "lightning_banner"]
 
 
 def downstream_trainer(epochs: int, **kwargs: Any) -> L.Trainer:
-    """A Lightning trainer for a downstream fit: one device, no checkpoints, bar or summary."""
+    """A Lightning trainer for a downstream fit: one device, no checkpoints, bar or summary.
+
+    Lightning's tips and device notices are dropped, as in pretraining.
+    """
+    quiet_lightning()
     return L.Trainer(
         max_epochs=epochs,
         enable_checkpointing=False,
