@@ -24,7 +24,14 @@ from speed.inputs import fixture_store, torchgeo_tree, v11_zip, without_crc  # n
 RATIO = re.compile(r"^smoke (\w+): (\d+(?:\.\d+)?)x \(not a result\)$", re.MULTILINE)
 
 EXPECTED = {
-    "loader": {"loader_vs_torchgeo", "loader_vs_decode", "loader_zip_vs_decode", "checksum_cost"},
+    "loader": {
+        "loader_vs_torchgeo",
+        "loader_vs_decode",
+        "loader_zip_vs_decode",
+        "checksum_cost",
+        "item_vs_zarr",
+        "item_vs_torchgeo",
+    },
     "augment": {"augment_vs_torchgeo"},
     "train": {"train_vs_torchgeo"},
     "memory": {"memory_5000_vs_500"},
@@ -48,7 +55,8 @@ def test_benchmark_prints_parseable_ratios(name: str, capsys: pytest.CaptureFixt
 
 def test_without_torchgeo_no_torchgeo_ratio(capsys: pytest.CaptureFixture) -> None:
     main(["loader", "--quick", "--vs", "none"])
-    assert set(_ratios(capsys.readouterr().out)) == EXPECTED["loader"] - {"loader_vs_torchgeo"}
+    without = {"loader_vs_torchgeo", "item_vs_torchgeo"}
+    assert set(_ratios(capsys.readouterr().out)) == EXPECTED["loader"] - without
 
 
 def test_bad_workers_is_a_user_error() -> None:

@@ -16,7 +16,7 @@ from .decode import DecodePairs
 from .inputs import SENSOR, eossl_dataset, fixture_store, torchgeo_tree, v11_zip, without_crc
 from .report import alternate, median, print_ratios, print_table, quiet_warnings
 
-__all__ = ["epoch", "loader", "worker_startup"]
+__all__ = ["epoch", "loader", "per_item", "worker_startup"]
 
 
 def epoch(loader: Any) -> int:
@@ -115,10 +115,50 @@ def loader(
     if forms:
         ratios["loader_zip_vs_decode"] = worst("eossl zip", "decode zip")
         ratios["checksum_cost"] = 1 / worst("eossl", "eossl no crc")
+    ratios.update(per_item(store, min(samples, 48), rounds, vs_torchgeo))
     if max(workers) > 0:
         worker_startup(store, max(workers), batch_size)
     print_ratios(ratios)
     return ratios
+
+
+def per_item(
+    store: Path, samples: int = 48, rounds: int = 5, vs_torchgeo: bool = True
+) -> dict[str, float]:
+    """Seasonal pairs/s read one at a time in one process, as a user's loop or a notebook does.
+
+    ``SeasonalZarrDataset(store, seasons=2)[i]`` for each i, against zarr-python reading the
+    same two timestamps of each sample (two basic slices) and TorchGeo's ``SSL4EOS12[i]`` on
+    the GeoTIFF copy. Returns ``item_vs_zarr`` and ``item_vs_torchgeo``.
+    """
+    import zarr
+
+    from eossl.data.dataset import SeasonalZarrDataset
+
+    eossl_ds = SeasonalZarrDataset(store, seasons=2, seed=0)
+    bands = zarr.open_group(store, mode="r")["bands"]
+    cases: dict[str, Callable[[], int]] = {
+        "eossl": lambda: sum(1 for i in range(samples) if eossl_ds[i] is not None),
+        "zarr-python": lambda: sum(
+            1 for i in range(samples) if bands[i, 0] is not None and bands[i, 1] is not None
+        ),
+    }
+    if vs_torchgeo:
+        from torchgeo.datasets import SSL4EOS12
+
+        tg = SSL4EOS12(str(torchgeo_tree(store)), split="s2c", seasons=2)
+        cases["torchgeo"] = lambda: sum(1 for i in range(samples) if tg[i] is not None)
+    rates = alternate(cases, rounds)
+    print_table(
+        f"one sample at a time: {SENSOR} seasonal pairs, {samples} samples, one process",
+        "samples/s",
+        {"ds[i]": rates},
+        refs=("zarr-python", "torchgeo"),
+    )
+    out = {"item_vs_zarr": median(rates["eossl"]) / median(rates["zarr-python"])}
+    if vs_torchgeo:
+        out["item_vs_torchgeo"] = median(rates["eossl"]) / median(rates["torchgeo"])
+    return out
 
 
 def worker_startup(store: Path, workers: int = 2, batch_size: int = 16) -> dict[str, float]:
