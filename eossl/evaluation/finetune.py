@@ -8,7 +8,6 @@ same seed, and scored by macro mIoU on the held-out chips.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
 
-__all__ = ["downstream_trainer", "finetune_segmentation", "lightning_banner"]
+__all__ = ["downstream_trainer", "finetune_segmentation", "lightning_quiet_fit"]
 
 
 def downstream_trainer(epochs: int, **kwargs: Any) -> L.Trainer:
@@ -79,7 +78,7 @@ def finetune_segmentation(
         )
         name = "pretrained" if pretrained else "random"
         logger = L.pytorch.loggers.CSVLogger(out, name=f"segmentation_{name}", version="")
-        with lightning_banner(shown=pretrained):  # the device banner once, not per model
+        with lightning_quiet_fit():
             trainer = downstream_trainer(epochs, logger=logger, log_every_n_steps=1)
             trainer.fit(task, datamodule=dm)
         metric = MulticlassJaccardIndex(num_classes, ignore_index=IGNORE, average="macro")
@@ -105,22 +104,14 @@ def finetune_segmentation(
 
 
 @contextlib.contextmanager
-def lightning_banner(shown: bool) -> Iterator[None]:
-    """Let Lightning's device banner ("GPU available: ...") through only when ``shown``.
+def lightning_quiet_fit() -> Iterator[None]:
+    """Hide Lightning's deprecation notice about torch's tree specs (``_pytree``) while fitting.
 
-    Lightning's own deprecation notice about torch's tree specs (``_pytree``), printed
-    while fitting, is not the user's business either.
+    Its device banner and tips are dropped by :func:`~eossl.console.quiet_lightning`.
     """
-    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    level = log.level
-    if not shown:
-        log.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*treespec.*LeafSpec.*")
-            yield
-    finally:
-        log.setLevel(level)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*treespec.*LeafSpec.*")
+        yield
 
 
 def _val_curve(path: Path) -> list[float]:
