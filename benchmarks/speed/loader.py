@@ -152,7 +152,7 @@ def per_item(
     print_table(
         f"one sample at a time: {SENSOR} seasonal pairs, {samples} samples, one process",
         "samples/s",
-        {"ds[i]": rates},
+        {"one at a time": rates},
         refs=("zarr-python", "torchgeo"),
     )
     out = {"item_vs_zarr": median(rates["eossl"]) / median(rates["zarr-python"])}
