@@ -97,3 +97,14 @@ def test_many_shards_in_parallel_blocks(store: Path) -> None:
     grouped = verify._batches(files, [1] * len(files), 2)
     assert sum(len(b) for b in grouped) == len(files) and all(len(b) <= 2 for b in grouped)
     assert np.all([verify.verify_store(store, threads=t, quiet=True).damage == [] for t in (1, 2)])
+
+
+def test_convert_verify_checks_what_it_wrote(
+    v11_s2: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "s2.zarr"
+    args = ["convert", str(v11_s2), str(out), "--layout", "zarr", "--quiet", "--verify"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "eossl verify" in printed and "GB/s" in printed
+    assert verify_store(out, quiet=True).chunks > 0

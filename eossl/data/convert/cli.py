@@ -98,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default=DEFAULT_CODEC, choices=tuple(CODECS), help=codec_help())
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    parser.add_argument(
+        "--verify", action="store_true", help="then check every chunk's checksum (eossl verify)"
+    )
     add_dask_arguments(parser)
 
 
@@ -135,6 +138,13 @@ def run(args: argparse.Namespace) -> None:
     print_info(path)
     if skipped:
         print_skipped(skipped, out)
+    if args.verify:
+        import time
+
+        from eossl.data.io.verify import report, verify_store
+
+        start = time.perf_counter()
+        report([verify_store(path, quiet=args.quiet)], time.perf_counter() - start)
     out.print(f"next: eossl stats {escape(str(path))}  (band statistics for normalisation)")
 
 

@@ -348,17 +348,23 @@ def run(args: Any) -> None:
     """``eossl verify``: a table per store, the bad chunks' samples and files; exit 2 if any."""
     import time
 
-    from rich.table import Table
-
-    from eossl.console import console
-    from eossl.errors import UserError
     from eossl.parallel import dask_client
 
     stores = stores_to_verify(args.stores)
     start = time.perf_counter()
     with dask_client(args.scheduler, args.workers) as client:
         checks = [verify_store(s, args.threads, args.quiet, client) for s in stores]
-    seconds = max(time.perf_counter() - start, 1e-9)
+    report(checks, time.perf_counter() - start)
+
+
+def report(checks: list[StoreCheck], seconds: float) -> None:
+    """Print what ``checks`` found; a :class:`UserError` if any chunk is damaged."""
+    from rich.table import Table
+
+    from eossl.console import console
+    from eossl.errors import UserError
+
+    seconds = max(seconds, 1e-9)
     table = Table(title="eossl verify", title_justify="left")
     for column in (
         "store",
