@@ -34,7 +34,15 @@ RECIPES: dict[str, list[str]] = {
     "simclr": ["--method", "simclr", "--preset", "patches"],
     "barlow": ["--method", "barlow", "--preset", "patches"],
     "moco": ["--method", "moco", "--preset", "patches"],
-}
+    # setting 6: a per-band gain/offset augmentation and the spectral-retention head
+    "simclr-spectral": ["--method", "simclr", "--preset", "patches",
+                        "--model.init_args.augment.band_gain", "0.2",
+                        "--model.init_args.augment.band_offset", "0.5",
+                        "--model.init_args.spectral_weight", "1.0"],
+    # curation at the same budget: half the samples, twice the epochs (give --epochs 2x)
+    "simclr-curated": ["--method", "simclr", "--preset", "patches",
+                       "--curation.keep", "0.5", "--curation.every_n_epochs", "10"],
+}  # fmt: skip
 BASELINES = ("random init", "random init, BN on data", "band statistics")
 TASKS = ("knn", "linear")
 
