@@ -108,3 +108,17 @@ def test_convert_verify_checks_what_it_wrote(
     printed = capsys.readouterr().out
     assert "eossl verify" in printed and "GB/s" in printed
     assert verify_store(out, quiet=True).chunks > 0
+
+
+def test_unreadable_metadata_and_zip_are_one_line(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (store / "bands" / "zarr.json").write_text("{not json")
+    assert main(["verify", str(store), "--quiet"]) == 2
+    (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert "unreadable zarr metadata" in error
+    broken = tmp_path / "broken.zarr.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["verify", str(broken), "--quiet"]) == 2
+    (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert "broken.zarr.zip" in error

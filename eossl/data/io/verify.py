@@ -26,6 +26,7 @@ from crc32c import crc32c
 
 from eossl.data.io.reader import member_data_offset
 from eossl.data.io.schema import find_stores
+from eossl.errors import UserError
 
 __all__ = ["Damage", "StoreCheck", "verify_store"]
 
@@ -94,7 +95,13 @@ def _samples(
 
 def _v3_arrays(store: Path) -> Iterator[_Array]:
     for meta_path in sorted(store.rglob("zarr.json")):
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UserError(
+                f"{meta_path}: unreadable zarr metadata ({type(err).__name__}); restore the "
+                "file or convert the store again"
+            ) from err
         if meta.get("node_type") != "array":
             continue
         codecs = meta.get("codecs", [])
@@ -277,9 +284,14 @@ def verify_store(
 
     check = StoreCheck(store)
     if store.is_file():  # .zarr.zip
-        with zipfile.ZipFile(store) as zf:
-            arrays = _zip_layout(zf)
-            infos = [i for i in zf.infolist() if not i.is_dir()]
+        try:
+            with zipfile.ZipFile(store) as zf:
+                arrays = _zip_layout(zf)
+                infos = [i for i in zf.infolist() if not i.is_dir()]
+        except (zipfile.BadZipFile, ValueError, KeyError) as err:
+            raise UserError(
+                f"{store}: not a readable zip ({err}); restore or download it again"
+            ) from err
         sizes = [max(1, i.compress_size) for i in infos]
         blocks = _batches(infos, sizes, 64 << 20)
         check.files = 1
@@ -362,7 +374,6 @@ def report(checks: list[StoreCheck], seconds: float) -> None:
     from rich.table import Table
 
     from eossl.console import console
-    from eossl.errors import UserError
 
     seconds = max(seconds, 1e-9)
     table = Table(title="eossl verify", title_justify="left")
