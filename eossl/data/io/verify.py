@@ -135,7 +135,8 @@ def _chunk_coords(array: _Array, key: str) -> tuple[int, ...]:
 def _mapped(path: Path, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, int]]:
     """(bytes of ``path`` from about ``start`` to ``stop``, the file offset they begin at).
 
-    Mapped from the page cache and populated at once: no copy into fresh memory.
+    Mapped from the page cache, read in order: no copy into fresh memory. (Populating
+    the mapping at once, MAP_POPULATE, was 30% slower here.)
     """
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
@@ -144,10 +145,11 @@ def _mapped(path: Path, start: int = 0, stop: int | None = None) -> Iterator[tup
         if stop <= begin:
             yield b"", begin
             return
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
         mapped = mmap.mmap(
-            file.fileno(), stop - begin, flags=flags, prot=mmap.PROT_READ, offset=begin
+            file.fileno(), stop - begin, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=begin
         )
+        if hasattr(mapped, "madvise"):
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
         try:
             yield mapped, begin
         finally:
