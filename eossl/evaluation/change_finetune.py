@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from eossl.evaluation.change_scores import THRESHOLD_PIXELS, best_threshold, city_counts
-from eossl.evaluation.finetune import downstream_trainer, lightning_quiet_fit
+from eossl.evaluation.finetune import downstream_trainer
 from eossl.evaluation.results import PRETRAINED, RANDOM
 from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
@@ -117,8 +117,7 @@ def finetune_change(
                     lr=lr,
                 )
                 trainer = downstream_trainer(epochs, logger=False)
-                with lightning_quiet_fit():
-                    trainer.fit(task, *loaders)
+                trainer.fit(task, *loaders)
                 name = PRETRAINED if pretrained else RANDOM
                 task.to(trainer.strategy.root_device)  # fit hands the model back on the CPU
                 seen = _probabilities(task, images, train, batch_size)

@@ -7,10 +7,7 @@ same seed, and scored by macro mIoU on the held-out chips.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +21,14 @@ from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
 
-__all__ = ["downstream_trainer", "finetune_segmentation", "lightning_quiet_fit"]
+__all__ = ["downstream_trainer", "finetune_segmentation"]
 
 
 def downstream_trainer(epochs: int, **kwargs: Any) -> L.Trainer:
     """A Lightning trainer for a downstream fit: one device, no checkpoints, bar or summary.
 
-    Lightning's tips and device notices are dropped, as in pretraining.
+    Lightning's tips, device notices and its ``_pytree`` deprecation notice are dropped,
+    as in pretraining.
     """
     quiet_lightning()
     return L.Trainer(
@@ -78,9 +76,8 @@ def finetune_segmentation(
         )
         name = "pretrained" if pretrained else "random"
         logger = L.pytorch.loggers.CSVLogger(out, name=f"segmentation_{name}", version="")
-        with lightning_quiet_fit():
-            trainer = downstream_trainer(epochs, logger=logger, log_every_n_steps=1)
-            trainer.fit(task, datamodule=dm)
+        trainer = downstream_trainer(epochs, logger=logger, log_every_n_steps=1)
+        trainer.fit(task, datamodule=dm)
         metric = MulticlassJaccardIndex(num_classes, ignore_index=IGNORE, average="macro")
         task.eval()
         with torch.no_grad():
@@ -101,17 +98,6 @@ def finetune_segmentation(
             "test": len(dm.test_set),
         },
     )
-
-
-@contextlib.contextmanager
-def lightning_quiet_fit() -> Iterator[None]:
-    """Hide Lightning's deprecation notice about torch's tree specs (``_pytree``) while fitting.
-
-    Its device banner and tips are dropped by :func:`~eossl.console.quiet_lightning`.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*treespec.*LeafSpec.*")
-        yield
 
 
 def _val_curve(path: Path) -> list[float]:
