@@ -94,7 +94,8 @@ def test_many_shards_in_parallel_blocks(store: Path) -> None:
     from eossl.data.io import verify
 
     files = [p for p in (store / "bands" / "c").rglob("*") if p.is_file()]
-    grouped = verify._batches(files, [1] * len(files), 2)
+    grouped, totals = verify._batches(files, [1] * len(files), 2)
+    assert totals == [len(b) for b in grouped]
     assert sum(len(b) for b in grouped) == len(files) and all(len(b) <= 2 for b in grouped)
     assert np.all([verify.verify_store(store, threads=t, quiet=True).damage == [] for t in (1, 2)])
 
