@@ -246,6 +246,40 @@ def test_change_detection_task_loads_eossl_weights(card: Path) -> None:
         torch.testing.assert_close(value, ours[key])
 
 
+def test_unlabelled_pixels_count_in_neither_loss_nor_metrics(card: Path) -> None:
+    import lightning as L
+
+    from eossl.evaluation.change_finetune import ChangeTiles, MaskedBCE, change_task
+    from eossl.evaluation.finetune import downstream_trainer
+    from eossl.weights import load_card, torchgeo_weights
+
+    target = torch.tensor([[0.0, 1.0], [255.0, 1.0]])
+    logits = torch.tensor([[0.3, -0.2], [5.0, 1.5]])
+    labelled = target != 255
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[labelled], target[labelled], pos_weight=torch.tensor(3.0)
+    )
+    loss = MaskedBCE(3.0)
+    torch.testing.assert_close(loss(logits, target), expected)
+    torch.testing.assert_close(loss(logits + 100 * (~labelled), target), expected)
+    assert loss(logits, torch.full_like(target, 255.0)) == 0
+
+    info = load_card(card)[0]
+    mask = np.zeros((4, 32, 32), np.uint8)
+    mask[:, :8] = 255
+    mask[:, 20:, 20:] = 1
+    images = torch.randn(4, 2, info["in_chans"], 32, 32)
+    tiles = ChangeTiles(images, mask, np.arange(4), augment=True)
+    loader = torch.utils.data.DataLoader(tiles, batch_size=2)
+    L.seed_everything(0, verbose=False)
+    task = change_task(info, torchgeo_weights(card), pos_weight=5.0, lr=1e-3)
+    trainer = downstream_trainer(1, logger=False)
+    trainer.fit(task, loader, loader)
+    assert torch.isfinite(trainer.callback_metrics["train_loss"])
+    f1 = [v for k, v in trainer.callback_metrics.items() if k.startswith("val_") and "F1" in k]
+    assert f1 and all(0 <= float(v) <= 1 for v in f1), dict(trainer.callback_metrics)
+
+
 def test_evaluate_change_runs_on_real_cities(
     small: Path, card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

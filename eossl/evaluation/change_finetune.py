@@ -3,7 +3,8 @@
 FC-Siam-diff with the card's backbone, initialised from the card's weights (a TorchGeo
 ``WeightsEnum`` member) and from random init with the same seed, trained on the tiles
 of the training cities (random flips and 90-degree turns, a tenth held out for
-validation), then thresholded at the F1-best value on its training cities.
+validation), then thresholded at the F1-best value on its training cities. Unlabelled
+pixels (255) count in neither the loss nor the metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from eossl.evaluation.change_scores import THRESHOLD_PIXELS, best_threshold, city_counts
 from eossl.evaluation.finetune import downstream_trainer
@@ -21,17 +23,36 @@ from eossl.evaluation.results import PRETRAINED, RANDOM
 from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights import torchgeo_weights
 
-__all__ = ["ChangeTiles", "check_backbone", "finetune_change"]
+__all__ = ["ChangeTiles", "MaskedBCE", "change_task", "check_backbone", "finetune_change"]
 
 MAX_POS_WEIGHT = 20.0  # the BCE weight of changed pixels: their rarity, at most this
+UNLABELLED = 255
+
+
+class MaskedBCE(torch.nn.Module):
+    """Binary cross-entropy over the labelled pixels only (TorchGeo's BCE has no ignore)."""
+
+    def __init__(self, pos_weight: float) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        labelled = target != UNLABELLED
+        loss = F.binary_cross_entropy_with_logits(
+            logits, target * labelled, pos_weight=self.pos_weight, reduction="none"
+        )
+        return (loss * labelled).sum() / labelled.sum().clamp(min=1)
 
 
 class ChangeTiles(torch.utils.data.Dataset):
-    """Tiles as ``ChangeDetectionTask`` takes them: image (2, C, H, W), mask (1, H, W)."""
+    """Tiles as ``ChangeDetectionTask`` takes them: image (2, C, H, W), mask (1, H, W).
+
+    The mask is 0 (no change), 1 (change) or 255 (unlabelled).
+    """
 
     def __init__(self, images: Tensor, mask: np.ndarray, index: np.ndarray, augment: bool):
         self.images, self.index, self.augment = images, index, augment
-        self.mask = torch.from_numpy(np.where(mask == 1, 1, 0).astype(np.float32))
+        self.mask = torch.from_numpy(mask.astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -58,6 +79,22 @@ def check_backbone(card: dict[str, Any]) -> None:
             f"{card['name']}: TorchGeo's ChangeDetectionTask has no {card['model']} encoder "
             "(it takes segmentation_models_pytorch's, e.g. resnet18/50); pass --probe-only"
         )
+
+
+def change_task(card: dict[str, Any], weights: Any, pos_weight: float, lr: float) -> Any:
+    """TorchGeo's FC-Siam-diff with the card's backbone; unlabelled pixels ignored."""
+    task = torchgeo_task("ChangeDetection")(
+        model="fcsiamdiff",
+        backbone=card["model"],
+        weights=weights,
+        in_channels=card["in_chans"],
+        task="binary",
+        loss="bce",
+        ignore_index=UNLABELLED,
+        lr=lr,
+    )
+    task.criterion = MaskedBCE(pos_weight)
+    return task
 
 
 @torch.no_grad()
@@ -106,16 +143,7 @@ def finetune_change(
             ]
             for pretrained in (True, False):
                 L.seed_everything(seed, verbose=False)
-                task = torchgeo_task("ChangeDetection")(
-                    model="fcsiamdiff",
-                    backbone=card["model"],
-                    weights=weights if pretrained else None,
-                    in_channels=card["in_chans"],
-                    task="binary",
-                    loss="bce",
-                    pos_weight=torch.tensor(float(pos_weight), dtype=torch.float32),
-                    lr=lr,
-                )
+                task = change_task(card, weights if pretrained else None, pos_weight, lr)
                 trainer = downstream_trainer(epochs, logger=False)
                 trainer.fit(task, *loaders)
                 name = PRETRAINED if pretrained else RANDOM
