@@ -127,6 +127,26 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise UserError(f"{path}: cannot load this checkpoint: {why}") from err
 
 
+def resume_line(path: Path, checkpoint: dict) -> str:
+    """``eossl: resuming ...``: the epoch a checkpoint holds, and whether it stopped mid-epoch.
+
+    Lightning restarts a stopped epoch with a fresh loader (eossl's samplers are seeded per
+    epoch, not resumable within one), so its remaining batches are drawn afresh.
+    """
+    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    batches = loop.get("epoch_loop.batch_progress", {})
+    done = batches.get("current", {}).get("completed", 0)
+    epoch = int(checkpoint.get("epoch", 0)) + 1  # the epoch it was in, counted from 1
+    if batches.get("is_last_batch", False):
+        return f"eossl: resuming from {path.name} at epoch {epoch + 1}"
+    if not done:
+        return f"eossl: resuming from {path.name} at epoch {epoch}"
+    return (
+        f"eossl: resuming from {path.name} at epoch {epoch}, stopped after batch {done}; "
+        "the rest of that epoch draws its batches afresh"
+    )
+
+
 def keep_metrics(out: Path) -> None:
     """Move an earlier ``metrics.csv`` aside (Lightning would delete it on resume)."""
     metrics = out / "metrics.csv"

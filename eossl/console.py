@@ -51,6 +51,7 @@ def quiet_lightning() -> None:
         ".*DataLoader will create.*worker processes.*",  # eossl says it once (datamodule)
         ".*Total length of `list` across ranks is zero.*",
         ".*Experiment logs directory .* exists and is not empty.*",  # resume: metrics kept aside
+        ".*resuming from a checkpoint that ended before the epoch ended.*",  # eossl says it
     ):
         warnings.filterwarnings("ignore", message=pattern)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):

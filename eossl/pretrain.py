@@ -27,6 +27,7 @@ from eossl.checkpoints import (
     keep_metrics,
     latest_checkpoint,
     load_checkpoint,
+    resume_line,
 )
 from eossl.console import quiet_lightning
 from eossl.curation import DynamicCuration
@@ -197,10 +198,10 @@ def pretrain_cli(argv: list[str]) -> None:
     if known.preset is not None:
         for path in preset_paths(known.preset, known.method):
             args += ["--config", str(path)]
-    if known.data is None:
-        demo = demo_config(known.method)
-        args += ["--config", str(demo)]
-    else:
+    demo = known.data is None and not own_config  # a run's config.yaml names its data
+    if demo:
+        args += ["--config", str(demo_config(known.method))]
+    elif known.data is not None:
         from eossl.data.io.schema import find_stores
 
         find_stores(known.data)  # a missing path fails here, in one line
@@ -228,11 +229,14 @@ def pretrain_cli(argv: list[str]) -> None:
                 "--out NEW_DIR to start afresh"
             )
         if ckpt_path is not None:
-            load_checkpoint(ckpt_path)  # a missing, truncated or unsafe one fails here
-        if known.data is None and rank_zero_only.rank == 0:  # once, not per DDP rank
+            state = load_checkpoint(ckpt_path)  # a missing, truncated or unsafe one fails here
+            if rank_zero_only.rank == 0:
+                print(resume_line(Path(ckpt_path), state), file=sys.stderr)
+        if demo and rank_zero_only.rank == 0:  # once, not per DDP rank
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "
-                f"{sensor.title} sample with the demo preset ({demo.name}); "
+                f"{sensor.title} sample with the demo preset "
+                f"({demo_config(known.method).name}); "
                 "pass --data PATH for the full recipe.",
                 file=sys.stderr,
             )

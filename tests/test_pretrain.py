@@ -391,6 +391,22 @@ def test_run_config_reproduces_the_run(tmp_path: Path) -> None:
     assert drop((second / "config.yaml").read_text()) == drop(text)
 
 
+def test_config_of_a_run_on_real_data_keeps_its_data(
+    v11_s2: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--config runs/NAME/config.yaml reruns on that run's data, not the demo sample."""
+    small = ["--data.num_workers", "0", "--data.batch_size", "8", "--trainer.max_steps", "1"]
+    small += ["--model.init_args.augment.crop_size", "16", "--model.init_args.hidden_dim", "64"]
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert (
+        _run("--data", str(v11_s2), "--out", str(first), "--trainer.max_epochs", "1", *small) == 0
+    )
+    capsys.readouterr()
+    assert _run("--config", str(first / "config.yaml"), "--out", str(second)) == 0
+    assert "no --data given" not in capsys.readouterr().err
+    assert f"data: {v11_s2}" in (second / "config.yaml").read_text()
+
+
 def test_only_last_checkpoint_is_kept(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]

@@ -129,8 +129,26 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "exists and is not empty" not in resumed.stderr  # the earlier metrics are kept
+    assert "eossl: resuming from last.ckpt at epoch" in resumed.stderr
+    assert "ended before the epoch ended" not in resumed.stderr  # Lightning's, said by eossl
     final = torch.load(last, weights_only=True)
     assert final["global_step"] > saved["global_step"]
+
+
+def test_resume_line_says_where_a_run_stopped() -> None:
+    from eossl.checkpoints import resume_line
+
+    def saved(epoch: int, batches: int, last: bool) -> dict:
+        fit = {
+            "epoch_loop.batch_progress": {"current": {"completed": batches}, "is_last_batch": last}
+        }
+        return {"epoch": epoch, "loops": {"fit_loop": fit}}
+
+    midway = resume_line(Path("on_exception.ckpt"), saved(22, 6, last=False))
+    assert midway.startswith("eossl: resuming from on_exception.ckpt at epoch 23, stopped after")
+    assert "batch 6" in midway
+    ended = resume_line(Path("last.ckpt"), saved(2, 16, last=True))  # epochs 1-3 done
+    assert ended == "eossl: resuming from last.ckpt at epoch 4"
 
 
 def _descendants(pid: int) -> set[int]:

@@ -147,6 +147,9 @@ class SSLMethod(L.LightningModule):
         if kept < self.hparams.monitor_samples:
             self._monitor.append(features.detach().float()[: self.hparams.monitor_samples - kept])
 
+    def on_train_start(self) -> None:
+        self._epoch_start = time.perf_counter()  # an epoch resumed midway has no epoch start
+
     def on_train_epoch_start(self) -> None:
         self._monitor.clear()
         self._epoch_samples = 0
