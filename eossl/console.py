@@ -77,4 +77,6 @@ _NOISE = (  # Lightning's lines that tell an eossl user nothing (eossl says what
     "HPU available:",
     "Loading `train_dataloader` to estimate",
     "`Trainer.fit` stopped:",
+    "Restoring states from the checkpoint",  # eossl: resuming from ... at epoch N
+    "Restored all states from the checkpoint",
 )
