@@ -130,7 +130,7 @@ def finetune_change(
             held = np.isin(pairs.city, test_cities)
             test, train = np.flatnonzero(held), rng.permutation(np.flatnonzero(~held))
             val, fit = train[: max(1, len(train) // 10)], train[max(1, len(train) // 10) :]
-            labelled = pairs.mask[fit] != 255
+            labelled = pairs.mask[fit] != UNLABELLED
             changed = float((pairs.mask[fit] == 1).sum())
             pos_weight = min(MAX_POS_WEIGHT, (labelled.sum() - changed) / max(changed, 1.0))
             loaders = [
@@ -150,7 +150,7 @@ def finetune_change(
                 task.to(trainer.strategy.root_device)  # fit hands the model back on the CPU
                 seen = _probabilities(task, images, train, batch_size)
                 truth = pairs.mask[train].reshape(-1)
-                valid = np.flatnonzero(truth != 255)
+                valid = np.flatnonzero(truth != UNLABELLED)
                 pick = rng.choice(valid, min(THRESHOLD_PIXELS, valid.size), replace=False)
                 threshold = best_threshold(
                     torch.from_numpy(seen.reshape(-1)[pick]), torch.from_numpy(truth[pick])
