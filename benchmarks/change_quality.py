@@ -14,6 +14,7 @@ two augmentations of one date (``positives: same``), then scores each run with
     python benchmarks/change_quality.py --positives season --finetune-epochs 2
     python benchmarks/change_quality.py --positives same --finetune-epochs 0 --reuse
     python benchmarks/change_quality.py --rescore ...   # the same weights, evaluated again
+    python benchmarks/change_quality.py --positives season --dense-weight 1  # + dense term
 
 Pretraining on the tiles that are then evaluated uses no label; the change masks are read
 only by the evaluation, and the cities it tests are held out of its heads' training.
@@ -52,6 +53,9 @@ def main() -> None:
     )
     parser.add_argument("--tile", type=int, default=64, help="tile size in px")
     parser.add_argument("--seed", type=int, default=0, help="pretraining seed")
+    parser.add_argument(
+        "--dense-weight", type=float, default=0.0, help="weight of the dense term (0: none)"
+    )
     parser.add_argument("--work", default="bench_change", help="folder for stores and runs")
     parser.add_argument("--reuse", action="store_true", help="keep runs already evaluated")
     parser.add_argument(
@@ -64,7 +68,10 @@ def main() -> None:
     store = tiles(root, work, args.tile)
     rows = []
     for positives in args.positives:
-        name = f"simclr_{positives}"
+        name = f"simclr_{positives}" + (
+            f"_dense{args.dense_weight:g}" if args.dense_weight else ""
+        )
+        dense = ["--model.init_args.dense_weight", str(args.dense_weight)]
         run, record = work / "runs" / name, work / "runs" / name / "quality.json"
         if args.reuse and record.exists():
             rows.append(json.loads(record.read_text()))
@@ -78,7 +85,7 @@ def main() -> None:
             eossl("pretrain", "--sensor", "s2-l1c", "--data", str(store), *RECIPE,
                   "--data.positives", positives, "--trainer.max_epochs", str(args.epochs),
                   "--seed_everything", str(args.seed), "--out", str(run),
-                  log=work / f"{name}.log")  # fmt: skip
+                  *(dense if args.dense_weight else []), log=work / f"{name}.log")  # fmt: skip
             row = {"run": name, "pretrain_s": round(time.perf_counter() - start), "scores": {}}
         card = next((run / "weights").glob("*.json"))
         out = run / "eval" / "change"

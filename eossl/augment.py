@@ -152,6 +152,14 @@ class MultiBandAugment(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Augment a batch of (B, C, H, W) images."""
+        return self.transform(x)[0]
+
+    def transform(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Augmented views and their (B, 4, 2) crop boxes.
+
+        A box holds the source (x, y) of its view's top-left, top-right, bottom-right and
+        bottom-left pixels (flips and rotations permute them): where every pixel comes from.
+        """
         from kornia.filters import gaussian_blur2d
         from kornia.geometry.transform import crop_and_resize
 
@@ -191,7 +199,7 @@ class MultiBandAugment(nn.Module):
             sigma = torch.empty(len(idx), 1, device=dev).uniform_(*r.blur_sigma)
             ks = (self.blur_size, self.blur_size)
             out[idx] = gaussian_blur2d(out[idx], ks, sigma.expand(-1, 2).to(out.dtype))
-        return self.tail(out) if self.tail is not None else out
+        return (self.tail(out) if self.tail is not None else out), box
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.recipe).items())

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.console import say_during_fit
 from eossl.errors import UserError
-from eossl.models import create_backbone
+from eossl.models import create_backbone, is_vit
 from eossl.monitors import embedding_std, epoch_line, rankme
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from eossl.sensors import Sensor
 
 __all__ = ["SSLMethod"]
+
+DENSE_TEMPERATURE = 0.2  # DenseCL's
 
 
 class SSLMethod(L.LightningModule):
@@ -51,9 +53,15 @@ class SSLMethod(L.LightningModule):
             predicts each view's per-band mean and std from its pooled features, so the
             features keep the spectrum that the contrastive loss may learn to ignore
             (methods with one encoder; used by SimCLR, Barlow Twins, MoCo, BYOL).
+        dense_weight: weight of the dense term (0: none; SimCLR and Barlow Twins, CNNs).
+            The cells of the two views' stride-16 feature maps that cover the same ground
+            (known from the crop boxes) are positives, every other cell a negative
+            (:mod:`eossl.methods.dense`): features that agree across dates at one place and
+            differ between places, for per-pixel tasks such as change detection.
     """
 
     one_encoder: bool = True  # False: the subclass builds its own (one per sensor)
+    dense_pairs: bool = False  # True: training_step adds dense_term (two views, one encoder)
 
     def __init__(
         self,
@@ -69,6 +77,7 @@ class SSLMethod(L.LightningModule):
         monitor_samples: int = 1024,
         collapse_threshold: float = 0.05,
         spectral_weight: float = 0.0,
+        dense_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if not (math.isfinite(lr) and lr > 0):
@@ -77,6 +86,7 @@ class SSLMethod(L.LightningModule):
             "weight_decay": weight_decay,
             "warmup_epochs": warmup_epochs,
             "spectral_weight": spectral_weight,
+            "dense_weight": dense_weight,
         }
         for name, value in nonnegative.items():
             if not (math.isfinite(value) and value >= 0):
@@ -103,6 +113,8 @@ class SSLMethod(L.LightningModule):
                 f"{type(self).__name__} has one encoder per sensor; spectral_weight applies "
                 "to methods with one encoder"
             )
+        if dense_weight:
+            self._make_dense_head(type(self).__name__)
         self._monitor: list[Tensor] = []
         self._epoch_start = 0.0
         self._epoch_samples = 0
@@ -115,6 +127,21 @@ class SSLMethod(L.LightningModule):
         model = create_backbone(hp.backbone, in_chans, weights, img_size=self.recipe.crop_size)
         return model.to(memory_format=torch.channels_last) if hp.channels_last else model
 
+    def _make_dense_head(self, method: str) -> None:
+        """The projection of the dense term's map: the stage of stride 16, cell by cell."""
+        from lightly.models.modules.heads import DenseCLProjectionHead
+
+        backbone = getattr(self, "backbone", None) if self.dense_pairs else None
+        info = getattr(backbone, "feature_info", None)
+        if info is None or is_vit(self.hparams.backbone) or len(info) < 2:
+            raise UserError(
+                f"dense_weight applies to SimCLR and Barlow Twins with a CNN backbone, not to "
+                f"{method} with {self.hparams.backbone}"
+            )
+        self.dense_stage = len(info) - 2
+        channels = info[self.dense_stage]["num_chs"]
+        self.dense_head = DenseCLProjectionHead(channels, channels, 128)
+
     # ---- data --------------------------------------------------------------------------------
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -124,9 +151,10 @@ class SSLMethod(L.LightningModule):
         gives one independently augmented view per season; methods may override.
         """
         image = batch["image"]
-        batch["views"] = [
-            self._to_format(self.augment(image[:, s])) for s in range(image.shape[1])
-        ]
+        views = [self.augment.transform(image[:, s]) for s in range(image.shape[1])]
+        batch["views"] = [self._to_format(view) for view, _ in views]
+        if self.hparams.get("dense_weight"):
+            batch["boxes"] = [box for _, box in views]
         return batch
 
     def _to_format(self, x: Tensor) -> Tensor:
@@ -325,6 +353,30 @@ class SSLMethod(L.LightningModule):
     def embed(self, x: Tensor) -> Tensor:
         """Pooled backbone features of normalised images (B, C, H, W)."""
         return self.backbone(self._to_format(x))
+
+    def embed_with_map(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Pooled features and, with ``dense_weight``, the dense term's map (else None)."""
+        if not self.hparams.get("dense_weight"):
+            return self.embed(x), None
+        final, (stage,) = self.backbone.forward_intermediates(
+            self._to_format(x), indices=[self.dense_stage], intermediates_only=False
+        )
+        return self.backbone.forward_head(final), stage
+
+    def dense_term(self, a: Tensor, b: Tensor, batch: dict[str, Any]) -> Tensor:
+        """``dense_weight`` x the symmetric dense InfoNCE of two views' maps."""
+        from eossl.methods.dense import dense_infonce
+
+        za, zb = (self.dense_head(m.permute(0, 2, 3, 1)).permute(0, 3, 1, 2) for m in (a, b))
+        box_a, box_b = batch["boxes"][:2]
+        size = self.recipe.crop_size
+        loss = (
+            dense_infonce(za, zb, box_a, box_b, size, DENSE_TEMPERATURE)
+            + dense_infonce(zb, za, box_b, box_a, size, DENSE_TEMPERATURE)
+        ) / 2
+        if self._trainer is not None:
+            self.log("dense_loss", loss, on_step=False, on_epoch=True)
+        return self.hparams.dense_weight * loss
 
 
 class NonFiniteLoss(UserError):

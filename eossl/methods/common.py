@@ -73,17 +73,21 @@ class ProjectedPairMethod(SeasonalMethod):
     """Seasonal methods whose loss compares the two seasons' projections directly.
 
     Subclasses set ``self.projection_head`` and ``self.criterion``; the step is
-    ``criterion(head(f(season A)), head(f(season B)))`` (SimCLR, Barlow Twins).
+    ``criterion(head(f(season A)), head(f(season B)))`` (SimCLR, Barlow Twins), plus the
+    dense term with ``dense_weight``.
     """
 
     projection_head: nn.Module
     criterion: nn.Module
+    dense_pairs = True
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """The criterion between the projections of the two seasons."""
         season_a, season_b = self.views(batch)[:2]
-        h_a, h_b = self.embed(season_a), self.embed(season_b)
+        (h_a, map_a), (h_b, map_b) = self.embed_with_map(season_a), self.embed_with_map(season_b)
         loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
         self.log_loss(loss, h_a)
         spectral = (self.spectral_term(h_a, season_a) + self.spectral_term(h_b, season_b)) / 2
+        if map_a is not None and map_b is not None:
+            spectral = spectral + self.dense_term(map_a, map_b, batch)
         return loss + spectral

@@ -1,0 +1,85 @@
+"""A dense contrastive term: the feature-map cells of two views that see the same ground.
+
+Two views of a location (two seasons, or one date twice) are cropped, flipped and
+rotated independently. Each view's crop box says where every cell of its feature map
+comes from in the source tile, so the cells of view A and view B that cover the same
+ground are known from the geometry alone (as in PixPro, Xie et al. 2021), with no
+feature matching (DenseCL's way, for views whose geometry is unknown). Matched cells
+are positives and every other cell of the batch's B views a negative (InfoNCE, as
+DenseCL's dense loss). With two real dates as the views, the cells learn to agree
+across seasons at the same place and to differ between places: what a per-pixel
+change probe on ``|f(t2) - f(t1)|`` needs, and what a pooled loss does not ask for.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+__all__ = ["cell_centres", "dense_infonce", "matched_cells"]
+
+MAX_TOKENS = 4096  # cells of view B (the negatives) per step; images are subsampled above
+
+
+def cell_centres(box: Tensor, grid: tuple[int, int], size: int) -> Tensor:
+    """(B, h*w, 2) source-pixel (x, y) of the centre of each cell of an h x w map.
+
+    ``box`` is (B, 4, 2): the source corners that the view's top-left, top-right,
+    bottom-right and bottom-left pixels come from (``kornia``'s ``crop_and_resize``
+    with ``align_corners=True``; flips and rotations permute the corners). A map of
+    an S-pixel view has cells of S/h x S/w pixels.
+    """
+    h, w = grid
+    rows = (torch.arange(h, device=box.device, dtype=box.dtype) + 0.5) * size / h - 0.5
+    cols = (torch.arange(w, device=box.device, dtype=box.dtype) + 0.5) * size / w - 0.5
+    v, u = torch.meshgrid(rows / max(size - 1, 1), cols / max(size - 1, 1), indexing="ij")
+    u, v = u.reshape(1, -1, 1), v.reshape(1, -1, 1)
+    tl, tr, bl = box[:, None, 0], box[:, None, 1], box[:, None, 3]
+    return tl + u * (tr - tl) + v * (bl - tl)
+
+
+def matched_cells(centres_a: Tensor, centres_b: Tensor, reach: Tensor) -> tuple[Tensor, Tensor]:
+    """For each cell of A, the nearest cell of B in the same image, and whether it is near.
+
+    ``reach`` (B,) is the largest source distance that counts as the same ground: half a
+    cell of the view with the larger cells. Returns (B, h*w) indices into B's cells and a
+    (B, h*w) mask of the cells of A that have a match.
+    """
+    distance = torch.cdist(centres_a, centres_b)
+    nearest, index = distance.min(dim=2)
+    return index, nearest <= reach[:, None]
+
+
+def dense_infonce(
+    map_a: Tensor, map_b: Tensor, box_a: Tensor, box_b: Tensor, size: int, temperature: float
+) -> Tensor:
+    """InfoNCE of matched cells of two (B, D, h, w) projected maps, B's other cells negative.
+
+    Returns 0 (with a gradient path) when no cell of A sees the ground of a cell of B.
+    """
+    n, _, h, w = map_a.shape
+    if n * h * w > MAX_TOKENS:  # keep the similarity matrix bounded at any view size
+        keep = max(1, MAX_TOKENS // (h * w))
+        pick = torch.randperm(n, device=map_a.device)[:keep]
+        map_a, map_b, box_a, box_b = map_a[pick], map_b[pick], box_a[pick], box_b[pick]
+        n = keep
+    centres_a = cell_centres(box_a.float(), (h, w), size)
+    centres_b = cell_centres(box_b.float(), (h, w), size)
+    reach = torch.maximum(_cell(box_a.float(), h, w), _cell(box_b.float(), h, w)) / 2
+    index, near = matched_cells(centres_a, centres_b, reach)
+    za = F.normalize(map_a.flatten(2).transpose(1, 2).float(), dim=-1)  # (B, hw, D)
+    zb = F.normalize(map_b.flatten(2).transpose(1, 2).float(), dim=-1)
+    if not near.any():
+        return (za.sum() + zb.sum()) * 0.0
+    offsets = torch.arange(n, device=za.device)[:, None] * (h * w)
+    target = (index + offsets)[near]  # each matched cell's positive among all B cells
+    logits = za[near] @ zb.reshape(n * h * w, -1).T / temperature
+    return F.cross_entropy(logits, target)
+
+
+def _cell(box: Tensor, h: int, w: int) -> Tensor:
+    """(B,) the longer side, in source pixels, of a cell of an h x w map of each box."""
+    across = (box[:, 1] - box[:, 0]).norm(dim=1) / w
+    down = (box[:, 3] - box[:, 0]).norm(dim=1) / h
+    return torch.maximum(across, down)

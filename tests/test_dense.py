@@ -1,0 +1,95 @@
+"""The dense term: cells of two views matched by their crop boxes, and its use in pretraining."""
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from helpers import tiny
+from torch.nn import functional as F
+
+from eossl.augment import AugmentRecipe, MultiBandAugment
+from eossl.cli import main
+from eossl.errors import UserError
+from eossl.methods.dense import cell_centres, dense_infonce, matched_cells
+
+GEOMETRY = AugmentRecipe(
+    crop_size=64, crop_scale=(0.3, 1.0), rot90=0.5, intensity_p=0.0, grayscale=0.0, blur=0.0
+)
+
+
+def _coordinates(n: int, size: int) -> torch.Tensor:
+    """(n, 2, size, size) images whose two bands are each pixel's own x and y."""
+    y, x = torch.meshgrid(torch.arange(float(size)), torch.arange(float(size)), indexing="ij")
+    return torch.stack([x, y])[None].expand(n, -1, -1, -1).contiguous()
+
+
+def test_cell_centres_are_where_the_view_took_its_pixels() -> None:
+    """A view of a coordinate image, averaged per cell, reads back ``cell_centres`` of its box."""
+    torch.manual_seed(0)
+    views, boxes = MultiBandAugment(GEOMETRY, 2).transform(_coordinates(32, 80))
+    seen = F.avg_pool2d(views, 16).flatten(2).transpose(1, 2)  # (32, 16 cells, xy)
+    expected = cell_centres(boxes, (4, 4), 64)
+    assert torch.allclose(seen, expected, atol=1e-3), (seen - expected).abs().max()
+
+
+def test_cells_of_the_same_ground_are_matched() -> None:
+    """Mirrored views match mirrored cells; disjoint crops match none and give no loss."""
+    box = torch.tensor([[[0.0, 0], [63, 0], [63, 63], [0, 63]]])
+    mirrored = box[:, [1, 0, 3, 2]]
+    centres = cell_centres(box, (4, 4), 64)
+    index, near = matched_cells(centres, cell_centres(mirrored, (4, 4), 64), torch.tensor([8.0]))
+    assert near.all()
+    assert index.view(4, 4).tolist() == [[4 * r + 3 - c for c in range(4)] for r in range(4)]
+    elsewhere = box + 200
+    maps = torch.randn(1, 8, 4, 4, requires_grad=True)
+    loss = dense_infonce(maps, maps, box, elsewhere, 64, 0.2)
+    loss.backward()
+    assert loss.item() == 0 and maps.grad is not None
+
+
+def test_dense_infonce_prefers_features_that_follow_the_ground() -> None:
+    """Maps that carry the ground's own features through the flip score far lower than noise."""
+    torch.manual_seed(0)
+    ground = torch.randn(8, 16, 4, 4)
+    box = torch.tensor([[0.0, 0], [63, 0], [63, 63], [0, 63]]).expand(8, -1, -1)
+    mirrored = box[:, [1, 0, 3, 2]]
+    aligned = dense_infonce(ground, ground.flip(-1), box, mirrored, 64, 0.2)
+    unaligned = dense_infonce(ground, ground, box, mirrored, 64, 0.2)
+    same_box = dense_infonce(ground, ground, box, box, 64, 0.2)
+    assert aligned == pytest.approx(same_box.item())
+    assert aligned + 4 < unaligned  # 128 cells: chance is log(128) = 4.85
+
+
+@pytest.mark.parametrize("method", ["simclr", "barlow"])
+def test_dense_pretraining_exports_plain_timm_weights(method: str, tmp_path: Path) -> None:
+    """``dense_weight`` trains through Lightning; the head is not in the exported encoder."""
+    out = tmp_path / "run"
+    args = ["--model.init_args.hidden_dim", "64", "--model.init_args.proj_dim", "32"]
+    code = main(
+        [
+            *("pretrain", "--method", method, "--out", str(out), *tiny(moco=False), *args),
+            *("--model.init_args.dense_weight", "1.0", "--trainer.fast_dev_run", "2"),
+        ]
+    )
+    assert code == 0
+    card_path = next((out / "weights").glob("*.json"))
+    card = json.loads(card_path.read_text())
+    state = torch.load(card_path.parent / card["files"]["pth"], weights_only=True)
+    assert not any(k.startswith("dense") for k in state)
+    timm.create_model(card["model"], in_chans=card["in_chans"], num_classes=0).load_state_dict(
+        state
+    )
+
+
+def test_dense_weight_where_it_does_not_apply() -> None:
+    """A method or backbone without a two-view CNN step: one-line error naming the option."""
+    from eossl.methods import MoCo, SimCLR
+
+    with pytest.raises(UserError, match="dense_weight applies to SimCLR"):
+        MoCo(in_chans=13, dense_weight=1.0)
+    with pytest.raises(UserError, match="dense_weight applies to SimCLR"):
+        SimCLR(in_chans=13, backbone="vit_tiny_patch16_224", dense_weight=1.0)
+    with pytest.raises(UserError, match="dense_weight"):
+        SimCLR(in_chans=13, dense_weight=-1.0)
