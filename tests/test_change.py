@@ -305,3 +305,105 @@ def test_convert_oscd_killed_then_rerun_equals_uninterrupted(oscd: Path, tmp_pat
     _convert_killed_then_rerun(
         tmp_path, oscd, ["--layout", "oscd", "--chip-size", "64", "--shard", "16"]
     )
+
+
+# -- inputs that are not quite OSCD's ---------------------------------------------------------
+
+
+def _city_copy(root: Path, name: str = "paris") -> Path:
+    """An editable OSCD release of one city: its date folders linked, dates.txt and mask copied."""
+    shared = realdata_dir() / "oscd"
+    city = root / IMAGES / name
+    city.mkdir(parents=True)
+    for folder in ("imgs_1", "imgs_2"):
+        (city / folder).symlink_to(shared / IMAGES / name / folder)
+    (city / "dates.txt").write_text((shared / IMAGES / name / "dates.txt").read_text())
+    (root / LABELS / name / "cm").mkdir(parents=True)
+    mask = shared / LABELS / name / "cm" / f"{name}-cm.tif"
+    (root / LABELS / name / "cm" / mask.name).write_bytes(mask.read_bytes())
+    return root
+
+
+def _labels(store: Path) -> np.ndarray:
+    return zarr.open_group(store, mode="r")["label"][...]
+
+
+def test_mask_codings() -> None:
+    from eossl.data.convert.change import mask_coding
+    from eossl.data.convert.rasters import BadFileError
+
+    assert mask_coding({1, 2}, "m") == mask_coding({0, 1, 2}, "m") == mask_coding({1}, "m")
+    assert mask_coding({1, 2}, "m") == (1, 2)  # OSCD's tif
+    assert mask_coding({0, 255}, "m") == mask_coding({0}, "m") == (0, 255)  # a binary image
+    assert mask_coding({0, 1}, "m") == mask_coding({0, 1, 255}, "m") == (0, 1)  # eossl's own
+    with pytest.raises(BadFileError, match=r"change mask values \[0, 3\]"):
+        mask_coding({0, 3}, "m")
+
+
+def test_binary_masks_read_as_oscd_s_own(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """A 0/255 or 0/1 mask gives the labels of OSCD's 1/2 tif, with a one-line notice."""
+    import rasterio
+
+    reference = tmp_path / "ref.zarr"
+    src = _city_copy(tmp_path / "oscd")
+    args = ["--layout", "oscd", "--chip-size", "64", "--quiet"]
+    assert main(["convert", str(src), str(reference), *args]) == 0
+    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
+    with rasterio.open(mask, "r+") as f:
+        data = f.read(1)
+        f.write(np.where(data == 2, 255, 0).astype(data.dtype), 1)
+    binary = tmp_path / "binary.zarr"
+    assert main(["convert", str(src), str(binary), *args[:-1]]) == 0
+    notice = [ln for ln in capfd.readouterr().err.splitlines() if "change masks of 0 and" in ln]
+    assert len(notice) == 1 and "paris" in notice[0]
+    assert (_labels(binary) == _labels(reference)).all() and (_labels(reference) == 1).any()
+
+
+def test_dates_txt_bad_or_missing(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """A malformed date is a one-line error; no dates.txt: the names' dates, said in a line."""
+    src = _city_copy(tmp_path / "oscd")
+    dates = src / IMAGES / "paris" / "dates.txt"
+    dates.write_text("date_1: 2016-13-45\ndate_2: 20171107\n")
+    out = tmp_path / "o.zarr"
+    args = ["--layout", "oscd", "--chip-size", "64"]
+    assert main(["convert", str(src), str(out), *args]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert "dates.txt" in err[-1] and "'2016-13-45' is not a date" in err[-1]
+    assert not out.exists()
+    dates.unlink()
+    assert main(["convert", str(src), str(out), *args]) == 0
+    notice = [ln for ln in capfd.readouterr().err.splitlines() if "no dates.txt" in ln]
+    assert len(notice) == 1 and "paris (" in notice[0] and "processing dates" in notice[0]
+
+
+def test_truncated_band_skipped_is_listed_once(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """``--skip-bad``: a band file that fails only while converting is one skipped file."""
+    src = _city_copy(tmp_path / "oscd")
+    folder = src / IMAGES / "paris" / "imgs_2"
+    shared = folder.resolve()
+    folder.unlink()
+    folder.mkdir()
+    for f in shared.iterdir():
+        (folder / f.name).symlink_to(f)
+    band = next(folder.glob("*B04.tif"))
+    data = band.resolve().read_bytes()
+    band.unlink()
+    band.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64",
+                 "--shard", "8", "--skip-bad"]) == 0  # fmt: skip
+    skipped = zarr.open_group(out, mode="r").attrs["skipped_files"]
+    assert [s["path"] for s in skipped] == [str(band)]
+
+
+def test_overwrite_replaces_stores_only(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """``--overwrite`` on a folder that is not a zarr store: a one-line refusal, nothing lost."""
+    out = tmp_path / "notes.zarr"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    src = _city_copy(tmp_path / "oscd")
+    code = main(["convert", str(src), str(out), "--layout", "oscd", "--overwrite"])
+    assert code == 2 and (out / "notes.txt").read_text() == "precious"
+    assert "not a zarr store" in capfd.readouterr().err.strip().splitlines()[-1]

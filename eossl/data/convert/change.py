@@ -5,7 +5,9 @@ A city folder holds ``imgs_1/`` and ``imgs_2/`` (one GeoTIFF per band at its nat
 ``imgs_2_rect/`` folders already on the 10 m grid (preferred when present, as TorchGeo's
 ``OSCD`` reads them), and ``dates.txt`` (``date_1: YYYYMMDD``). The change mask
 (``<city>-cm.tif``: 1 no change, 2 change) lies in ``<city>/cm/`` or in a sibling
-``... Labels/<city>/cm/`` folder; a city without one is converted unlabelled.
+``... Labels/<city>/cm/`` folder; a city without one is converted unlabelled. A mask of
+0 and 1, or of 0 and 255 (a binary image, as OSCD's ``cm.png``), reads as 0 no change
+and 1 or 255 change, with a notice (:func:`mask_coding`).
 
 Every band of both dates is resampled, by georeference, onto the first date's finest
 grid: the change mask's. A second date a few pixels smaller than the first (three OSCD
@@ -63,10 +65,12 @@ class City:
     files: tuple[tuple[str, ...], tuple[str, ...]]
     times: tuple[str, str]
     label: str | None
+    coding: tuple[int, int]  # the mask's values of no change and of change
     crs_wkt: str | None
     transform: tuple[float, ...]  # the first date's finest grid (affine a, b, c, d, e, f)
     shape: tuple[int, int]
     tiles: tuple[tuple[int, int], ...]  # (row, col) of each tile's top-left pixel
+    dates_from_names: bool = False  # no dates.txt: the dates in the band files' names
 
 
 @dataclass
@@ -138,7 +142,8 @@ class ChangePlan:
         return {
             "layout": "oscd",
             "cities": [
-                [c.name, c.files, c.times, c.label, c.transform, c.shape] for c in self.cities
+                [c.name, c.files, c.times, c.label, list(c.coding), c.transform, c.shape]
+                for c in self.cities
             ],
             "bands": self.band_names,
             "chip": self.chip,
@@ -232,13 +237,8 @@ class ChangePlan:
                 f"change mask is {data.shape[1]}x{data.shape[0]} px, the first date "
                 f"{city.shape[1]}x{city.shape[0]}",
             )
-        values = set(np.unique(data).tolist())
-        if values - {0, 1, 2, 255}:
-            raise BadFileError(
-                city.label,
-                f"change mask values {sorted(values)}: expected 1 (no change), 2 (change)",
-            )
-        return np.select([data == 1, data == 2], [0, 1], 255).astype(np.uint8)
+        unchanged, changed = city.coding
+        return np.select([data == unchanged, data == changed], [0, 1], 255).astype(np.uint8)
 
     def _coords(self, tiles: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
         from rasterio.crs import CRS
@@ -306,15 +306,23 @@ def _sensor_for(keys: set[str], sensor: str | None, where: Path) -> Sensor:
     return cards[0]
 
 
-def _dates(city: Path, folders: list[Path]) -> tuple[str, str]:
-    """The two dates: ``dates.txt`` (``date_1: YYYYMMDD``), else the band file names."""
+def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
+    """The two dates: ``dates.txt`` (``date_1: YYYYMMDD``), else the band file names.
+
+    A date in ``dates.txt`` that does not parse is a bad file, not a reason to guess.
+    The last item says whether a date came from the names.
+    """
     found: dict[int, np.datetime64] = {}
     text = city / "dates.txt"
     if text.is_file():
         for line in text.read_text(errors="replace").splitlines():
-            m = re.match(r"\s*date_([12])\s*:\s*(\S+)", line)
-            if m and (d := parse_date(m.group(2))) is not None:
-                found[int(m.group(1)) - 1] = d
+            m = re.match(r"\s*date_([12])\s*:\s*(\S*)", line)
+            if not m:
+                continue
+            if (d := parse_date(m.group(2))) is None:
+                raise BadFileError(text, f"date_{m.group(1)} {m.group(2)!r} is not a date")
+            found[int(m.group(1)) - 1] = d
+    named = len(found) < 2
     for j, folder in enumerate(folders):
         if j not in found:
             names = [p.name for p in folder.iterdir()]
@@ -323,7 +331,41 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str]:
                 found[j] = min(dates)
     if len(found) < 2:
         raise BadFileError(city, "no dates (dates.txt 'date_1: YYYYMMDD', or dated file names)")
-    return str(found[0]), str(found[1])
+    return str(found[0]), str(found[1]), named
+
+
+OSCD_CODING = (1, 2)  # OSCD's <city>-cm.tif: 1 no change, 2 change; 0 and 255 unlabelled
+
+
+def mask_coding(values: set[int], where: str | Path) -> tuple[int, int]:
+    """The values of no change and change in a mask holding ``values``.
+
+    OSCD's (1, 2) where there is a 2, or only 1 and 255; a binary image's (0, 255) where
+    there are only 0 and 255; else (0, 1), eossl's own (255 unlabelled).
+    """
+    if values - {0, 1, 2, 255}:
+        raise BadFileError(
+            where,
+            f"change mask values {sorted(values)}: expected OSCD's 1 (no change) and 2 "
+            "(change), or 0 (no change) and 1 or 255 (change)",
+        )
+    if 2 in values or values <= {1, 255}:
+        return OSCD_CODING
+    return (0, 255) if values <= {0, 255} else (0, 1)
+
+
+def _mask_coding(path: str | None) -> tuple[int, int]:
+    """The coding of the mask file at ``path`` (OSCD's where there is none)."""
+    if path is None:
+        return OSCD_CODING
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            values = set(np.unique(src.read(1)).tolist())
+    except Exception as err:
+        raise BadFileError(path, f"cannot read ({error_text(err)})") from err
+    return mask_coding(values, path)
 
 
 def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
@@ -388,15 +430,19 @@ def _scan_city(
         for r in positions(shape[0], chip, stride)
         for c in positions(shape[1], chip, stride)
     )
+    label = _label_path(folder, labels_roots)
+    *times, named = _dates(folder, [d for d in dates if d is not None])
     city = City(
         name=folder.name,
         files=(files[0], files[1]),
-        times=_dates(folder, [d for d in dates if d is not None]),
-        label=_label_path(folder, labels_roots),
+        times=(times[0], times[1]),
+        label=label,
+        coding=_mask_coding(label),
         crs_wkt=crs.to_wkt() if crs else None,
         transform=transform,
         shape=shape,
         tiles=tiles,
+        dates_from_names=named,
     )
     return city, card, notice
 
@@ -461,6 +507,22 @@ def scan_change(
             )
         if small:
             out.print(f"eossl: left out, smaller than one {chip} px tile: {', '.join(small)}")
+        named = [
+            f"{c.name} ({c.times[0][:10]}, {c.times[1][:10]})"
+            for c in cities
+            if c.dates_from_names
+        ]
+        if named:
+            out.print(
+                f"eossl: no dates.txt in {', '.join(named)}: dates taken from the band files' "
+                "names, which in older Sentinel-2 names are processing dates; check them"
+            )
+        binary = [c.name for c in cities if c.label is not None and c.coding != OSCD_CODING]
+        if binary:
+            out.print(
+                f"eossl: change masks of 0 and 1 (or 255) in {', '.join(binary)}: read as 0 no "
+                "change, 1 (or 255) change"
+            )
         unlabelled = [c.name for c in cities if c.label is None]
         if unlabelled:
             out.print(

@@ -33,7 +33,7 @@ from eossl.data.convert.rasters import RESAMPLING, BadFile, fingerprint, nodata_
 from eossl.data.convert.tree_scan import scan_tree
 from eossl.data.convert.trees import TreePlan
 from eossl.data.io.codecs import DEFAULT_CODEC, check_codec
-from eossl.data.io.writer import StoreSpec, StoreWriter, auto_shard
+from eossl.data.io.writer import StoreSpec, StoreWriter, auto_shard, check_replaceable
 from eossl.errors import UserError
 from eossl.parallel import dask_client, run_blocks
 
@@ -94,8 +94,8 @@ def convert(
             "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
             "or write a .zarr directory"
         )
-    if out.exists() and not overwrite:
-        raise UserError(f"{out}: already exists; pass --overwrite to replace it")
+    if out.exists():
+        check_replaceable(out, overwrite)
     if size is not None and size < 1:
         raise UserError(f"--size must be at least 1, got {size}")
     if shard is not None and shard < 1:
@@ -308,7 +308,10 @@ def _write(
         listed = [BadFile(**b) for b in writer.group.attrs.get("skipped_files", [])]
         return writer.finalize(), listed
     reports = [report or {} for _, report in sorted(writer.block_reports().items())]
-    read_bad = [BadFile(**b) for report in reports for b in report.get("bad", [])]
+    # a file read by several blocks (a city's bands, cut into many tiles) is listed once
+    read_bad = list(
+        {b["path"]: BadFile(**b) for report in reports for b in report.get("bad", [])}.values()
+    )
     nonfinite = sum(report.get("nonfinite", 0) for report in reports)
     if nonfinite and not quiet:
         console(stderr=True).print(

@@ -102,8 +102,7 @@ class StoreWriter:
         self.spec = spec
         self.partial = self.out.with_name(self.out.name.removesuffix(".zip") + ".partial")
         if self.out.exists():
-            if not overwrite:
-                raise UserError(f"{self.out}: already exists; pass --overwrite to replace it")
+            check_replaceable(self.out, overwrite)
             _remove(self.out)
         if self.partial.exists() and self._resumable():
             _remove_temp_files(self.partial)  # a kill mid-write leaves zarr's temp files
@@ -385,6 +384,25 @@ def move_into_place(done: Path, out: Path) -> None:
         shutil.rmtree(done)
     else:
         os.replace(done, out)
+
+
+def check_replaceable(out: Path, overwrite: bool) -> None:
+    """One-line error unless ``out`` (which exists) may be replaced: ``--overwrite`` and a store.
+
+    ``--overwrite`` deletes zarr stores only (a folder with ``zarr.json`` or ``.zgroup``, or a
+    zip file), never another folder or file that happens to sit at ``out``.
+    """
+    if not overwrite:
+        raise UserError(f"{out}: already exists; pass --overwrite to replace it")
+    if out.is_dir():
+        store = (out / "zarr.json").is_file() or (out / ".zgroup").is_file()
+    else:
+        store = zipfile.is_zipfile(out)
+    if not store:
+        raise UserError(
+            f"{out}: not a zarr store; --overwrite replaces stores only, so move or remove it "
+            "yourself"
+        )
 
 
 def _remove(path: Path) -> None:
