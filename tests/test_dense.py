@@ -12,7 +12,9 @@ from torch.nn import functional as F
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.cli import main
 from eossl.errors import UserError
-from eossl.methods.dense import cell_centres, dense_infonce, matched_cells
+from eossl.methods.dense import cell_centres, cell_offset, dense_infonce, matched_cells
+
+PATCHIFY = 7.5  # cells centred as 16-pixel patches are (avg-pooled views, ConvNeXt)
 
 GEOMETRY = AugmentRecipe(
     crop_size=64, crop_scale=(0.3, 1.0), rot90=0.5, intensity_p=0.0, grayscale=0.0, blur=0.0
@@ -30,7 +32,7 @@ def test_cell_centres_are_where_the_view_took_its_pixels() -> None:
     torch.manual_seed(0)
     views, boxes = MultiBandAugment(GEOMETRY, 2).transform(_coordinates(32, 80))
     seen = F.avg_pool2d(views, 16).flatten(2).transpose(1, 2)  # (32, 16 cells, xy)
-    expected = cell_centres(boxes, (4, 4), 64)
+    expected = cell_centres(boxes, (4, 4), 64, PATCHIFY)
     assert torch.allclose(seen, expected, atol=1e-3), (seen - expected).abs().max()
 
 
@@ -38,13 +40,15 @@ def test_cells_of_the_same_ground_are_matched() -> None:
     """Mirrored views match mirrored cells; disjoint crops match none and give no loss."""
     box = torch.tensor([[[0.0, 0], [63, 0], [63, 63], [0, 63]]])
     mirrored = box[:, [1, 0, 3, 2]]
-    centres = cell_centres(box, (4, 4), 64)
-    index, near = matched_cells(centres, cell_centres(mirrored, (4, 4), 64), torch.tensor([8.0]))
+    centres = cell_centres(box, (4, 4), 64, PATCHIFY)
+    mirror = cell_centres(mirrored, (4, 4), 64, PATCHIFY)
+    index, near, close = matched_cells(centres, mirror, torch.tensor([8.0]))
     assert near.all()
     assert index.view(4, 4).tolist() == [[4 * r + 3 - c for c in range(4)] for r in range(4)]
+    assert close.sum(2).eq(1).all()  # cells of one size: only the match is the same ground
     elsewhere = box + 200
     maps = torch.randn(1, 8, 4, 4, requires_grad=True)
-    loss = dense_infonce(maps, maps, box, elsewhere, 64, 0.2)
+    loss = dense_infonce(maps, maps, box, elsewhere, 64, 0.2, PATCHIFY)
     loss.backward()
     assert loss.item() == 0 and maps.grad is not None
 
@@ -55,11 +59,40 @@ def test_dense_infonce_prefers_features_that_follow_the_ground() -> None:
     ground = torch.randn(8, 16, 4, 4)
     box = torch.tensor([[0.0, 0], [63, 0], [63, 63], [0, 63]]).expand(8, -1, -1)
     mirrored = box[:, [1, 0, 3, 2]]
-    aligned = dense_infonce(ground, ground.flip(-1), box, mirrored, 64, 0.2)
-    unaligned = dense_infonce(ground, ground, box, mirrored, 64, 0.2)
-    same_box = dense_infonce(ground, ground, box, box, 64, 0.2)
+    aligned = dense_infonce(ground, ground.flip(-1), box, mirrored, 64, 0.2, PATCHIFY)
+    unaligned = dense_infonce(ground, ground, box, mirrored, 64, 0.2, PATCHIFY)
+    same_box = dense_infonce(ground, ground, box, box, 64, 0.2, PATCHIFY)
     assert aligned == pytest.approx(same_box.item())
     assert aligned + 4 < unaligned  # 128 cells: chance is log(128) = 4.85
+
+
+def test_cell_offset_of_real_backbones() -> None:
+    """ResNet cells are centred on ``16 r`` (padded strided convs), ConvNeXt's on ``16 r + 7.5``.
+
+    Matching flipped views with the wrong offset pairs cells a whole cell apart.
+    """
+    resnet = timm.create_model("resnet18", in_chans=13, num_classes=0)
+    assert abs(cell_offset(resnet, 3, 13)) < 0.3
+    convnext = timm.create_model("convnext_atto", in_chans=4, num_classes=0)
+    assert abs(cell_offset(convnext, 2, 4) - PATCHIFY) < 0.6
+
+
+def test_larger_cells_keep_their_ground_out_of_the_negatives() -> None:
+    """A cell of A over four of B: the nearest is the positive, the other three no negative."""
+    torch.manual_seed(0)
+    full = torch.tensor([[[0.0, 0], [63, 0], [63, 63], [0, 63]]])
+    quarter = full / 2  # B's cells are half as wide: 4 of them under each cell of A
+    centres_a = cell_centres(full, (4, 4), 64, PATCHIFY)
+    centres_b = cell_centres(quarter, (4, 4), 64, PATCHIFY)
+    reach = torch.tensor([8.0])
+    index, near, close = matched_cells(centres_a, centres_b, reach)
+    assert close[near].sum(1).max() > 1
+    ground = torch.randn(1, 16, 4, 4)
+    b = torch.randn(1, 16, 4, 4)
+    for a in near[0].nonzero()[:, 0]:  # B's cells on A's ground carry A's feature
+        b[0, :, close[0, a].view(4, 4)] = ground[0, :, a // 4, a % 4, None]
+    loss = dense_infonce(ground, b, full, quarter, 64, 0.05, PATCHIFY)
+    assert loss < 0.1, loss
 
 
 @pytest.mark.parametrize("method", ["simclr", "barlow"])

@@ -138,7 +138,10 @@ class SSLMethod(L.LightningModule):
                 f"dense_weight applies to SimCLR and Barlow Twins with a CNN backbone, not to "
                 f"{method} with {self.hparams.backbone}"
             )
+        from eossl.methods.dense import cell_offset
+
         self.dense_stage = len(info) - 2
+        self.dense_offset = cell_offset(backbone, self.dense_stage, self.hparams.in_chans)
         channels = info[self.dense_stage]["num_chs"]
         self.dense_head = DenseCLProjectionHead(channels, channels, 128)
 
@@ -371,8 +374,8 @@ class SSLMethod(L.LightningModule):
         box_a, box_b = batch["boxes"][:2]
         size = self.recipe.crop_size
         loss = (
-            dense_infonce(za, zb, box_a, box_b, size, DENSE_TEMPERATURE)
-            + dense_infonce(zb, za, box_b, box_a, size, DENSE_TEMPERATURE)
+            dense_infonce(za, zb, box_a, box_b, size, DENSE_TEMPERATURE, self.dense_offset)
+            + dense_infonce(zb, za, box_b, box_a, size, DENSE_TEMPERATURE, self.dense_offset)
         ) / 2
         if self._trainer is not None:
             self.log("dense_loss", loss, on_step=False, on_epoch=True)

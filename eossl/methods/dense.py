@@ -13,50 +13,89 @@ change probe on ``|f(t2) - f(t1)|`` needs, and what a pooled loss does not ask f
 
 from __future__ import annotations
 
+import copy
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["cell_centres", "dense_infonce", "matched_cells"]
+__all__ = ["cell_centres", "cell_offset", "dense_infonce", "matched_cells"]
 
 MAX_TOKENS = 4096  # cells of view B (the negatives) per step; images are subsampled above
 
 
-def cell_centres(box: Tensor, grid: tuple[int, int], size: int) -> Tensor:
+def cell_offset(backbone: nn.Module, stage: int, in_chans: int, size: int = 256) -> float:
+    """Where the cells of ``stage``'s map are centred in a view: pixel ``stride * r + offset``.
+
+    Measured once per backbone (on a copy, about a second) as the centroid of the input
+    gradient's magnitude of the 3 x 3 interior cells, for random inputs: about 0 for
+    ResNets (padded strided convs), about 7.5 for a 16-pixel patchify stem (ConvNeXt).
+    """
+    model = copy.deepcopy(backbone).float().eval()
+    x = torch.randn(
+        4, in_chans, size, size, generator=torch.Generator().manual_seed(0), requires_grad=True
+    )
+    (maps,) = model.forward_intermediates(x, indices=[stage], intermediates_only=True)
+    stride, middle = size / maps.shape[-1], maps.shape[-1] // 2
+    pos = torch.arange(size, dtype=torch.float64)
+    found = []
+    for r in range(middle - 1, middle + 2):
+        for c in range(middle - 1, middle + 2):
+            x.grad = None
+            maps[:, :, r, c].sum().backward(retain_graph=True)
+            weight = x.grad.abs().sum(dim=(0, 1)).double()
+            found.append((weight.sum(1) * pos).sum() / weight.sum() - stride * r)
+            found.append((weight.sum(0) * pos).sum() / weight.sum() - stride * c)
+    return round(float(torch.stack(found).mean()), 1)
+
+
+def cell_centres(box: Tensor, grid: tuple[int, int], size: int, offset: float) -> Tensor:
     """(B, h*w, 2) source-pixel (x, y) of the centre of each cell of an h x w map.
 
     ``box`` is (B, 4, 2): the source corners that the view's top-left, top-right,
     bottom-right and bottom-left pixels come from (``kornia``'s ``crop_and_resize``
-    with ``align_corners=True``; flips and rotations permute the corners). A map of
-    an S-pixel view has cells of S/h x S/w pixels.
+    with ``align_corners=True``; flips and rotations permute the corners). Cell ``r``
+    of a map of an S-pixel view is centred on view pixel ``r * S / h + offset``
+    (:func:`cell_offset`).
     """
     h, w = grid
-    rows = (torch.arange(h, device=box.device, dtype=box.dtype) + 0.5) * size / h - 0.5
-    cols = (torch.arange(w, device=box.device, dtype=box.dtype) + 0.5) * size / w - 0.5
+    rows = torch.arange(h, device=box.device, dtype=box.dtype) * size / h + offset
+    cols = torch.arange(w, device=box.device, dtype=box.dtype) * size / w + offset
     v, u = torch.meshgrid(rows / max(size - 1, 1), cols / max(size - 1, 1), indexing="ij")
     u, v = u.reshape(1, -1, 1), v.reshape(1, -1, 1)
     tl, tr, bl = box[:, None, 0], box[:, None, 1], box[:, None, 3]
     return tl + u * (tr - tl) + v * (bl - tl)
 
 
-def matched_cells(centres_a: Tensor, centres_b: Tensor, reach: Tensor) -> tuple[Tensor, Tensor]:
-    """For each cell of A, the nearest cell of B in the same image, and whether it is near.
+def matched_cells(
+    centres_a: Tensor, centres_b: Tensor, reach: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """For each cell of A, the nearest cell of B in the same image, and what is near it.
 
     ``reach`` (B,) is the largest source distance that counts as the same ground: half a
-    cell of the view with the larger cells. Returns (B, h*w) indices into B's cells and a
-    (B, h*w) mask of the cells of A that have a match.
+    cell of the view with the larger cells. Returns (B, h*w) indices into B's cells, a
+    (B, h*w) mask of the cells of A that have a match, and the (B, h*w, h*w) mask of the
+    cells of B within reach of each cell of A (the same ground: never a negative).
     """
     distance = torch.cdist(centres_a, centres_b)
     nearest, index = distance.min(dim=2)
-    return index, nearest <= reach[:, None]
+    return index, nearest <= reach[:, None], distance <= reach[:, None, None]
 
 
 def dense_infonce(
-    map_a: Tensor, map_b: Tensor, box_a: Tensor, box_b: Tensor, size: int, temperature: float
+    map_a: Tensor,
+    map_b: Tensor,
+    box_a: Tensor,
+    box_b: Tensor,
+    size: int,
+    temperature: float,
+    offset: float = 0.0,
 ) -> Tensor:
     """InfoNCE of matched cells of two (B, D, h, w) projected maps, B's other cells negative.
 
-    Returns 0 (with a gradient path) when no cell of A sees the ground of a cell of B.
+    The nearest cell of B is the positive; B's other cells on the same ground (a larger
+    cell of A covers several) are left out of the negatives. Returns 0 (with a gradient
+    path) when no cell of A sees the ground of a cell of B.
     """
     n, _, h, w = map_a.shape
     if n * h * w > MAX_TOKENS:  # keep the similarity matrix bounded at any view size
@@ -64,18 +103,23 @@ def dense_infonce(
         pick = torch.randperm(n, device=map_a.device)[:keep]
         map_a, map_b, box_a, box_b = map_a[pick], map_b[pick], box_a[pick], box_b[pick]
         n = keep
-    centres_a = cell_centres(box_a.float(), (h, w), size)
-    centres_b = cell_centres(box_b.float(), (h, w), size)
+    centres_a = cell_centres(box_a.float(), (h, w), size, offset)
+    centres_b = cell_centres(box_b.float(), (h, w), size, offset)
     reach = torch.maximum(_cell(box_a.float(), h, w), _cell(box_b.float(), h, w)) / 2
-    index, near = matched_cells(centres_a, centres_b, reach)
+    index, near, close = matched_cells(centres_a, centres_b, reach)
     za = F.normalize(map_a.flatten(2).transpose(1, 2).float(), dim=-1)  # (B, hw, D)
     zb = F.normalize(map_b.flatten(2).transpose(1, 2).float(), dim=-1)
     if not near.any():
         return (za.sum() + zb.sum()) * 0.0
-    offsets = torch.arange(n, device=za.device)[:, None] * (h * w)
+    cells = h * w
+    offsets = torch.arange(n, device=za.device)[:, None] * cells
     target = (index + offsets)[near]  # each matched cell's positive among all B cells
-    logits = za[near] @ zb.reshape(n * h * w, -1).T / temperature
-    return F.cross_entropy(logits, target)
+    logits = za[near] @ zb.reshape(n * cells, -1).T / temperature
+    same = torch.zeros(n, cells, n, cells, dtype=torch.bool, device=za.device)
+    same[torch.arange(n), :, torch.arange(n)] = close
+    same = same.reshape(n, cells, n * cells)[near]
+    same[torch.arange(len(target)), target] = False
+    return F.cross_entropy(logits.masked_fill(same, float("-inf")), target)
 
 
 def _cell(box: Tensor, h: int, w: int) -> Tensor:
