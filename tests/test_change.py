@@ -354,8 +354,8 @@ def test_binary_masks_read_as_oscd_s_own(tmp_path: Path, capfd: pytest.CaptureFi
         f.write(np.where(data == 2, 255, 0).astype(data.dtype), 1)
     binary = tmp_path / "binary.zarr"
     assert main(["convert", str(src), str(binary), *args[:-1]]) == 0
-    notice = [ln for ln in capfd.readouterr().err.splitlines() if "change masks of 0 and" in ln]
-    assert len(notice) == 1 and "paris" in notice[0]
+    notice = [ln for ln in capfd.readouterr().err.splitlines() if "change masks not in" in ln]
+    assert len(notice) == 1 and "paris (0/255)" in notice[0]
     assert (_labels(binary) == _labels(reference)).all() and (_labels(reference) == 1).any()
 
 
@@ -407,3 +407,28 @@ def test_overwrite_replaces_stores_only(tmp_path: Path, capfd: pytest.CaptureFix
     code = main(["convert", str(src), str(out), "--layout", "oscd", "--overwrite"])
     assert code == 2 and (out / "notes.txt").read_text() == "precious"
     assert "not a zarr store" in capfd.readouterr().err.strip().splitlines()[-1]
+
+
+def test_check_replaceable_knows_a_store(tmp_path: Path) -> None:
+    """Stores (zarr v2, v3, a zipped v2) and empty folders may be replaced; nothing else."""
+    import zipfile
+
+    from eossl.data.io.writer import check_replaceable
+
+    for fmt in (2, 3):
+        zarr.open_group(tmp_path / f"v{fmt}.zarr", mode="w", zarr_format=fmt)
+        check_replaceable(tmp_path / f"v{fmt}.zarr", overwrite=True)
+    with zipfile.ZipFile(tmp_path / "s.zarr.zip", "w") as z:
+        z.writestr(".zgroup", '{"zarr_format": 2}')
+    check_replaceable(tmp_path / "s.zarr.zip", overwrite=True)
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as z:
+        z.writestr("report.txt", "precious")
+    (tmp_path / "empty").mkdir()
+    check_replaceable(tmp_path / "empty", overwrite=True)  # nothing to lose
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "n.txt").write_text("precious")
+    for other in ("other.zip", "notes"):
+        with pytest.raises(UserError, match="not a zarr store"):
+            check_replaceable(tmp_path / other, overwrite=True)
+    with pytest.raises(UserError, match="pass --overwrite"):
+        check_replaceable(tmp_path / "v3.zarr", overwrite=False)

@@ -517,11 +517,15 @@ def scan_change(
                 f"eossl: no dates.txt in {', '.join(named)}: dates taken from the band files' "
                 "names, which in older Sentinel-2 names are processing dates; check them"
             )
-        binary = [c.name for c in cities if c.label is not None and c.coding != OSCD_CODING]
+        binary = [
+            f"{c.name} ({c.coding[0]}/{c.coding[1]})"
+            for c in cities
+            if c.label is not None and c.coding != OSCD_CODING
+        ]
         if binary:
             out.print(
-                f"eossl: change masks of 0 and 1 (or 255) in {', '.join(binary)}: read as 0 no "
-                "change, 1 (or 255) change"
+                f"eossl: change masks not in OSCD's 1/2 coding in {', '.join(binary)}: read "
+                "as no change/change"
             )
         unlabelled = [c.name for c in cities if c.label is None]
         if unlabelled:

@@ -389,15 +389,16 @@ def move_into_place(done: Path, out: Path) -> None:
 def check_replaceable(out: Path, overwrite: bool) -> None:
     """One-line error unless ``out`` (which exists) may be replaced: ``--overwrite`` and a store.
 
-    ``--overwrite`` deletes zarr stores only (a folder with ``zarr.json`` or ``.zgroup``, or a
-    zip file), never another folder or file that happens to sit at ``out``.
+    ``--overwrite`` deletes zarr stores only (a folder or zip with ``zarr.json`` or ``.zgroup``
+    at its root) and empty folders, never another folder or file that sits at ``out``.
     """
     if not overwrite:
         raise UserError(f"{out}: already exists; pass --overwrite to replace it")
+    markers = {"zarr.json", ".zgroup"}
     if out.is_dir():
-        store = (out / "zarr.json").is_file() or (out / ".zgroup").is_file()
+        store = any((out / m).is_file() for m in markers) or not any(out.iterdir())
     else:
-        store = zipfile.is_zipfile(out)
+        store = zipfile.is_zipfile(out) and bool(markers & set(zipfile.ZipFile(out).namelist()))
     if not store:
         raise UserError(
             f"{out}: not a zarr store; --overwrite replaces stores only, so move or remove it "
