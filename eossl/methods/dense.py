@@ -21,7 +21,9 @@ from torch.nn import functional as F
 
 __all__ = ["cell_centres", "cell_offset", "dense_infonce", "matched_cells"]
 
-MAX_TOKENS = 4096  # cells of view B (the negatives) per step; images are subsampled above
+# cells of view B per step: above, images are subsampled (64 images of 4 x 4 cells at 64 px,
+# 20 of 14 x 14 at 224 px). Negatives come from each process's own batch, not gathered.
+MAX_TOKENS = 4096
 
 
 def cell_offset(backbone: nn.Module, stage: int, in_chans: int, size: int = 256) -> float:
