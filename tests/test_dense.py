@@ -116,6 +116,21 @@ def test_dense_pretraining_exports_plain_timm_weights(method: str, tmp_path: Pat
     )
 
 
+def test_dense_term_trains_the_stage_it_reads() -> None:
+    """The term's gradient reaches the stride-16 stage and the stem, not the last stage."""
+    from eossl.methods import SimCLR
+
+    torch.manual_seed(0)
+    model = SimCLR(in_chans=13, hidden_dim=64, dense_weight=1.0, augment=GEOMETRY)
+    batch = model.augment_batch({"image": torch.randn(4, 2, 13, 64, 64)})
+    (_, map_a), (_, map_b) = (model.embed_with_map(v) for v in batch["views"])
+    assert map_a.shape == (4, 256, 4, 4) and model.dense_offset == 0.0
+    loss = model.dense_term(map_a, map_b, batch)
+    loss.backward()
+    assert loss > 0 and model.backbone.conv1.weight.grad.abs().sum() > 0
+    assert model.backbone.layer4[0].conv1.weight.grad is None
+
+
 def test_dense_weight_where_it_does_not_apply() -> None:
     """A method or backbone without a two-view CNN step: one-line error naming the option."""
     from eossl.methods import MoCo, SimCLR
