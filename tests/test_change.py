@@ -432,3 +432,20 @@ def test_check_replaceable_knows_a_store(tmp_path: Path) -> None:
             check_replaceable(tmp_path / other, overwrite=True)
     with pytest.raises(UserError, match="pass --overwrite"):
         check_replaceable(tmp_path / "v3.zarr", overwrite=False)
+
+
+def test_mask_that_labels_no_pixel_is_an_unlabelled_city(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """A mask of 255 only: the city converts unlabelled, and the notice says so."""
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
+    with rasterio.open(mask, "r+") as f:
+        f.write(np.full(f.shape, 255, f.dtypes[0]), 1)
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    notice = [ln for ln in capfd.readouterr().err.splitlines() if "labels no pixel" in ln]
+    assert len(notice) == 1 and "paris" in notice[0]
+    assert "label" not in zarr.open_group(out, mode="r")  # no city labelled: no labels at all

@@ -354,10 +354,10 @@ def mask_coding(values: set[int], where: str | Path) -> tuple[int, int]:
     return (0, 255) if values <= {0, 255} else (0, 1)
 
 
-def _mask_coding(path: str | None) -> tuple[int, int]:
-    """The coding of the mask file at ``path`` (OSCD's where there is none)."""
+def _mask_coding(path: str | None) -> tuple[tuple[int, int], bool]:
+    """The coding of the mask at ``path`` (OSCD's without one); whether it labels a pixel."""
     if path is None:
-        return OSCD_CODING
+        return OSCD_CODING, False
     import rasterio
 
     try:
@@ -365,7 +365,8 @@ def _mask_coding(path: str | None) -> tuple[int, int]:
             values = set(np.unique(src.read(1)).tolist())
     except Exception as err:
         raise BadFileError(path, f"cannot read ({error_text(err)})") from err
-    return mask_coding(values, path)
+    coding = mask_coding(values, path)
+    return coding, bool(values & set(coding))
 
 
 def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
@@ -431,13 +432,15 @@ def _scan_city(
         for c in positions(shape[1], chip, stride)
     )
     label = _label_path(folder, labels_roots)
+    coding, labelled = _mask_coding(label)
+    label = label if labelled else None  # a mask that labels no pixel: an unlabelled city
     *times, named = _dates(folder, [d for d in dates if d is not None])
     city = City(
         name=folder.name,
         files=(files[0], files[1]),
         times=(times[0], times[1]),
         label=label,
-        coding=_mask_coding(label),
+        coding=coding,
         crs_wkt=crs.to_wkt() if crs else None,
         transform=transform,
         shape=shape,
@@ -530,7 +533,8 @@ def scan_change(
         unlabelled = [c.name for c in cities if c.label is None]
         if unlabelled:
             out.print(
-                f"eossl: no change mask (cm/<city>-cm.tif) for {', '.join(unlabelled)}: "
+                f"eossl: no change mask (cm/<city>-cm.tif), or one that labels no pixel, for "
+                f"{', '.join(unlabelled)}: "
                 "their tiles are unlabelled (255)"
             )
     tiles = [(k, r, c) for k, city in enumerate(cities) for r, c in city.tiles]
