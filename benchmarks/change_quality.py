@@ -71,7 +71,9 @@ def main() -> None:
         name = f"simclr_{positives}" + (
             f"_dense{args.dense_weight:g}" if args.dense_weight else ""
         )
-        dense = ["--model.init_args.dense_weight", str(args.dense_weight)]
+        dense = (
+            ["--model.init_args.dense_weight", str(args.dense_weight)] if args.dense_weight else []
+        )
         run, record = work / "runs" / name, work / "runs" / name / "quality.json"
         if args.reuse and record.exists():
             rows.append(json.loads(record.read_text()))
@@ -85,7 +87,7 @@ def main() -> None:
             eossl("pretrain", "--sensor", "s2-l1c", "--data", str(store), *RECIPE,
                   "--data.positives", positives, "--trainer.max_epochs", str(args.epochs),
                   "--seed_everything", str(args.seed), "--out", str(run),
-                  *(dense if args.dense_weight else []), log=work / f"{name}.log")  # fmt: skip
+                  *dense, log=work / f"{name}.log")  # fmt: skip
             row = {"run": name, "pretrain_s": round(time.perf_counter() - start), "scores": {}}
         card = next((run / "weights").glob("*.json"))
         out = run / "eval" / "change"

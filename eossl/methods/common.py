@@ -88,6 +88,6 @@ class ProjectedPairMethod(SeasonalMethod):
         loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
         self.log_loss(loss, h_a)
         spectral = (self.spectral_term(h_a, season_a) + self.spectral_term(h_b, season_b)) / 2
-        if map_a is not None and map_b is not None:
+        if map_a is not None:  # both maps or neither: dense_weight
             spectral = spectral + self.dense_term(map_a, map_b, batch)
         return loss + spectral

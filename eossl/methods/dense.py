@@ -114,8 +114,8 @@ def dense_infonce(
     if not near.any():
         return (za.sum() + zb.sum()) * 0.0
     cells = h * w
-    offsets = torch.arange(n, device=za.device)[:, None] * cells
-    target = (index + offsets)[near]  # each matched cell's positive among all B cells
+    starts = torch.arange(n, device=za.device)[:, None] * cells  # image i's first cell
+    target = (index + starts)[near]  # each matched cell's positive among all B cells
     logits = za[near] @ zb.reshape(n * cells, -1).T / temperature
     same = torch.zeros(n, cells, n, cells, dtype=torch.bool, device=za.device)
     same[torch.arange(n), :, torch.arange(n)] = close
