@@ -432,6 +432,11 @@ def test_check_replaceable_knows_a_store(tmp_path: Path) -> None:
             check_replaceable(tmp_path / other, overwrite=True)
     with pytest.raises(UserError, match="pass --overwrite"):
         check_replaceable(tmp_path / "v3.zarr", overwrite=False)
+    for name, target in (("link.zarr", "v3.zarr"), ("dangling.zarr", "gone.zarr")):
+        (tmp_path / name).symlink_to(tmp_path / target)
+        with pytest.raises(UserError, match="a symbolic link"):
+            check_replaceable(tmp_path / name, overwrite=True)
+    assert (tmp_path / "v3.zarr" / "zarr.json").is_file()  # the link's store is untouched
 
 
 def test_mask_that_labels_no_pixel_is_an_unlabelled_city(

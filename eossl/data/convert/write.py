@@ -94,7 +94,7 @@ def convert(
             "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
             "or write a .zarr directory"
         )
-    if out.exists():
+    if out.exists() or out.is_symlink():
         check_replaceable(out, overwrite)
     if size is not None and size < 1:
         raise UserError(f"--size must be at least 1, got {size}")

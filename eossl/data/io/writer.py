@@ -101,7 +101,7 @@ class StoreWriter:
         self.out = Path(out)
         self.spec = spec
         self.partial = self.out.with_name(self.out.name.removesuffix(".zip") + ".partial")
-        if self.out.exists():
+        if self.out.exists() or self.out.is_symlink():
             check_replaceable(self.out, overwrite)
             _remove(self.out)
         if self.partial.exists() and self._resumable():
@@ -390,8 +390,14 @@ def check_replaceable(out: Path, overwrite: bool) -> None:
     """One-line error unless ``out`` (which exists) may be replaced: ``--overwrite`` and a store.
 
     ``--overwrite`` deletes zarr stores only (a folder or zip with ``zarr.json`` or ``.zgroup``
-    at its root) and empty folders, never another folder or file that sits at ``out``.
+    at its root) and empty folders, never another folder or file that sits at ``out``, and
+    never a symbolic link (nor what it points to).
     """
+    if out.is_symlink():
+        raise UserError(
+            f"{out}: a symbolic link (to {os.readlink(out)}); write to its target, or remove "
+            "the link, to replace it"
+        )
     if not overwrite:
         raise UserError(f"{out}: already exists; pass --overwrite to replace it")
     markers = {"zarr.json", ".zgroup"}
