@@ -338,6 +338,39 @@ def test_mask_codings() -> None:
     assert mask_coding({0, 1}, "m") == mask_coding({0, 1, 255}, "m") == (0, 1)  # eossl's own
     with pytest.raises(BadFileError, match=r"change mask values \[0, 3\]"):
         mask_coding({0, 3}, "m")
+    # named, a coding is followed, not inferred: 0/255 in eossl's own is no change/unlabelled
+    assert mask_coding({0, 255}, "m", "0-1") == (0, 1)
+    assert mask_coding({0, 1, 255}, "m", "oscd") == (1, 2)
+    with pytest.raises(BadFileError, match=r"values \[0, 1\] are not in the --mask-coding 0-255"):
+        mask_coding({0, 1}, "m", "0-255")
+
+
+def test_mask_coding_named_on_the_command_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """``--mask-coding 0-1``: an eossl-coded mask of 0 and 255 keeps 255 unlabelled."""
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
+    with rasterio.open(mask, "r+") as f:
+        data = f.read(1)
+        f.write(np.where(data == 2, 255, 0).astype(data.dtype), 1)
+    args = ["--layout", "oscd", "--chip-size", "64"]
+    named = tmp_path / "named.zarr"
+    assert main(["convert", str(src), str(named), *args, "--mask-coding", "0-1"]) == 0
+    assert "change masks not in" not in capfd.readouterr().err
+    labels = _labels(named)
+    assert set(np.unique(labels).tolist()) == {0, 255}  # no change, and unlabelled
+    # in OSCD's coding 0 and 255 are both unlabelled: the city is, and the notice says so
+    assert (
+        main(["convert", str(src), str(tmp_path / "o.zarr"), *args, "--mask-coding", "oscd"]) == 0
+    )
+    assert "labels no pixel, for paris" in capfd.readouterr().err
+    code = main(["convert", str(src), str(tmp_path / "p.zarr"), "--layout", "patches",
+                 "--mask-coding", "0-1"])  # fmt: skip
+    assert code == 2
+    assert "is for the oscd layout" in capfd.readouterr().err.strip().splitlines()[-1]
 
 
 def test_binary_masks_read_as_oscd_s_own(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

@@ -7,7 +7,8 @@ A city folder holds ``imgs_1/`` and ``imgs_2/`` (one GeoTIFF per band at its nat
 (``<city>-cm.tif``: 1 no change, 2 change) lies in ``<city>/cm/`` or in a sibling
 ``... Labels/<city>/cm/`` folder; a city without one is converted unlabelled. A mask of
 0 and 1, or of 0 and 255 (a binary image, as OSCD's ``cm.png``), reads as 0 no change
-and 1 or 255 change, with a notice (:func:`mask_coding`).
+and 1 or 255 change, with a notice (:func:`mask_coding`); ``--mask-coding`` names the
+coding instead of inferring it.
 
 Every band of both dates is resampled, by georeference, onto the first date's finest
 grid: the change mask's. A second date a few pixels smaller than the first (three OSCD
@@ -335,14 +336,25 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
 
 
 OSCD_CODING = (1, 2)  # OSCD's <city>-cm.tif: 1 no change, 2 change; 0 and 255 unlabelled
+MASK_CODINGS = {"oscd": OSCD_CODING, "0-255": (0, 255), "0-1": (0, 1)}  # --mask-coding
+_CODING_VALUES = {"oscd": {0, 1, 2, 255}, "0-255": {0, 255}, "0-1": {0, 1, 255}}
 
 
-def mask_coding(values: set[int], where: str | Path) -> tuple[int, int]:
+def mask_coding(values: set[int], where: str | Path, coding: str = "auto") -> tuple[int, int]:
     """The values of no change and change in a mask holding ``values``.
 
-    OSCD's (1, 2) where there is a 2, or only 1 and 255; a binary image's (0, 255) where
-    there are only 0 and 255; else (0, 1), eossl's own (255 unlabelled).
+    ``coding`` names one of :data:`MASK_CODINGS`; ``auto`` infers it: OSCD's (1, 2) where
+    there is a 2, or only 1 and 255; a binary image's (0, 255) where there are only 0 and
+    255; else (0, 1), eossl's own (255 unlabelled).
     """
+    if coding != "auto":
+        if values - _CODING_VALUES[coding]:
+            raise BadFileError(
+                where,
+                f"change mask values {sorted(values)} are not in the --mask-coding {coding} "
+                f"values {sorted(_CODING_VALUES[coding])}",
+            )
+        return MASK_CODINGS[coding]
     if values - {0, 1, 2, 255}:
         raise BadFileError(
             where,
@@ -354,7 +366,7 @@ def mask_coding(values: set[int], where: str | Path) -> tuple[int, int]:
     return (0, 255) if values <= {0, 255} else (0, 1)
 
 
-def _mask_coding(path: str | None) -> tuple[tuple[int, int], bool]:
+def _mask_coding(path: str | None, coding: str) -> tuple[tuple[int, int], bool]:
     """The coding of the mask at ``path`` (OSCD's without one); whether it labels a pixel."""
     if path is None:
         return OSCD_CODING, False
@@ -365,8 +377,8 @@ def _mask_coding(path: str | None) -> tuple[tuple[int, int], bool]:
             values = set(np.unique(src.read(1)).tolist())
     except Exception as err:
         raise BadFileError(path, f"cannot read ({error_text(err)})") from err
-    coding = mask_coding(values, path)
-    return coding, bool(values & set(coding))
+    found = mask_coding(values, path, coding)
+    return found, bool(values & set(found))
 
 
 def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
@@ -395,7 +407,12 @@ def _city_folders(src: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _scan_city(
-    folder: Path, labels_roots: list[Path], sensor: str | None, chip: int, stride: int
+    folder: Path,
+    labels_roots: list[Path],
+    sensor: str | None,
+    chip: int,
+    stride: int,
+    coding: str = "auto",
 ) -> tuple[City, Sensor, str | None]:
     """A city's files, dates, grid and tiles; the card; a size notice or None."""
     import rasterio
@@ -432,7 +449,7 @@ def _scan_city(
         for c in positions(shape[1], chip, stride)
     )
     label = _label_path(folder, labels_roots)
-    coding, labelled = _mask_coding(label)
+    codes, labelled = _mask_coding(label, coding)
     label = label if labelled else None  # a mask that labels no pixel: an unlabelled city
     *times, named = _dates(folder, [d for d in dates if d is not None])
     city = City(
@@ -440,7 +457,7 @@ def _scan_city(
         files=(files[0], files[1]),
         times=(times[0], times[1]),
         label=label,
-        coding=coding,
+        coding=codes,
         crs_wkt=crs.to_wkt() if crs else None,
         transform=transform,
         shape=shape,
@@ -465,14 +482,21 @@ def scan_change(
     stride: int | None = None,
     resampling: str = "nearest",
     skip_bad: bool = False,
+    mask_coding: str = "auto",
     quiet: bool = False,
 ) -> ChangePlan:
-    """Find the cities of a change archive, check them, and plan their tiles."""
+    """Find the cities of a change archive, check them, and plan their tiles.
+
+    ``mask_coding`` is ``auto`` (inferred per mask, see :func:`mask_coding`) or one of
+    :data:`MASK_CODINGS`, which every mask must then follow.
+    """
     from eossl.console import console
 
     root = Path(src).expanduser()
     if not root.is_dir():
         raise UserError(f"{root}: no such folder")
+    if mask_coding != "auto" and mask_coding not in MASK_CODINGS:
+        raise UserError(f"--mask-coding {mask_coding!r}: choose auto, {', '.join(MASK_CODINGS)}")
     stride = stride or chip
     folders, labels_roots = _city_folders(root)
     cities: list[City] = []
@@ -481,7 +505,9 @@ def scan_change(
     notices, small = [], []
     for folder in folders:
         try:
-            city, card, notice = _scan_city(folder, labels_roots, sensor, chip, stride)
+            city, card, notice = _scan_city(
+                folder, labels_roots, sensor, chip, stride, mask_coding
+            )
         except BadFileError as err:
             if not skip_bad:
                 raise bad_file_error(err.bad) from err
@@ -525,7 +551,7 @@ def scan_change(
             for c in cities
             if c.label is not None and c.coding != OSCD_CODING
         ]
-        if binary:
+        if binary and mask_coding == "auto":
             out.print(
                 f"eossl: change masks not in OSCD's 1/2 coding in {', '.join(binary)}: read "
                 "as no change/change"

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from eossl.console import console
+from eossl.data.convert.change import MASK_CODINGS
 from eossl.data.convert.patch_sources import SOURCES
 from eossl.data.convert.rasters import RESAMPLING, BadFile
 from eossl.data.convert.write import LAYOUT_NAMES, convert
@@ -70,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="store float reflectance as round(value x SCALE) in --dtype (e.g. 10000)",
     )
     geo.add_argument("--dtype", default="uint16", help="dtype with --scale (default: uint16)")
+    geo.add_argument(
+        "--mask-coding",
+        default=None,
+        choices=("auto", *MASK_CODINGS),
+        help="oscd: the change masks' no-change/change values: oscd (1/2), 0-255, 0-1 "
+        "(default: auto, inferred per mask with a notice)",
+    )
     pat = parser.add_argument_group("patches layout")
     pat.add_argument(
         "--source",
@@ -124,6 +132,7 @@ def run(args: argparse.Namespace) -> None:
         dtype=args.dtype,
         source=args.source,
         classes=args.classes,
+        mask_coding=args.mask_coding,
         skip_bad=args.skip_bad,
         zarr_format=args.zarr_format,
         shard=args.shard,

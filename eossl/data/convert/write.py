@@ -62,6 +62,7 @@ def convert(
     dtype: str = "uint16",
     source: str | None = None,
     classes: str | list[str] | None = None,
+    mask_coding: str | None = None,
     skip_bad: bool = False,
     zarr_format: int | None = None,
     shard: int | None = None,
@@ -78,7 +79,8 @@ def convert(
     ``patches``, ``source`` picks eurosat, bigearthnet or folder (default: detected),
     ``labels`` is a CSV and ``classes`` fixes the class list (see docs/convert.md).
     ``codec`` is one of :data:`~eossl.data.io.codecs.CODECS`. ``chip_size`` defaults to
-    264 px for ``geotiff`` and 128 px for ``oscd``.
+    264 px for ``geotiff`` and 128 px for ``oscd``; ``mask_coding`` (``oscd``) names the
+    change masks' coding (default: inferred).
     """
     if layout not in LAYOUT_NAMES:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUT_NAMES)}")
@@ -108,6 +110,8 @@ def convert(
         raise UserError(f"--chip-size is for the geotiff and oscd layouts, not {layout}")
     if not 0 <= max_nodata <= 1:
         raise UserError(f"--max-nodata is a fraction in [0, 1], got {max_nodata}")
+    if mask_coding is not None and layout != "oscd":
+        raise UserError(f"--mask-coding is for the oscd layout, not {layout}")
     with dask_client(scheduler, workers) as client:
 
         def parallel(fn, blocks, description, weights=None, unit="blocks"):  # noqa: ANN001, ANN202
@@ -152,6 +156,7 @@ def convert(
                 stride=stride,
                 resampling=resampling,
                 skip_bad=skip_bad,
+                mask_coding=mask_coding or "auto",
                 quiet=quiet,
             )
         elif layout == "geotiff":
