@@ -28,6 +28,7 @@ __all__ = [
     "get_sensor",
     "get_sensors",
     "is_card_file",
+    "level_shift",
     "list_sensors",
 ]
 
@@ -296,3 +297,32 @@ def fused_sensor(sensors: list[Sensor]) -> Sensor:
         bands=tuple(b for s in sensors for b in s.bands),
         citation="\n".join(dict.fromkeys(s.citation for s in sensors if s.citation)),
     )
+
+
+def level_shift(frm: Sensor, to: Sensor) -> tuple[str, dict[str, float]] | None:
+    """Per-band mean of ``to`` minus that of ``frm``: two processing levels of one platform.
+
+    Taken from a release both cards publish statistics for (the same places and dates at
+    both levels, e.g. SSL4EO-S12 v1.0's L1C and L2A), in stored units: how much brighter
+    or darker a band typically is at ``to``'s level (the atmosphere's path radiance, for
+    L1C against L2A). ``None`` where the cards are one sensor, other platforms, or share
+    no such release. Returns the release's name and the shift of each shared band.
+    """
+    if frm.name == to.name or frm.platform != to.platform or not frm.quantification:
+        return None
+    if frm.quantification != to.quantification:
+        return None
+    for name in to.releases:
+        a, b = frm.releases.get(name), to.releases.get(name)
+        if a is None or a.mean is None or b.mean is None or a.scale != b.scale:
+            continue
+        if a.scale * frm.quantification != 1:  # the release's units are not the cards' DN
+            continue
+        base = {band: m - a.offset for band, m in zip(frm.band_names, a.mean, strict=True)}
+        shift = {
+            band: m - b.offset - base[band]
+            for band, m in zip(to.band_names, b.mean, strict=True)
+            if band in base
+        }
+        return name, shift
+    return None

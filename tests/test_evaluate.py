@@ -19,7 +19,7 @@ from eossl.evaluation.probes import (
     predict_folds,
     score,
 )
-from eossl.sensors import get_sensor
+from eossl.sensors import get_sensor, level_shift
 
 
 @pytest.fixture(scope="module")
@@ -117,19 +117,38 @@ def test_band_matching_against_numpy(bigearthnet: Path) -> None:
         "sensor": "s2-l1c",
     }
     image = torch.stack([scenes.dataset[i]["image"] for i in range(3)])
-    out, stats = CardInputs(card, scenes)(image)
+    out, stats = CardInputs(card, scenes, level_shift=False)(image)
+    shifted, _ = CardInputs(card, scenes)(image)  # L1C weights, L2A data: the levels' shift
+    level = level_shift(get_sensor("s2-l1c"), get_sensor("s2-l2a"))
+    assert level is not None and level[0] == "ssl4eo-s12-v1.0"
     x = image.numpy()
     for c, name in enumerate(s2.band_names):
         if name == "B10":
-            assert (out[:, c] == 0).all()
+            assert (out[:, c] == 0).all() and (shifted[:, c] == 0).all()
             continue
         src = scenes.band_names.index(name)
         want = (x[:, src] - (card["mean"][c] - 1000.0)) / card["std"][c]
         want[x[:, src] == 0] = 0  # nodata where every band is 0: none in these patches
         np.testing.assert_allclose(out[:, c].numpy(), want, rtol=1e-4, atol=1e-4)
+        moved = (x[:, src] - (card["mean"][c] - 1000.0 + level[1][name])) / card["std"][c]
+        np.testing.assert_allclose(shifted[:, c].numpy(), moved, rtol=1e-4, atol=1e-4)
     normed = out[:, [c for c, b in enumerate(s2.band_names) if b != "B10"]].numpy()
     want = np.concatenate([normed.mean((2, 3)), normed.std((2, 3), ddof=1)], axis=1)
     np.testing.assert_allclose(stats.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_level_shift_between_processing_levels() -> None:
+    """L1C minus L2A per band, from SSL4EO-S12 v1.0's statistics; none across platforms."""
+    l1c, l2a = get_sensor("s2-l1c"), get_sensor("s2-l2a")
+    name, up = level_shift(l2a, l1c)  # type: ignore[misc]
+    _, down = level_shift(l1c, l2a)  # type: ignore[misc]
+    rel1, rel2 = l1c.release(name), l2a.release(name)
+    for band in ("B01", "B04", "B09", "B12"):
+        want = rel1.mean[l1c.band_names.index(band)] - rel2.mean[l2a.band_names.index(band)]
+        assert up[band] == pytest.approx(want) and down[band] == pytest.approx(-want)
+    assert up["B01"] > 500 and "B10" not in up  # L1C's coastal band: the path radiance
+    assert level_shift(l1c, l1c) is None and level_shift(l1c, get_sensor("s1")) is None
+    assert level_shift(get_sensor("landsat-etm-toa"), get_sensor("landsat-etm-sr")) is None
 
 
 def test_canonical_band_names() -> None:

@@ -158,10 +158,10 @@ def change_vector(x1: Tensor, x2: Tensor) -> Tensor:
 class CardPairs:
     """A card's input for the pairs: bands matched by name, normalised as in pretraining."""
 
-    def __init__(self, card: dict[str, Any], pairs: ChangePairs) -> None:
+    def __init__(self, card: dict[str, Any], pairs: ChangePairs, level_shift: bool = True) -> None:
         from eossl.evaluation.evaluate import CardInputs
 
-        self.inputs = CardInputs(card, pairs.scenes)
+        self.inputs = CardInputs(card, pairs.scenes, level_shift=level_shift)
         if self.inputs.wavelengths is not None:
             raise UserError(f"{card['name']}: change detection takes a fixed-band encoder")
 
@@ -393,12 +393,14 @@ def evaluate_change(
     lr: float = 1e-3,
     chip: int = 64,
     finetune: bool = True,
+    level_shift: bool = True,
 ) -> list[EvalResult]:
     """Change detection for a weights card: frozen probe vs CVA, and fine-tuning.
 
     ``data`` is a change store, or with ``dataset="oscd"`` OSCD's release folder
     (converted into ``chip`` px tiles in a temporary folder). ``epochs`` of fine-tuning;
-    ``finetune=False`` runs the frozen probe only.
+    ``finetune=False`` runs the frozen probe only. ``level_shift`` as in
+    :class:`~eossl.evaluation.evaluate.CardInputs`.
     """
     from eossl.evaluation.change_finetune import check_backbone, finetune_change
     from eossl.evaluation.plots import plot_change_maps
@@ -416,7 +418,7 @@ def evaluate_change(
     if finetune:
         check_backbone(card)
     folds = city_folds(pairs.cities, num_folds, seed)
-    images = CardPairs(card, pairs)(pairs.bands)
+    images = CardPairs(card, pairs, level_shift)(pairs.bands)
     probe, maps = frozen_probe(card, card_ref, pairs, images, folds, seed)
     results = [probe]
     if finetune:

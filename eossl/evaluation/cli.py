@@ -54,6 +54,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "any-band encoder takes just them, a fixed-band one the pretraining mean for the rest",
     )
     p.add_argument(
+        "--no-level-shift",
+        dest="level_shift",
+        action="store_false",
+        help="data of another processing level than the weights' (L1C for L2A weights): "
+        "keep the weights' band means as they are (default: moved by the levels' typical "
+        "difference)",
+    )
+    p.add_argument(
         "--protocol",
         choices=["auto", "split", "loo", "kfold"],
         default="auto",
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> None:
         channels=[c.strip() for c in args.channels.split(",") if c.strip()]
         if args.channels
         else None,
+        level_shift=args.level_shift,
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")
@@ -148,6 +157,7 @@ def _evaluate_change(args: argparse.Namespace) -> None:
         lr=args.lr,
         chip=args.tile_size,
         finetune=not args.probe_only,
+        level_shift=args.level_shift,
     )
     for result in results:
         print_change(result)

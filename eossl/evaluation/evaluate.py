@@ -75,6 +75,25 @@ def _backbone(
     return model.eval()
 
 
+def _level_shift(card_sensor: str, data_sensor: str) -> tuple[str, dict[str, float]] | None:
+    """The release, and the data level's mean minus the weights' per band (DN), or None."""
+    from eossl.sensors import get_sensor, level_shift
+
+    try:
+        return level_shift(get_sensor(card_sensor), get_sensor(data_sensor))
+    except UserError:  # a card eossl does not know: no shift
+        return None
+
+
+def _describe_shift(release: str, shift: dict[str, float]) -> str:
+    largest = sorted(shift, key=lambda b: -abs(shift[b]))[:3]
+    return (
+        f"; each band's mean is moved by the two levels' difference in {release} "
+        f"({', '.join(f'{b} {shift[b]:+.0f}' for b in largest)} ...; --no-level-shift "
+        "keeps it)"
+    )
+
+
 class CardInputs:
     """Bands matched to a weights card by name, normalised and resized as in pretraining.
 
@@ -82,10 +101,18 @@ class CardInputs:
     mean); data bands the card does not know are dropped. Both get a one-line notice.
     ``channels`` keeps only those card bands: an any-band encoder takes just them (with
     their wavelengths), a fixed-band one gets the pretraining mean for the others.
+    Data of another processing level of the same platform (L1C for weights pretrained on
+    L2A) have each band's mean moved by the two levels' typical difference
+    (:func:`~eossl.sensors.level_shift`), unless ``level_shift`` is False; said in the
+    notice.
     """
 
     def __init__(
-        self, card: dict[str, Any], scenes: SceneData, channels: list[str] | None = None
+        self,
+        card: dict[str, Any],
+        scenes: SceneData,
+        channels: list[str] | None = None,
+        level_shift: bool = True,
     ) -> None:
         wanted = card.get("bands") or scenes.band_names
         if len(wanted) != card["in_chans"]:
@@ -108,10 +135,13 @@ class CardInputs:
                 f"{card.get('sensor')}"
             )
         self.unused = unused  # said once for all cards, by _features
+        level: dict[str, float] = {}
         if scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
+            found = _level_shift(card["sensor"], scenes.sensor) if level_shift else None
+            level = found[1] if found else {}
             _say(
                 f"eossl: weights pretrained on {card['sensor']}, data are {scenes.sensor}; "
-                "bands are matched by name"
+                "bands are matched by name" + (_describe_shift(*found) if found else "")
             )
         present = [i for i, p in enumerate(picks) if p >= 0]
         self.picks = torch.tensor([picks[i] for i in present])
@@ -123,7 +153,7 @@ class CardInputs:
             self.wavelengths = channel_wavelengths([records[i] for i in present])
             self.slots, self.bands, missing = torch.arange(len(present)), len(present), []
         shift = scenes.offset - float(card.get("offset") or 0.0)
-        mean = [card["mean"][i] + shift for i in present]
+        mean = [card["mean"][i] + shift + level.get(wanted[i], 0.0) for i in present]
         nodata = scenes.nodata if not isinstance(scenes.nodata, str) else None
         self.normalize = BandNormalize(mean, [card["std"][i] for i in present], nodata)
         self.size = int(card["crop_size"])
@@ -204,6 +234,7 @@ def _features(
     batch_size: int,
     num_workers: int,
     channels: list[str] | None = None,
+    level_shift: bool = True,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str]]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
@@ -215,7 +246,7 @@ def _features(
     """
     from rich.progress import Progress
 
-    inputs = [CardInputs(card, scenes, channels) for card, _ in cards]
+    inputs = [CardInputs(card, scenes, channels, level_shift) for card, _ in cards]
     unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
     if unused:
         _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
@@ -290,13 +321,16 @@ def _probe(
     k: int | None,
     num_folds: int,
     channels: list[str] | None = None,
+    level_shift: bool = True,
 ) -> EvalResult:
     n = len(scenes.dataset)
     if n < 4:
         raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
-    feats, y, missing = _features(cards, scenes, seed, batch_size, num_workers, channels)
+    feats, y, missing = _features(
+        cards, scenes, seed, batch_size, num_workers, channels, level_shift
+    )
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
     n_train = n - max(len(f) for f in test_folds)
     k = k or default_k(n_train)
@@ -349,6 +383,7 @@ def evaluate(
     k: int | None = None,
     num_folds: int = 5,
     channels: list[str] | None = None,
+    level_shift: bool = True,
 ) -> EvalResult:
     """Run one downstream task for a weights card; save JSON and a plot in ``out``.
 
@@ -363,7 +398,9 @@ def evaluate(
     each reading its own bands: e.g. the S1 and S2 cards of a cross-modal run on
     BigEarthNet with ``bands="all"``. ``channels``: give the encoders only these of
     their bands (kNN and linear): an any-band encoder takes just them, a fixed-band
-    one gets the pretraining mean for the others.
+    one gets the pretraining mean for the others. ``level_shift``: data of another
+    processing level than the weights' (L1C for L2A weights) get each band's mean moved
+    by the levels' typical difference (kNN and linear; see :class:`CardInputs`).
     """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
@@ -392,7 +429,17 @@ def evaluate(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels
         )
         result = _probe(
-            task, cards, scenes, seed, batch_size, num_workers, protocol, k, num_folds, channels
+            task,
+            cards,
+            scenes,
+            seed,
+            batch_size,
+            num_workers,
+            protocol,
+            k,
+            num_folds,
+            channels,
+            level_shift,
         )
     result.details["weights"] = name
     out.mkdir(parents=True, exist_ok=True)  # only once there is a result to write
