@@ -123,6 +123,20 @@ def test_existing_output_needs_overwrite(tmp_path: Path, capsys: pytest.CaptureF
     assert main([*args, "--overwrite"]) == 0
 
 
+def test_convert_never_replaces_its_own_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """OUT that is SRC, or holds it, is refused before anything is deleted."""
+    src = tmp_path / "a.zarr"
+    assert main(["synth", str(src), "--samples", "2", "--size", "8", "--seasons", "2"]) == 0
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    for out in (src, tmp_path):
+        code = main(["convert", str(src), str(out), "--layout", "zarr", "--overwrite"])
+        assert code == 2
+        assert "is the source" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
+
+
 def test_tables_are_whole_in_a_log(tmp_path: Path) -> None:
     """Off a terminal (a pipe, a log), tables are not cut at 80 columns."""
     env = {**os.environ, "EOSSL_WEIGHTS": str(tmp_path / "none"), "COLUMNS": ""}

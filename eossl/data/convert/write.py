@@ -96,6 +96,9 @@ def convert(
             "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
             "or write a .zarr directory"
         )
+    source = Path(src).expanduser().resolve()
+    if out.resolve() == source or out.resolve() in source.parents:
+        raise UserError(f"{out}: is the source {src} or holds it; write the store elsewhere")
     if out.exists() or out.is_symlink():
         check_replaceable(out, overwrite)
     if size is not None and size < 1:
