@@ -89,5 +89,13 @@ def encoder_from_card(card: dict, weights: str | Path | None = None) -> nn.Modul
     else:
         model = create_backbone(card["model"], card["in_chans"], img_size=card["crop_size"])
     if weights is not None:
-        model.load_state_dict(load_verified(weights), strict=True)
+        try:
+            model.load_state_dict(load_verified(weights), strict=True)
+        except RuntimeError as err:
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            why = next((ln for ln in lines[1:] if ln), lines[0] if lines else "")
+            raise UserError(
+                f"{weights}: the weights do not fit {card['model']} with "
+                f"{card['in_chans']} bands ({why[:160]})"
+            ) from err
     return model

@@ -145,8 +145,24 @@ def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
 
 
 def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The backbone tensors of a card, after checking their sha256 against it."""
-    return torch.load(verified_file(card, "pth"), map_location="cpu", weights_only=True)
+    """The backbone tensors of a card, after checking their sha256 against it.
+
+    A file that is not a state_dict of tensors, or whose tensors hold NaN or inf, is a
+    one-line error.
+    """
+    from eossl.models import load_state_dict
+
+    path = verified_file(card, "pth")
+    state = load_state_dict(path)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path}: not a state_dict of tensors; export weights with `eossl export`")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise UserError(
+            f"{path}: {len(broken)} tensors hold NaN or inf ({broken[0]} ...); the weights are "
+            "broken (a diverged run?)"
+        )
+    return state
 
 
 def verified_checkpoint(card: str | os.PathLike) -> str:

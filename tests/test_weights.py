@@ -169,6 +169,32 @@ def test_tampered_file_is_refused(exported: Path) -> None:
         )
 
 
+def test_bad_weights_matching_their_card_are_one_line_errors(exported: Path) -> None:
+    """A file whose sha256 the card vouches for may still be no state_dict, NaN, or unfit."""
+    from eossl.models import encoder_from_card
+    from eossl.weights import load_card, sha256
+
+    pth = exported.with_suffix(".pth")
+    state = torch.load(pth, weights_only=True)
+    info = json.loads(exported.read_text())
+    bad = {
+        "not a state_dict of tensors": torch.zeros(3),
+        "hold NaN or inf": {k: v * float("nan") for k, v in state.items()},
+        "do not fit": {k: v for k, v in state.items() if k != "conv1.weight"},
+        "conv1.weight": {**state, "conv1.weight": state["conv1.weight"][:, :3]},
+    }
+    for message, content in bad.items():
+        torch.save(content, pth)
+        exported.write_text(json.dumps({**info, "sha256": sha256(pth)}))
+        with pytest.raises(UserError, match=message) as err:
+            encoder_from_card(load_card(exported)[0], exported)
+        assert "\n" not in str(err.value)
+    pth.write_bytes(b"not a torch file")
+    exported.write_text(json.dumps({**info, "sha256": sha256(pth)}))
+    with pytest.raises(UserError, match="not a plain tensor state_dict"):
+        load_verified(exported)
+
+
 def test_registry(exported: Path, capsys: pytest.CaptureFixture) -> None:
     assert [c["name"] for c in list_cards()] == ["tiny"]
     assert get("tiny").meta["ssl_method"] == "moco"
