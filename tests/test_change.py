@@ -299,6 +299,23 @@ def test_evaluate_change_runs_on_real_cities(
     assert (out / "evaluate_change_maps.png").stat().st_size > 0
 
 
+def test_flipped_chunk_in_a_change_store_is_one_line(
+    small_store: Path, card: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    import shutil
+
+    from helpers import flip_chunk_byte
+
+    flipped = tmp_path / "flipped.zarr"
+    shutil.copytree(small_store, flipped)
+    flip_chunk_byte(flipped, 0, 1)
+    code = main(["evaluate", str(card), "--task", "change", "--data", str(flipped),
+                 "--probe-only", "--out", str(tmp_path / "eval")])  # fmt: skip
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code == 2 and "'bands' cannot be read" in err[-1] and "eossl verify" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
 def test_convert_oscd_killed_then_rerun_equals_uninterrupted(oscd: Path, tmp_path: Path) -> None:
     from test_reliability import _convert_killed_then_rerun
 

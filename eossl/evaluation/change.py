@@ -87,11 +87,11 @@ def load_pairs(store: str | os.PathLike) -> ChangePairs:
         )
     if group["bands"].shape[1] != 2:
         raise UserError(f"{path}: change detection needs 2 timestamps per sample")
-    mask = np.asarray(group["label"][...])
+    mask = _read(path, group, "label")
     keep = np.flatnonzero((mask != 255).any(axis=(1, 2)))
     if keep.size == 0:
         raise UserError(f"{path}: no labelled tile (every change mask is 255)")
-    ids = [str(i) for i in np.asarray(group["sample_id"][:, 0]).tolist()]
+    ids = [str(i) for i in _read(path, group, "sample_id")[:, 0].tolist()]
     scenes = SceneData(
         name=path.name,
         dataset=None,  # type: ignore[arg-type]
@@ -102,11 +102,22 @@ def load_pairs(store: str | os.PathLike) -> ChangePairs:
         nodata=group.attrs.get("nodata"),
         sensor=group.attrs.get("sensor"),
     )
-    bands = np.asarray(group["bands"][...])[keep]
+    bands = _read(path, group, "bands")[keep]
     city = np.array([city_of(ids[i]) for i in keep])
     mask = mask[keep]
     scored = _once(mask, [ids[i] for i in keep])
     return ChangePairs(path.name, bands, mask, city, scored=scored, scenes=scenes)
+
+
+def _read(path: Path, group: Any, name: str) -> np.ndarray:
+    """A whole variable of the store; an unreadable chunk (bit-flipped, truncated) in one line."""
+    try:
+        return np.asarray(group[name][...])
+    except Exception as err:
+        raise UserError(
+            f"{path}: '{name}' cannot be read ({type(err).__name__}: {err}); `eossl verify "
+            f"{path}` names the bad chunks: re-convert the store"
+        ) from err
 
 
 def _once(mask: np.ndarray, ids: list[str]) -> np.ndarray:

@@ -96,8 +96,8 @@ def convert(
             "a .zarr.zip store is written in zarr format 2; drop --zarr-format 3 "
             "or write a .zarr directory"
         )
-    source = Path(src).expanduser().resolve()
-    if out.resolve() == source or out.resolve() in source.parents:
+    src_path = Path(src).expanduser().resolve()
+    if out.resolve() == src_path or out.resolve() in src_path.parents:
         raise UserError(f"{out}: is the source {src} or holds it; write the store elsewhere")
     if out.exists() or out.is_symlink():
         check_replaceable(out, overwrite)
