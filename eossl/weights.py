@@ -150,10 +150,14 @@ def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
     A file that is not a state_dict of tensors, or whose tensors hold NaN or inf, is a
     one-line error.
     """
-    from eossl.models import load_state_dict
-
     path = verified_file(card, "pth")
-    state = load_state_dict(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # never unpickles objects: a malicious file fails here
+        raise UserError(
+            f"{path}: not a plain tensor state_dict ({type(err).__name__}); export weights "
+            "with `eossl export`"
+        ) from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path}: not a state_dict of tensors; export weights with `eossl export`")
     broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
