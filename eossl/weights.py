@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,26 @@ def check_card(info: Any, path: Path) -> None:
                 f"{path}: not a usable weights card: {key!r} must list {info['in_chans']} "
                 "values, one per band; re-export it with `eossl export`"
             )
+        if not all(_finite_number(v) for v in values) or (
+            key == "std" and not all(v > 0 for v in values)
+        ):
+            raise UserError(
+                f"{path}: not a usable weights card: {key!r} must hold finite numbers"
+                f"{' above 0' if key == 'std' else ''}, got {values}"
+            )
+    if info["in_chans"] < 1 or not _finite_number(info.get("crop_size")) or info["crop_size"] < 1:
+        raise UserError(
+            f"{path}: not a usable weights card: 'in_chans' and 'crop_size' must be at least "
+            f"1, got {info['in_chans']} and {info.get('crop_size')!r}"
+        )
+    if info.get("offset") is not None and not _finite_number(info["offset"]):
+        raise UserError(
+            f"{path}: not a usable weights card: 'offset' must be a number, got {info['offset']!r}"
+        )
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _DIGESTS = {"pth": "sha256", "safetensors": "sha256_safetensors", "torchgeo_ckpt": "sha256_ckpt"}

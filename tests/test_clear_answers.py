@@ -99,6 +99,16 @@ def test_evaluate_one_fold_and_bad_cards(
     (broken / card.name).write_text(json.dumps(info))
     assert main(["evaluate", str(broken / card.name), "--data", str(store)]) == 2  # was KeyError
     assert "'in_chans' is missing" in _one_error(capsys)
+    info = json.loads(card.read_text())
+    for field, value in (  # each was a traceback from deep in torch
+        ("crop_size", -64),
+        ("mean", ["x"] * info["in_chans"]),
+        ("std", [0.0] * info["in_chans"]),
+        ("offset", "abc"),
+    ):
+        (broken / card.name).write_text(json.dumps({**info, field: value}))
+        assert main(["evaluate", str(broken / card.name), "--data", str(store)]) == 2
+        assert f"'{field}'" in _one_error(capsys)
 
 
 def test_weights_list_says_what_it_skips(
