@@ -299,6 +299,45 @@ def test_evaluate_change_runs_on_real_cities(
     assert (out / "evaluate_change_maps.png").stat().st_size > 0
 
 
+def test_dates_of_two_places_are_a_bad_file(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """A second date of another place: one line naming it, or the city skipped."""
+    src = _city_copy(tmp_path / "oscd", "bercy")
+    _city_copy(tmp_path / "oscd", "paris")
+    second = src / IMAGES / "bercy" / "imgs_2"
+    second.unlink()
+    second.symlink_to(realdata_dir() / "oscd" / IMAGES / "abudhabi" / "imgs_2")
+    args = ["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd", "--chip-size", "64"]
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "bercy/imgs_2" in err and "covers 0% of the first date's footprint" in err
+    assert main([*args, "--skip-bad"]) == 0
+    assert zarr.open_group(tmp_path / "o.zarr", mode="r").attrs["cities"] == ["paris"]
+
+
+def test_nodata_in_either_date_is_unlabelled(tmp_path: Path) -> None:
+    """Where a date has no data, no change can be judged: those pixels are 255."""
+    import shutil
+
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    second = src / IMAGES / "paris" / "imgs_2"
+    second.unlink()
+    shutil.copytree(realdata_dir() / "oscd" / IMAGES / "paris" / "imgs_2", second)
+    for band in second.glob("*.tif"):
+        with rasterio.open(band, "r+") as f:
+            data = f.read(1)
+            data[:, : data.shape[1] // 4] = 0  # the left quarter: nodata
+            f.write(data, 1)
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    g = zarr.open_group(out, mode="r")
+    empty = (g["bands"][:, 1] == 0).all(axis=1)  # (tile, y, x): no band of date 2
+    labels = g["label"][...]
+    assert empty.any() and (labels[empty] == 255).all()
+    assert set(np.unique(labels[~empty]).tolist()) <= {0, 1}
+
+
 def test_flipped_chunk_in_a_change_store_is_one_line(
     small_store: Path, card: Path, tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:

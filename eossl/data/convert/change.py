@@ -176,16 +176,18 @@ class ChangePlan:
                 if of_city != k:
                     continue
                 window = (slice(row, row + s), slice(col, col + s))
+                unjudged = np.zeros((s, s), bool)  # nodata in either date: no change label
                 for j, image in enumerate(dates):
                     sub = image[(slice(None), *window)]
                     invalid = invalid_pixels(sub, self.nodata)
+                    unjudged |= invalid
                     out["bands"][i, j] = sub
                     out["cloud_mask"][i, j] = np.where(invalid, 6, 0)
                     out["time_"][i, j] = np.datetime64(city.times[j], "ns")
                     out["sample_id"][i, j] = f"{city.name}_y{row}_x{col}"
                     out["file_id"][i, j] = f"{city.name}/{Path(city.files[j][0]).parent.name}"
                 if mask is not None:
-                    out["label"][i] = mask[window]
+                    out["label"][i] = np.where(unjudged, 255, mask[window])
         out.update(self._coords(tiles))
         out["sample_id"] = out["sample_id"].astype(str)
         out["file_id"] = out["file_id"].astype(str)
@@ -438,6 +440,13 @@ def _scan_city(
         except Exception as err:
             raise BadFileError(dates[j], f"cannot read ({error_text(err)})") from err
     crs, transform, shape, dtype = heads[0]
+    covered = _overlap(heads[0], heads[1])
+    if covered < MIN_OVERLAP:
+        raise BadFileError(
+            dates[1],
+            f"covers {covered:.0%} of the first date's footprint (at least "
+            f"{MIN_OVERLAP:.0%} needed): the two dates are not of one place",
+        )
     if dtype != "uint16":
         raise BadFileError(
             dates[0], f"{dtype} bands; a change archive holds uint16 DN (L1C x 10,000)"
@@ -465,6 +474,28 @@ def _scan_city(
         dates_from_names=named,
     )
     return city, card, notice
+
+
+MIN_OVERLAP = 0.5  # of the first date's footprint that the second must cover
+
+
+def _overlap(first: tuple, second: tuple) -> float:
+    """The fraction of the first date's footprint that the second date covers."""
+    from rasterio.transform import Affine, array_bounds
+    from rasterio.warp import transform_bounds
+
+    def bounds(head: tuple) -> tuple[float, float, float, float]:
+        crs, transform, shape = head[:3]
+        west, south, east, north = array_bounds(*shape, Affine(*transform))
+        if crs is not None and first[0] is not None and crs != first[0]:
+            return transform_bounds(crs, first[0], west, south, east, north)
+        return west, south, east, north
+
+    a, b = bounds(first), bounds(second)
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return max(width, 0) * max(height, 0) / area if area > 0 else 0.0
 
 
 def _pixels(path: str) -> int:
