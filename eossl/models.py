@@ -10,12 +10,17 @@ from torch import nn
 
 from eossl.errors import UserError
 
-__all__ = ["create_backbone", "encoder_from_card", "is_vit", "load_state_dict"]
+__all__ = ["create_backbone", "encoder_from_card", "has_fixed_size", "is_vit", "load_state_dict"]
 
 
 def is_vit(name: str) -> bool:
     """Whether a timm model name is a plain vision transformer (patch tokens, class token)."""
     return name.startswith(("vit", "deit", "eva", "beit"))
+
+
+def has_fixed_size(model: nn.Module) -> bool:
+    """Whether a timm model is built for one input size (transformers), unlike a CNN."""
+    return bool((getattr(model, "pretrained_cfg", None) or {}).get("fixed_input_size"))
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -60,6 +65,16 @@ def create_backbone(
         model = timm.create_model(name, **kwargs)
     except RuntimeError as err:
         raise UserError(f"unknown backbone {name!r} ({err}); see timm.list_models()") from err
+    fixed = (getattr(model, "pretrained_cfg", None) or {}).get("input_size", (0, 0, 0))[-1]
+    if img_size is not None and not is_vit(name) and has_fixed_size(model) and fixed != img_size:
+        try:  # a Swin-like model built for its grid: build it for the crop size
+            model = timm.create_model(name, **kwargs, img_size=img_size)
+        except Exception as err:
+            raise UserError(
+                f"backbone {name} takes {fixed} px images and cannot be built for {img_size} "
+                f"px crops ({type(err).__name__}); pick a CNN (resnet18), a ViT, or "
+                f"--model.init_args.augment.crop_size {fixed}"
+            ) from err
     if weights is not None:
         state = load_state_dict(weights)
         state = {

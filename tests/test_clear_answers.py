@@ -111,6 +111,39 @@ def test_evaluate_one_fold_and_bad_cards(
         assert f"'{field}'" in _one_error(capsys)
 
 
+def test_eurosat_files_of_the_wrong_shape_and_one_class(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A patch of 3 bands or of another size is named in one line; one class is refused."""
+    import numpy as np
+    import rasterio
+    from helpers import realdata_dir
+
+    shared = realdata_dir() / "eurosat-ms-200"  # type: ignore[operator]
+    card = next((run / "weights").glob("*.json"))
+    root = tmp_path / "eurosat"
+    for name in ("Forest", "River"):
+        (root / name).mkdir(parents=True)
+        for tif in sorted((shared / name).glob("*.tif"))[:4]:
+            shutil.copy(tif, root / name / tif.name)
+    args = ["evaluate", str(card), "--dataset", "eurosat", "--root", str(root), "--task", "knn"]
+    args += ["--out", str(tmp_path / "eval")]
+    assert main(args) == 0
+    capsys.readouterr()
+    bad = root / "River" / "River_bad.tif"
+    for count, (h, w) in ((3, (64, 64)), (13, (40, 50))):
+        profile = {"driver": "GTiff", "count": count, "height": h, "width": w, "dtype": "uint16"}
+        with rasterio.open(bad, "w", **profile) as dst:
+            dst.write(np.ones((count, h, w), np.uint16))
+        assert main(args) == 2
+        error = _one_error(capsys)
+        assert "River_bad.tif" in error and f"{count} bands of {w}x{h} px" in error
+    bad.unlink()
+    shutil.rmtree(root / "River")
+    assert main(args) == 2  # was accuracy 1.000 for every feature set
+    assert "every sample is of one class (Forest)" in _one_error(capsys)
+
+
 def test_weights_list_says_what_it_skips(
     run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

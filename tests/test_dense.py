@@ -141,3 +141,14 @@ def test_dense_weight_where_it_does_not_apply() -> None:
         SimCLR(in_chans=13, backbone="vit_tiny_patch16_224", dense_weight=1.0)
     with pytest.raises(UserError, match="dense_weight"):
         SimCLR(in_chans=13, dense_weight=-1.0)
+    swin = "swin_tiny_patch4_window7_224"  # a transformer with feature maps: no dense term
+    with pytest.raises(UserError, match="dense_weight applies to SimCLR"):
+        SimCLR(in_chans=13, backbone=swin, dense_weight=1.0, augment=GEOMETRY)
+
+
+def test_a_swin_is_built_for_the_crop_size() -> None:
+    """A backbone made for 224 px (Swin) is built for the recipe's crops, not refused later."""
+    from eossl.models import create_backbone
+
+    swin = create_backbone("swin_tiny_patch4_window7_224", 13, img_size=64)
+    assert swin(torch.zeros(1, 13, 64, 64)).shape == (1, 768)

@@ -80,6 +80,52 @@ class _Mapped(Dataset):
         return self.fn(self.data[index])
 
 
+class _Checked(Dataset):
+    """A TorchGeo benchmark's items, each checked as it is read.
+
+    A file TorchGeo cannot read, or one with the wrong band count or size, is one line
+    that names the file, not a traceback.
+    """
+
+    def __init__(self, data: Any, shape: tuple[int, int, int]) -> None:
+        self.data, self.shape = data, shape
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def where(self, index: int) -> str:
+        """The file (EuroSAT) or folder (BigEarthNet) of item ``index``."""
+        if hasattr(self.data, "samples"):
+            return str(self.data.samples[index][0])
+        return str(Path(self.data._load_paths(index)[0]).parent)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        bands, h, w = self.shape
+        try:
+            item = self.data[index]
+        except Exception as err:
+            raise UserError(
+                f"{self.where(index)}: cannot read it ({self._found(index) or type(err).__name__})"
+                f"; expected {bands} bands of {w}x{h} px"
+            ) from err
+        if tuple(item["image"].shape) != self.shape:
+            c, y, x = item["image"].shape
+            raise UserError(
+                f"{self.where(index)}: {c} bands of {x}x{y} px; expected {bands} bands of "
+                f"{w}x{h} px"
+            )
+        return item
+
+    def _found(self, index: int) -> str:
+        import rasterio
+
+        try:
+            with rasterio.open(self.where(index)) as src:
+                return f"{src.count} bands of {src.width}x{src.height} px"
+        except Exception:
+            return ""
+
+
 def _image_and_label(item: dict[str, Any]) -> dict[str, Any]:
     """A TorchGeo item as ``image`` (float) and ``label``, nothing else."""
     return {"image": item["image"].float(), "label": item["label"]}
@@ -90,11 +136,16 @@ def _class_index(item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "label": torch.as_tensor(np.argmax(item["label"].numpy()))}
 
 
-def _splits(cls: Any, split: Split | Literal["all"], **kwargs: Any) -> tuple[Dataset, Any]:
-    """The split(s) of a TorchGeo dataset class as one dataset, and its first split."""
+def _splits(
+    cls: Any, split: Split | Literal["all"], shape: tuple[int, int, int], **kwargs: Any
+) -> tuple[Dataset, Any]:
+    """The split(s) of a TorchGeo dataset class as one dataset, and its first split.
+
+    Every item is checked against ``shape`` (bands, height, width) as it is read.
+    """
     names = ("train", "val", "test") if split == "all" else (split,)
-    parts = [_Mapped(cls(split=s, **kwargs), _image_and_label) for s in names]
-    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), parts[0].data
+    parts = [_Mapped(_Checked(cls(split=s, **kwargs), shape), _image_and_label) for s in names]
+    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), parts[0].data.data
 
 
 def _bigearthnet(
@@ -106,7 +157,10 @@ def _bigearthnet(
         raise UserError(f"--bands must be s1, s2 or all for bigearthnet, got {bands!r}")
     if num_classes not in (19, 43):
         raise UserError(f"--num-classes must be 19 or 43 for bigearthnet, got {num_classes}")
-    data, first = _splits(BigEarthNet, split, root=str(root), bands=bands, num_classes=num_classes)
+    shape = ({"s1": 2, "s2": 12, "all": 14}[bands], 120, 120)
+    data, first = _splits(
+        BigEarthNet, split, shape, root=str(root), bands=bands, num_classes=num_classes
+    )
     # TorchGeo's own file order (S1 sorted, S2 by band): the names are in the file names
     names = [Path(p).stem.rsplit("_", 1)[-1] for p in first._load_paths(0)]
     return SceneData(
@@ -162,7 +216,7 @@ def _eurosat(root: Path, split: Split | Literal["all"]) -> SceneData:
             file=sys.stderr,
         )
         root, split = _eurosat_view(root), "train"
-    data, first = _splits(EuroSAT, split, root=str(root), bands=names)
+    data, first = _splits(EuroSAT, split, (len(names), 64, 64), root=str(root), bands=names)
     return SceneData(
         name="EuroSAT MS",
         dataset=data,

@@ -331,6 +331,11 @@ def _probe(
     feats, y, missing = _features(
         cards, scenes, seed, batch_size, num_workers, channels, level_shift
     )
+    if not scenes.multilabel and len(torch.unique(y)) < 2:
+        raise UserError(
+            f"{scenes.name}: every sample is of one class ({scenes.class_names[int(y[0])]}); "
+            "a probe needs at least 2 classes"
+        )
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
     n_train = n - max(len(f) for f in test_folds)
     k = k or default_k(n_train)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from eossl.augment import AugmentRecipe, MultiBandAugment
 from eossl.console import say_during_fit
 from eossl.errors import UserError
-from eossl.models import create_backbone, is_vit
+from eossl.models import create_backbone, has_fixed_size
 from eossl.monitors import embedding_std, epoch_line, rankme
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class SSLMethod(L.LightningModule):
 
         backbone = getattr(self, "backbone", None) if self.dense_pairs else None
         info = getattr(backbone, "feature_info", None)
-        if info is None or is_vit(self.hparams.backbone) or len(info) < 2:
+        if info is None or has_fixed_size(backbone) or len(info) < 2:
             raise UserError(
                 f"dense_weight applies to SimCLR and Barlow Twins with a CNN backbone, not to "
                 f"{method} with {self.hparams.backbone}"
