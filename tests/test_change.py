@@ -6,6 +6,7 @@ values against rasterio and numpy, and that every path runs.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -466,7 +467,7 @@ def test_dates_txt_bad_or_missing(tmp_path: Path, capfd: pytest.CaptureFixture) 
 
 
 def test_truncated_band_skipped_is_listed_once(
-    tmp_path: Path, capfd: pytest.CaptureFixture
+    card: Path, tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
     """``--skip-bad``: a band file that fails only while converting is one skipped file."""
     src = _city_copy(tmp_path / "oscd")
@@ -485,6 +486,23 @@ def test_truncated_band_skipped_is_listed_once(
                  "--shard", "8", "--skip-bad"]) == 0  # fmt: skip
     skipped = zarr.open_group(out, mode="r").attrs["skipped_files"]
     assert [s["path"] for s in skipped] == [str(band)]
+    capfd.readouterr()
+    evaluate = ["evaluate", str(card), "--task", "change", "--dataset", "oscd", "--root"]
+    assert main([*evaluate, str(src), "--probe-only"]) == 2  # evaluate has no --skip-bad
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "B04.tif" in err and "--layout oscd --skip-bad`, then --data OUT" in err
+
+
+def test_change_store_without_a_labelled_city(
+    card: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    src = _city_copy(tmp_path / "oscd")
+    shutil.rmtree(src / LABELS)
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    assert main(["evaluate", str(card), "--task", "change", "--data", str(out)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "no city of this change store has a change mask" in err
 
 
 def test_overwrite_replaces_stores_only(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

@@ -144,6 +144,24 @@ def test_eurosat_files_of_the_wrong_shape_and_one_class(
     assert "every sample is of one class (Forest)" in _one_error(capsys)
 
 
+def test_pretrain_on_a_store_without_stats_says_run_stats(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from helpers import realdata_dir
+
+    shared = realdata_dir() / "eurosat-ms-200"  # type: ignore[operator]
+    root = tmp_path / "eurosat" / "Forest"
+    root.mkdir(parents=True)
+    for tif in sorted((shared / "Forest").glob("*.tif"))[:4]:
+        shutil.copy(tif, root / tif.name)
+    store = tmp_path / "es.zarr"
+    assert main(["convert", str(root.parent), str(store), "--layout", "patches", "--quiet"]) == 0
+    capsys.readouterr()
+    args = ["pretrain", "--sensor", "s2-l1c", "--method", "simclr", "--data", str(store)]
+    assert main([*args, "--out", str(tmp_path / "run"), *tiny(moco=False)[4:]]) == 2
+    assert f"run `eossl stats {store}` first" in _one_error(capsys)  # was: "has no release"
+
+
 def test_weights_list_says_what_it_skips(
     run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

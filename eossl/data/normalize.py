@@ -77,6 +77,11 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
             "pass --sensor or run `eossl stats` on the store"
         )
     rel_name = release or attrs.get("release")
+    if release is None and rel_name is not None and rel_name not in sensor.releases:
+        raise UserError(
+            f"{info.path}: no stats in the store, and its release {rel_name!r} is not one "
+            f"{sensor.name} publishes statistics for; run `eossl stats {info.path}` first"
+        )
     offset = data_offset(info, sensor, release)
     rel = sensor.release(rel_name)
     mean_std = rel.mean_std(data_offset=offset)

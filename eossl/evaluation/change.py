@@ -80,6 +80,11 @@ def load_pairs(store: str | os.PathLike) -> ChangePairs:
     if not path.exists():
         raise UserError(f"{path}: no such store")
     group = open_group(path)
+    if group.attrs.get("label_kind") == "change" and "label" not in group:
+        raise UserError(
+            f"{path}: no city of this change store has a change mask (cm/<city>-cm.tif); "
+            "change detection is scored on labelled cities"
+        )
     if group.attrs.get("label_kind") != "change" or "label" not in group:
         raise UserError(
             f"{path}: not a change store (a label of date pairs); convert OSCD with "
@@ -143,10 +148,15 @@ def _once(mask: np.ndarray, ids: list[str]) -> np.ndarray:
 
 def convert_release(root: str | os.PathLike, chip: int, work: Path) -> Path:
     """OSCD in its release layout, converted into a store under ``work``."""
+    from eossl.data.convert.rasters import SKIP_HINT
     from eossl.data.convert.write import convert
 
     print(f"eossl: converting {root} (--layout oscd, {chip} px tiles)", file=sys.stderr)
-    out, _ = convert(root, work / "oscd.zarr", "oscd", chip_size=chip, quiet=True)
+    try:
+        out, _ = convert(root, work / "oscd.zarr", "oscd", chip_size=chip, quiet=True)
+    except UserError as err:  # evaluate has no --skip-bad: convert has
+        hint = f"convert with `eossl convert {root} OUT --layout oscd --skip-bad`, then --data OUT"
+        raise UserError(str(err).replace(SKIP_HINT, hint)) from err
     return out
 
 

@@ -514,15 +514,12 @@ def scan_change(
     resampling: str = "nearest",
     skip_bad: bool = False,
     mask_coding: str = "auto",
-    quiet: bool = False,
 ) -> ChangePlan:
     """Find the cities of a change archive, check them, and plan their tiles.
 
     ``mask_coding`` is ``auto`` (inferred per mask, see :func:`mask_coding`) or one of
     :data:`MASK_CODINGS`, which every mask must then follow.
     """
-    from eossl.console import console
-
     root = Path(src).expanduser()
     if not root.is_dir():
         raise UserError(f"{root}: no such folder")
@@ -558,42 +555,7 @@ def scan_change(
             notices.append(notice)
     if not cities:
         raise UserError(f"{root}: no city of at least {chip}x{chip} px to tile; lower --chip-size")
-    if not quiet:
-        out = console(stderr=True)
-        if notices:
-            out.print(
-                f"eossl: the second date is on another grid in {', '.join(notices)}: "
-                "resampled by georeference onto the first date's (the change mask's)"
-            )
-        if small:
-            out.print(f"eossl: left out, smaller than one {chip} px tile: {', '.join(small)}")
-        named = [
-            f"{c.name} ({c.times[0][:10]}, {c.times[1][:10]})"
-            for c in cities
-            if c.dates_from_names
-        ]
-        if named:
-            out.print(
-                f"eossl: no dates.txt in {', '.join(named)}: dates taken from the band files' "
-                "names, which in older Sentinel-2 names are processing dates; check them"
-            )
-        binary = [
-            f"{c.name} ({c.coding[0]}/{c.coding[1]})"
-            for c in cities
-            if c.label is not None and c.coding != OSCD_CODING
-        ]
-        if binary and mask_coding == "auto":
-            out.print(
-                f"eossl: change masks not in OSCD's 1/2 coding in {', '.join(binary)}: read "
-                "as no change/change"
-            )
-        unlabelled = [c.name for c in cities if c.label is None]
-        if unlabelled:
-            out.print(
-                f"eossl: no change mask (cm/<city>-cm.tif), or one that labels no pixel, for "
-                f"{', '.join(unlabelled)}: "
-                "their tiles are unlabelled (255)"
-            )
+    _say_notices(cities, notices, small, chip, mask_coding)
     tiles = [(k, r, c) for k, city in enumerate(cities) for r, c in city.tiles]
     inputs = [file_key(p) for city in cities for date in city.files for p in date]
     inputs += [file_key(c.label) for c in cities if c.label is not None]
@@ -610,3 +572,44 @@ def scan_change(
         skipped=skipped,
         inputs=inputs,
     )
+
+
+def _say_notices(
+    cities: list[City], notices: list[str], small: list[str], chip: int, mask_coding: str
+) -> None:
+    """The one-line notices of a scan (printed whatever --quiet, which hides progress only)."""
+    from eossl.console import console
+
+    out = console(stderr=True)
+    if notices:
+        out.print(
+            f"eossl: the second date is on another grid in {', '.join(notices)}: "
+            "resampled by georeference onto the first date's (the change mask's)"
+        )
+    if small:
+        out.print(f"eossl: left out, smaller than one {chip} px tile: {', '.join(small)}")
+    named = [
+        f"{c.name} ({c.times[0][:10]}, {c.times[1][:10]})" for c in cities if c.dates_from_names
+    ]
+    if named:
+        out.print(
+            f"eossl: no dates.txt in {', '.join(named)}: dates taken from the band files' "
+            "names, which in older Sentinel-2 names are processing dates; check them"
+        )
+    binary = [
+        f"{c.name} ({c.coding[0]}/{c.coding[1]})"
+        for c in cities
+        if c.label is not None and c.coding != OSCD_CODING
+    ]
+    if binary and mask_coding == "auto":
+        out.print(
+            f"eossl: change masks not in OSCD's 1/2 coding in {', '.join(binary)}: read "
+            "as no change/change"
+        )
+    unlabelled = [c.name for c in cities if c.label is None]
+    if unlabelled:
+        out.print(
+            f"eossl: no change mask (cm/<city>-cm.tif), or one that labels no pixel, for "
+            f"{', '.join(unlabelled)}: "
+            "their tiles are unlabelled (255)"
+        )

@@ -160,7 +160,6 @@ def convert(
                 resampling=resampling,
                 skip_bad=skip_bad,
                 mask_coding=mask_coding or "auto",
-                quiet=quiet,
             )
         elif layout == "geotiff":
             if size is not None:
