@@ -126,7 +126,7 @@ _DIGESTS = {"pth": "sha256", "safetensors": "sha256_safetensors", "torchgeo_ckpt
 def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:
     """The card's ``kind`` file, which must exist in the card's own folder (not hashed).
 
-    A name with a path in it is refused.
+    A name with a path in it, or a link that leads out of the folder, is refused.
     """
     name = str((info.get("files") or {}).get(kind, ""))
     if not name or Path(name).name != name or name in (".", ".."):
@@ -137,6 +137,11 @@ def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:
     path = card_path.parent / name
     if not path.is_file():
         raise UserError(f"{path}: weights file named by the card is missing")
+    if path.resolve().parent != card_path.parent.resolve():
+        raise UserError(
+            f"{path}: a link to {path.resolve()}, outside the card's folder; refusing to read "
+            "it (copy the file into the folder)"
+        )
     return path
 
 

@@ -303,6 +303,15 @@ def test_card_files_stay_in_the_card_folder(exported: Path, tmp_path: Path) -> N
             load_verified(evil)
 
 
+def test_card_file_linked_from_outside_is_refused(exported: Path, tmp_path: Path) -> None:
+    pth = exported.with_suffix(".pth")
+    outside = tmp_path / "elsewhere.pth"
+    pth.rename(outside)
+    pth.symlink_to(outside)  # same bytes, same sha256: only the place is wrong
+    with pytest.raises(UserError, match="outside the card's folder"):
+        load_verified(exported)
+
+
 def test_renamed_card_is_the_one_loaded(exported: Path) -> None:
     """torchgeo_weights uses the card it was given, not one found by the card's name."""
     renamed = exported.with_name("renamed.json")
