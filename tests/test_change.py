@@ -315,6 +315,30 @@ def test_dates_of_two_places_are_a_bad_file(tmp_path: Path, capfd: pytest.Captur
     assert zarr.open_group(tmp_path / "o.zarr", mode="r").attrs["cities"] == ["paris"]
 
 
+@pytest.mark.parametrize(("count", "dtype"), [(3, "uint16"), (1, "float32")])
+def test_band_file_of_several_bands_or_floats_is_a_bad_file(
+    count: int, dtype: str, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """Once, a 3-band file gave its first band silently, and float NaN a cast warning."""
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    second = src / IMAGES / "paris" / "imgs_2"
+    shared = second.resolve()
+    second.unlink()
+    shutil.copytree(shared, second)
+    band = next(second.glob("*_B03.tif"))
+    with rasterio.open(band) as f:
+        profile = {**f.profile, "count": count, "dtype": dtype}
+        data = np.repeat(f.read(1)[None].astype(dtype), count, axis=0)
+    with rasterio.open(band, "w", **profile) as f:
+        f.write(data)
+    args = ["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd", "--chip-size", "64"]
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "B03.tif" in err and f"{count} band(s) of {dtype}" in err
+
+
 def test_nodata_in_either_date_is_unlabelled(tmp_path: Path) -> None:
     """Where a date has no data, no change can be judged: those pixels are 255."""
     import shutil

@@ -417,8 +417,6 @@ def _scan_city(
     coding: str = "auto",
 ) -> tuple[City, Sensor, str | None]:
     """A city's files, dates, grid and tiles; the card; a size notice or None."""
-    import rasterio
-
     dates = [_date_folder(folder, j) for j in (1, 2)]
     assert dates[0] is not None and dates[1] is not None
     found = [_band_files(d) for d in dates]
@@ -433,23 +431,16 @@ def _scan_city(
             raise BadFileError(d, f"missing band file(s) {', '.join(missing)}")
         files.append(tuple(f[band_key(b)] for b in card.band_names))
     heads = []
-    for j, paths in enumerate(files):
-        try:
-            with rasterio.open(max(paths, key=lambda p: _pixels(p))) as src:
-                heads.append((src.crs, tuple(src.transform)[:6], src.shape, src.dtypes[0]))
-        except Exception as err:
-            raise BadFileError(dates[j], f"cannot read ({error_text(err)})") from err
-    crs, transform, shape, dtype = heads[0]
+    for paths in files:  # each date on the grid of its finest band
+        every = [_head(p) for p in paths]
+        heads.append(max(every, key=lambda h: h[2][0] * h[2][1]))
+    crs, transform, shape, _ = heads[0]
     covered = _overlap(heads[0], heads[1])
     if covered < MIN_OVERLAP:
         raise BadFileError(
             dates[1],
             f"covers {covered:.0%} of the first date's footprint (at least "
             f"{MIN_OVERLAP:.0%} needed): the two dates are not of one place",
-        )
-    if dtype != "uint16":
-        raise BadFileError(
-            dates[0], f"{dtype} bands; a change archive holds uint16 DN (L1C x 10,000)"
         )
     notice = folder.name if heads[1][2] != shape else None
     tiles = tuple(
@@ -498,11 +489,23 @@ def _overlap(first: tuple, second: tuple) -> float:
     return max(width, 0) * max(height, 0) / area if area > 0 else 0.0
 
 
-def _pixels(path: str) -> int:
+def _head(path: str) -> tuple[Any, tuple, tuple[int, int], str]:
+    """A band file's CRS, transform, shape and dtype; it must hold one band of uint16 DN."""
     import rasterio
 
-    with rasterio.open(path) as src:
-        return src.width * src.height
+    try:
+        with rasterio.open(path) as src:
+            head = (src.crs, tuple(src.transform)[:6], src.shape, src.dtypes[0])
+            count = src.count
+    except Exception as err:
+        raise BadFileError(path, f"cannot read ({error_text(err)})") from err
+    if count != 1 or head[3] != "uint16":
+        raise BadFileError(
+            path,
+            f"{count} band(s) of {head[3]}; a change archive's band file holds one band of "
+            "uint16 DN (L1C x 10,000)",
+        )
+    return head
 
 
 def scan_change(
