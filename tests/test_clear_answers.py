@@ -92,6 +92,11 @@ def test_evaluate_one_fold_and_bad_cards(
     args = ["evaluate", str(card), "--data", str(store), "--task", "linear"]
     assert main([*args, "--protocol", "kfold", "--folds", "1"]) == 2  # was RuntimeError
     assert "--folds must be at least 2" in _one_error(capsys)
+    assert main([*args, "--protocol", "kfold", "--folds", "0"]) == 2
+    assert "--folds must be at least 2" in _one_error(capsys)  # was "at least 1"
+    (tmp_path / "afile.txt").write_text("")
+    assert main([*args, "--out", str(tmp_path / "afile.txt")]) == 2  # was after the work
+    assert "a file, not a folder" in _one_error(capsys)
     broken = tmp_path / "broken"
     shutil.copytree(card.parent, broken)
     info = json.loads(card.read_text())

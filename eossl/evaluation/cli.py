@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from eossl.errors import UserError
 
@@ -93,13 +94,15 @@ def run(args: argparse.Namespace) -> None:
     from eossl.evaluation.evaluate import evaluate
     from eossl.evaluation.results import print_result
 
-    for name in ("epochs", "batch_size", "folds"):
+    for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     if args.folds < 2:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:
         raise UserError("--k must be at least 1")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out}: a file, not a folder for the results")
     if args.dataset is not None and args.root is None:
         raise UserError(f"--dataset {args.dataset} needs --root, the folder that holds it")
     if args.dataset is None and args.data is None:

@@ -128,7 +128,8 @@ def print_result(result: EvalResult) -> None:
 
     d = result.details
     caption = (
-        f"{d['data']}: {d['protocol']}, {d['samples']} samples ({d['train']} train, "
+        f"{d['data']}: {d['protocol']}, {d['samples']} {d.get('unit', 'samples')} "
+        f"({d['train']} train, "
         f"{d['test']} tested), {d['classes']} classes"
         + (f", k={d['k']}" if d.get("k") else "")
         + "; in brackets: the paired 95% interval of the gain"
