@@ -83,12 +83,13 @@ class _Mapped(Dataset):
 class _Checked(Dataset):
     """A TorchGeo benchmark's items, each checked as it is read.
 
-    A file TorchGeo cannot read, or one with the wrong band count or size, is one line
-    that names the file, not a traceback.
+    A file TorchGeo cannot read, or one with another band count than ``bands`` or
+    another size than the first item read (``seen``, shared by the splits), is one
+    line that names the file, not a traceback.
     """
 
-    def __init__(self, data: Any, shape: tuple[int, int, int]) -> None:
-        self.data, self.shape = data, shape
+    def __init__(self, data: Any, bands: int, seen: dict[str, Any]) -> None:
+        self.data, self.bands, self.seen = data, bands, seen
 
     def __len__(self) -> int:
         return len(self.data)
@@ -100,19 +101,21 @@ class _Checked(Dataset):
         return str(Path(self.data._load_paths(index)[0]).parent)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        bands, h, w = self.shape
         try:
             item = self.data[index]
         except Exception as err:
+            found = self._found(index) or type(err).__name__
             raise UserError(
-                f"{self.where(index)}: cannot read it ({self._found(index) or type(err).__name__})"
-                f"; expected {bands} bands of {w}x{h} px"
+                f"{self.where(index)}: cannot read it ({found}); expected {self.bands} bands"
             ) from err
-        if tuple(item["image"].shape) != self.shape:
-            c, y, x = item["image"].shape
+        c, h, w = item["image"].shape
+        if c != self.bands:
+            raise UserError(f"{self.where(index)}: {c} bands of {w}x{h} px; expected {self.bands}")
+        first, size = self.seen.setdefault("size", (self.where(index), (h, w)))
+        if (h, w) != size:
             raise UserError(
-                f"{self.where(index)}: {c} bands of {x}x{y} px; expected {bands} bands of "
-                f"{w}x{h} px"
+                f"{self.where(index)}: {c} bands of {w}x{h} px, but {first} is {size[1]}x"
+                f"{size[0]} px; the patches of a dataset must be of one size"
             )
         return item
 
@@ -137,14 +140,17 @@ def _class_index(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _splits(
-    cls: Any, split: Split | Literal["all"], shape: tuple[int, int, int], **kwargs: Any
+    cls: Any, split: Split | Literal["all"], count: int, **kwargs: Any
 ) -> tuple[Dataset, Any]:
     """The split(s) of a TorchGeo dataset class as one dataset, and its first split.
 
-    Every item is checked against ``shape`` (bands, height, width) as it is read.
+    Every item is checked as it is read: ``count`` bands, all of one size.
     """
     names = ("train", "val", "test") if split == "all" else (split,)
-    parts = [_Mapped(_Checked(cls(split=s, **kwargs), shape), _image_and_label) for s in names]
+    seen: dict[str, Any] = {}
+    parts = [
+        _Mapped(_Checked(cls(split=s, **kwargs), count, seen), _image_and_label) for s in names
+    ]
     return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), parts[0].data.data
 
 
@@ -157,9 +163,9 @@ def _bigearthnet(
         raise UserError(f"--bands must be s1, s2 or all for bigearthnet, got {bands!r}")
     if num_classes not in (19, 43):
         raise UserError(f"--num-classes must be 19 or 43 for bigearthnet, got {num_classes}")
-    shape = ({"s1": 2, "s2": 12, "all": 14}[bands], 120, 120)
+    count = {"s1": 2, "s2": 12, "all": 14}[bands]
     data, first = _splits(
-        BigEarthNet, split, shape, root=str(root), bands=bands, num_classes=num_classes
+        BigEarthNet, split, count, root=str(root), bands=bands, num_classes=num_classes
     )
     # TorchGeo's own file order (S1 sorted, S2 by band): the names are in the file names
     names = [Path(p).stem.rsplit("_", 1)[-1] for p in first._load_paths(0)]
@@ -216,7 +222,7 @@ def _eurosat(root: Path, split: Split | Literal["all"]) -> SceneData:
             file=sys.stderr,
         )
         root, split = _eurosat_view(root), "train"
-    data, first = _splits(EuroSAT, split, (len(names), 64, 64), root=str(root), bands=names)
+    data, first = _splits(EuroSAT, split, len(names), root=str(root), bands=names)
     return SceneData(
         name="EuroSAT MS",
         dataset=data,
