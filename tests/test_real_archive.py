@@ -61,4 +61,6 @@ def test_recipe_on_real_l2a_evaluates_on_real_l1c_eurosat(
     assert "pretrained on s2-l2a, data are s2-l1c" in err and "B10 are not used" in err
     result = json.loads((out / "evaluate_knn.json").read_text())
     assert result["details"]["protocol"] == "loo" and result["details"]["samples"] == 200
+    assert "each band's mean is moved" in err  # L2A weights on L1C: the levels' shift
+    assert result["details"]["level_shift"]["B01"] > 500  # L1C's brighter coastal band
     assert set(result["scores"]) >= {"pretrained", "random init, BN on data", "band statistics"}

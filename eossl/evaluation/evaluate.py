@@ -156,6 +156,7 @@ class CardInputs:
         mean = [card["mean"][i] + shift + level.get(wanted[i], 0.0) for i in present]
         nodata = scenes.nodata if not isinstance(scenes.nodata, str) else None
         self.normalize = BandNormalize(mean, [card["std"][i] for i in present], nodata)
+        self.level = {wanted[i]: level[wanted[i]] for i in present if wanted[i] in level}
         self.size = int(card["crop_size"])
         self.missing = missing
 
@@ -235,14 +236,15 @@ def _features(
     num_workers: int,
     channels: list[str] | None = None,
     level_shift: bool = True,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str]]:
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str], dict[str, float]]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
     A backbone with BatchNorm also gets the random-init baseline with its statistics
     recomputed on (up to ``BN_SAMPLES`` of) the data, in a pass before.
     With several cards (e.g. the S1 and S2 encoders of a cross-modal run), each
     encoder reads its own bands and their features are concatenated, as are the
-    band statistics. Returns the features, the targets and the card bands the data lack.
+    band statistics. Returns the features, the targets, the card bands the data lack and
+    the level shift of each band (DN; empty on data of the weights' own level).
     """
     from rich.progress import Progress
 
@@ -295,7 +297,8 @@ def _features(
             targets.append(label.float() if scenes.multilabel else label.long())
             progress.advance(bar, len(batch["label"]))
     missing = [b for i in inputs for b in i.missing]
-    return {k: torch.cat(v) for k, v in feats.items()}, torch.cat(targets), missing
+    shifts = {b: round(v, 1) for i in inputs for b, v in i.level.items()}
+    return {k: torch.cat(v) for k, v in feats.items()}, torch.cat(targets), missing, shifts
 
 
 def _test_folds(
@@ -328,7 +331,7 @@ def _probe(
         raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
-    feats, y, missing = _features(
+    feats, y, missing, shifts = _features(
         cards, scenes, seed, batch_size, num_workers, channels, level_shift
     )
     if not scenes.multilabel and len(torch.unique(y)) < 2:
@@ -365,6 +368,7 @@ def _probe(
             "k": k if task == "knn" else None,
             "features": {name: int(x.shape[1]) for name, x in feats.items()},
             "bands_filled": missing,
+            "level_shift": shifts,  # DN added to each band's mean (another processing level)
             "gain_ci95": gain_ci,  # pretrained minus each baseline, paired bootstrap
         },
     )
