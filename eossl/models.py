@@ -18,9 +18,13 @@ def is_vit(name: str) -> bool:
     return name.startswith(("vit", "deit", "eva", "beit"))
 
 
+def _pretrained_cfg(model: nn.Module) -> dict:
+    return getattr(model, "pretrained_cfg", None) or {}
+
+
 def has_fixed_size(model: nn.Module) -> bool:
     """Whether a timm model is built for one input size (transformers), unlike a CNN."""
-    return bool((getattr(model, "pretrained_cfg", None) or {}).get("fixed_input_size"))
+    return bool(_pretrained_cfg(model).get("fixed_input_size"))
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -32,13 +36,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UserError(
-            f"{path}: not a plain tensor state_dict ({type(err).__name__}); "
-            "export weights with `eossl export`"
-        ) from err
+    from eossl.weights import read_pth
+
+    state = read_pth(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     return state
@@ -65,7 +65,7 @@ def create_backbone(
         model = timm.create_model(name, **kwargs)
     except RuntimeError as err:
         raise UserError(f"unknown backbone {name!r} ({err}); see timm.list_models()") from err
-    fixed = (getattr(model, "pretrained_cfg", None) or {}).get("input_size", (0, 0, 0))[-1]
+    fixed = _pretrained_cfg(model).get("input_size", (0, 0, 0))[-1]
     if img_size is not None and not is_vit(name) and has_fixed_size(model) and fixed != img_size:
         try:  # a Swin-like model built for its grid: build it for the crop size
             model = timm.create_model(name, **kwargs, img_size=img_size)

@@ -32,6 +32,7 @@ __all__ = [
     "list_cards",
     "load_card",
     "load_verified",
+    "read_pth",
     "registry_dir",
     "torchgeo_weights",
     "transforms_for",
@@ -170,6 +171,17 @@ def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
     return path
 
 
+def read_pth(path: Path) -> Any:
+    """A ``.pth`` file's content, never unpickling objects (a malicious file fails here)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(
+            f"{path}: not a plain tensor state_dict ({type(err).__name__}); export weights "
+            "with `eossl export`"
+        ) from err
+
+
 def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The backbone tensors of a card, after checking their sha256 against it.
 
@@ -177,13 +189,7 @@ def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
     one-line error.
     """
     path = verified_file(card, "pth")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # never unpickles objects: a malicious file fails here
-        raise UserError(
-            f"{path}: not a plain tensor state_dict ({type(err).__name__}); export weights "
-            "with `eossl export`"
-        ) from err
+    state = read_pth(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path}: not a state_dict of tensors; export weights with `eossl export`")
     broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
