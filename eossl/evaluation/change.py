@@ -148,15 +148,20 @@ def _once(mask: np.ndarray, ids: list[str]) -> np.ndarray:
 
 def convert_release(root: str | os.PathLike, chip: int, work: Path) -> Path:
     """OSCD in its release layout, converted into a store under ``work``."""
-    from eossl.data.convert.rasters import SKIP_HINT
+    from eossl.data.convert.rasters import BadFileError
     from eossl.data.convert.write import convert
 
     print(f"eossl: converting {root} (--layout oscd, {chip} px tiles)", file=sys.stderr)
     try:
         out, _ = convert(root, work / "oscd.zarr", "oscd", chip_size=chip, quiet=True)
-    except UserError as err:  # evaluate has no --skip-bad: convert has
-        hint = f"convert with `eossl convert {root} OUT --layout oscd --skip-bad`, then --data OUT"
-        raise UserError(str(err).replace(SKIP_HINT, hint)) from err
+    except UserError as err:  # a bad file: evaluate has no --skip-bad, convert has
+        if not isinstance(err.__cause__, BadFileError):
+            raise
+        bad = err.__cause__.bad
+        raise UserError(
+            f"{bad.path}: {bad.reason}; fix or remove it, or convert with `eossl convert "
+            f"{root} OUT --layout oscd --skip-bad`, then --data OUT"
+        ) from err
     return out
 
 

@@ -74,12 +74,11 @@ def error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-SKIP_HINT = "pass --skip-bad to skip bad files"  # the way out that bad_file_error offers
-
-
 def bad_file_error(bad: BadFile) -> UserError:
     """The one-line error that stops a run on a bad file (without ``--skip-bad``)."""
-    return UserError(f"{bad.path}: {bad.reason}; fix or remove it, or {SKIP_HINT}")
+    return UserError(
+        f"{bad.path}: {bad.reason}; fix or remove it, or pass --skip-bad to skip bad files"
+    )
 
 
 TIF_SUFFIXES = (".tif", ".tiff")
