@@ -7,6 +7,7 @@ values against rasterio and numpy, and that every path runs.
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -323,11 +324,7 @@ def test_band_file_of_several_bands_or_floats_is_a_bad_file(
     import rasterio
 
     src = _city_copy(tmp_path / "oscd")
-    second = src / IMAGES / "paris" / "imgs_2"
-    shared = second.resolve()
-    second.unlink()
-    shutil.copytree(shared, second)
-    band = next(second.glob("*_B03.tif"))
+    band = next(_own_second_date(src).glob("*_B03.tif"))
     with rasterio.open(band) as f:
         profile = {**f.profile, "count": count, "dtype": dtype}
         data = np.repeat(f.read(1)[None].astype(dtype), count, axis=0)
@@ -341,15 +338,10 @@ def test_band_file_of_several_bands_or_floats_is_a_bad_file(
 
 def test_nodata_in_either_date_is_unlabelled(tmp_path: Path) -> None:
     """Where a date has no data, no change can be judged: those pixels are 255."""
-    import shutil
-
     import rasterio
 
     src = _city_copy(tmp_path / "oscd")
-    second = src / IMAGES / "paris" / "imgs_2"
-    second.unlink()
-    shutil.copytree(realdata_dir() / "oscd" / IMAGES / "paris" / "imgs_2", second)
-    for band in second.glob("*.tif"):
+    for band in _own_second_date(src).glob("*.tif"):
         with rasterio.open(band, "r+") as f:
             data = f.read(1)
             data[:, : data.shape[1] // 4] = 0  # the left quarter: nodata
@@ -405,6 +397,25 @@ def _city_copy(root: Path, name: str = "paris") -> Path:
     return root
 
 
+def _rewrite_mask(src: Path, values: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Write ``values(mask)`` over paris's change mask in a :func:`_city_copy` release."""
+    import rasterio
+
+    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
+    with rasterio.open(mask, "r+") as f:
+        data = f.read(1)
+        f.write(values(data).astype(data.dtype), 1)
+
+
+def _own_second_date(src: Path) -> Path:
+    """paris's second date in a :func:`_city_copy` release, copied so a test may edit it."""
+    second = src / IMAGES / "paris" / "imgs_2"
+    shared = second.resolve()
+    second.unlink()
+    shutil.copytree(shared, second)
+    return second
+
+
 def _labels(store: Path) -> np.ndarray:
     return zarr.open_group(store, mode="r")["label"][...]
 
@@ -430,13 +441,9 @@ def test_mask_coding_named_on_the_command_line(
     tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
     """``--mask-coding 0-1``: an eossl-coded mask of 0 and 255 keeps 255 unlabelled."""
-    import rasterio
 
     src = _city_copy(tmp_path / "oscd")
-    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
-    with rasterio.open(mask, "r+") as f:
-        data = f.read(1)
-        f.write(np.where(data == 2, 255, 0).astype(data.dtype), 1)
+    _rewrite_mask(src, lambda data: np.where(data == 2, 255, 0))
     args = ["--layout", "oscd", "--chip-size", "64"]
     named = tmp_path / "named.zarr"
     assert main(["convert", str(src), str(named), *args, "--mask-coding", "0-1"]) == 0
@@ -456,16 +463,12 @@ def test_mask_coding_named_on_the_command_line(
 
 def test_binary_masks_read_as_oscd_s_own(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     """A 0/255 or 0/1 mask gives the labels of OSCD's 1/2 tif, with a one-line notice."""
-    import rasterio
 
     reference = tmp_path / "ref.zarr"
     src = _city_copy(tmp_path / "oscd")
     args = ["--layout", "oscd", "--chip-size", "64", "--quiet"]
     assert main(["convert", str(src), str(reference), *args]) == 0
-    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
-    with rasterio.open(mask, "r+") as f:
-        data = f.read(1)
-        f.write(np.where(data == 2, 255, 0).astype(data.dtype), 1)
+    _rewrite_mask(src, lambda data: np.where(data == 2, 255, 0))
     binary = tmp_path / "binary.zarr"
     assert main(["convert", str(src), str(binary), *args[:-1]]) == 0
     notice = [ln for ln in capfd.readouterr().err.splitlines() if "change masks not in" in ln]
@@ -574,12 +577,9 @@ def test_mask_that_labels_no_pixel_is_an_unlabelled_city(
     tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
     """A mask of 255 only: the city converts unlabelled, and the notice says so."""
-    import rasterio
 
     src = _city_copy(tmp_path / "oscd")
-    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
-    with rasterio.open(mask, "r+") as f:
-        f.write(np.full(f.shape, 255, f.dtypes[0]), 1)
+    _rewrite_mask(src, lambda data: np.full_like(data, 255))
     out = tmp_path / "o.zarr"
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
     notice = [ln for ln in capfd.readouterr().err.splitlines() if "labels no pixel" in ln]
