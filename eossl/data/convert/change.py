@@ -357,7 +357,7 @@ def mask_coding(values: set[int], where: str | Path, coding: str = "auto") -> tu
                 f"values {sorted(_CODING_VALUES[coding])}",
             )
         return MASK_CODINGS[coding]
-    if values - {0, 1, 2, 255}:
+    if values - set().union(*_CODING_VALUES.values()):
         raise BadFileError(
             where,
             f"change mask values {sorted(values)}: expected OSCD's 1 (no change) and 2 "
