@@ -15,7 +15,14 @@ import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
 
-__all__ = ["AugmentRecipe", "MultiBandAugment", "RandomBandGain", "moco_recipe", "seco_recipe"]
+__all__ = [
+    "AugmentRecipe",
+    "LevelJitter",
+    "MultiBandAugment",
+    "RandomBandGain",
+    "moco_recipe",
+    "seco_recipe",
+]
 
 
 @dataclass
@@ -80,6 +87,30 @@ class RandomBandGain(K.IntensityAugmentationBase2D):
     def apply_transform(self, input, params, flags, transform=None) -> Tensor:  # noqa: D102
         gain = params["gain"].to(input)[..., None, None]
         return input * gain + params["offset"].to(input)[..., None, None]
+
+
+class LevelJitter(nn.Module):
+    """Each image moved toward another processing level by a random share of their difference.
+
+    ``shift`` is, per band, how far the other level's mean lies (in the units of the
+    images: std units of standardised data), e.g. the atmosphere's path radiance that
+    separates Sentinel-2 L1C from L2A. Every image of a (..., C, H, W) batch gets
+    ``x + a * shift`` with its own ``a`` drawn from ``[0, max_share]``: views of one place
+    at both levels, and hazier or clearer than the mean, so features learn to ignore it.
+    """
+
+    def __init__(self, shift: Tensor, max_share: float = 1.5) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
+        self.max_share = max_share
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Shifted ``x`` (..., C, H, W)."""
+        share = torch.rand(*x.shape[:-3], 1, 1, 1, device=x.device, dtype=x.dtype)
+        return x + share * self.max_share * self.shift.to(x).view(-1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"max_share={self.max_share}"
 
 
 class MultiBandAugment(nn.Module):

@@ -75,3 +75,16 @@ def test_band_gain_keeps_each_band_affine_within_its_bounds() -> None:
         torch.testing.assert_close(flat_y, a[..., None] * flat_x + b[..., None], atol=1e-3, rtol=0)
         assert ((a >= 0.8 - 1e-4) & (a <= 1.2 + 1e-4)).all() and (b.abs() <= 0.5 + 1e-3).all()
         assert a.std() > 0.01  # drawn per band and sample, not one gain for all
+
+
+def test_level_jitter_moves_each_image_along_the_shift() -> None:
+    """x + a * max_share * shift: one share a in [0, 1] per image, the same for every pixel."""
+    from eossl.augment import LevelJitter
+
+    shift = torch.tensor([1.0, -2.0, 0.0])
+    x = torch.randn(16, 2, 3, 8, 8)
+    moved = LevelJitter(shift, max_share=1.5)(x) - x
+    share = moved[:, :, 0, 0, 0] / 1.5  # band 0's shift is 1
+    expected = 1.5 * share[..., None, None, None] * shift.view(-1, 1, 1)
+    torch.testing.assert_close(moved, expected.expand_as(moved))
+    assert (share >= 0).all() and (share <= 1).all() and share.std() > 0.1

@@ -476,3 +476,32 @@ def test_last_checkpoint_throttles_epoch_ends_but_saves_the_last() -> None:
         trainer.current_epoch = epoch
         every_epoch.on_train_epoch_end(trainer, None)
     assert saved[-3:] == [0, 1, 2]
+
+
+def test_level_jitter_is_the_published_difference(capsys: pytest.CaptureFixture) -> None:
+    """`data.level_jitter s2-l1c` on L2A data: SSL4EO-S12's L1C - L2A means, in std units."""
+    from eossl.data import SeasonalZarrDataModule
+    from eossl.errors import UserError
+    from eossl.sensors import get_sensor, level_shift
+
+    common = {"synthetic_samples": 8, "synthetic_size": 32, "num_workers": 0}
+    dm = SeasonalZarrDataModule(None, sensor="s2-l2a", level_jitter="s2-l1c", **common)
+    dm.setup()
+    l2a = get_sensor("s2-l2a")
+    _, shift = level_shift(l2a, get_sensor("s2-l1c"))
+    expected = [shift[b] / s for b, s in zip(l2a.band_names, dm.stats.std, strict=True)]
+    torch.testing.assert_close(dm.jitter.shift, torch.tensor(expected))
+    assert "moved toward s2-l1c" in capsys.readouterr().err
+    for other, says in (("landsat-oli-sr", "no published difference"), ("s2-l2a", "no published")):
+        bad = SeasonalZarrDataModule(None, sensor="s2-l2a", level_jitter=other, **common)
+        with pytest.raises(UserError, match=says):
+            bad.setup()
+
+
+def test_level_jitter_trains_from_the_command_line(tmp_path: Path) -> None:
+    """`eossl pretrain --data.level_jitter` runs a real Lightning step and records it."""
+    out = tmp_path / "run"
+    args = ["--sensor", "s2-l2a", "--data.level_jitter", "s2-l1c", "--trainer.max_epochs", "1"]
+    args += ["--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0"]
+    assert _run("--out", str(out), *args, *TINY) == 0
+    assert "level_jitter: s2-l1c" in (out / "config.yaml").read_text()

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
+from eossl.augment import LevelJitter
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.io.reader import Reader
 from eossl.data.multimodal import MultiModalDataset, Pairing
@@ -27,7 +28,7 @@ from eossl.data.positives import PHENOLOGICAL, Positives
 from eossl.data.samples import stores_of
 from eossl.data.workers import loader_workers, start_worker_server
 from eossl.errors import UserError
-from eossl.sensors import Sensor, fused_sensor, get_sensors
+from eossl.sensors import Sensor, fused_sensor, get_sensor, get_sensors, level_shift
 
 __all__ = ["SeasonalZarrDataModule", "train_val_split"]
 
@@ -174,6 +175,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             ``tensorstore`` or ``zarr``; see docs/schema.md, "Reading".
         pairing: with several sensors, which of their timestamps go with the optical
             sensor's: ``nearest`` in time or ``independent`` draws.
+        level_jitter: another processing level of the sensor (``s2-l1c`` for L2A data):
+            every training image is moved toward it by a random share (0 to
+            ``level_jitter_max``) of the two levels' published mean difference (see
+            :func:`eossl.sensors.level_shift`), so weights meet both levels in pretraining.
+        level_jitter_max: the largest share of that difference.
     """
 
     def __init__(
@@ -196,6 +202,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         synthetic_size: int = 128,
         reader: Reader = "auto",
         pairing: Pairing = "nearest",
+        level_jitter: str | None = None,
+        level_jitter_max: float = 1.5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -229,6 +237,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.synthetic_size = synthetic_size
         self.reader = reader
         self.pairing = pairing
+        self.level_jitter = level_jitter
+        self.level_jitter_max = level_jitter_max
+        self.jitter: LevelJitter | None = None
         self.dataset: SeasonalZarrDataset | MultiModalDataset | None = None
         self.stats: BandStats | None = None
         self.normalize: BandNormalize | StackNormalize | None = None
@@ -317,6 +328,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         else:
             self.stats = self.sensor_stats[self.sensor.name]
             self.normalize = norms[self.sensor.name]
+        if self.level_jitter is not None:
+            self.jitter = self._level_jitter(self.level_jitter)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         if cores is not None and self.num_workers > cores:
             _say(
@@ -325,6 +338,34 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             )
         if self.num_workers > 0:
             start_worker_server(dataset.uses_tensorstore)
+
+    def _level_jitter(self, other: str) -> LevelJitter:
+        """The jitter toward ``other``'s level, in std units of this run's statistics."""
+        if len(self.sensors) > 1:
+            raise UserError("data.level_jitter takes a single sensor's data")
+        if not 0 < self.level_jitter_max <= 10:
+            raise UserError(
+                f"data.level_jitter_max must be in (0, 10], got {self.level_jitter_max}"
+            )
+        to = get_sensor(other)
+        found = level_shift(self.sensor, to)
+        if found is None:
+            raise UserError(
+                f"data.level_jitter {other}: no published difference between {self.sensor.name} "
+                f"and {to.name} (two processing levels of one platform, e.g. s2-l2a and s2-l1c)"
+            )
+        release, shift = found
+        assert self.stats is not None
+        vector = [
+            shift.get(b, 0.0) / s
+            for b, s in zip(self.sensor.band_names, self.stats.std, strict=True)
+        ]
+        largest = sorted(shift.items(), key=lambda kv: -abs(kv[1]))[:3]
+        _say(
+            f"eossl: each view moved toward {to.name} by 0-{self.level_jitter_max:g} x the "
+            f"{release} mean difference ({', '.join(f'{b} {v:+.0f}' for b, v in largest)}, ...)"
+        )
+        return LevelJitter(torch.tensor(vector), self.level_jitter_max)
 
     def describe_positives(self) -> str:
         """One line saying what the positive pair of each location is in this run."""
@@ -417,6 +458,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """
         batch = self.normalise(batch)
         trainer = self.trainer
+        if self.jitter is not None and trainer is not None and trainer.training:
+            batch["image"] = self.jitter.to(batch["image"].device)(batch["image"])
         module = trainer.lightning_module if trainer is not None else None
         augment = getattr(module, "augment_batch", None)
         if augment is not None and trainer.training:
