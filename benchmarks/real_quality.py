@@ -39,6 +39,9 @@ RECIPES: dict[str, list[str]] = {
                         "--model.init_args.augment.band_gain", "0.2",
                         "--model.init_args.augment.band_offset", "0.5",
                         "--model.init_args.spectral_weight", "1.0"],
+    # setting 14: L2A views moved toward L1C by a random share of the published difference
+    "simclr-jitter": ["--method", "simclr", "--preset", "patches",
+                      "--data.level_jitter", "s2-l1c"],
     # curation at the same budget: half the samples, twice the epochs (give --epochs 2x)
     "simclr-curated": ["--method", "simclr", "--preset", "patches",
                        "--curation.keep", "0.5", "--curation.every_n_epochs", "10"],
