@@ -492,7 +492,12 @@ def test_level_jitter_is_the_published_difference(capsys: pytest.CaptureFixture)
     expected = [shift[b] / s for b, s in zip(l2a.band_names, dm.stats.std, strict=True)]
     torch.testing.assert_close(dm.jitter.shift, torch.tensor(expected))
     assert "moved toward s2-l1c" in capsys.readouterr().err
-    for other, says in (("landsat-oli-sr", "no published difference"), ("s2-l2a", "no published")):
+    cases = [
+        ("landsat-oli-sr", "no published"),
+        ("s2-l2a", "no published"),
+        ("x", "level_jitter: unknown"),
+    ]
+    for other, says in cases:
         bad = SeasonalZarrDataModule(None, sensor="s2-l2a", level_jitter=other, **common)
         with pytest.raises(UserError, match=says):
             bad.setup()

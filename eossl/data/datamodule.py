@@ -347,7 +347,10 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             raise UserError(
                 f"data.level_jitter_max must be in (0, 10], got {self.level_jitter_max}"
             )
-        to = get_sensor(other)
+        try:
+            to = get_sensor(other)
+        except UserError as err:
+            raise UserError(f"data.level_jitter: {err}") from err
         found = level_shift(self.sensor, to)
         if found is None:
             raise UserError(
