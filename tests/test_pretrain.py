@@ -1,6 +1,7 @@
 """`eossl pretrain` end to end: real LightningCLI, real Lightning training on tiny stores."""
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -501,6 +502,12 @@ def test_level_jitter_is_the_published_difference(capsys: pytest.CaptureFixture)
         bad = SeasonalZarrDataModule(None, sensor="s2-l2a", level_jitter=other, **common)
         with pytest.raises(UserError, match=says):
             bad.setup()
+    # values in other units (reflectance 0-1 stored as is): the shift would be 1e5 stds
+    dm.stats = dataclasses.replace(dm.stats, std=tuple(s * 1e-4 for s in dm.stats.std))
+    with pytest.raises(UserError, match="not in s2-l2a's DN"):
+        dm._level_jitter("s2-l1c")
+    with pytest.raises(UserError, match="level_jitter_max must be in"):
+        SeasonalZarrDataModule(None, sensor="s2-l2a", level_jitter_max=float("nan"))
 
 
 def test_level_jitter_trains_from_the_command_line(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ from eossl.sensors import Sensor, fused_sensor, get_sensor, get_sensors, level_s
 
 __all__ = ["SeasonalZarrDataModule", "train_val_split"]
 
+MAX_JITTER_STD = 10.0  # a level shift larger than this many stds means other units
+
 
 @rank_zero_only
 def _say(line: str) -> None:
@@ -240,6 +242,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.level_jitter = level_jitter
         self.level_jitter_max = level_jitter_max
         self.jitter: LevelJitter | None = None
+        if not 0 < level_jitter_max <= 10:  # also NaN
+            raise UserError(f"data.level_jitter_max must be in (0, 10], got {level_jitter_max}")
         self.dataset: SeasonalZarrDataset | MultiModalDataset | None = None
         self.stats: BandStats | None = None
         self.normalize: BandNormalize | StackNormalize | None = None
@@ -343,10 +347,6 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """The jitter toward ``other``'s level, in std units of this run's statistics."""
         if len(self.sensors) > 1:
             raise UserError("data.level_jitter takes a single sensor's data")
-        if not 0 < self.level_jitter_max <= 10:
-            raise UserError(
-                f"data.level_jitter_max must be in (0, 10], got {self.level_jitter_max}"
-            )
         try:
             to = get_sensor(other)
         except UserError as err:
@@ -355,7 +355,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         if found is None:
             raise UserError(
                 f"data.level_jitter {other}: no published difference between {self.sensor.name} "
-                f"and {to.name} (two processing levels of one platform, e.g. s2-l2a and s2-l1c)"
+                f"and {to.name}; the levels with one are Sentinel-2's s2-l1c and s2-l2a"
             )
         release, shift = found
         assert self.stats is not None
@@ -363,6 +363,13 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             shift.get(b, 0.0) / s
             for b, s in zip(self.sensor.band_names, self.stats.std, strict=True)
         ]
+        band, std = max(zip(self.sensor.band_names, vector, strict=True), key=lambda b: abs(b[1]))
+        if abs(std) > MAX_JITTER_STD:
+            raise UserError(
+                f"data.level_jitter: {band}'s shift ({shift[band]:+.0f} DN) is {abs(std):.3g} of "
+                f"the store's standard deviations: its values are not in {self.sensor.name}'s DN "
+                "(reflectance 0-1?) or the band is constant; check the store's stats"
+            )
         largest = sorted(shift.items(), key=lambda kv: -abs(kv[1]))[:3]
         _say(
             f"eossl: each view moved toward {to.name} by 0-{self.level_jitter_max:g} x the "
