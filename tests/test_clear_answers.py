@@ -144,6 +144,14 @@ def test_eurosat_files_of_the_wrong_shape_and_one_class(
         error = _one_error(capsys)
         assert "River_bad.tif" in error and f"{w}x{h} px" in error
         assert "expected 13" in error if count == 3 else "must be of one size" in error
+        assert str(root) in error  # the user's file, not the link TorchGeo reads
+    nan = np.full((13, 64, 64), 1000, np.float32)
+    nan[:, :8, :8] = np.nan  # TorchGeo casts it to int32: INT_MIN, silently
+    profile = {"driver": "GTiff", "count": 13, "height": 64, "width": 64, "dtype": "float32"}
+    with rasterio.open(bad, "w", **profile) as dst:
+        dst.write(nan)
+    assert main(args) == 2
+    assert "River_bad.tif: NaN or infinite values" in _one_error(capsys)
     bad.unlink()
     shutil.rmtree(root / "River")
     assert main(args) == 2  # was accuracy 1.000 for every feature set

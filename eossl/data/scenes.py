@@ -25,6 +25,7 @@ from eossl.errors import UserError
 __all__ = ["BENCHMARKS", "SceneData", "canonical_band", "match_bands", "open_scenes"]
 
 BENCHMARKS = ("eurosat", "bigearthnet")
+INT32_MIN = -(2**31)  # what NaN becomes in TorchGeo's int32 cast of a EuroSAT file
 Split = Literal["train", "val", "test"]
 
 
@@ -96,9 +97,9 @@ class _Checked(Dataset):
 
     def where(self, index: int) -> str:
         """The file (EuroSAT) or folder (BigEarthNet) of item ``index``."""
-        if hasattr(self.data, "samples"):
-            return str(self.data.samples[index][0])
-        return str(Path(self.data._load_paths(index)[0]).parent)
+        if hasattr(self.data, "samples"):  # the user's file, not the link TorchGeo reads
+            return str(Path(self.data.samples[index][0]).resolve())
+        return str(Path(self.data._load_paths(index)[0]).resolve().parent)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         try:
@@ -111,6 +112,12 @@ class _Checked(Dataset):
         c, h, w = item["image"].shape
         if c != self.bands:
             raise UserError(f"{self.where(index)}: {c} bands of {w}x{h} px; expected {self.bands}")
+        image = item["image"]
+        if not torch.isfinite(image).all() or (image <= INT32_MIN).any():
+            raise UserError(
+                f"{self.where(index)}: NaN or infinite values (a float file; the benchmark's "
+                "files are integer DN): fix or remove it"
+            )
         first, size = self.seen.setdefault("size", (self.where(index), (h, w)))
         if (h, w) != size:
             raise UserError(
