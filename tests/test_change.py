@@ -585,3 +585,17 @@ def test_mask_that_labels_no_pixel_is_an_unlabelled_city(
     notice = [ln for ln in capfd.readouterr().err.splitlines() if "labels no pixel" in ln]
     assert len(notice) == 1 and "paris" in notice[0]
     assert "label" not in zarr.open_group(out, mode="r")  # no city labelled: no labels at all
+
+
+def test_converted_cities_verify_clean(small_store: Path) -> None:
+    """Every chunk of a change store is written (labels of no change too): verify finds none
+    missing, and a deleted label shard is named."""
+    from eossl.data.io.verify import verify_store
+
+    assert verify_store(small_store, quiet=True).damage == []
+    copy = small_store.parent / "copy.zarr"
+    shutil.copytree(small_store, copy)
+    shard = sorted((copy / "label").rglob("c/*/*/*"))[-1]
+    shard.unlink()
+    (damage,) = verify_store(copy, quiet=True).damage
+    assert damage.array == "label" and damage.problem == "file missing"

@@ -123,3 +123,46 @@ def test_unreadable_metadata_and_zip_are_one_line(
     assert main(["verify", str(broken), "--quiet"]) == 2
     (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
     assert "broken.zarr.zip" in error
+
+
+def test_missing_chunk_file_names_its_samples(store: Path, capsys: pytest.CaptureFixture) -> None:
+    """eossl writes every chunk (fill values too): a deleted shard is damage, not nodata."""
+    shard = store / "bands" / "c" / "1" / "0" / "0" / "0" / "0"  # samples 4-7
+    shard.unlink()
+    (damage,) = verify_store(store, quiet=True).damage
+    assert damage.file == "bands/c/1/0/0/0/0" and damage.samples == (4, 8)
+    assert damage.problem == "file missing"
+    assert main(["verify", str(store), "--quiet"]) == 2
+    assert "1 damaged chunk(s)" in capsys.readouterr().err
+
+
+def test_chunks_of_fill_values_are_written(tmp_path: Path) -> None:
+    """Samples of nodata (the fill value) are written too: a clean store has no missing file."""
+    from eossl.data.io.writer import StoreSpec, StoreWriter
+
+    spec = StoreSpec(
+        samples=4, times=2, band_names=["a", "b"], height=4, width=4, dtype="uint16", shard=2
+    )  # fmt: skip
+    writer = StoreWriter(tmp_path / "x.zarr", spec)
+    for start, stop in writer.pending():
+        writer.write(start, stop, {"bands": np.zeros((2, 2, 2, 4, 4), "uint16")})  # all nodata
+    out = writer.finalize()
+    assert (out / "bands" / "c" / "1" / "0" / "0" / "0" / "0").is_file()
+    assert verify_store(out, quiet=True).damage == []
+
+
+@pytest.mark.parametrize("where", ["root", "bands"])
+@pytest.mark.parametrize("text", ["[]", "{}", '{"zarr_format": 3, "node_type": "array"}'])
+def test_metadata_of_the_wrong_shape_is_one_line(
+    store: Path, where: str, text: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A zarr.json that parses but is no zarr metadata: one line naming it (was a traceback)."""
+    meta = store / "zarr.json" if where == "root" else store / "bands" / "zarr.json"
+    meta.write_text(text)
+    assert main(["verify", str(store), "--quiet"]) == 2
+    (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert str(meta) in error and "metadata" in error
+    for command in (["info", str(store)], ["stats", str(store), "--quiet"]):  # were tracebacks
+        assert main(command) == 2
+        (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+        assert str(store) in error and ("metadata" in error or "cannot open" in error)

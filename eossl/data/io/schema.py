@@ -7,6 +7,7 @@ files (``*.zarr.zip``), in zarr format 2 or 3.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -192,11 +193,30 @@ class StoreInfo:
     attrs: dict[str, Any]
 
 
+def _check_metadata(path: Path) -> None:
+    """Each variable's metadata file of a directory store parses as zarr metadata."""
+    if not path.is_dir():
+        return
+    root = [path / "zarr.json"] if (path / "zarr.json").exists() else []
+    for meta in root + sorted(path.glob("*/zarr.json")) + sorted(path.glob("*/.zarray")):
+        try:
+            doc = json.loads(meta.read_text())
+            ok = isinstance(doc, dict) and ("node_type" in doc or meta.name == ".zarray")
+            ok = ok and (meta not in root or doc.get("node_type") == "group")
+        except (ValueError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            raise UserError(
+                f"{meta}: damaged zarr metadata; restore the file or convert the store again"
+            )
+
+
 def validate(
     path: Path, group: zarr.Group | None = None, sensor: Sensor | None = None
 ) -> StoreInfo:
     """Check a store against the schema, raising a one-line ``UserError`` on a mismatch."""
     group = open_group(path) if group is None else group
+    _check_metadata(path)
     if group.attrs.get("eossl_complete") is False:
         raise UserError(
             f"{path}: this store was not completely written; rerun the command "

@@ -11,6 +11,7 @@ Files are checked in parallel threads (the checksums release the GIL).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import mmap
 import os
@@ -69,6 +70,7 @@ class _Array:
     index_at_end: bool
     by_sample: bool  # the first axis is the sample axis
     separator: str
+    every_chunk: bool = False  # every chunk was written: a missing one is damage
 
 
 def _chunk_ok(data: Any, offset: int, size: int) -> bool:
@@ -93,7 +95,7 @@ def _samples(
     return start, min(start + size[0], array.shape[0])
 
 
-def _v3_arrays(store: Path) -> Iterator[_Array]:
+def _v3_arrays(store: Path, every_chunk: bool = False) -> Iterator[_Array]:
     for meta_path in sorted(store.rglob("zarr.json")):
         try:
             meta = json.loads(meta_path.read_text())
@@ -102,25 +104,41 @@ def _v3_arrays(store: Path) -> Iterator[_Array]:
                 f"{meta_path}: unreadable zarr metadata ({type(err).__name__}); restore the "
                 "file or convert the store again"
             ) from err
+        if not isinstance(meta, dict) or meta.get("node_type") not in ("array", "group"):
+            raise UserError(
+                f"{meta_path}: not zarr metadata (no node_type); restore the file or convert "
+                "the store again"
+            )
         if meta.get("node_type") != "array":
             continue
-        codecs = meta.get("codecs", [])
-        shard = next((c for c in codecs if c.get("name") == "sharding_indexed"), None)
-        conf = shard["configuration"] if shard else {}
-        inner_codecs = conf.get("codecs", codecs)
-        encoding = meta.get("chunk_key_encoding", {})
-        dims = meta.get("dimension_names") or []
-        yield _Array(
-            name=meta_path.parent.relative_to(store).as_posix(),
-            shape=tuple(meta["shape"]),
-            chunks=tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
-            inner=tuple(conf["chunk_shape"]) if shard else None,
-            checksum=any(c.get("name") == "crc32c" for c in inner_codecs),
-            index_checksum=any(c.get("name") == "crc32c" for c in conf.get("index_codecs", [])),
-            index_at_end=conf.get("index_location", "end") == "end",
-            by_sample=bool(dims) and dims[0] == "sample",
-            separator=encoding.get("configuration", {}).get("separator", "/"),
-        )
+        try:
+            yield dataclasses.replace(_array(store, meta_path, meta), every_chunk=every_chunk)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise UserError(
+                f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
+                "the file or convert the store again"
+            ) from err
+
+
+def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> _Array:
+    """Where one format-3 array's chunks lie, from its ``zarr.json``."""
+    codecs = meta.get("codecs", [])
+    shard = next((c for c in codecs if c.get("name") == "sharding_indexed"), None)
+    conf = shard["configuration"] if shard else {}
+    inner_codecs = conf.get("codecs", codecs)
+    encoding = meta.get("chunk_key_encoding", {})
+    dims = meta.get("dimension_names") or []
+    return _Array(
+        name=meta_path.parent.relative_to(store).as_posix(),
+        shape=tuple(meta["shape"]),
+        chunks=tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
+        inner=tuple(conf["chunk_shape"]) if shard else None,
+        checksum=any(c.get("name") == "crc32c" for c in inner_codecs),
+        index_checksum=any(c.get("name") == "crc32c" for c in conf.get("index_codecs", [])),
+        index_at_end=conf.get("index_location", "end") == "end",
+        by_sample=bool(dims) and dims[0] == "sample",
+        separator=encoding.get("configuration", {}).get("separator", "/"),
+    )
 
 
 def _chunk_coords(array: _Array, key: str) -> tuple[int, ...]:
@@ -184,6 +202,15 @@ def _check_v3_bytes(
     damage = []
     for i, (offset, size) in enumerate(table):
         if offset == _EMPTY and size == _EMPTY:
+            inner = np.unravel_index(i, per_shard)
+            start = [
+                c * o + int(k) * n
+                for c, o, k, n in zip(coords, array.chunks, inner, array.inner, strict=False)
+            ]
+            if array.every_chunk and all(a < b for a, b in zip(start, array.shape, strict=False)):
+                first = coords[0] * per_shard[0] + int(inner[0]) if coords else 0
+                samples = _samples(array, (first,), array.inner)
+                damage.append(bad(f"chunk {i} of the shard is missing", samples))
             continue
         past = offset + size > end
         if past or (array.checksum and not _chunk_ok(data, offset, size)):
@@ -298,12 +325,14 @@ def verify_store(
             return _check_zip_members(store, arrays, block)
 
     elif (store / "zarr.json").exists():
+        arrays = list(_v3_arrays(store, every_chunk=_every_chunk(store)))
         files = [
             (array, path)
-            for array in _v3_arrays(store)
+            for array in arrays
             for path in sorted((store / array.name).rglob("*"))
             if path.is_file() and _is_chunk_file(store / array.name, path)
         ]
+        check.damage += _missing_files(store, arrays, files)
         blocks, totals = _batches(files, [max(1, p.stat().st_size) for _, p in files], 64 << 20)
         check.files = len(files)
 
@@ -331,6 +360,40 @@ def verify_store(
         check.bytes += size
         check.damage += damage
     return check
+
+
+def _every_chunk(store: Path) -> bool:
+    """Whether a complete store says it was written with every chunk (fill values too)."""
+    try:  # damaged metadata is reported by _v3_arrays
+        attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+        return bool(attrs.get("eossl_every_chunk")) and attrs.get("eossl_complete") is True
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def _missing_files(
+    store: Path, arrays: list[_Array], files: list[tuple[_Array, Path]]
+) -> list[Damage]:
+    """A damage for each chunk (or shard) file that a store written in full lacks.
+
+    Checked for ``bands`` and every variable with a file: one a converter leaves at its
+    fill value (``location_id`` where unknown) has none.
+    """
+    found = {path for _, path in files}
+    written = {array.name for array, _ in files} | {"bands"}
+    damage = []
+    for array in arrays:
+        if not array.every_chunk or array.name not in written:
+            continue
+        grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
+        for coords in np.ndindex(*grid):
+            key = array.separator.join(["c", *map(str, coords)])
+            path = store / array.name / key
+            if path not in found:
+                rel = path.relative_to(store).as_posix()
+                samples = _samples(array, coords, array.chunks)
+                damage.append(Damage(str(store), rel, array.name, samples, "file missing"))
+    return damage
 
 
 def _is_chunk_file(array_dir: Path, path: Path) -> bool:

@@ -33,6 +33,7 @@ __all__ = ["StoreSpec", "StoreWriter", "auto_shard"]
 
 _TIME_ATTRS = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
 _DONE = ".eossl_done"
+EVERY_CHUNK = {"write_empty_chunks": True}  # a chunk of fill values is written too
 
 
 @dataclass
@@ -197,6 +198,7 @@ class StoreWriter:
                 **labels,
                 "eossl_schema_version": SCHEMA_VERSION,
                 "eossl_complete": False,
+                "eossl_every_chunk": True,  # `eossl verify` reports a missing chunk file
                 "eossl_spec": s.fingerprint(),
             }
         )
@@ -241,6 +243,7 @@ class StoreWriter:
                 compressors=comp,
                 attributes=attrs,
                 fill_value=fill,
+                config=EVERY_CHUNK,
             )
         comp = compressors(self.spec.codec, 3)
         if dtype is str:  # strings: not compressed, but checked like the rest
@@ -255,6 +258,7 @@ class StoreWriter:
             dimension_names=list(dims),
             attributes=attrs,
             fill_value=fill,
+            config=EVERY_CHUNK,
         )
 
     def pending(self) -> list[tuple[int, int]]:
@@ -291,7 +295,7 @@ class StoreWriter:
             if name == "time_" and np.issubdtype(value.dtype, np.datetime64):
                 value = value.astype("datetime64[ns]").view("int64")
             try:
-                self.group[name][start:stop] = value
+                self.group[name].with_config(EVERY_CHUNK)[start:stop] = value
             except OSError as err:
                 raise UserError(
                     f"{self.partial}: could not write samples {start}-{stop} "
