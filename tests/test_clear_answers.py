@@ -135,6 +135,8 @@ def test_eurosat_files_of_the_wrong_shape_and_one_class(
     args += ["--out", str(tmp_path / "eval")]
     assert main(args) == 0
     capsys.readouterr()
+    assert main([*args, "--k", "100"]) == 2  # was run with 7 neighbours, reported as k=100
+    assert "a fold trains on 7 samples" in _one_error(capsys)
     bad = root / "River" / "River_bad.tif"
     for count, (h, w) in ((3, (64, 64)), (13, (40, 50))):
         profile = {"driver": "GTiff", "count": count, "height": h, "width": w, "dtype": "uint16"}

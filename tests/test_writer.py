@@ -78,12 +78,14 @@ def test_spec_mismatch_restarts_partial(tmp_path: Path) -> None:
     spec = StoreSpec(
         samples=4, times=2, band_names=["a", "b"], height=4, width=4, dtype="uint16", shard=2
     )
-    StoreWriter(tmp_path / "x.zarr", spec)  # leaves an empty partial store
+    assert not StoreWriter(tmp_path / "x.zarr", spec).restarted  # leaves an empty partial
+    assert not StoreWriter(tmp_path / "x.zarr", spec).restarted  # the same: resumed
     other = StoreSpec(
         samples=4, times=3, band_names=["a", "b"], height=4, width=4, dtype="uint16", shard=2
     )
     writer = StoreWriter(tmp_path / "x.zarr", other)
     assert writer.group["bands"].shape[1] == 3 and len(writer.pending()) == 2
+    assert writer.restarted  # the converters say so in one line
 
 
 def test_builtin_store_is_cached_and_rebuilt_if_incomplete(tmp_path: Path) -> None:

@@ -331,6 +331,10 @@ def _probe(
         raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
+    test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
+    n_train = n - max(len(f) for f in test_folds)
+    if task == "knn" and k is not None and k > n_train:
+        raise UserError(f"--k {k}: a fold trains on {n_train} samples; choose k up to that")
     feats, y, missing, shifts = _features(
         cards, scenes, seed, batch_size, num_workers, channels, level_shift
     )
@@ -339,8 +343,6 @@ def _probe(
             f"{scenes.name}: every sample is of one class ({scenes.class_names[int(y[0])]}); "
             "a probe needs at least 2 classes"
         )
-    test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
-    n_train = n - max(len(f) for f in test_folds)
     k = k or default_k(n_train)
     probe = functools.partial(knn_predict, k=k) if task == "knn" else linear_predict
     tested = np.concatenate(test_folds)

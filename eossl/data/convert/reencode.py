@@ -188,6 +188,12 @@ def reencode(
         time="time_" in group,
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
+    if writer.restarted and not quiet:
+        from eossl.console import console
+
+        console(stderr=True).print(
+            f"eossl: {writer.partial} was begun from other sources or settings; starting again"
+        )
     if writer.resumed_blocks and not quiet:
         from eossl.console import console
 

@@ -290,6 +290,10 @@ def _write(
         time=getattr(plan, "dated", True),
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
+    if writer.restarted and not quiet:
+        console(stderr=True).print(
+            f"eossl: {writer.partial} was begun from other sources or settings; starting again"
+        )
     if writer.resumed_blocks and not quiet:
         console(stderr=True).print(
             f"resuming {writer.partial}: {writer.resumed_blocks} of {len(spec.blocks())} "

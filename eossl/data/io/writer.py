@@ -105,12 +105,14 @@ class StoreWriter:
         if self.out.exists() or self.out.is_symlink():
             check_replaceable(self.out, overwrite)
             _remove(self.out)
+        self.restarted = False  # a partial store of other sources or settings was replaced
         if self.partial.exists() and self._resumable():
             _remove_temp_files(self.partial)  # a kill mid-write leaves zarr's temp files
             self.group = zarr.open_group(self.partial, mode="r+")
         else:
             if self.partial.exists():
                 _remove(self.partial)
+                self.restarted = True
             self.group = self._create()
 
     @property
