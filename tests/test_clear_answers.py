@@ -329,3 +329,23 @@ def test_integer_sample_coordinate_converts_to_string_ids(v11_s2: Path, tmp_path
     assert main(["convert", str(tmp_path / "src"), str(out), "--layout", "zarr", "--quiet"]) == 0
     ids = zarr.open_group(out, mode="r")["location_id"][...]
     assert [str(i) for i in ids] == [str(i) for i in range(ds.sizes["sample"])]
+
+
+def test_patches_of_no_valid_pixel_are_said(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An all-NaN patch is converted (masked whole), with a one-line count (was silent)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        image = np.random.default_rng(i).random((4, 16, 16)).astype("float32")
+        if i == 0:
+            image[:] = np.nan
+        profile = {"driver": "GTiff", "count": 4, "height": 16, "width": 16, "dtype": "float32"}
+        profile.update(crs="EPSG:32631", transform=from_origin(500000, 5000000, 10, 10))
+        with rasterio.open(src / f"p{i}.tif", "w", **profile) as dst:
+            dst.write(image)
+    assert main(["convert", str(src), str(tmp_path / "p.zarr"), "--layout", "patches"]) == 0
+    assert "1 image(s) hold no valid pixel" in capsys.readouterr().err

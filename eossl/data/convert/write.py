@@ -304,6 +304,9 @@ def _write(
         start, stop, part = item
         data, bad = part.read_block(0, stop - start, skip_bad)
         report = {"bad": [b.as_dict() for b in bad], "nonfinite": getattr(part, "nonfinite", 0)}
+        if "cloud_mask" in data and "sample_id" in data:  # images read, but of no valid pixel
+            blank = (np.asarray(data["cloud_mask"]) == 6).all(axis=(-2, -1))
+            report["empty"] = int((blank & (np.asarray(data["sample_id"]) != "")).sum())
         writer.write(start, stop, data, report=report)
         return len(bad)
 
@@ -328,6 +331,12 @@ def _write(
         console(stderr=True).print(
             f"eossl: {nonfinite} pixel(s) held inf or NaN in some band: stored as nodata "
             "and masked (cloud_mask 6), as the source's nodata is"
+        )
+    empty = sum(report.get("empty", 0) for report in reports)
+    if empty and not quiet:
+        console(stderr=True).print(
+            f"eossl: {empty} image(s) hold no valid pixel (all nodata, NaN or inf): kept, "
+            "masked whole (cloud_mask 6)"
         )
     skipped = [*plan.skipped, *read_bad]
     if "time_" in writer.group:
