@@ -203,8 +203,10 @@ def pretrain_cli(argv: list[str]) -> None:
         args += ["--config", str(demo_config(known.method))]
     elif known.data is not None:
         from eossl.data.io.schema import find_stores
+        from eossl.data.samples import as_roots, listed_roots
 
-        find_stores(known.data)  # a missing path fails here, in one line
+        for path in as_roots(listed_roots(known.data)):
+            find_stores(path)  # a missing path fails here, in one line
         args += ["--data.data", known.data]
     names = ",".join(s.name for s in sensors)
     args += ["--data.sensor", known.sensor if is_card_file(known.sensor) else names]

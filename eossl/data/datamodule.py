@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subs
 from eossl.augment import LevelJitter
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.io.reader import Reader
+from eossl.data.levels import LevelNormalize, MixedLevelDataset, group_levels
 from eossl.data.multimodal import MultiModalDataset, Pairing
 from eossl.data.normalize import (
     BandNormalize,
@@ -25,7 +26,7 @@ from eossl.data.normalize import (
 )
 from eossl.data.phenology import ensure_phenology
 from eossl.data.positives import PHENOLOGICAL, Positives
-from eossl.data.samples import stores_of
+from eossl.data.samples import listed_roots, stores_of
 from eossl.data.workers import loader_workers, start_worker_server
 from eossl.errors import UserError
 from eossl.sensors import Sensor, fused_sensor, get_sensor, get_sensors, level_shift
@@ -148,6 +149,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
 
     Args:
         data: store, ``.zarr.zip`` or folder of stores; ``None`` for the built-in sample.
+            Several, separated by commas, train together; those of another processing
+            level of the sensor (``l1c.zarr,l2a.zarr`` with ``s2-l1c``) are band-matched
+            and normalised with their own statistics (see :mod:`eossl.data.levels`).
         sensor: sensor card name or alias (``s2``, ``s2-l2a``, ``s1``, ``landsat-oli-sr``...),
             or several separated by commas (``s1,s2``).
         seasons: timestamps per sample (2 for seasonal contrast).
@@ -244,9 +248,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.jitter: LevelJitter | None = None
         if not 0 < level_jitter_max <= 10:  # also NaN
             raise UserError(f"data.level_jitter_max must be in (0, 10], got {level_jitter_max}")
-        self.dataset: SeasonalZarrDataset | MultiModalDataset | None = None
+        self.dataset: SeasonalZarrDataset | MultiModalDataset | MixedLevelDataset | None = None
         self.stats: BandStats | None = None
-        self.normalize: BandNormalize | StackNormalize | None = None
+        self.normalize: BandNormalize | StackNormalize | LevelNormalize | None = None
         self.sensor_stats: dict[str, BandStats] = {}
         self.curated_size: int | None = None  # set by curation: samples per epoch
         self.selection: np.ndarray | None = None  # the training positions curation keeps
@@ -255,7 +259,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
     def root(self) -> str | list[str]:
         """The data path in use (the cached synthetic stores when ``data`` is None)."""
         if self.data is not None:
-            return self.data
+            return listed_roots(self.data)
         from eossl.data.synthetic.store import builtin_store
 
         stores = [
@@ -291,8 +295,14 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             "dtype": "stored",  # converted to float on the device, in on_after_batch_transfer
             "reader": self.reader,
         }
-        dataset: SeasonalZarrDataset | MultiModalDataset
-        if len(self.sensors) > 1:
+        dataset: SeasonalZarrDataset | MultiModalDataset | MixedLevelDataset
+        root = self.root
+        levels = group_levels(root, self.sensor) if isinstance(root, list) else {}
+        if len(self.sensors) == 1 and len(levels) > 1:
+            dataset = MixedLevelDataset(levels, self.sensor, **common)
+            parts = dataset.parts
+            _say(dataset.describe())
+        elif len(self.sensors) > 1:
             dataset = MultiModalDataset(self.root, self.sensors, pairing=self.pairing, **common)
             parts = dataset.parts
             _say(
@@ -316,6 +326,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.train_set = Subset(self.dataset, train.tolist())
         self.val_set = Subset(self.dataset, val.tolist())
         cards = {c.name: c for c in self.sensors}
+        if isinstance(dataset, MixedLevelDataset):
+            cards = dataset.cards
         self.sensor_stats = {
             name: resolve_stats(part.stores[0], cards[name], self.release)
             for name, part in parts.items()
@@ -326,7 +338,13 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             name: BandNormalize(st.mean, st.std, cards[name].nodata)
             for name, st in self.sensor_stats.items()
         }
-        if len(parts) > 1:
+        if isinstance(dataset, MixedLevelDataset):
+            self.stats = self.sensor_stats[self.sensor.name]
+            self.normalize = LevelNormalize(
+                list(self.sensor_stats.values()), dataset.picks, list(cards.values())
+            )
+            self.sensor_stats = {self.sensor.name: self.stats}
+        elif len(parts) > 1:
             self.stats = stack_stats(list(self.sensor_stats.values()))
             self.normalize = StackNormalize(norms)
         else:
@@ -347,6 +365,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         """The jitter toward ``other``'s level, in std units of this run's statistics."""
         if len(self.sensors) > 1:
             raise UserError("data.level_jitter takes a single sensor's data")
+        if isinstance(self.dataset, MixedLevelDataset):
+            raise UserError(
+                "data.level_jitter takes one processing level's data; "
+                f"{', '.join(self.dataset.parts)} already train together"
+            )
         try:
             to = get_sensor(other)
         except UserError as err:
@@ -483,6 +506,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             assert isinstance(self.normalize, StackNormalize)
             self.normalize.to(next(iter(image.values())).device)
             batch["image"] = self.normalize(image)
+        elif isinstance(self.normalize, LevelNormalize):  # several processing levels
+            self.normalize.to(image.device)
+            batch["image"] = self.normalize(image, batch["level"])
         else:
             batch["image"] = image.float()  # the dataset returns the stored dtype
             if self.normalize is not None:

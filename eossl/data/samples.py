@@ -21,7 +21,7 @@ from eossl.data.io.schema import StoreInfo, find_stores, infer_sensor, open_grou
 from eossl.errors import UserError
 from eossl.sensors import Sensor
 
-__all__ = ["EmptySampleError", "SampleReads", "as_roots", "stores_of"]
+__all__ = ["EmptySampleError", "SampleReads", "as_roots", "listed_roots", "stores_of"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 def as_roots(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """``root`` as a list of paths: one store or folder, or a list of them."""
     return [Path(root)] if isinstance(root, (str, os.PathLike)) else [Path(r) for r in root]
+
+
+def listed_roots(data: str) -> str | list[str]:
+    """``--data`` as given: one path, or several separated by commas (a list)."""
+    listed = [p.strip() for p in data.split(",") if p.strip()]
+    return listed if len(listed) > 1 and not os.path.exists(data) else data
 
 
 def stores_of(

@@ -1,0 +1,126 @@
+"""Stores of two processing levels (Sentinel-2 L1C and L2A) in one pretraining run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import one_line, tiny
+
+from eossl.cli import main
+from eossl.data.datamodule import SeasonalZarrDataModule
+from eossl.data.levels import LevelNormalize
+from eossl.data.normalize import BandNormalize, resolve_stats
+from eossl.data.samples import listed_roots, stores_of
+from eossl.data.synthetic.store import write_synthetic
+from eossl.errors import UserError
+from eossl.sensors import get_sensor
+
+
+@pytest.fixture(scope="module")
+def levels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A two-date L1C store (13 bands) and a single-date L2A store (12 bands, no B10)."""
+    root = tmp_path_factory.mktemp("levels")
+    l1c = write_synthetic(root / "l1c.zarr", "s2-l1c", samples=6, size=32, seasons=2, quiet=True)
+    l2a = write_synthetic(root / "l2a.zarr", "s2-l2a", samples=10, size=32, seasons=1, quiet=True)
+    return l1c, l2a
+
+
+def _module(data: str, **kwargs) -> SeasonalZarrDataModule:
+    dm = SeasonalZarrDataModule(
+        data, sensor="s2-l1c", batch_size=16, num_workers=0, val_fraction=0, **kwargs
+    )
+    dm.setup()
+    return dm
+
+
+def test_listed_roots(tmp_path: Path) -> None:
+    assert listed_roots("a.zarr,b.zarr") == ["a.zarr", "b.zarr"]
+    assert listed_roots("a.zarr") == "a.zarr"
+    odd = tmp_path / "x,y.zarr"  # a path that holds a comma is one path
+    odd.mkdir()
+    assert listed_roots(str(odd)) == str(odd)
+
+
+def test_each_level_normalised_with_its_own_statistics(levels, capsys) -> None:
+    l1c, l2a = levels
+    dm = _module(f"{l1c},{l2a}")
+    said = capsys.readouterr().err
+    assert "s2-l1c (6 samples) + s2-l2a (10 samples; without B10: filled with the mean)" in said
+    assert len(dm.dataset) == 16 and dm.stats == resolve_stats(dm.dataset.stores[0], dm.sensor)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["image"].shape[-3] == 13 and batch["image"].dtype == torch.float32
+    raw = batch["image"].clone()
+    level = batch["level"]
+    assert set(level.tolist()) == {0, 1}
+    out = dm.normalise(dict(batch))["image"]
+    assert torch.isfinite(out).all()
+    b10 = get_sensor("s2-l1c").band_names.index("B10")
+    assert raw[level == 1][:, :, b10].isnan().all() and (out[level == 1][:, :, b10] == 0).all()
+    # each level as BandNormalize with that level's own store statistics gives it
+    for k, sensor in enumerate(("s2-l1c", "s2-l2a")):
+        card = get_sensor(sensor)
+        st = resolve_stats(dm.dataset.parts[sensor].stores[0], card)
+        own = [card.band_names.index(b) for b in card.band_names if b != "B10" or k == 0]
+        slots = [dm.sensor.band_names.index(card.band_names[i]) for i in own]
+        want = BandNormalize(st.mean, st.std, card.nodata)(raw[level == k][:, :, slots])
+        torch.testing.assert_close(out[level == k][:, :, slots], want)
+    # L2A single dates repeat; L1C tiles give their two dates
+    torch.testing.assert_close(raw[level == 1][:, 0], raw[level == 1][:, 1], equal_nan=True)
+    assert not (raw[level == 0][:, 0] == raw[level == 0][:, 1]).all()
+
+
+def test_level_nodata_pixel_is_zero() -> None:
+    s1c, s2a = get_sensor("s2-l1c"), get_sensor("s2-l2a")
+    from eossl.data.normalize import BandStats
+
+    stats = [
+        BandStats((100.0,) * 13, (10.0,) * 13, 0, "a"),
+        BandStats((50.0,) * 12, (5.0,) * 12, 0, "b"),
+    ]
+    slots = [i for i, b in enumerate(s1c.band_names) if b != "B10"]
+    picks = [(list(range(13)), list(range(13))), (slots, list(range(12)))]
+    norm = LevelNormalize(stats, picks, [s1c, s2a])
+    x = torch.full((2, 1, 13, 2, 2), 60.0)
+    x[1, :, 10] = float("nan")  # B10, which L2A lacks
+    x[1, :, :, 0, 0] = torch.where(torch.isnan(x[1, :, :, 0, 0]), x[1, :, :, 0, 0], 0.0)
+    out = norm(x, torch.tensor([0, 1]))
+    assert torch.allclose(out[0], torch.tensor(-4.0))
+    assert (out[1, :, :, 0, 0] == 0).all()  # every band L2A has is nodata (0)
+    assert torch.allclose(out[1, :, slots, 1, 1], torch.tensor(2.0))
+    assert (out[1, :, 10] == 0).all()
+
+
+def test_other_sensors_and_no_own_level_refused(levels, tmp_path: Path) -> None:
+    l1c, l2a = levels
+    s1 = write_synthetic(tmp_path / "s1.zarr", "s1", samples=4, size=32, seasons=1, quiet=True)
+    with pytest.raises(UserError) as err:
+        _module(f"{l1c},{s1}")
+    assert "another sensor than s2-l1c" in one_line(err)
+    with pytest.raises(UserError, match="none of --data holds s2-l1c stores"):
+        _module(f"{l2a},{l2a}")
+    with pytest.raises(UserError, match="already train together"):
+        _module(f"{l1c},{l2a}", level_jitter="s2-l2a")
+
+
+def test_image_sizes_must_agree_or_be_cropped(levels, tmp_path: Path) -> None:
+    l1c, _ = levels
+    big = write_synthetic(tmp_path / "b.zarr", "s2-l2a", samples=4, size=40, seasons=1, quiet=True)
+    with pytest.raises(UserError, match="32x32, 40x40 pixels; pass --data.crop_size"):
+        _module(f"{l1c},{big}")
+    dm = _module(f"{l1c},{big}", crop_size=32)
+    assert next(iter(dm.train_dataloader()))["image"].shape[-2:] == (32, 32)
+
+
+def test_pretrain_on_two_levels(levels, tmp_path: Path) -> None:
+    """One run on both levels; the card holds the run's sensor, bands and statistics."""
+    l1c, l2a = levels
+    out = tmp_path / "run"
+    args = ["--sensor", "s2-l1c", "--data", f"{l1c},{l2a}", "--method", "simclr"]
+    args += ["--out", str(out), "--trainer.fast_dev_run", "1", *tiny(moco=False)[4:]]
+    assert main(["pretrain", *args, "--model.init_args.hidden_dim", "32"]) == 0
+    card = json.loads(next((out / "weights").glob("*.json")).read_text())
+    assert card["sensor"] == "s2-l1c" and card["in_chans"] == 13 and "B10" in card["bands"]
+    l1c_stats = resolve_stats(stores_of(l1c)[0], None)
+    np.testing.assert_allclose(card["mean"], l1c_stats.mean, rtol=1e-6)
