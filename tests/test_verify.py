@@ -117,7 +117,7 @@ def test_unreadable_metadata_and_zip_are_one_line(
     (store / "bands" / "zarr.json").write_text("{not json")
     assert main(["verify", str(store), "--quiet"]) == 2
     (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
-    assert "unreadable zarr metadata" in error
+    assert "damaged zarr metadata" in error
     broken = tmp_path / "broken.zarr.zip"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["verify", str(broken), "--quiet"]) == 2

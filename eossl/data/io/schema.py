@@ -193,22 +193,32 @@ class StoreInfo:
     attrs: dict[str, Any]
 
 
+def read_zarr_metadata(meta: Path) -> dict[str, Any]:
+    """A ``zarr.json`` (or format 2 ``.zarray``) as a dict; one line if it is damaged."""
+    try:
+        doc = json.loads(meta.read_text())
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    v3 = meta.name == "zarr.json"
+    if not isinstance(doc, dict) or (v3 and doc.get("node_type") not in ("array", "group")):
+        raise UserError(
+            f"{meta}: damaged zarr metadata; restore the file or convert the store again"
+        )
+    return doc
+
+
 def _check_metadata(path: Path) -> None:
     """Each variable's metadata file of a directory store parses as zarr metadata."""
     if not path.is_dir():
         return
-    root = [path / "zarr.json"] if (path / "zarr.json").exists() else []
-    for meta in root + sorted(path.glob("*/zarr.json")) + sorted(path.glob("*/.zarray")):
-        try:
-            doc = json.loads(meta.read_text())
-            ok = isinstance(doc, dict) and ("node_type" in doc or meta.name == ".zarray")
-            ok = ok and (meta not in root or doc.get("node_type") == "group")
-        except (ValueError, UnicodeDecodeError):
-            ok = False
-        if not ok:
-            raise UserError(
-                f"{meta}: damaged zarr metadata; restore the file or convert the store again"
-            )
+    root = path / "zarr.json"
+    if root.exists() and read_zarr_metadata(root)["node_type"] != "group":
+        raise UserError(
+            f"{root}: damaged zarr metadata (the root is no group); restore the file or "
+            "convert the store again"
+        )
+    for meta in sorted(path.glob("*/zarr.json")) + sorted(path.glob("*/.zarray")):
+        read_zarr_metadata(meta)
 
 
 def validate(

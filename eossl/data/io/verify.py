@@ -26,7 +26,7 @@ import numpy as np
 from crc32c import crc32c
 
 from eossl.data.io.reader import member_data_offset
-from eossl.data.io.schema import find_stores
+from eossl.data.io.schema import find_stores, read_zarr_metadata
 from eossl.errors import UserError
 
 __all__ = ["Damage", "StoreCheck", "verify_store"]
@@ -97,18 +97,7 @@ def _samples(
 
 def _v3_arrays(store: Path, every_chunk: bool = False) -> Iterator[_Array]:
     for meta_path in sorted(store.rglob("zarr.json")):
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (ValueError, UnicodeDecodeError) as err:
-            raise UserError(
-                f"{meta_path}: unreadable zarr metadata ({type(err).__name__}); restore the "
-                "file or convert the store again"
-            ) from err
-        if not isinstance(meta, dict) or meta.get("node_type") not in ("array", "group"):
-            raise UserError(
-                f"{meta_path}: not zarr metadata (no node_type); restore the file or convert "
-                "the store again"
-            )
+        meta = read_zarr_metadata(meta_path)
         if meta.get("node_type") != "array":
             continue
         try:
@@ -198,30 +187,30 @@ def _check_v3_bytes(
     if array.index_checksum and not _crc32c_ok(index):
         return count, len(data), [bad("crc32c mismatch in the shard index", whole)]
     table = np.frombuffer(index[: 16 * count], dtype="<u8").reshape(count, 2).tolist()
-    end = len(data)
     damage = []
     for i, (offset, size) in enumerate(table):
-        if offset == _EMPTY and size == _EMPTY:
-            if array.every_chunk:  # never written: missing unless it lies past the array
-                inner = np.unravel_index(i, per_shard)
-                start = [
-                    c * o + int(k) * n
-                    for c, o, k, n in zip(coords, array.chunks, inner, array.inner, strict=False)
-                ]
-                if all(a < b for a, b in zip(start, array.shape, strict=False)):
-                    first = coords[0] * per_shard[0] + int(inner[0]) if coords else 0
-                    samples = _samples(array, (first,), array.inner)
-                    damage.append(bad(f"chunk {i} of the shard is missing", samples))
+        if offset == _EMPTY and size == _EMPTY:  # never written: damage in a complete store
+            if not array.every_chunk or not _within(array, coords, per_shard, i):
+                continue
+            problem = "is missing"
+        elif offset + size > len(data):
+            problem = "lies past its end"
+        elif array.checksum and not _chunk_ok(data, offset, size):
+            problem = "has a crc32c mismatch"
+        else:
             continue
-        past = offset + size > end
-        if past or (array.checksum and not _chunk_ok(data, offset, size)):
-            inner = np.unravel_index(i, per_shard)
-            first = coords[0] * per_shard[0] + int(inner[0]) if coords else 0
-            problem = "lies past its end" if past else "has a crc32c mismatch"
-            damage.append(
-                bad(f"chunk {i} of the shard {problem}", _samples(array, (first,), array.inner))
-            )
+        first = coords[0] * per_shard[0] + i // int(np.prod(per_shard[1:])) if coords else 0
+        samples = _samples(array, (first,), array.inner)
+        damage.append(bad(f"chunk {i} of the shard {problem}", samples))
     return count, len(data), damage
+
+
+def _within(array: _Array, coords: tuple[int, ...], per_shard: list[int], i: int) -> bool:
+    """Whether inner chunk ``i`` of a shard starts inside the array (else it is never written)."""
+    inner = np.unravel_index(i, per_shard)
+    grid = zip(coords, array.chunks, inner, array.inner or (), strict=False)
+    starts = (c * o + int(k) * n for c, o, k, n in grid)
+    return all(a < b for a, b in zip(starts, array.shape, strict=False))
 
 
 def _zip_layout(zf: zipfile.ZipFile) -> dict[str, _Array]:
