@@ -28,6 +28,7 @@ import shutil
 import time
 from pathlib import Path
 
+from change_quality import tiles
 from real_patches import eossl, realdata
 
 RECIPES: dict[str, list[str]] = {
@@ -42,10 +43,14 @@ RECIPES: dict[str, list[str]] = {
     # setting 14: L2A views moved toward L1C by a random share of the published difference
     "simclr-jitter": ["--method", "simclr", "--preset", "patches",
                       "--data.level_jitter", "s2-l1c"],
+    # setting 19: the L1C OSCD tiles (two real dates) beside the L2A patches, one run on both
+    # levels, each normalised with its own statistics (the card is L1C's)
+    "simclr-levels": ["--method", "simclr", "--preset", "patches"],
     # curation at the same budget: half the samples, twice the epochs (give --epochs 2x)
     "simclr-curated": ["--method", "simclr", "--preset", "patches",
                        "--curation.keep", "0.5", "--curation.every_n_epochs", "10"],
 }  # fmt: skip
+BOTH_LEVELS = ("simclr-levels",)
 BASELINES = ("random init", "random init, BN on data", "band statistics")
 TASKS = ("knn", "linear")
 
@@ -92,7 +97,10 @@ def main() -> None:
             rows.append(json.loads(record.read_text()))
             continue
         shutil.rmtree(run, ignore_errors=True)
-        pretrain = ["--sensor", "s2-l2a", "--data", str(store), *RECIPES[name]]
+        data = ["--sensor", "s2-l2a", "--data", str(store)]
+        if name in BOTH_LEVELS:  # the OSCD tiles' L1C level is the run's
+            data = ["--sensor", "s2-l1c", "--data", f"{tiles(root, work, 64)},{store}"]
+        pretrain = [*data, *RECIPES[name]]
         pretrain += ["--seed_everything", str(args.seed), "--out", str(run)]
         if args.epochs:
             pretrain += ["--trainer.max_epochs", str(args.epochs)]

@@ -175,6 +175,7 @@ def card_for(module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
         "steps": meta.get("steps"),
         **({"fast_dev_run": True} if meta.get("fast_dev_run") else {}),
         "dataset": meta.get("dataset"),
+        **({"levels": meta["levels"]} if meta.get("levels") else {}),  # each level's own
         **(module.card_extras() if hasattr(module, "card_extras") else {}),
     }
 

@@ -1,6 +1,7 @@
 """Stores of two processing levels (Sentinel-2 L1C and L2A) in one pretraining run."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -72,24 +73,54 @@ def test_each_level_normalised_with_its_own_statistics(levels, capsys) -> None:
 
 
 def test_level_nodata_pixel_is_zero() -> None:
-    s1c, s2a = get_sensor("s2-l1c"), get_sensor("s2-l2a")
     from eossl.data.normalize import BandStats
 
-    stats = [
-        BandStats((100.0,) * 13, (10.0,) * 13, 0, "a"),
-        BandStats((50.0,) * 12, (5.0,) * 12, 0, "b"),
-    ]
-    slots = [i for i, b in enumerate(s1c.band_names) if b != "B10"]
-    picks = [(list(range(13)), list(range(13))), (slots, list(range(12)))]
-    norm = LevelNormalize(stats, picks, [s1c, s2a])
+    s1c, s2a = get_sensor("s2-l1c"), get_sensor("s2-l2a")
+    l2a = BandStats((50.0,) * 10 + (0.0,) + (50.0,) * 2, (5.0,) * 10 + (1.0,) + (5.0,) * 2, 0, "")
+    norm = LevelNormalize([BandStats((100.0,) * 13, (10.0,) * 13, 0, ""), l2a], [s1c, s2a])
     x = torch.full((2, 1, 13, 2, 2), 60.0)
     x[1, :, 10] = float("nan")  # B10, which L2A lacks
     x[1, :, :, 0, 0] = torch.where(torch.isnan(x[1, :, :, 0, 0]), x[1, :, :, 0, 0], 0.0)
     out = norm(x, torch.tensor([0, 1]))
     assert torch.allclose(out[0], torch.tensor(-4.0))
     assert (out[1, :, :, 0, 0] == 0).all()  # every band L2A has is nodata (0)
+    slots = [i for i in range(13) if i != 10]
     assert torch.allclose(out[1, :, slots, 1, 1], torch.tensor(2.0))
     assert (out[1, :, 10] == 0).all()
+
+
+def test_bands_matched_by_any_spelling(levels, tmp_path: Path) -> None:
+    """A store naming its bands B1..B9 (TorchGeo's spelling) matches by alias."""
+    import zarr
+
+    l1c, l2a = levels
+    other = tmp_path / "l2a_b1.zarr"
+    shutil.copytree(l2a, other)
+    group = zarr.open_group(other, mode="r+")
+    names = [n.replace("B0", "B") for n in get_sensor("s2-l2a").band_names]
+    group["band"][:] = np.array(names, dtype=group["band"].dtype)
+    dm = _module(f"{l1c},{other}")
+    assert dm.dataset.missing == {"s2-l1c": [], "s2-l2a": ["B10"]}
+    assert dm.dataset.picks[1] == ([i for i in range(13) if i != 10], list(range(12)))
+
+
+def test_listed_twice_refused_and_stray_comma(levels) -> None:
+    l1c, l2a = levels
+    with pytest.raises(UserError, match="listed twice in --data"):
+        _module(f"{l1c},{l1c},{l2a}")
+    with pytest.raises(UserError, match="listed twice in --data"):
+        _module(f"{l1c},{l2a.parent}")  # the folder holds both stores again
+    assert listed_roots(f"{l1c},") == str(l1c)
+
+
+def test_several_sensors_still_read_a_list(levels, tmp_path: Path) -> None:
+    """``--sensor s1,s2`` with listed stores is co-located sensors, not levels."""
+    s1 = write_synthetic(tmp_path / "s1.zarr", "s1", samples=6, size=32, seasons=2, quiet=True)
+    dm = SeasonalZarrDataModule(
+        f"{s1},{levels[0]}", sensor="s1,s2", batch_size=4, num_workers=0, val_fraction=0
+    )
+    dm.setup()
+    assert set(dm.dataset.parts) == {"s1-grd", "s2-l1c"}
 
 
 def test_other_sensors_and_no_own_level_refused(levels, tmp_path: Path) -> None:
@@ -98,8 +129,11 @@ def test_other_sensors_and_no_own_level_refused(levels, tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         _module(f"{l1c},{s1}")
     assert "another sensor than s2-l1c" in one_line(err)
+    more = write_synthetic(
+        tmp_path / "b.zarr", "s2-l2a", samples=4, size=32, seasons=1, quiet=True
+    )
     with pytest.raises(UserError, match="none of --data holds s2-l1c stores"):
-        _module(f"{l2a},{l2a}")
+        _module(f"{l2a},{more}")
     with pytest.raises(UserError, match="already train together"):
         _module(f"{l1c},{l2a}", level_jitter="s2-l2a")
 
@@ -124,3 +158,11 @@ def test_pretrain_on_two_levels(levels, tmp_path: Path) -> None:
     assert card["sensor"] == "s2-l1c" and card["in_chans"] == 13 and "B10" in card["bands"]
     l1c_stats = resolve_stats(stores_of(l1c)[0], None)
     np.testing.assert_allclose(card["mean"], l1c_stats.mean, rtol=1e-6)
+    l1c_card, l2a_card = card["levels"]
+    assert (l1c_card["sensor"], l2a_card["sensor"], l2a_card["missing"]) == (
+        "s2-l1c",
+        "s2-l2a",
+        ["B10"],
+    )
+    l2a_stats = resolve_stats(stores_of(l2a)[0], None)
+    np.testing.assert_allclose(np.delete(l2a_card["mean"], 10), l2a_stats.mean, rtol=1e-6)

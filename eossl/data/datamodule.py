@@ -252,6 +252,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.stats: BandStats | None = None
         self.normalize: BandNormalize | StackNormalize | LevelNormalize | None = None
         self.sensor_stats: dict[str, BandStats] = {}
+        self.level_stats: dict[str, BandStats] = {}  # several processing levels: each one's
         self.curated_size: int | None = None  # set by curation: samples per epoch
         self.selection: np.ndarray | None = None  # the training positions curation keeps
 
@@ -278,6 +279,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
                     f"positives {self.positives!r} need an optical sensor for NDVI, got "
                     f"{', '.join(c.name for c in self.sensors)}"
                 )
+            if len(self.sensors) == 1 and isinstance(root, list):  # each level's stores
+                for card, paths in group_levels(root, self.sensor).values():
+                    if paths:
+                        ensure_phenology(paths, card)
+                return
             ensure_phenology([s.path for s in stores_of(root, optical[0])], optical[0])
 
     def setup(self, stage: str | None = None) -> None:
@@ -297,8 +303,9 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         }
         dataset: SeasonalZarrDataset | MultiModalDataset | MixedLevelDataset
         root = self.root
-        levels = group_levels(root, self.sensor) if isinstance(root, list) else {}
-        if len(self.sensors) == 1 and len(levels) > 1:
+        one = len(self.sensors) == 1 and isinstance(root, list)
+        levels = group_levels(root, self.sensor) if one else {}
+        if len(levels) > 1:
             dataset = MixedLevelDataset(levels, self.sensor, **common)
             parts = dataset.parts
             _say(dataset.describe())
@@ -322,7 +329,8 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         n = len(self.dataset)
         train, val = train_val_split(n, self.seed, self.val_fraction)
         if not train.size:
-            raise UserError(f"{self.root}: {n} samples leave none for training")
+            where = self.data if self.data is not None else self.root
+            raise UserError(f"{where}: {n} samples leave none for training")
         self.train_set = Subset(self.dataset, train.tolist())
         self.val_set = Subset(self.dataset, val.tolist())
         cards = {c.name: c for c in self.sensors}
@@ -338,11 +346,13 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             name: BandNormalize(st.mean, st.std, cards[name].nodata)
             for name, st in self.sensor_stats.items()
         }
-        if isinstance(dataset, MixedLevelDataset):
-            self.stats = self.sensor_stats[self.sensor.name]
-            self.normalize = LevelNormalize(
-                list(self.sensor_stats.values()), dataset.picks, list(cards.values())
-            )
+        if isinstance(dataset, MixedLevelDataset):  # each level its own, in the run's bands
+            self.level_stats = {
+                name: dataset.ordered(st, k)
+                for k, (name, st) in enumerate(self.sensor_stats.items())
+            }
+            self.normalize = LevelNormalize(list(self.level_stats.values()), list(cards.values()))
+            self.stats = self.level_stats[self.sensor.name]
             self.sensor_stats = {self.sensor.name: self.stats}
         elif len(parts) > 1:
             self.stats = stack_stats(list(self.sensor_stats.values()))

@@ -12,6 +12,7 @@ of the run's own level.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from eossl.bands import band_info, find_channels
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.io.schema import StoreInfo
 from eossl.data.normalize import BandStats
@@ -41,8 +43,16 @@ def group_levels(
     The run's level comes first; anything else is refused in one line.
     """
     levels: dict[str, tuple[Sensor, list[Path]]] = {sensor.name: (sensor, [])}
+    seen: dict[Path, str] = {}
     for entry in entries:
         infos = stores_of(entry)
+        for info in infos:
+            if info.path.resolve() in seen:
+                raise UserError(
+                    f"{info.path}: listed twice in --data (in {seen[info.path.resolve()]} and "
+                    f"{entry}); list each store once"
+                )
+        seen.update({i.path.resolve(): str(entry) for i in infos})
         own = {i.sensor.name: i.sensor for i in infos if i.sensor is not None}
         if sensor.name in own or not own:
             card = sensor
@@ -103,36 +113,45 @@ class MixedLevelDataset(SampleReads):
     ) -> None:
         kwargs.update(dtype="float32", return_cloud_mask=False, on_bad_sample="error")
         self.sensor = sensor
-        self.parts: dict[str, SeasonalZarrDataset] = {
-            name: SeasonalZarrDataset(list(paths), sensor=card, **kwargs)
-            for name, (card, paths) in levels.items()
+        seed = kwargs.pop("seed", None)
+        self.parts: dict[str, SeasonalZarrDataset] = {  # each level its own draws
+            name: SeasonalZarrDataset(
+                list(paths), sensor=card, seed=None if seed is None else seed + k, **kwargs
+            )
+            for k, (name, (card, paths)) in enumerate(levels.items())
         }
         self.cards = {name: card for name, (card, _) in levels.items()}
         _same_size([p.stores[0] for p in self.parts.values()], kwargs.get("crop_size"))
         first = next(iter(self.parts.values()))
         self.root = first.root
-        self.seed = first.seed
+        self.seed = seed
         self.on_bad_sample = on_bad_sample  # type: ignore[assignment]
         self.bad_samples = []
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts.values()])
-        wanted = [b.upper() for b in sensor.band_names]
         self.picks: list[tuple[list[int], list[int]]] = []  # (run's slots, the level's bands)
         self.missing: dict[str, list[str]] = {}
         self.dropped: dict[str, list[str]] = {}
         for name, part in self.parts.items():
-            own = [b.upper() for b in (part.band_names or self.cards[name].band_names)]
-            slots = [i for i, b in enumerate(wanted) if b in own]
-            self.picks.append((slots, [own.index(wanted[i]) for i in slots]))
-            self.missing[name] = [
-                sensor.band_names[i] for i, b in enumerate(wanted) if b not in own
-            ]
-            self.dropped[name] = [b for b in own if b not in wanted]
-            if len(slots) < len(wanted) / 2:
+            stored = part.band_names or self.cards[name].band_names
+            found = find_channels(band_info(self.cards[name], stored), sensor.band_names)
+            slots = [i for i, f in enumerate(found) if f is not None]
+            self.picks.append((slots, [found[i] for i in slots]))  # type: ignore[misc]
+            self.missing[name] = [sensor.band_names[i] for i, f in enumerate(found) if f is None]
+            self.dropped[name] = [b for i, b in enumerate(stored) if i not in found]
+            if len(slots) < len(found) / 2:
                 raise UserError(
                     f"{part.root}: {name} shares {len(slots)} of {sensor.name}'s "
-                    f"{len(wanted)} bands; too few to train on as one sensor"
+                    f"{len(found)} bands; too few to train on as one sensor"
                 )
+
+    def ordered(self, stats: BandStats, level: int) -> BandStats:
+        """A level's statistics in the run's band order (0 and 1 where it lacks a band)."""
+        slots, own = self.picks[level]
+        mean, std = [0.0] * len(self.sensor.bands), [1.0] * len(self.sensor.bands)
+        for slot, i in zip(slots, own, strict=True):
+            mean[slot], std[slot] = stats.mean[i], stats.std[i]
+        return dataclasses.replace(stats, mean=tuple(mean), std=tuple(std))
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -250,18 +269,11 @@ class LevelNormalize(nn.Module):
     every band its level has equals that level's ``nodata``.
     """
 
-    def __init__(
-        self,
-        stats: Sequence[BandStats],
-        picks: Sequence[tuple[list[int], list[int]]],
-        cards: Sequence[Sensor],
-    ) -> None:
+    def __init__(self, stats: Sequence[BandStats], cards: Sequence[Sensor]) -> None:
+        """``stats``: each level's, in the run's band order (:meth:`MixedLevelDataset.ordered`)."""
         super().__init__()
-        bands = len(cards[0].bands)
-        mean, std = torch.zeros(len(stats), bands), torch.ones(len(stats), bands)
-        for k, (st, (slots, own)) in enumerate(zip(stats, picks, strict=True)):
-            mean[k, slots] = torch.tensor([st.mean[i] for i in own], dtype=torch.float32)
-            std[k, slots] = torch.tensor([st.std[i] for i in own], dtype=torch.float32)
+        mean = torch.tensor([st.mean for st in stats], dtype=torch.float32)
+        std = torch.tensor([st.std for st in stats], dtype=torch.float32)
         if (std <= 0).any():
             raise UserError(f"normalisation std must be positive, got {std.tolist()}")
         nodata = [np.nan if c.nodata is None else float(c.nodata) for c in cards]

@@ -34,7 +34,9 @@ def as_roots(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path
 def listed_roots(data: str) -> str | list[str]:
     """``--data`` as given: one path, or several separated by commas (a list)."""
     listed = [p.strip() for p in data.split(",") if p.strip()]
-    return listed if len(listed) > 1 and not os.path.exists(data) else data
+    if os.path.exists(data) or "," not in data or not listed:
+        return data
+    return listed if len(listed) > 1 else listed[0]
 
 
 def stores_of(

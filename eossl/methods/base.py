@@ -286,6 +286,15 @@ class SSLMethod(L.LightningModule):
             **_normalisation(dm.sensor, dm.dataset.band_names if dm.dataset else None, stats),
             "dataset": dm.data or "eossl built-in synthetic sample",
         }
+        if getattr(dm, "level_stats", None):  # several processing levels, each its own
+            data = dm.dataset
+            meta["levels"] = [
+                {
+                    **_normalisation(data.cards[name], meta["bands"], st),
+                    "missing": data.missing[name],
+                }
+                for name, st in dm.level_stats.items()
+            ]
         if len(getattr(dm, "sensors", ())) > 1:
             meta["sensors"] = [
                 _normalisation(card, dm.dataset.parts[card.name].band_names, st)
