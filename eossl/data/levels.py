@@ -4,9 +4,10 @@ The run's sensor (``--sensor s2-l1c``) fixes the bands and the card; stores of a
 processing level of the same platform (Sentinel-2 L2A beside L1C) train with them when
 ``--data`` lists them (``--data l1c.zarr,l2a.zarr``). Each level keeps its own
 normalisation statistics, so every level arrives standardised, and bands are matched
-by name: a band a level lacks (L2A has no B10) is NaN, which normalisation fills with 0
-(the mean); a band the run's sensor lacks is dropped. The card records the statistics
-of the run's own level.
+by name, in any tool's spelling (:func:`eossl.bands.find_channels`): a band a level lacks
+(L2A has no B10) is NaN, which normalisation fills with 0 (the mean); a band the run's
+sensor lacks is dropped. The card's ``mean`` and ``std`` are the run's own level's; its
+``levels`` entry holds every level's.
 """
 
 from __future__ import annotations
