@@ -166,3 +166,14 @@ def test_pretrain_on_two_levels(levels, tmp_path: Path) -> None:
     )
     l2a_stats = resolve_stats(stores_of(l2a)[0], None)
     np.testing.assert_allclose(np.delete(l2a_card["mean"], 10), l2a_stats.mean, rtol=1e-6)
+    # evaluated on L2A data, the weights use the L2A level's own statistics, not a shift
+    from eossl.evaluation.evaluate import CardInputs, open_scenes
+
+    labelled = write_synthetic(
+        tmp_path / "lab.zarr", "s2-l2a", samples=6, size=32, seasons=1, labels=True, quiet=True
+    )
+    scenes = open_scenes(None, str(labelled), labels="majority", seed=0)
+    inputs = CardInputs(card, scenes)
+    st = resolve_stats(stores_of(labelled)[0], None)
+    np.testing.assert_allclose(inputs.normalize.mean, l2a_stats.mean, rtol=1e-6)
+    assert not inputs.level and st.mean != l2a_stats.mean  # the card's, not the data's

@@ -136,7 +136,14 @@ class CardInputs:
             )
         self.unused = unused  # said once for all cards, by _features
         level: dict[str, float] = {}
-        if scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
+        own = next((e for e in card.get("levels") or [] if e["sensor"] == scenes.sensor), None)
+        if own is not None and own["sensor"] != card.get("sensor"):  # pretrained on it too
+            card = {**card, "mean": own["mean"], "std": own["std"], "offset": own["offset"]}
+            _say(
+                f"eossl: weights pretrained on {' and '.join(e['sensor'] for e in card['levels'])}"
+                f"; data are {scenes.sensor}: normalised with that level's own statistics"
+            )
+        elif scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
             found = _level_shift(card["sensor"], scenes.sensor) if level_shift else None
             level = found[1] if found else {}
             _say(
