@@ -432,7 +432,9 @@ def test_mask_codings() -> None:
         mask_coding({0, 3}, "m")
     # named, a coding is followed, not inferred: 0/255 in eossl's own is no change/unlabelled
     assert mask_coding({0, 255}, "m", "0-1") == (0, 1)
-    assert mask_coding({0, 1, 255}, "m", "oscd") == (1, 2)
+    assert mask_coding({1, 255}, "m", "oscd") == (1, 2)
+    with pytest.raises(BadFileError, match=r"a 0/1 mask\? pass --mask-coding 0-1"):
+        mask_coding({0, 1, 255}, "m", "oscd")  # would read change as no change, silently
     with pytest.raises(BadFileError, match=r"values \[0, 1\] are not in the --mask-coding 0-255"):
         mask_coding({0, 1}, "m", "0-255")
 
@@ -599,3 +601,69 @@ def test_converted_cities_verify_clean(small_store: Path) -> None:
     shard.unlink()
     (damage,) = verify_store(copy, quiet=True).damage
     assert damage.array == "label" and damage.problem == "file missing"
+
+
+def _scan_error(src: Path, **kwargs) -> str:
+    from eossl.data.convert.change import scan_change
+
+    with pytest.raises(UserError) as err:
+        scan_change(src, chip=64, **kwargs)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_a_city_with_one_date_folder_is_bad_not_dropped(tmp_path: Path) -> None:
+    """A city without imgs_2/ (or an empty city folder) beside a good one: named, skippable."""
+    from eossl.data.convert.change import scan_change
+
+    src = _city_copy(_city_copy(tmp_path / "oscd"), "hongkong")
+    (src / IMAGES / "hongkong" / "imgs_2").unlink()
+    assert "hongkong: holds imgs_1/; a city needs both" in _scan_error(src)
+    plan = scan_change(src, chip=64, skip_bad=True)
+    assert [c.name for c in plan.cities] == ["paris"] and len(plan.skipped) == 1
+    (src / IMAGES / "empty").mkdir()
+    assert "empty: holds neither imgs_1/ nor imgs_2/" in _scan_error(src, skip_bad=False)
+
+
+def test_a_missing_band_of_the_first_date_is_a_skippable_bad_file(tmp_path: Path) -> None:
+    src = _city_copy(tmp_path / "oscd")
+    first = src / IMAGES / "paris" / "imgs_1"
+    shared = first.resolve()
+    first.unlink()
+    shutil.copytree(shared, first)
+    next(first.glob("*_B02.tif")).unlink()
+    assert "imgs_1: missing band file(s) B02" in _scan_error(src)  # was "match no sensor card"
+    said = _scan_error(src, skip_bad=True)  # the only city skipped: said so, not "lower it"
+    assert "no city left to convert: 1 skipped as bad" in said and "B02" in said
+
+
+def test_a_band_covering_part_of_its_date_is_bad(tmp_path: Path) -> None:
+    import rasterio
+    from rasterio.windows import Window
+
+    src = _city_copy(tmp_path / "oscd")
+    second = _own_second_date(src)
+    band = next(second.glob("*_B03.tif"))
+    with rasterio.open(band) as f:
+        window = Window(0, 0, f.width // 3, f.height // 3)
+        profile = {**f.profile, "width": window.width, "height": window.height}
+        profile["transform"] = f.window_transform(window)
+        data = f.read(1, window=window)
+    band.unlink()
+    with rasterio.open(band, "w", **profile) as f:
+        f.write(data, 1)
+    assert "_B03.tif: covers 11% of its date's footprint" in _scan_error(src)
+
+
+def test_dates_out_of_order_are_refused(tmp_path: Path) -> None:
+    src = _city_copy(tmp_path / "oscd")
+    text = src / IMAGES / "paris" / "dates.txt"
+    one, two = text.read_text().strip().splitlines()
+    text.write_text(f"{one.replace('date_1', 'date_2')}\n{two.replace('date_2', 'date_1')}\n")
+    assert "is after date_2" in _scan_error(src) and "dates.txt" in _scan_error(src)
+
+
+def test_tile_size_is_for_the_release_only(capsys: pytest.CaptureFixture) -> None:
+    args = ["evaluate", "w.json", "--task", "change", "--data", "s.zarr", "--tile-size", "32"]
+    assert main(args) == 2
+    assert "--tile-size cuts --dataset oscd's cities" in capsys.readouterr().err

@@ -155,8 +155,8 @@ def convert_release(root: str | os.PathLike, chip: int, work: Path) -> Path:
     try:
         out, _ = convert(root, work / "oscd.zarr", "oscd", chip_size=chip, quiet=True)
     except UserError as err:  # a bad file: evaluate has no --skip-bad, convert has
-        if not isinstance(err.__cause__, BadFileError):
-            raise
+        if not isinstance(err.__cause__, BadFileError):  # its options, as evaluate names them
+            raise UserError(str(err).replace("--chip-size", "--tile-size")) from err
         bad = err.__cause__.bad
         raise UserError(
             f"{bad.path}: {bad.reason}; fix or remove it, or convert with `eossl convert "

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="change: change detection on two-date pairs (OSCD), cities held out",
     )
     p.add_argument(
-        "--tile-size", type=int, default=64, help="change, --dataset oscd: tile size (px)"
+        "--tile-size", type=int, help="change, --dataset oscd: tile size (px, default 64)"
     )
     p.add_argument(
         "--probe-only",
@@ -146,6 +146,12 @@ def _evaluate_change(args: argparse.Namespace) -> None:
 
     if len(args.weights) > 1:
         raise UserError("--task change takes one weights card; pass one")
+    if args.tile_size is not None and args.dataset != "oscd":
+        raise UserError(
+            "--tile-size cuts --dataset oscd's cities; a converted store (--data) keeps the "
+            "tiles it was converted with"
+        )
+    args.tile_size = args.tile_size or 64
     if args.tile_size < 16:
         raise UserError("--tile-size must be at least 16 px")
     results = evaluate_change(

@@ -295,12 +295,9 @@ def _band_files(folder: Path) -> dict[str, str]:
 
 
 def _sensor_for(keys: set[str], sensor: str | None, where: Path) -> Sensor:
+    """The card whose bands the files of both dates hold (each date is checked after)."""
     if sensor is not None:
-        card = get_sensor(sensor)
-        missing = [b for b in card.band_names if band_key(b) not in keys]
-        if missing:
-            raise UserError(f"{where}: has no band {missing[0]} of sensor {card.name}")
-        return card
+        return get_sensor(sensor)
     cards = [c for c in list_sensors() if {band_key(b) for b in c.band_names} == keys]
     if not cards:
         raise UserError(
@@ -334,6 +331,11 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
                 found[j] = min(dates)
     if len(found) < 2:
         raise BadFileError(city, "no dates (dates.txt 'date_1: YYYYMMDD', or dated file names)")
+    if found[0] > found[1]:
+        where = text if not named else city
+        raise BadFileError(
+            where, f"date_1 ({found[0]}) is after date_2 ({found[1]}): imgs_1 is the earlier date"
+        )
     return str(found[0]), str(found[1]), named
 
 
@@ -349,6 +351,12 @@ def mask_coding(values: set[int], where: str | Path, coding: str = "auto") -> tu
     there is a 2, or only 1 and 255; a binary image's (0, 255) where there are only 0 and
     255; else (0, 1), eossl's own (255 unlabelled).
     """
+    if coding == "oscd" and {0, 1} <= values and 2 not in values:  # OSCD's 0 is unlabelled
+        raise BadFileError(
+            where,
+            f"change mask values {sorted(values)} hold no 2 (OSCD's change) but 0 (OSCD's "
+            "unlabelled): a 0/1 mask? pass --mask-coding 0-1",
+        )
     if coding != "auto":
         if values - _CODING_VALUES[coding]:
             raise BadFileError(
@@ -397,8 +405,9 @@ def _city_folders(src: Path) -> tuple[list[Path], list[Path]]:
     """City folders (holding imgs_1 and imgs_2) and the label roots beside them."""
     roots = [src, *(p for p in subdirs(src) if "image" in p.name.lower())]
     for root in roots:
-        cities = [p for p in subdirs(root) if _date_folder(p, 1) and _date_folder(p, 2)]
-        if cities:
+        cities = [p for p in subdirs(root) if _date_folder(p, 1) or _date_folder(p, 2)]
+        if cities:  # every folder beside them is a city (one without dates: a bad one)
+            cities = [p for p in subdirs(root) if "label" not in p.name.lower()]
             labels = [p for p in subdirs(root.parent) if "label" in p.name.lower()]
             labels += [p for p in subdirs(src) if "label" in p.name.lower() and p not in labels]
             return cities, labels
@@ -418,12 +427,17 @@ def _scan_city(
 ) -> tuple[City, Sensor, str | None]:
     """A city's files, dates, grid and tiles; the card; a size notice or None."""
     dates = [_date_folder(folder, j) for j in (1, 2)]
-    assert dates[0] is not None and dates[1] is not None
+    if dates[0] is None or dates[1] is None:
+        held = [f"imgs_{j + 1}/" for j, d in enumerate(dates) if d is not None]
+        raise BadFileError(
+            folder,
+            f"holds {' and '.join(held) or 'neither imgs_1/ nor imgs_2/'}; a city needs both",
+        )
     found = [_band_files(d) for d in dates]
     for d, f in zip(dates, found, strict=True):
         if not f:
             raise BadFileError(d, "holds no band files (<tile>_B01.tif ...)")
-    card = _sensor_for(set(found[0]), sensor, dates[0])
+    card = _sensor_for(set(found[0]) | set(found[1]), sensor, folder)
     files = []
     for d, f in zip(dates, found, strict=True):
         missing = [b for b in card.band_names if band_key(b) not in f]
@@ -431,9 +445,14 @@ def _scan_city(
             raise BadFileError(d, f"missing band file(s) {', '.join(missing)}")
         files.append(tuple(f[band_key(b)] for b in card.band_names))
     heads = []
-    for paths in files:  # each date on the grid of its finest band
+    for paths in files:  # each date on the grid of its finest band, which every band covers
         every = [_head(p) for p in paths]
         heads.append(max(every, key=lambda h: h[2][0] * h[2][1]))
+        for path, head in zip(paths, every, strict=True):
+            if (share := _overlap(heads[-1], head)) < MIN_BAND_COVER:
+                raise BadFileError(
+                    path, f"covers {share:.0%} of its date's footprint (the finest band's)"
+                )
     crs, transform, shape, _ = heads[0]
     covered = _overlap(heads[0], heads[1])
     if covered < MIN_OVERLAP:
@@ -468,6 +487,7 @@ def _scan_city(
 
 
 MIN_OVERLAP = 0.5  # of the first date's footprint that the second must cover
+MIN_BAND_COVER = 0.95  # of a date's footprint that each of its bands must cover
 
 
 def _overlap(first: tuple, second: tuple) -> float:
@@ -556,6 +576,11 @@ def scan_change(
         cities.append(city)
         if notice:
             notices.append(notice)
+    if not cities and skipped and not small:
+        raise UserError(
+            f"{root}: no city left to convert: {len(skipped)} skipped as bad (first: "
+            f"{skipped[0].path}: {skipped[0].reason})"
+        )
     if not cities:
         raise UserError(f"{root}: no city of at least {chip}x{chip} px to tile; lower --chip-size")
     _say_notices(cities, notices, small, chip, mask_coding)
@@ -596,7 +621,8 @@ def _say_notices(
     ]
     if named:
         out.print(
-            f"eossl: no dates.txt in {', '.join(named)}: dates taken from the band files' "
+            f"eossl: no dates.txt (date_1: YYYYMMDD, date_2: ...) in {', '.join(named)}: "
+            "dates taken from the band files' "
             "names, which in older Sentinel-2 names are processing dates; check them"
         )
     binary = [
