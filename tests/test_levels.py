@@ -145,6 +145,18 @@ def test_image_sizes_must_agree_or_be_cropped(levels, tmp_path: Path) -> None:
         _module(f"{l1c},{big}")
     dm = _module(f"{l1c},{big}", crop_size=32)
     assert next(iter(dm.train_dataloader()))["image"].shape[-2:] == (32, 32)
+    # stores of one level and two sizes too: windows of the crop from each
+    wide = write_synthetic(
+        tmp_path / "w.zarr", "s2-l1c", samples=4, size=40, seasons=2, quiet=True
+    )
+    with pytest.raises(UserError, match="40x40 images, but .* 32x32; pass --data.crop_size"):
+        _module(f"{l1c},{wide}")
+    with pytest.raises(UserError, match="crop_size=36 is larger than the stored 32x32"):
+        _module(f"{l1c},{wide}", crop_size=36)
+    dm = _module(f"{l1c},{wide}", crop_size=32)
+    assert len(dm.dataset) == 10
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["image"].shape[-2:] == (32, 32) and torch.isfinite(batch["image"]).all()
 
 
 def test_pretrain_on_two_levels(levels, tmp_path: Path) -> None:

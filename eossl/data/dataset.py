@@ -135,17 +135,23 @@ class SeasonalZarrDataset(SampleReads):
         self.stores: list[StoreInfo] = stores_of(root, wanted)
         first = self.stores[0]
         for info in self.stores[1:]:
-            if (info.bands, info.height, info.width) != (first.bands, first.height, first.width):
+            if info.bands != first.bands:
                 raise UserError(
-                    f"{info.path}: shape (bands={info.bands}, {info.height}x"
-                    f"{info.width}) differs from {first.path} (bands={first.bands}, "
-                    f"{first.height}x{first.width}); keep one sensor and size per root"
+                    f"{info.path}: {info.bands} bands, but {first.path} holds {first.bands}; "
+                    "keep one sensor per root"
+                )
+            if (info.height, info.width) != (first.height, first.width) and crop_size is None:
+                raise UserError(
+                    f"{info.path}: {info.height}x{info.width} images, but {first.path} holds "
+                    f"{first.height}x{first.width}; pass --data.crop_size N (at most the "
+                    "smallest) to read windows of one size from each"
                 )
         self.sensor: Sensor | None = wanted or first.sensor
-        if crop_size is not None and (crop_size > first.height or crop_size > first.width):
+        small = min(self.stores, key=lambda i: min(i.height, i.width))
+        if crop_size is not None and crop_size > min(small.height, small.width):
             raise UserError(
-                f"crop_size={crop_size} is larger than the stored "
-                f"{first.height}x{first.width} images"
+                f"crop_size={crop_size} is larger than the stored {small.height}x{small.width} "
+                f"images of {small.path}"
             )
         self.offsets = np.cumsum([0] + [i.samples for i in self.stores])
         self._handles: OrderedDict[int, Handle] = OrderedDict()
@@ -285,9 +291,9 @@ class SeasonalZarrDataset(SampleReads):
         store, j = self.locate(index)
         return self._handle(store).times[j]
 
-    def draw_window(self, rng: np.random.Generator) -> tuple[slice, slice]:
-        """The rows and columns read: a random ``crop_size`` window, or the whole image."""
-        h, w = self.stores[0].height, self.stores[0].width
+    def draw_window(self, rng: np.random.Generator, store: int = 0) -> tuple[slice, slice]:
+        """The rows and columns read from ``store``: a random ``crop_size`` window, or all."""
+        h, w = self.stores[store].height, self.stores[store].width
         if self.crop_size is None:
             return slice(0, h), slice(0, w)
         y0 = int(rng.integers(0, h - self.crop_size + 1))
@@ -309,7 +315,7 @@ class SeasonalZarrDataset(SampleReads):
         handle = self._handle(store)
         rng = self._rng(index)
         t = self._choose_times(handle, j, rng) if times is None else times
-        ys, xs = self.draw_window(rng) if window is None else window
+        ys, xs = self.draw_window(rng, store) if window is None else window
         image = handle.bands.start((j, t, slice(None), ys, xs))
         cloud = label = None
         if handle.cloud_mask is not None and self.return_cloud_mask:

@@ -122,7 +122,7 @@ class MixedLevelDataset(SampleReads):
             for k, (name, (card, paths)) in enumerate(levels.items())
         }
         self.cards = {name: card for name, (card, _) in levels.items()}
-        _same_size([p.stores[0] for p in self.parts.values()], kwargs.get("crop_size"))
+        _same_size([i for p in self.parts.values() for i in p.stores], kwargs.get("crop_size"))
         first = next(iter(self.parts.values()))
         self.root = first.root
         self.seed = seed

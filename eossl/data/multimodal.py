@@ -268,7 +268,7 @@ class MultiModalDataset(SampleReads):
         rng = self._rng(index)
         ref = self.parts[self.reference]
         t_ref = ref.choose_times(index, rng)
-        window = ref.draw_window(rng)
+        window = ref.draw_window(rng, ref.locate(index)[0])
         ref_times = ref.times_of(index)[t_ref]
         started = {}
         for name, part in self.parts.items():
