@@ -17,7 +17,10 @@ intervals and the paired interval of each gain.
 
 Pretraining is on L2A (surface reflectance, 12 bands) and EuroSAT is L1C (top of
 atmosphere, 13 bands): bands are matched by name (B10 is dropped) and the L2A
-normalisation of the card is applied, as a user's evaluation would.
+normalisation of the card is applied, as a user's evaluation would. The recipe
+``simclr-levels`` pretrains on both levels at once: the OSCD cities converted into 64 px
+L1C tiles (two dates each) beside the L2A patches, each level normalised with its own
+statistics; its card is L1C's.
 """
 
 from __future__ import annotations
