@@ -349,3 +349,18 @@ def test_patches_of_no_valid_pixel_are_said(tmp_path: Path, capsys: pytest.Captu
             dst.write(image)
     assert main(["convert", str(src), str(tmp_path / "p.zarr"), "--layout", "patches"]) == 0
     assert "1 image(s) hold no valid pixel" in capsys.readouterr().err
+
+
+def test_weights_of_another_sensor_are_refused_without_a_fill_notice(
+    s2_store: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """S1 weights on S2 data: one error, not first a notice that every band was filled."""
+    from eossl.errors import UserError
+    from eossl.evaluation.evaluate import CardInputs, open_scenes
+
+    card = {"bands": ["VV", "VH"], "in_chans": 2, "sensor": "s1-grd", "mean": [0.0, 0.0]}
+    card |= {"std": [1.0, 1.0], "crop_size": 32, "model": "resnet18"}
+    scenes = open_scenes(None, str(s2_store), labels="majority", seed=0)
+    with pytest.raises(UserError, match="none of its bands"):
+        CardInputs(card, scenes)
+    assert "filled with" not in capsys.readouterr().err

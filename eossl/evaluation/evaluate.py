@@ -121,11 +121,7 @@ class CardInputs:
             scenes.band_names = list(wanted)
         picks, missing, unused = match_bands(list(wanted), scenes.band_names)
         any_band = is_any_band(card.get("model", ""))
-        if missing and not any_band:
-            _say(
-                f"eossl: {scenes.name} has no {', '.join(missing)}; filled with the "
-                "pretraining mean (0 after normalisation)"
-            )
+        absent = missing
         if channels:  # the card's other bands count as missing, said by the user
             picks, missing = _only(card, wanted, channels, picks)
         if len(missing) == len(wanted):
@@ -133,6 +129,11 @@ class CardInputs:
                 f"{scenes.name}: none of its bands ({', '.join(scenes.band_names)}) is a band "
                 f"of the weights ({', '.join(wanted)}); evaluate on data of sensor "
                 f"{card.get('sensor')}"
+            )
+        if absent and not any_band:  # said once the data are known to fit the weights
+            _say(
+                f"eossl: {scenes.name} has no {', '.join(absent)}; filled with the "
+                "pretraining mean (0 after normalisation)"
             )
         self.unused = unused  # said once for all cards, by _features
         level: dict[str, float] = {}
