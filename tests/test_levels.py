@@ -141,7 +141,7 @@ def test_other_sensors_and_no_own_level_refused(levels, tmp_path: Path) -> None:
 def test_image_sizes_must_agree_or_be_cropped(levels, tmp_path: Path) -> None:
     l1c, _ = levels
     big = write_synthetic(tmp_path / "b.zarr", "s2-l2a", samples=4, size=40, seasons=1, quiet=True)
-    with pytest.raises(UserError, match="32x32, 40x40 pixels; pass --data.crop_size"):
+    with pytest.raises(UserError, match="b.zarr: 40x40 images, but .*l1c.zarr holds 32x32; pass"):
         _module(f"{l1c},{big}")
     dm = _module(f"{l1c},{big}", crop_size=32)
     assert next(iter(dm.train_dataloader()))["image"].shape[-2:] == (32, 32)

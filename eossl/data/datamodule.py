@@ -310,7 +310,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             parts = dataset.parts
             _say(dataset.describe())
         elif len(self.sensors) > 1:
-            dataset = MultiModalDataset(self.root, self.sensors, pairing=self.pairing, **common)
+            dataset = MultiModalDataset(root, self.sensors, pairing=self.pairing, **common)
             parts = dataset.parts
             _say(
                 f"eossl: {' + '.join(parts)} at the same places (checked by "
@@ -319,7 +319,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             )
         else:
             dataset = SeasonalZarrDataset(
-                self.root, sensor=self.sensor, return_cloud_mask=False, **common
+                root, sensor=self.sensor, return_cloud_mask=False, **common
             )
             parts = {self.sensor.name: dataset}
         if dataset.max_timestamps == 1:
@@ -329,7 +329,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         n = len(self.dataset)
         train, val = train_val_split(n, self.seed, self.val_fraction)
         if not train.size:
-            where = self.data if self.data is not None else self.root
+            where = self.data if self.data is not None else root
             raise UserError(f"{where}: {n} samples leave none for training")
         self.train_set = Subset(self.dataset, train.tolist())
         self.val_set = Subset(self.dataset, val.tolist())
@@ -342,10 +342,6 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         }
         for name, part in parts.items():
             _refuse_empty(part, cards[name])
-        norms = {
-            name: BandNormalize(st.mean, st.std, cards[name].nodata)
-            for name, st in self.sensor_stats.items()
-        }
         if isinstance(dataset, MixedLevelDataset):  # each level its own, in the run's bands
             self.level_stats = {
                 name: dataset.ordered(st, k)
@@ -354,12 +350,17 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             self.normalize = LevelNormalize(list(self.level_stats.values()), list(cards.values()))
             self.stats = self.level_stats[self.sensor.name]
             self.sensor_stats = {self.sensor.name: self.stats}
-        elif len(parts) > 1:
-            self.stats = stack_stats(list(self.sensor_stats.values()))
-            self.normalize = StackNormalize(norms)
         else:
-            self.stats = self.sensor_stats[self.sensor.name]
-            self.normalize = norms[self.sensor.name]
+            norms = {
+                name: BandNormalize(st.mean, st.std, cards[name].nodata)
+                for name, st in self.sensor_stats.items()
+            }
+            if len(parts) > 1:
+                self.stats = stack_stats(list(self.sensor_stats.values()))
+                self.normalize = StackNormalize(norms)
+            else:
+                self.stats = self.sensor_stats[self.sensor.name]
+                self.normalize = norms[self.sensor.name]
         if self.level_jitter is not None:
             self.jitter = self._level_jitter(self.level_jitter)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None

@@ -35,6 +35,32 @@ from eossl.sensors import Sensor, get_sensor
 __all__ = ["SeasonalZarrDataset"]
 
 
+def check_sizes(stores: Sequence[StoreInfo], crop_size: int | None) -> None:
+    """Stores read together hold one image size, or ``crop_size`` windows fit in each."""
+    first = stores[0]
+    for info in stores[1:]:
+        if (info.height, info.width) != (first.height, first.width) and crop_size is None:
+            raise UserError(
+                f"{info.path}: {info.height}x{info.width} images, but {first.path} holds "
+                f"{first.height}x{first.width}; pass --data.crop_size N (at most the "
+                "smallest) to read windows of one size from each"
+            )
+    small = min(stores, key=lambda i: min(i.height, i.width))
+    if crop_size is not None and crop_size > min(small.height, small.width):
+        raise UserError(
+            f"crop_size={crop_size} is larger than the stored {small.height}x{small.width} "
+            f"images of {small.path}"
+        )
+
+
+def locate(offsets: np.ndarray, index: int) -> tuple[int, int]:
+    """(part number, item within the part) of a global index, from the parts' offsets."""
+    if not 0 <= index < offsets[-1]:
+        raise IndexError(f"index {index} out of range for {offsets[-1]} samples")
+    part = int(np.searchsorted(offsets, index, side="right") - 1)
+    return part, index - int(offsets[part])
+
+
 class SeasonalZarrDataset(SampleReads):
     """Samples of several seasons of one location, from SSL4EO-S12-style Zarr stores.
 
@@ -140,19 +166,8 @@ class SeasonalZarrDataset(SampleReads):
                     f"{info.path}: {info.bands} bands, but {first.path} holds {first.bands}; "
                     "keep one sensor per root"
                 )
-            if (info.height, info.width) != (first.height, first.width) and crop_size is None:
-                raise UserError(
-                    f"{info.path}: {info.height}x{info.width} images, but {first.path} holds "
-                    f"{first.height}x{first.width}; pass --data.crop_size N (at most the "
-                    "smallest) to read windows of one size from each"
-                )
+        check_sizes(self.stores, crop_size)
         self.sensor: Sensor | None = wanted or first.sensor
-        small = min(self.stores, key=lambda i: min(i.height, i.width))
-        if crop_size is not None and crop_size > min(small.height, small.width):
-            raise UserError(
-                f"crop_size={crop_size} is larger than the stored {small.height}x{small.width} "
-                f"images of {small.path}"
-            )
         self.offsets = np.cumsum([0] + [i.samples for i in self.stores])
         self._handles: OrderedDict[int, Handle] = OrderedDict()
         self._pid: int | None = None
@@ -218,10 +233,7 @@ class SeasonalZarrDataset(SampleReads):
 
     def locate(self, index: int) -> tuple[int, int]:
         """(store number, sample within the store) of a global index."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        store = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        return store, index - int(self.offsets[store])
+        return locate(self.offsets, index)
 
     def _handle(self, store: int) -> Handle:
         if self._pid != os.getpid():  # opened after fork, once per worker

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from eossl.bands import band_info, find_channels
-from eossl.data.dataset import SeasonalZarrDataset
+from eossl.data.dataset import SeasonalZarrDataset, check_sizes, locate
 from eossl.data.io.schema import StoreInfo
 from eossl.data.normalize import BandStats
 from eossl.data.samples import SampleReads, stores_of
@@ -81,16 +81,6 @@ def group_levels(
     return levels
 
 
-def _same_size(infos: list[StoreInfo], crop_size: int | None) -> None:
-    sizes = {(i.height, i.width) for i in infos}
-    if len(sizes) > 1 and crop_size is None:
-        shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes))
-        raise UserError(
-            f"the stores hold images of {shown} pixels; pass --data.crop_size N (at most the "
-            "smallest) to read windows of one size from each"
-        )
-
-
 class MixedLevelDataset(SampleReads):
     """Samples of stores at several processing levels, in the run's bands.
 
@@ -122,7 +112,7 @@ class MixedLevelDataset(SampleReads):
             for k, (name, (card, paths)) in enumerate(levels.items())
         }
         self.cards = {name: card for name, (card, _) in levels.items()}
-        _same_size([i for p in self.parts.values() for i in p.stores], kwargs.get("crop_size"))
+        check_sizes([i for p in self.parts.values() for i in p.stores], kwargs.get("crop_size"))
         first = next(iter(self.parts.values()))
         self.root = first.root
         self.seed = seed
@@ -175,10 +165,7 @@ class MixedLevelDataset(SampleReads):
 
     def locate(self, index: int) -> tuple[int, int]:
         """(level number, sample within the level) of a global index."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        level = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        return level, index - int(self.offsets[level])
+        return locate(self.offsets, index)
 
     @property
     def _list(self) -> list[SeasonalZarrDataset]:
