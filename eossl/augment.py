@@ -97,6 +97,7 @@ class LevelJitter(nn.Module):
     separates Sentinel-2 L1C from L2A. Every image of a (..., C, H, W) batch gets
     ``x + a * shift`` with its own ``a`` drawn from ``[0, max_share]``: views of one place
     at both levels, and hazier or clearer than the mean, so features learn to ignore it.
+    Filled pixels (nodata and NaN, 0 in every band after normalisation) stay filled.
     """
 
     def __init__(self, shift: Tensor, max_share: float = 1.5) -> None:
@@ -107,7 +108,8 @@ class LevelJitter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Shifted ``x`` (..., C, H, W)."""
         share = torch.rand(*x.shape[:-3], 1, 1, 1, device=x.device, dtype=x.dtype)
-        return x + share * self.max_share * self.shift.to(x).view(-1, 1, 1)
+        moved = x + share * self.max_share * self.shift.to(x).view(-1, 1, 1)
+        return torch.where((x == 0).all(dim=-3, keepdim=True), x, moved)
 
     def extra_repr(self) -> str:
         return f"max_share={self.max_share}"

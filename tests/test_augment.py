@@ -88,3 +88,15 @@ def test_level_jitter_moves_each_image_along_the_shift() -> None:
     expected = 1.5 * share[..., None, None, None] * shift.view(-1, 1, 1)
     torch.testing.assert_close(moved, expected.expand_as(moved))
     assert (share >= 0).all() and (share <= 1).all() and share.std() > 0.1
+
+
+def test_level_jitter_keeps_filled_pixels_filled() -> None:
+    """Nodata and NaN pixels, 0 in every band after normalisation, are not moved."""
+    from eossl.augment import LevelJitter
+
+    x = torch.randn(4, 3, 8, 8)
+    x[:, :, :2, :] = 0  # filled rows
+    x[:, 1, 5, 5] = 0  # one band at the mean is not a hole
+    y = LevelJitter(torch.tensor([1.0, -2.0, 0.5]), max_share=1.5)(x)
+    assert (y[:, :, :2, :] == 0).all()
+    assert (y[:, :, 2:, :] != x[:, :, 2:, :]).any(dim=1).all()

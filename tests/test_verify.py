@@ -136,6 +136,20 @@ def test_missing_chunk_file_names_its_samples(store: Path, capsys: pytest.Captur
     assert "1 damaged chunk(s)" in capsys.readouterr().err
 
 
+def test_missing_chunk_file_stops_readers(store: Path, capsys: pytest.CaptureFixture) -> None:
+    """Stats, info and pretraining refuse a store lacking a shard (read as nodata else)."""
+    (store / "bands" / "c" / "1" / "0" / "0" / "0" / "0").unlink()
+    for command in (["stats", str(store)], ["info", str(store)]):
+        assert main(command) == 2
+        (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+        assert "bands/c/1/0/0/0/0 (samples 4-7) missing; the store is damaged" in error
+    from eossl.data.dataset import SeasonalZarrDataset
+    from eossl.errors import UserError
+
+    with pytest.raises(UserError, match="samples 4-7"):
+        SeasonalZarrDataset(store)
+
+
 def test_chunks_of_fill_values_are_written(tmp_path: Path) -> None:
     """Samples of nodata (the fill value) are written too: a clean store has no missing file."""
     from eossl.data.io.writer import StoreSpec, StoreWriter

@@ -85,9 +85,13 @@ class ProjectedPairMethod(SeasonalMethod):
         """The criterion between the projections of the two seasons."""
         season_a, season_b = self.views(batch)[:2]
         (h_a, map_a), (h_b, map_b) = self.embed_with_map(season_a), self.embed_with_map(season_b)
-        loss = self.criterion(self.projection_head(h_a), self.projection_head(h_b))
+        loss = self.pair_loss(self.projection_head(h_a), self.projection_head(h_b))
         self.log_loss(loss, h_a)
         spectral = (self.spectral_term(h_a, season_a) + self.spectral_term(h_b, season_b)) / 2
         if map_a is not None:  # both maps or neither: dense_weight
             spectral = spectral + self.dense_term(map_a, map_b, batch)
         return loss + spectral
+
+    def pair_loss(self, z_a: Tensor, z_b: Tensor) -> Tensor:
+        """The criterion between the two seasons' projections."""
+        return self.criterion(z_a, z_b)

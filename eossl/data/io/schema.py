@@ -232,6 +232,7 @@ def validate(
             f"{path}: this store was not completely written; rerun the command "
             "that created it to resume"
         )
+    _check_chunk_files(path)
     if "bands" not in group:
         raise UserError(
             f"{path}: no 'bands' variable; an eossl/SSL4EO-S12 store needs "
@@ -270,6 +271,21 @@ def validate(
         has_label="label" in group,
         attrs=dict(group.attrs),
     )
+
+
+def _check_chunk_files(path: Path) -> None:
+    """One line if a store written in full lacks a file of its bands (read as nodata else)."""
+    from eossl.data.io.verify import missing_chunk_files
+
+    missing = missing_chunk_files(path)
+    if missing:
+        first = missing[0]
+        where = f" (samples {first.samples[0]}-{first.samples[1] - 1})" if first.samples else ""
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise UserError(
+            f"{path}: {first.file}{where}{more} missing; the store is damaged "
+            "(`eossl verify` lists it): restore it or convert the store again"
+        )
 
 
 def _guess_alias(num_bands: int) -> str:

@@ -29,7 +29,7 @@ from eossl.data.io.reader import member_data_offset
 from eossl.data.io.schema import find_stores, read_zarr_metadata
 from eossl.errors import UserError
 
-__all__ = ["Damage", "StoreCheck", "verify_store"]
+__all__ = ["Damage", "StoreCheck", "missing_chunk_files", "verify_store"]
 
 _EMPTY = 2**64 - 1  # offset and size of an inner chunk never written
 
@@ -316,12 +316,7 @@ def verify_store(
 
     elif (store / "zarr.json").exists():
         arrays = list(_v3_arrays(store, every_chunk=_every_chunk(store)))
-        files = [
-            (array, path)
-            for array in arrays
-            for path in sorted((store / array.name).rglob("*"))
-            if path.is_file() and _is_chunk_file(store / array.name, path)
-        ]
+        files = _chunk_files(store, arrays)
         check.damage += _missing_files(store, arrays, files)
         blocks, totals = _batches(files, [max(1, p.stat().st_size) for _, p in files], 64 << 20)
         check.files = len(files)
@@ -350,6 +345,28 @@ def verify_store(
         check.bytes += size
         check.damage += damage
     return check
+
+
+def missing_chunk_files(store: Path, names: tuple[str, ...] = ("bands",)) -> list[Damage]:
+    """The chunk files of arrays ``names`` that a store written in full lacks (no read).
+
+    Empty for a store that does not say it was written in full (format 2, a zip, another
+    writer's): there a missing chunk is a fill value by design.
+    """
+    if not (store / "zarr.json").exists() or not _every_chunk(store):
+        return []
+    arrays = [a for a in _v3_arrays(store, every_chunk=True) if a.name in names]
+    return _missing_files(store, arrays, _chunk_files(store, arrays))
+
+
+def _chunk_files(store: Path, arrays: list[_Array]) -> list[tuple[_Array, Path]]:
+    """Every chunk (or shard) file of ``arrays``, in order."""
+    return [
+        (array, path)
+        for array in arrays
+        for path in sorted((store / array.name).rglob("*"))
+        if path.is_file() and _is_chunk_file(store / array.name, path)
+    ]
 
 
 def _every_chunk(store: Path) -> bool:
