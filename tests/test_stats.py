@@ -129,3 +129,31 @@ def test_errors() -> None:
         compute_stats(V11, sample=0)
     with pytest.raises(UserError, match="differ from"):
         compute_stats(V11, quiet=True)  # S1 and S2 stores mixed
+
+
+def test_stores_with_their_own_stats_are_pooled(tmp_path: Path) -> None:
+    """--data a.zarr,b.zarr with stats of each: one normalisation, equal to stats of both."""
+    from eossl.data import SeasonalZarrDataModule
+    from eossl.data.normalize import pooled_stats
+    from eossl.data.synthetic.store import write_synthetic
+
+    both = tmp_path / "both"
+    a, b = both / "a.zarr", both / "b.zarr"
+    write_synthetic(a, "s2", samples=6, size=16, seasons=2, seed=1, shard=3, quiet=True)
+    write_synthetic(b, "s2", samples=10, size=16, seasons=2, seed=7, shard=5, quiet=True)
+    zarr.open_group(b, mode="r+")["bands"][:5] //= 2  # another brightness than a
+    for store in (a, b):
+        write_stats(store, compute_stats(store, quiet=True))
+    pooled = pooled_stats([validate(a), validate(b)], None)
+    exact = compute_stats(both, quiet=True)  # one pass over both stores
+    np.testing.assert_allclose(pooled.mean, exact["mean"], rtol=1e-9)
+    np.testing.assert_allclose(pooled.std, exact["std"], rtol=1e-9)
+    assert resolve_stats(validate(a), None).mean != pytest.approx(pooled.mean)
+    dm = SeasonalZarrDataModule(f"{a},{b}", sensor="s2", batch_size=2, num_workers=0)
+    dm.setup()
+    assert dm.stats is not None and dm.stats.mean == pooled.mean
+    write_stats(both, exact)  # one `eossl stats` over the folder: nothing to pool
+    assert pooled_stats([validate(a), validate(b)], None).source.startswith("store stats")
+    zarr.open_group(b, mode="r+").attrs["offset"] = 1000
+    with pytest.raises(UserError, match="offset by 1000 DN"):
+        pooled_stats([validate(a), validate(b)], None)

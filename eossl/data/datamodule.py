@@ -21,7 +21,7 @@ from eossl.data.normalize import (
     BandNormalize,
     BandStats,
     StackNormalize,
-    resolve_stats,
+    pooled_stats,
     stack_stats,
 )
 from eossl.data.phenology import ensure_phenology
@@ -337,9 +337,15 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         if isinstance(dataset, MixedLevelDataset):
             cards = dataset.cards
         self.sensor_stats = {
-            name: resolve_stats(part.stores[0], cards[name], self.release)
+            name: pooled_stats(part.stores, cards[name], self.release)
             for name, part in parts.items()
         }
+        for name, st in self.sensor_stats.items():
+            if st.source.startswith("pooled"):
+                _say(
+                    f"eossl: {name}: {len(parts[name].stores)} stores with their own stats, "
+                    "normalised alike with their pooled mean and std"
+                )
         for name, part in parts.items():
             _refuse_empty(part, cards[name])
         if isinstance(dataset, MixedLevelDataset):  # each level its own, in the run's bands

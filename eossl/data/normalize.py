@@ -24,6 +24,7 @@ __all__ = [
     "BandStats",
     "StackNormalize",
     "data_offset",
+    "pooled_stats",
     "resolve_stats",
     "stack_stats",
 ]
@@ -97,6 +98,49 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
         offset,
         f"{sensor.name} card, release {rel.name}",
     )
+
+
+def pooled_stats(
+    infos: list[StoreInfo], sensor: Sensor | None, release: str | None = None
+) -> BandStats:
+    """One normalisation for stores read together: their statistics pooled.
+
+    Stores whose statistics agree (one ``eossl stats`` over their folder, or one card
+    release) give those; stores with their own give each band's mean and std over all
+    their pixels, each store weighted by its valid-pixel count (its sample count where
+    its stats record none). Stores of different DN offsets are refused: one
+    normalisation cannot serve both.
+    """
+    each = [resolve_stats(i, sensor, release) for i in infos]
+    first = each[0]
+    if all((s.mean, s.std, s.offset) == (first.mean, first.std, first.offset) for s in each):
+        return first
+    for info, st in zip(infos, each, strict=True):
+        if st.offset != first.offset:
+            raise UserError(
+                f"{info.path}: values offset by {st.offset:g} DN, {infos[0].path} by "
+                f"{first.offset:g}; one run normalises them alike: convert both the same way"
+            )
+    weights = np.stack([_pixel_weights(i) for i in infos])  # (stores, bands)
+    means, stds = np.asarray([s.mean for s in each]), np.asarray([s.std for s in each])
+    w = weights / np.maximum(weights.sum(0), 1.0)
+    mean = (w * means).sum(0)
+    std = np.sqrt((w * (stds**2 + (means - mean) ** 2)).sum(0))
+    return BandStats(
+        tuple(mean.tolist()),
+        tuple(std.tolist()),
+        first.offset,
+        f"pooled stats of {len(infos)} stores",
+    )
+
+
+def _pixel_weights(info: StoreInfo) -> np.ndarray:
+    """Per band, the valid pixels a store's stats counted, else its sample count."""
+    stats = info.attrs.get("stats")
+    count = stats.get("count") if isinstance(stats, dict) else None
+    if isinstance(count, list) and len(count) == info.bands:
+        return np.asarray(count, dtype=np.float64)
+    return np.full(info.bands, float(info.samples * info.times * info.height * info.width))
 
 
 def stack_stats(stats: list[BandStats]) -> BandStats:
