@@ -241,3 +241,21 @@ def test_spectral_term_keeps_the_spectrum(s2_store: Path) -> None:
     assert errors[-1] < 0.5 * errors[0], errors
     with pytest.raises(Exception, match="spectral_weight"):
         SimCLR(in_chans=13, spectral_weight=-1.0)
+
+
+def test_nearest_neighbour_positives() -> None:
+    """``nn_bank_size``: each view's positive is its nearest projection in the bank (NNCLR)."""
+    from eossl.methods import SimCLR
+
+    torch.manual_seed(0)
+    plain = SimCLR(in_chans=4, hidden_dim=32, proj_dim=8)
+    assert plain.nn_bank is None
+    model = SimCLR(in_chans=4, hidden_dim=32, proj_dim=8, nn_bank_size=6)
+    z_a, z_b = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8)
+    model.pair_loss(z_a.detach(), z_b)  # fills the bank with z_b
+    torch.testing.assert_close(model.nn_bank.bank[:4], z_b)
+    # z_a's positive is now a stored projection, not z_b: gradients reach z_a alone
+    loss = model.pair_loss(z_a, z_b)
+    loss.backward()
+    assert torch.isfinite(loss) and z_a.grad is not None and z_a.grad.abs().sum() > 0
+    assert "nn_bank.bank" not in model.backbone.state_dict()
