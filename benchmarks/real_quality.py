@@ -107,6 +107,7 @@ def main() -> None:
             rows.append(json.loads(record.read_text()))
             continue
         shutil.rmtree(run, ignore_errors=True)
+        run.parent.mkdir(parents=True, exist_ok=True)
         data = ["--sensor", "s2-l2a", "--data", str(store)]
         if name in BOTH_LEVELS:  # the OSCD tiles' L1C level is the run's
             data = ["--sensor", "s2-l1c", "--data", f"{tiles(root, work, 64)},{store}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +19,7 @@ __all__ = [
     "AtomicCheckpointIO",
     "CheckpointOnInterrupt",
     "LastCheckpoint",
+    "check_fits",
     "load_checkpoint",
     "keep_metrics",
     "latest_checkpoint",
@@ -108,14 +110,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint's contents, loaded as plain tensors and containers only (no unpickling).
 
-    Each way it can fail is one line: missing, truncated or corrupt, not a PyTorch
-    checkpoint, or one that holds arbitrary objects (which are never unpickled).
+    Each way it can fail is one line: missing, truncated or corrupt (a byte flipped on disk
+    fails the CRC-32 the zip keeps of every tensor), not a PyTorch checkpoint, one that
+    holds arbitrary objects (which are never unpickled), or one without weights.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
+    damaged = _damaged_member(path)
+    if damaged is not None:
+        raise UserError(
+            f"{path}: cannot load this checkpoint: {damaged} fails its checksum (damaged on "
+            "disk); use an earlier one"
+        )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         text = str(err)
         if "central directory" in text or "zip archive" in text or isinstance(err, EOFError):
@@ -125,6 +134,47 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         else:
             why = f"not a PyTorch checkpoint ({type(err).__name__})"
         raise UserError(f"{path}: cannot load this checkpoint: {why}") from err
+    weights = state.get("state_dict") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
+        raise UserError(
+            f"{path}: not a Lightning checkpoint: no 'state_dict' of tensors (write one with "
+            "`eossl pretrain`)"
+        )
+    for key in ("hyper_parameters", "loops", "eossl"):
+        if not isinstance(state.get(key, {}), dict):
+            raise UserError(f"{path}: not an eossl checkpoint: its {key!r} is not a mapping")
+    return state
+
+
+def _damaged_member(path: Path) -> str | None:
+    """The first member of a zip checkpoint whose bytes fail their CRC-32, if any."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None  # torch.load names what is wrong
+
+
+def check_fits(path: str | os.PathLike, state: dict, model: torch.nn.Module) -> None:
+    """One line if a checkpoint to resume holds another model (another method or backbone)."""
+    own, theirs = model.state_dict(), state["state_dict"]
+    missing = [k for k in own if k not in theirs]
+    shaped = [k for k in own if k in theirs and theirs[k].shape != own[k].shape]
+    if missing or shaped or "pytorch-lightning_version" not in state:
+        hp = state.get("hyper_parameters") or {}
+        kind = str(hp.get("_class_path", "?")).rsplit(".", 1)[-1]
+        mine = f"{type(model).__name__} with {getattr(model.hparams, 'backbone', '?')}"
+        why = (
+            f"{len(missing)} weights missing, {len(shaped)} of another shape, e.g. "
+            f"{(missing + shaped)[0]}"
+            if missing or shaped
+            else "no Lightning version recorded"
+        )
+        raise UserError(
+            f"{path}: a checkpoint of another model ({kind} with {hp.get('backbone', '?')}: "
+            f"{why}), not of this run's {mine}; pass the same --method and model options, "
+            "or --out NEW_DIR to start afresh"
+        )
 
 
 def resume_line(path: Path, checkpoint: dict) -> str:

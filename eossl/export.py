@@ -101,6 +101,16 @@ def export_backbone(
             f"{out}: already holds {', '.join(there)}; pass --overwrite to replace them, or "
             "choose another OUT_DIR or --name"
         )
+    from eossl.weights import check_card
+
+    files = {"pth": pth.name, "safetensors": st.name, "torchgeo_ckpt": ckpt.name}
+    check_card({**card, "name": name, "files": files}, js)  # what eossl would refuse to load
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise UserError(
+            f"{js}: not written: the weights hold NaN or inf ({broken[0]}, {len(broken)} "
+            "tensors); export an earlier checkpoint"
+        )
     atomic_write(pth, lambda p: torch.save(state, p))
     atomic_write(st, lambda p: save_file(state, str(p)))
     # TorchGeo's extract_backbone: hparams 'backbone' selects the 'model.backbone.model.' keys
@@ -115,7 +125,7 @@ def export_backbone(
     full = {
         **card,
         "name": name,
-        "files": {"pth": pth.name, "safetensors": st.name, "torchgeo_ckpt": ckpt.name},
+        "files": files,
         "sha256": sha256(pth),
         "sha256_safetensors": sha256(st),
         "sha256_ckpt": sha256(ckpt),
@@ -140,8 +150,28 @@ def load_method(ckpt_path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str
         raise UserError(
             f"{path}: not an eossl pretraining checkpoint (class {hp.get('_class_path')!r})"
         )
-    module = cls(**{k: v for k, v in hp.items() if not k.startswith("_")})
-    module.load_state_dict(ckpt["state_dict"], strict=False)
+    try:
+        module = cls(**{k: v for k, v in hp.items() if not k.startswith("_")})
+    except UserError:
+        raise
+    except Exception as err:  # a hyper-parameter the class does not take, of the wrong type
+        raise UserError(
+            f"{path}: its hyper-parameters do not build {cls.__name__} "
+            f"({type(err).__name__}: {str(err)[:120]}); not a checkpoint of this eossl"
+        ) from err
+    missing = sorted(set(module.state_dict()) - set(ckpt["state_dict"]))
+    if missing:  # exported weights left at random init would pass for trained ones
+        raise UserError(
+            f"{path}: lacks {len(missing)} of the model's tensors ({missing[0]} ...); not a "
+            "complete eossl checkpoint"
+        )
+    try:
+        module.load_state_dict(ckpt["state_dict"], strict=False)
+    except RuntimeError as err:
+        raise UserError(
+            f"{path}: its weights do not fit {cls.__name__} with {hp.get('backbone')} "
+            f"({str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err})"
+        ) from err
     method = next(k for k, c in METHODS.items() if c is cls)
     progress = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
     epochs = progress.get("current", {}).get("processed", ckpt.get("epoch", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import timm
@@ -58,6 +59,11 @@ def create_backbone(
             they see, so the state_dict loads into ``timm.create_model(name,
             in_chans=C)`` with ``strict=True`` whatever the crop size; others ignore it.
     """
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):  # timm's "hf-hub:", "local-dir:" read files
+        raise UserError(
+            f"backbone {name!r}: a timm model name (resnet18, vit_small_patch16_224), not a "
+            "source; eossl loads weights from files only with --model.init_args.backbone_weights"
+        )
     kwargs: dict = {"in_chans": in_chans, "num_classes": 0, "pretrained": False}
     if img_size is not None and is_vit(name):
         kwargs.update(dynamic_img_size=True, dynamic_img_pad=True)

@@ -24,6 +24,7 @@ from eossl.checkpoints import (
     AtomicCheckpointIO,
     CheckpointOnInterrupt,
     LastCheckpoint,
+    check_fits,
     keep_metrics,
     latest_checkpoint,
     load_checkpoint,
@@ -216,6 +217,7 @@ def pretrain_cli(argv: list[str]) -> None:
         rest.append("--help")
     print_only = any(a.startswith("--print_config") or a in ("--help",) for a in rest)
     ckpt_path = known.ckpt_path
+    state: dict | None = None
     if not print_only:
         ckpt = latest_checkpoint(out)
         if known.auto_resume and ckpt is not None:
@@ -260,6 +262,8 @@ def pretrain_cli(argv: list[str]) -> None:
         if cause is not None:
             raise cause from err
         raise UserError(f"invalid configuration: {config_error(str(err))}") from err
+    if state is not None:
+        check_fits(ckpt_path, state, cli.model)  # another run's: one line, not Lightning's
     _fit_and_export(cli, ckpt_path, out)
 
 

@@ -12,10 +12,12 @@ import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import kornia.augmentation as K
+import numpy as np
 import torch
 from torchvision.models._api import Weights
 
@@ -92,28 +94,72 @@ def check_card(info: Any, path: Path) -> None:
                 f"{path}: not a usable weights card: {key!r} is {found}; "
                 "re-export it with `eossl export`"
             )
-    for key in ("mean", "std"):
-        values = info.get(key)
-        if not isinstance(values, list) or len(values) != info["in_chans"]:
-            raise UserError(
-                f"{path}: not a usable weights card: {key!r} must list {info['in_chans']} "
-                "values, one per band; re-export it with `eossl export`"
-            )
-        if not all(_finite_number(v) for v in values) or (
-            key == "std" and not all(v > 0 for v in values)
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", info["model"]):
+        raise UserError(
+            f"{path}: not a usable weights card: 'model' must be a timm model name, not a "
+            f"source ({info['model']!r})"
+        )
+    _check_normalisation(info, path, info, "")
+    if info["in_chans"] < 1 or not 1 <= info["crop_size"] <= MAX_CROP:
+        raise UserError(
+            f"{path}: not a usable weights card: 'in_chans' must be at least 1 and "
+            f"'crop_size' 1-{MAX_CROP}, got {info['in_chans']} and {info['crop_size']!r}"
+        )
+    files = info.get("files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(
+            f"{path}: not a usable weights card: 'files' must map kinds to file names "
+            f'({{"pth": "NAME.pth"}}), got {files!r:.80}'
+        )
+    bands = info.get("bands")
+    if bands is not None and (
+        not isinstance(bands, list)
+        or len(bands) != info["in_chans"]
+        or not all(isinstance(b, str) and b for b in bands)
+        or len(set(bands)) != len(bands)
+    ):
+        raise UserError(
+            f"{path}: not a usable weights card: 'bands' must name {info['in_chans']} "
+            f"different bands, got {bands!r:.120}"
+        )
+    levels = info.get("levels")
+    if levels is not None:
+        if not isinstance(levels, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("sensor"), str) for e in levels
         ):
             raise UserError(
-                f"{path}: not a usable weights card: {key!r} must hold finite numbers"
+                f"{path}: not a usable weights card: 'levels' must list objects with a "
+                f"'sensor' and its 'mean', 'std' and 'offset', got {levels!r:.80}"
+            )
+        for entry in levels:
+            _check_normalisation(entry, path, info, f"levels[{entry['sensor']}].")
+
+
+MAX_CROP = 2048  # pixels: a card's crop size beyond any sensor's patches
+# float32 is what normalises: 1e308 overflows it, 1e-300 is 0 in it
+_F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+
+
+def _check_normalisation(entry: dict, path: Path, info: dict, where: str) -> None:
+    """``mean``, ``std`` (and ``offset``) of a card or of one of its ``levels``."""
+    for key in ("mean", "std"):
+        values = entry.get(key)
+        if not isinstance(values, list) or len(values) != info["in_chans"]:
+            raise UserError(
+                f"{path}: not a usable weights card: {where}{key!r} must list "
+                f"{info['in_chans']} values, one per band; re-export it with `eossl export`"
+            )
+        if not all(_finite_number(v) and abs(v) < _F32_MAX for v in values) or (
+            key == "std" and not all(v >= _F32_TINY for v in values)
+        ):
+            raise UserError(
+                f"{path}: not a usable weights card: {where}{key!r} must hold finite numbers"
                 f"{' above 0' if key == 'std' else ''}, got {values}"
             )
-    if info["in_chans"] < 1 or not _finite_number(info.get("crop_size")) or info["crop_size"] < 1:
+    if entry.get("offset") is not None and not _finite_number(entry["offset"]):
         raise UserError(
-            f"{path}: not a usable weights card: 'in_chans' and 'crop_size' must be at least "
-            f"1, got {info['in_chans']} and {info.get('crop_size')!r}"
-        )
-    if info.get("offset") is not None and not _finite_number(info["offset"]):
-        raise UserError(
-            f"{path}: not a usable weights card: 'offset' must be a number, got {info['offset']!r}"
+            f"{path}: not a usable weights card: {where}'offset' must be a number, got "
+            f"{entry['offset']!r}"
         )
 
 

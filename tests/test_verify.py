@@ -142,7 +142,7 @@ def test_missing_chunk_file_stops_readers(store: Path, capsys: pytest.CaptureFix
     for command in (["stats", str(store)], ["info", str(store)]):
         assert main(command) == 2
         (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
-        assert "bands/c/1/0/0/0/0 (samples 4-7) missing; the store is damaged" in error
+        assert "bands/c/1/0/0/0/0 (samples 4-7) missing (deleted" in error
     from eossl.data.dataset import SeasonalZarrDataset
     from eossl.errors import UserError
 

@@ -351,3 +351,101 @@ def test_exported_files_share_one_mode(exported: Path) -> None:
     card = json.loads(exported.read_text())
     modes = {(exported.parent / f).stat().st_mode & 0o777 for f in card["files"].values()}
     assert modes == {exported.stat().st_mode & 0o777}
+
+
+def _error(capsys: pytest.CaptureFixture) -> str:
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    return line
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"model": "local-dir:/etc"}, "'model' must be a timm model name, not a source"),
+        ({"model": "hf-hub:someone/model"}, "not a source ('hf-hub:someone/model')"),
+        ({"files": ["tiny.pth"]}, "'files' must map kinds to file names"),
+        ({"bands": ["B04"] * 13}, "'bands' must name 13 different bands"),
+        ({"mean": [1e308] * 13}, "'mean' must hold finite numbers"),
+        ({"std": [1e-300] * 13}, "'std' must hold finite numbers above 0"),
+        ({"crop_size": 100_000}, "'crop_size' 1-2048"),
+        ({"levels": [1]}, "'levels' must list objects with a 'sensor'"),
+        (
+            {"levels": [{"sensor": "s2-l2a", "mean": [float("nan")] * 13, "std": [1.0] * 13}]},
+            "levels[s2-l2a].'mean' must hold finite numbers",
+        ),
+    ],
+)
+def test_card_fields_are_checked(
+    exported: Path, tmp_path: Path, edit: dict, message: str, capsys: pytest.CaptureFixture
+) -> None:
+    """Each field a card is read by: one line naming it, before any file or network is used."""
+    folder = tmp_path / "edited"
+    folder.mkdir()
+    for f in exported.parent.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    card = folder / exported.name
+    card.write_text(json.dumps({**json.loads(card.read_text()), **edit}))
+    assert main(["evaluate", str(card), "--data", "unused.zarr"]) == 2
+    assert message in _error(capsys)
+
+
+def test_backbone_is_a_model_name_not_a_source() -> None:
+    from eossl.models import create_backbone
+
+    with pytest.raises(UserError, match="a timm model name"):
+        create_backbone("local-dir:/tmp", in_chans=3)
+
+
+def _edited_checkpoint(run: Path, tmp_path: Path, edit) -> Path:
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    edit(state)
+    path = tmp_path / "edited.ckpt"
+    torch.save(state, path)
+    return path
+
+
+def test_incomplete_or_broken_checkpoints_are_not_exported(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Weights left at random init, NaN statistics or a flipped byte: nothing written."""
+
+    def drop_backbone(state: dict) -> None:
+        state["state_dict"] = {
+            k: v for k, v in state["state_dict"].items() if not k.startswith("backbone.")
+        }
+
+    def nan_mean(state: dict) -> None:
+        state["eossl"]["mean"] = [float("nan")] * 13
+
+    def wrong_shape(state: dict) -> None:
+        state["state_dict"]["backbone.conv1.weight"] = torch.zeros(64, 3, 7, 7)
+
+    cases = [
+        (drop_backbone, "not a complete eossl checkpoint"),
+        (nan_mean, "'mean' must hold finite numbers"),
+        (wrong_shape, "its weights do not fit MoCo"),
+        (lambda s: s["hyper_parameters"].update(bogus=1), "hyper-parameters do not build MoCo"),
+        (lambda s: s.update(state_dict=[]), "no 'state_dict' of tensors"),
+    ]
+    for edit, message in cases:
+        path = _edited_checkpoint(run, tmp_path, edit)
+        assert main(["export", str(path), str(tmp_path / "out")]) == 2
+        assert message in _error(capsys), message
+        assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+    flipped = bytearray((run / "checkpoints" / "last.ckpt").read_bytes())
+    flipped[len(flipped) // 2] ^= 0x40  # inside the tensors' bytes
+    (tmp_path / "flipped.ckpt").write_bytes(flipped)
+    assert main(["export", str(tmp_path / "flipped.ckpt"), str(tmp_path / "out")]) == 2
+    assert "fails its checksum (damaged on disk)" in _error(capsys)
+
+
+def test_resuming_another_runs_checkpoint_is_one_line(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A MoCo checkpoint given to a SimCLR run: named, not Lightning's missing-keys dump."""
+    ckpt = run / "checkpoints" / "last.ckpt"
+    args = ["pretrain", "--method", "simclr", "--out", str(tmp_path / "r"), *tiny(moco=False)]
+    assert main([*args, "--ckpt-path", str(ckpt), "--trainer.max_epochs", "2"]) == 2
+    error = _error(capsys)
+    assert "a checkpoint of another model (MoCo with resnet18" in error
+    assert "not of this run's SimCLR with resnet18" in error

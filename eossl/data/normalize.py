@@ -57,15 +57,16 @@ def data_offset(info: StoreInfo, sensor: Sensor | None, release: str | None = No
 def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = None) -> BandStats:
     """Normalisation statistics for a store (see the module docstring for the order)."""
     attrs = info.attrs
-    offset = float(attrs.get("offset", 0.0) or 0.0)
+    offset = _number(attrs.get("offset", 0.0) or 0.0, info, "offset")
     stats = attrs.get("stats")
     if release is None and isinstance(stats, dict) and "mean" in stats and "std" in stats:
-        mean, std = list(stats["mean"]), list(stats["std"])
-        if stats.get("count") is not None and not np.any(np.asarray(stats["count"])):
+        count = stats.get("count")
+        if isinstance(count, list) and count and not any(count):
             raise UserError(
                 f"{info.path}: its stats counted no valid pixel (all nodata or NaN); "
                 "nothing to train on: check the data"
             )
+        mean, std = _numbers(stats["mean"], info, "mean"), _numbers(stats["std"], info, "std")
         if len(mean) != info.bands or len(std) != info.bands:
             raise UserError(
                 f"{info.path}: stats hold {len(mean)} values for {info.bands} bands; "
@@ -98,6 +99,37 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
         offset,
         f"{sensor.name} card, release {rel.name}",
     )
+
+
+def _number(value: object, info: StoreInfo, what: str) -> float:
+    """A finite number from a store's attributes, or one line naming it."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+        return float(value)
+    raise UserError(
+        f"{info.path}: its {what} attribute is {value!r:.60}, not a finite number; recompute "
+        "the stats with `eossl stats` (or convert the store again)"
+    )
+
+
+def _numbers(values: object, info: StoreInfo, what: str) -> list[float]:
+    """A list of finite numbers from a store's ``stats`` (std: above 0), or one line."""
+    if not isinstance(values, list):
+        raise UserError(
+            f"{info.path}: its stats {what} is {values!r:.60}, not a list; recompute them "
+            "with `eossl stats`"
+        )
+    if None in values:
+        raise UserError(
+            f"{info.path}: its stats hold no {what} for band {values.index(None) + 1} (no "
+            "valid pixel there); leave the band out, or check the data"
+        )
+    numbers = [_number(v, info, f"stats {what}") for v in values]
+    if what == "std" and not all(v > 0 for v in numbers):
+        raise UserError(
+            f"{info.path}: its stats std holds {min(numbers):g}, a constant band (or damaged "
+            "stats); recompute them with `eossl stats`, or check the data"
+        )
+    return numbers
 
 
 def pooled_stats(

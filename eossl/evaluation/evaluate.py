@@ -139,7 +139,7 @@ class CardInputs:
         level: dict[str, float] = {}
         own = next((e for e in card.get("levels") or [] if e["sensor"] == scenes.sensor), None)
         if own is not None and own["sensor"] != card.get("sensor"):  # pretrained on it too
-            card = {**card, "mean": own["mean"], "std": own["std"], "offset": own["offset"]}
+            card = {**card, "mean": own["mean"], "std": own["std"], "offset": own.get("offset", 0)}
             _say(
                 f"eossl: weights pretrained on {' and '.join(e['sensor'] for e in card['levels'])}"
                 f"; data are {scenes.sensor}: normalised with that level's own statistics"

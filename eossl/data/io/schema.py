@@ -273,6 +273,16 @@ def validate(
     )
 
 
+def refuse_empty(infos: list[StoreInfo]) -> None:
+    """One line when stores hold no image: no sample, or images of 0 pixels."""
+    for info in infos:
+        if 0 in (info.samples, info.times, info.height, info.width):
+            raise UserError(
+                f"{info.path}: holds no image ({info.samples} samples x {info.times} "
+                f"timestamps of {info.height}x{info.width} px); nothing to compute"
+            )
+
+
 def _check_chunk_files(path: Path) -> None:
     """One line if a store written in full lacks a file of its bands (read as nodata else)."""
     from eossl.data.io.verify import missing_chunk_files
@@ -283,8 +293,8 @@ def _check_chunk_files(path: Path) -> None:
         where = f" (samples {first.samples[0]}-{first.samples[1] - 1})" if first.samples else ""
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise UserError(
-            f"{path}: {first.file}{where}{more} missing; the store is damaged "
-            "(`eossl verify` lists it): restore it or convert the store again"
+            f"{path}: {first.file}{where}{more} missing (deleted, or dropped by a zarr write "
+            "of fill values); `eossl verify` lists them: restore the store or convert it again"
         )
 
 

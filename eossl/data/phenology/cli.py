@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from eossl.console import console
 from eossl.data.io.schema import (
@@ -14,6 +15,7 @@ from eossl.data.phenology.compute import compute_phenology, write_phenology
 from eossl.data.phenology.indices import INDICES
 from eossl.data.phenology.phases import decode_phases
 from eossl.data.phenology.report import phase_summary, phenology_table, plot_phases
+from eossl.errors import UserError
 from eossl.parallel import add_dask_arguments
 
 
@@ -38,8 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dask_arguments(parser)
 
 
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
 def run(args: argparse.Namespace) -> None:
     """Run ``eossl phenology`` from parsed arguments."""
+    if args.plot and (
+        Path(args.plot).suffix.lower() not in PLOT_FORMATS or Path(args.plot).is_dir()
+    ):
+        raise UserError(
+            f"--plot {args.plot}: a file ending in {', '.join(PLOT_FORMATS)}, for the plot"
+        )
     results = compute_phenology(
         args.path,
         sensor=args.sensor,

@@ -17,6 +17,7 @@ from eossl.data.io.schema import (
     find_stores,
     infer_sensor,
     open_group,
+    refuse_empty,
     validate,
 )
 from eossl.data.normalize import data_offset
@@ -80,6 +81,7 @@ def compute_phenology(
         raise UserError(f"--min-clear is a fraction in [0, 1], got {min_clear}")
     wanted = get_sensor(sensor) if sensor is not None else None
     infos = [validate(p, sensor=wanted) for p in find_stores(path)]
+    refuse_empty(infos)
     tasks, weights, cards = [], [], []
     for info in infos:
         card = wanted or info.sensor or infer_sensor(open_group(info.path), info.path)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from eossl.data.io.attrs import write_attrs
-from eossl.data.io.schema import find_stores, infer_sensor, open_group, validate
+from eossl.data.io.schema import find_stores, infer_sensor, open_group, refuse_empty, validate
 from eossl.data.stats.blocks import Block, sample_blocks, store_nodata
 from eossl.data.stats.moments import combine, exact_int_range, moments_block
 from eossl.data.stats.percentiles import hist_block, percentile_binned, percentile_exact
@@ -51,10 +51,11 @@ def compute_stats(
     """Per-band statistics of the store(s) at ``path`` (see the module docstring)."""
     if sample is not None and sample < 1:
         raise UserError(f"--sample must be at least 1, got {sample}")
-    if bins < 2:
-        raise UserError(f"--bins must be at least 2, got {bins}")
+    if not 2 <= bins <= 1 << 20:  # a histogram per band and block, in memory
+        raise UserError(f"--bins must be 2 to 1048576, got {bins}")
     paths = find_stores(path)
     infos = [validate(p) for p in paths]
+    refuse_empty(infos)
     first = infos[0]
     for info in infos[1:]:
         if (info.bands, info.dtype) != (first.bands, first.dtype):
