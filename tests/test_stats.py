@@ -157,3 +157,33 @@ def test_stores_with_their_own_stats_are_pooled(tmp_path: Path) -> None:
     zarr.open_group(b, mode="r+").attrs["offset"] = 1000
     with pytest.raises(UserError, match="offset by 1000 DN"):
         pooled_stats([validate(a), validate(b)], None)
+
+
+def test_damaged_stats_and_empty_stores_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """NaN in a store's stats is named (it blamed the learning rate); 0 samples is refused."""
+    from eossl.cli import main
+    from eossl.data import SeasonalZarrDataModule
+    from eossl.data.synthetic.store import write_synthetic
+
+    store = write_synthetic(tmp_path / "s.zarr", "s2", samples=4, size=16, seasons=2, quiet=True)
+    group = zarr.open_group(store, mode="r+")
+    attrs = dict(group.attrs)
+    attrs["stats"]["mean"][0] = float("nan")
+    group.attrs.put(attrs)
+    dm = SeasonalZarrDataModule(str(store), sensor="s2", batch_size=2, num_workers=0)
+    with pytest.raises(UserError, match="its stats mean attribute is nan, not a finite number"):
+        dm.setup()
+    attrs["stats"]["mean"][0], attrs["offset"] = 1000.0, "abc"
+    group.attrs.put(attrs)
+    with pytest.raises(UserError, match="its offset attribute is 'abc'"):
+        SeasonalZarrDataModule(str(store), sensor="s2", batch_size=2, num_workers=0).setup()
+    group["bands"].resize((0, *group["bands"].shape[1:]))
+    for command in (["stats", str(store)], ["phenology", str(store), "--dry-run"]):
+        assert main(command) == 2
+        assert "holds no image (0 samples" in capsys.readouterr().err
+    assert main(["stats", str(store), "--bins", str(10**11)]) == 2
+    assert "--bins must be 2 to 1048576" in capsys.readouterr().err
+    assert main(["phenology", str(store), "--plot", str(tmp_path / "x.txt")]) == 2
+    assert "a file ending in .png, .pdf, .svg" in capsys.readouterr().err
