@@ -215,9 +215,14 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> None:
 
     from eossl.export import export_checkpoint
-    from eossl.harness_configs import write_harness_configs
+    from eossl.harness_configs import HARNESSES, write_harness_configs
 
     harnesses = [h.strip() for h in (args.harness or "").split(",") if h.strip()]
+    unknown = [h for h in harnesses if h not in HARNESSES]
+    if unknown:  # before anything is written
+        raise UserError(f"unknown harness {unknown[0]!r}; choose from {', '.join(HARNESSES)}")
+    if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
+        raise UserError(f"{args.out_dir}: a file, not a folder; choose a folder for OUT_DIR")
     cards = export_checkpoint(
         args.ckpt, args.out_dir, args.name, register=args.register, overwrite=args.overwrite
     )

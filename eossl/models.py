@@ -36,12 +36,17 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # SafetensorError: a damaged or foreign file
+            raise UserError(f"{path}: not a readable safetensors file ({err})") from err
     from eossl.weights import read_pth
 
     state = read_pth(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserError(f"{path}: holds no state_dict of tensors (timm key names)")
     return state
 
 
@@ -86,7 +91,14 @@ def create_backbone(
         state = {
             k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))
         }
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # tensors of another shape
+            lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
+            raise UserError(
+                f"{weights}: does not fit {name} with in_chans={in_chans} "
+                f"({lines[0] if lines else type(err).__name__})"
+            ) from err
         if unexpected or missing:
             raise UserError(
                 f"{weights}: does not fit {name} with in_chans={in_chans} "

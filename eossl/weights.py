@@ -105,6 +105,11 @@ def check_card(info: Any, path: Path) -> None:
             f"{path}: not a usable weights card: 'in_chans' must be at least 1 and "
             f"'crop_size' 1-{MAX_CROP}, got {info['in_chans']} and {info['crop_size']!r}"
         )
+    if not isinstance(info.get("sensor", ""), str):
+        raise UserError(
+            f"{path}: not a usable weights card: 'sensor' must be a sensor card name "
+            f"(s2-l1c), got {info['sensor']!r:.60}"
+        )
     files = info.get("files")
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise UserError(

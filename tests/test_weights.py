@@ -449,3 +449,29 @@ def test_resuming_another_runs_checkpoint_is_one_line(
     error = _error(capsys)
     assert "a checkpoint of another model (MoCo with resnet18" in error
     assert "not of this run's SimCLR with resnet18" in error
+
+
+def test_export_checks_its_options_before_writing(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    assert main(["export", ckpt, str(tmp_path / "w"), "--harness", "foo"]) == 2
+    assert "unknown harness 'foo'" in _error(capsys) and not (tmp_path / "w").exists()
+    (tmp_path / "file").write_text("")
+    assert main(["export", ckpt, str(tmp_path / "file")]) == 2
+    assert "a file, not a folder" in _error(capsys)
+
+
+def test_bad_backbone_weights_files_are_named(tmp_path: Path) -> None:
+    from eossl.models import create_backbone
+
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10" * 100)
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / "shape.pth")
+    torch.save({"state_dict": 5}, tmp_path / "five.pth")
+    for name, message in (
+        ("bad.safetensors", "not a readable safetensors file"),
+        ("shape.pth", "size mismatch for conv1.weight"),
+        ("five.pth", "holds no state_dict of tensors"),
+    ):
+        with pytest.raises(UserError, match=message):
+            create_backbone("resnet18", in_chans=13, weights=str(tmp_path / name))

@@ -72,7 +72,7 @@ def valid_pieces(task: Block) -> Any:
                     raise UserError(
                         f"{task.path}: {which} could not be read "
                         f"({type(err).__name__}: {str(err)[:80]}); re-download or re-convert "
-                        "the store, or use --sample to estimate from the readable part"
+                        "the store (`eossl stats --sample N` estimates from a readable part)"
                     ) from err
                 valid = np.ones(values.shape, bool)
                 if mask is not None:
