@@ -7,7 +7,6 @@ files (``*.zarr.zip``), in zarr format 2 or 3.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore, ZipStore
 
+from eossl.data.io.chunks import missing_chunk_files, read_zarr_metadata
 from eossl.errors import UserError
 from eossl.sensors import Sensor, get_sensor, list_sensors
 
@@ -193,20 +193,6 @@ class StoreInfo:
     attrs: dict[str, Any]
 
 
-def read_zarr_metadata(meta: Path) -> dict[str, Any]:
-    """A ``zarr.json`` (or format 2 ``.zarray``) as a dict; one line if it is damaged."""
-    try:
-        doc = json.loads(meta.read_text())
-    except (ValueError, UnicodeDecodeError):
-        doc = None
-    v3 = meta.name == "zarr.json"
-    if not isinstance(doc, dict) or (v3 and doc.get("node_type") not in ("array", "group")):
-        raise UserError(
-            f"{meta}: damaged zarr metadata; restore the file or convert the store again"
-        )
-    return doc
-
-
 def _check_metadata(path: Path) -> None:
     """Each variable's metadata file of a directory store parses as zarr metadata."""
     if not path.is_dir():
@@ -285,8 +271,6 @@ def refuse_empty(infos: list[StoreInfo]) -> None:
 
 def _check_chunk_files(path: Path) -> None:
     """One line if a store written in full lacks a file of its bands (read as nodata else)."""
-    from eossl.data.io.verify import missing_chunk_files
-
     missing = missing_chunk_files(path)
     if missing:
         first = missing[0]

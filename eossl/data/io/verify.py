@@ -11,7 +11,6 @@ Files are checked in parallel threads (the checksums release the GIL).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import mmap
 import os
@@ -25,24 +24,22 @@ from typing import Any
 import numpy as np
 from crc32c import crc32c
 
+from eossl.data.io.chunks import (
+    ArrayLayout,
+    Damage,
+    chunk_files,
+    missing_files,
+    sample_range,
+    v3_arrays,
+    written_in_full,
+)
 from eossl.data.io.reader import member_data_offset
-from eossl.data.io.schema import find_stores, read_zarr_metadata
+from eossl.data.io.schema import find_stores
 from eossl.errors import UserError
 
-__all__ = ["Damage", "StoreCheck", "missing_chunk_files", "verify_store"]
+__all__ = ["Damage", "StoreCheck", "verify_store"]
 
 _EMPTY = 2**64 - 1  # offset and size of an inner chunk never written
-
-
-@dataclass(frozen=True)
-class Damage:
-    """One chunk (or file) whose bytes do not match their checksum."""
-
-    store: str
-    file: str  # store-relative path, or the zip member
-    array: str
-    samples: tuple[int, int] | None  # [start, stop) along the sample axis, when it has one
-    problem: str
 
 
 @dataclass
@@ -55,22 +52,6 @@ class StoreCheck:
     bytes: int = 0
     unchecked: int = 0  # chunks with no checksum (a format-2 directory)
     damage: list[Damage] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Array:
-    """Where an array's chunks lie and how they map to samples."""
-
-    name: str
-    shape: tuple[int, ...]
-    chunks: tuple[int, ...]  # outer chunk (the shard, when sharded)
-    inner: tuple[int, ...] | None  # inner chunk of a shard
-    checksum: bool  # chunks end with a crc32c
-    index_checksum: bool  # the shard index ends with a crc32c
-    index_at_end: bool
-    by_sample: bool  # the first axis is the sample axis
-    separator: str
-    every_chunk: bool = False  # every chunk was written: a missing one is damage
 
 
 def _chunk_ok(data: Any, offset: int, size: int) -> bool:
@@ -86,51 +67,7 @@ def _crc32c_ok(data: bytes | memoryview) -> bool:
     return crc32c(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
-def _samples(
-    array: _Array, coords: tuple[int, ...], size: tuple[int, ...]
-) -> tuple[int, int] | None:
-    if not array.by_sample or not coords:
-        return None
-    start = coords[0] * size[0]
-    return start, min(start + size[0], array.shape[0])
-
-
-def _v3_arrays(store: Path, every_chunk: bool = False) -> Iterator[_Array]:
-    for meta_path in sorted(store.rglob("zarr.json")):
-        meta = read_zarr_metadata(meta_path)
-        if meta.get("node_type") != "array":
-            continue
-        try:
-            yield dataclasses.replace(_array(store, meta_path, meta), every_chunk=every_chunk)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise UserError(
-                f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
-                "the file or convert the store again"
-            ) from err
-
-
-def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> _Array:
-    """Where one format-3 array's chunks lie, from its ``zarr.json``."""
-    codecs = meta.get("codecs", [])
-    shard = next((c for c in codecs if c.get("name") == "sharding_indexed"), None)
-    conf = shard["configuration"] if shard else {}
-    inner_codecs = conf.get("codecs", codecs)
-    encoding = meta.get("chunk_key_encoding", {})
-    dims = meta.get("dimension_names") or []
-    return _Array(
-        name=meta_path.parent.relative_to(store).as_posix(),
-        shape=tuple(meta["shape"]),
-        chunks=tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
-        inner=tuple(conf["chunk_shape"]) if shard else None,
-        checksum=any(c.get("name") == "crc32c" for c in inner_codecs),
-        index_checksum=any(c.get("name") == "crc32c" for c in conf.get("index_codecs", [])),
-        index_at_end=conf.get("index_location", "end") == "end",
-        by_sample=bool(dims) and dims[0] == "sample",
-        separator=encoding.get("configuration", {}).get("separator", "/"),
-    )
-
-
-def _chunk_coords(array: _Array, key: str) -> tuple[int, ...]:
+def _chunk_coords(array: ArrayLayout, key: str) -> tuple[int, ...]:
     """Chunk grid coordinates of a chunk file's store-relative key (``c/3/0/0``)."""
     parts = key.split(array.separator)
     if parts and parts[0] == "c":
@@ -157,14 +94,14 @@ def _mapped(path: Path) -> Iterator[Any]:
             mapped.close()
 
 
-def _check_v3_file(store: Path, array: _Array, path: Path) -> tuple[int, int, list[Damage]]:
+def _check_v3_file(store: Path, array: ArrayLayout, path: Path) -> tuple[int, int, list[Damage]]:
     """(chunks, bytes, damage) of one chunk or shard file of a format-3 array."""
     with _mapped(path) as data:
         return _check_v3_bytes(store, array, path, data)
 
 
 def _check_v3_bytes(
-    store: Path, array: _Array, path: Path, data: Any
+    store: Path, array: ArrayLayout, path: Path, data: Any
 ) -> tuple[int, int, list[Damage]]:
     rel = path.relative_to(store).as_posix()
     key = path.relative_to(store / array.name).as_posix()
@@ -176,11 +113,11 @@ def _check_v3_bytes(
     if array.inner is None:
         if not array.checksum or _chunk_ok(data, 0, len(data)):
             return 1, len(data), []
-        return 1, len(data), [bad("crc32c mismatch", _samples(array, coords, array.chunks))]
+        return 1, len(data), [bad("crc32c mismatch", sample_range(array, coords, array.chunks))]
     per_shard = [max(1, s // i) for s, i in zip(array.chunks, array.inner, strict=True)]
     count = int(np.prod(per_shard))
     index_size = 16 * count + (4 if array.index_checksum else 0)
-    whole = _samples(array, coords, array.chunks)
+    whole = sample_range(array, coords, array.chunks)
     if len(data) < index_size:
         return count, len(data), [bad("truncated shard (no complete index)", whole)]
     index = data[-index_size:] if array.index_at_end else data[:index_size]
@@ -200,12 +137,12 @@ def _check_v3_bytes(
         else:
             continue
         first = coords[0] * per_shard[0] + i // int(np.prod(per_shard[1:])) if coords else 0
-        samples = _samples(array, (first,), array.inner)
+        samples = sample_range(array, (first,), array.inner)
         damage.append(bad(f"chunk {i} of the shard {problem}", samples))
     return count, len(data), damage
 
 
-def _within(array: _Array, coords: tuple[int, ...], per_shard: list[int], i: int) -> bool:
+def _within(array: ArrayLayout, coords: tuple[int, ...], per_shard: list[int], i: int) -> bool:
     """Whether inner chunk ``i`` of a shard starts inside the array (else it is never written)."""
     inner = np.unravel_index(i, per_shard)
     grid = zip(coords, array.chunks, inner, array.inner or (), strict=False)
@@ -213,7 +150,7 @@ def _within(array: _Array, coords: tuple[int, ...], per_shard: list[int], i: int
     return all(a < b for a, b in zip(starts, array.shape, strict=False))
 
 
-def _zip_layout(zf: zipfile.ZipFile) -> dict[str, _Array]:
+def _zip_layout(zf: zipfile.ZipFile) -> dict[str, ArrayLayout]:
     """The format-2 arrays of a zip, by name, from their ``.zarray`` members."""
     arrays = {}
     for info in zf.infolist():
@@ -226,7 +163,7 @@ def _zip_layout(zf: zipfile.ZipFile) -> dict[str, _Array]:
             dims = json.loads(zf.read(attrs_name)).get("_ARRAY_DIMENSIONS", [])
         except KeyError:
             dims = []
-        arrays[name] = _Array(
+        arrays[name] = ArrayLayout(
             name=name,
             shape=tuple(meta["shape"]),
             chunks=tuple(meta["chunks"]),
@@ -241,7 +178,7 @@ def _zip_layout(zf: zipfile.ZipFile) -> dict[str, _Array]:
 
 
 def _check_zip_members(
-    store: Path, arrays: dict[str, _Array], infos: list[zipfile.ZipInfo]
+    store: Path, arrays: dict[str, ArrayLayout], infos: list[zipfile.ZipInfo]
 ) -> tuple[int, int, list[Damage]]:
     """(chunks, bytes, damage) of a run of zip members, checked against their CRC-32."""
     damage, size = [], 0
@@ -253,7 +190,7 @@ def _check_zip_members(
             samples = None
             if array is not None and key[:1].isdigit():
                 coords = tuple(int(p) for p in key.split(array.separator) if p.isdigit())
-                samples = _samples(array, coords, array.chunks)
+                samples = sample_range(array, coords, array.chunks)
             try:
                 if info.compress_type == zipfile.ZIP_STORED:
                     start = member_data_offset(fd, info)
@@ -315,13 +252,13 @@ def verify_store(
             return _check_zip_members(store, arrays, block)
 
     elif (store / "zarr.json").exists():
-        arrays = list(_v3_arrays(store, every_chunk=_every_chunk(store)))
-        files = _chunk_files(store, arrays)
-        check.damage += _missing_files(store, arrays, files)
+        arrays = list(v3_arrays(store, every_chunk=written_in_full(store)))
+        files = chunk_files(store, arrays)
+        check.damage += missing_files(store, arrays, files)
         blocks, totals = _batches(files, [max(1, p.stat().st_size) for _, p in files], 64 << 20)
         check.files = len(files)
 
-        def run(block: list[tuple[_Array, Path]]) -> tuple[int, int, list[Damage]]:
+        def run(block: list[tuple[ArrayLayout, Path]]) -> tuple[int, int, list[Damage]]:
             chunks = size = 0
             damage: list[Damage] = []
             for array, path in block:
@@ -345,68 +282,6 @@ def verify_store(
         check.bytes += size
         check.damage += damage
     return check
-
-
-def missing_chunk_files(store: Path, names: tuple[str, ...] = ("bands",)) -> list[Damage]:
-    """The chunk files of arrays ``names`` that a store written in full lacks (no read).
-
-    Empty for a store that does not say it was written in full (format 2, a zip, another
-    writer's): there a missing chunk is a fill value by design.
-    """
-    if not (store / "zarr.json").exists() or not _every_chunk(store):
-        return []
-    arrays = [a for a in _v3_arrays(store, every_chunk=True) if a.name in names]
-    return _missing_files(store, arrays, _chunk_files(store, arrays))
-
-
-def _chunk_files(store: Path, arrays: list[_Array]) -> list[tuple[_Array, Path]]:
-    """Every chunk (or shard) file of ``arrays``, in order."""
-    return [
-        (array, path)
-        for array in arrays
-        for path in sorted((store / array.name).rglob("*"))
-        if path.is_file() and _is_chunk_file(store / array.name, path)
-    ]
-
-
-def _every_chunk(store: Path) -> bool:
-    """Whether a complete store says it was written with every chunk (fill values too)."""
-    try:  # damaged metadata is reported by _v3_arrays
-        attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
-        return bool(attrs.get("eossl_every_chunk")) and attrs.get("eossl_complete") is True
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        return False
-
-
-def _missing_files(
-    store: Path, arrays: list[_Array], files: list[tuple[_Array, Path]]
-) -> list[Damage]:
-    """A damage for each chunk (or shard) file that a store written in full lacks.
-
-    Checked for ``bands`` and every variable with a file: one a converter leaves at its
-    fill value (``location_id`` where unknown) has none.
-    """
-    found = {path for _, path in files}
-    written = {array.name for array, _ in files} | {"bands"}
-    damage = []
-    for array in arrays:
-        if not array.every_chunk or array.name not in written:
-            continue
-        grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
-        for coords in np.ndindex(*grid):
-            key = array.separator.join(["c", *map(str, coords)])
-            path = store / array.name / key
-            if path not in found:
-                rel = path.relative_to(store).as_posix()
-                samples = _samples(array, coords, array.chunks)
-                damage.append(Damage(str(store), rel, array.name, samples, "file missing"))
-    return damage
-
-
-def _is_chunk_file(array_dir: Path, path: Path) -> bool:
-    """A chunk (or shard) file of the array at ``array_dir``, not one of a nested array."""
-    rel = path.relative_to(array_dir).parts
-    return bool(rel) and rel[0] == "c" or all(p.isdigit() for p in rel)
 
 
 def stores_to_verify(paths: list[str]) -> list[Path]:

@@ -1,0 +1,180 @@
+"""Where a zarr store's chunk files lie, and which a store written in full must have.
+
+Read from the metadata and the folder listing alone, no chunk decoded: ``eossl verify``
+checks the files' checksums, and every reader (:func:`~eossl.data.io.schema.validate`)
+refuses a store written in full (``eossl_every_chunk``) that lacks a file of its bands,
+which zarr would read as fill values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eossl.errors import UserError
+
+__all__ = [
+    "ArrayLayout",
+    "Damage",
+    "chunk_files",
+    "missing_chunk_files",
+    "missing_files",
+    "read_zarr_metadata",
+    "sample_range",
+    "v3_arrays",
+    "written_in_full",
+]
+
+
+def read_zarr_metadata(meta: Path) -> dict[str, Any]:
+    """A ``zarr.json`` (or format 2 ``.zarray``) as a dict; one line if it is damaged."""
+    try:
+        doc = json.loads(meta.read_text())
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    v3 = meta.name == "zarr.json"
+    if not isinstance(doc, dict) or (v3 and doc.get("node_type") not in ("array", "group")):
+        raise UserError(
+            f"{meta}: damaged zarr metadata; restore the file or convert the store again"
+        )
+    return doc
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One chunk (or file) whose bytes do not match their checksum."""
+
+    store: str
+    file: str  # store-relative path, or the zip member
+    array: str
+    samples: tuple[int, int] | None  # [start, stop) along the sample axis, when it has one
+    problem: str
+
+
+@dataclass(frozen=True)
+class ArrayLayout:
+    """Where an array's chunks lie and how they map to samples."""
+
+    name: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]  # outer chunk (the shard, when sharded)
+    inner: tuple[int, ...] | None  # inner chunk of a shard
+    checksum: bool  # chunks end with a crc32c
+    index_checksum: bool  # the shard index ends with a crc32c
+    index_at_end: bool
+    by_sample: bool  # the first axis is the sample axis
+    separator: str
+    every_chunk: bool = False  # every chunk was written: a missing one is damage
+
+
+def sample_range(
+    array: ArrayLayout, coords: tuple[int, ...], size: tuple[int, ...]
+) -> tuple[int, int] | None:
+    """[start, stop) along the sample axis of the chunk at ``coords`` of ``size``, if any."""
+    if not array.by_sample or not coords:
+        return None
+    start = coords[0] * size[0]
+    return start, min(start + size[0], array.shape[0])
+
+
+def v3_arrays(store: Path, every_chunk: bool = False) -> Iterator[ArrayLayout]:
+    """The layout of every format-3 array of a store; one line if its metadata is damaged."""
+    for meta_path in sorted(store.rglob("zarr.json")):
+        meta = read_zarr_metadata(meta_path)
+        if meta.get("node_type") != "array":
+            continue
+        try:
+            yield replace(_array(store, meta_path, meta), every_chunk=every_chunk)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise UserError(
+                f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
+                "the file or convert the store again"
+            ) from err
+
+
+def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> ArrayLayout:
+    """Where one format-3 array's chunks lie, from its ``zarr.json``."""
+    codecs = meta.get("codecs", [])
+    shard = next((c for c in codecs if c.get("name") == "sharding_indexed"), None)
+    conf = shard["configuration"] if shard else {}
+    inner_codecs = conf.get("codecs", codecs)
+    encoding = meta.get("chunk_key_encoding", {})
+    dims = meta.get("dimension_names") or []
+    return ArrayLayout(
+        name=meta_path.parent.relative_to(store).as_posix(),
+        shape=tuple(meta["shape"]),
+        chunks=tuple(meta["chunk_grid"]["configuration"]["chunk_shape"]),
+        inner=tuple(conf["chunk_shape"]) if shard else None,
+        checksum=any(c.get("name") == "crc32c" for c in inner_codecs),
+        index_checksum=any(c.get("name") == "crc32c" for c in conf.get("index_codecs", [])),
+        index_at_end=conf.get("index_location", "end") == "end",
+        by_sample=bool(dims) and dims[0] == "sample",
+        separator=encoding.get("configuration", {}).get("separator", "/"),
+    )
+
+
+def missing_chunk_files(store: Path, names: tuple[str, ...] = ("bands",)) -> list[Damage]:
+    """The chunk files of arrays ``names`` that a store written in full lacks (no read).
+
+    Empty for a store that does not say it was written in full (format 2, a zip, another
+    writer's): there a missing chunk is a fill value by design.
+    """
+    if not (store / "zarr.json").exists() or not written_in_full(store):
+        return []
+    arrays = [a for a in v3_arrays(store, every_chunk=True) if a.name in names]
+    return missing_files(store, arrays, chunk_files(store, arrays))
+
+
+def chunk_files(store: Path, arrays: list[ArrayLayout]) -> list[tuple[ArrayLayout, Path]]:
+    """Every chunk (or shard) file of ``arrays``, in order."""
+    return [
+        (array, path)
+        for array in arrays
+        for path in sorted((store / array.name).rglob("*"))
+        if path.is_file() and _is_chunk_file(store / array.name, path)
+    ]
+
+
+def written_in_full(store: Path) -> bool:
+    """Whether a complete store says it was written with every chunk (fill values too)."""
+    try:  # damaged metadata is reported by v3_arrays
+        attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+        return bool(attrs.get("eossl_every_chunk")) and attrs.get("eossl_complete") is True
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def missing_files(
+    store: Path, arrays: list[ArrayLayout], files: list[tuple[ArrayLayout, Path]]
+) -> list[Damage]:
+    """A damage for each chunk (or shard) file that a store written in full lacks.
+
+    Checked for ``bands`` and every variable with a file: one a converter leaves at its
+    fill value (``location_id`` where unknown) has none.
+    """
+    found = {path for _, path in files}
+    written = {array.name for array, _ in files} | {"bands"}
+    damage = []
+    for array in arrays:
+        if not array.every_chunk or array.name not in written:
+            continue
+        grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
+        for coords in np.ndindex(*grid):
+            key = array.separator.join(["c", *map(str, coords)])
+            path = store / array.name / key
+            if path not in found:
+                rel = path.relative_to(store).as_posix()
+                samples = sample_range(array, coords, array.chunks)
+                damage.append(Damage(str(store), rel, array.name, samples, "file missing"))
+    return damage
+
+
+def _is_chunk_file(array_dir: Path, path: Path) -> bool:
+    """A chunk (or shard) file of the array at ``array_dir``, not one of a nested array."""
+    rel = path.relative_to(array_dir).parts
+    return bool(rel) and rel[0] == "c" or all(p.isdigit() for p in rel)
