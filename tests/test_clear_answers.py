@@ -364,3 +364,9 @@ def test_weights_of_another_sensor_are_refused_without_a_fill_notice(
     with pytest.raises(UserError, match="none of its bands"):
         CardInputs(card, scenes)
     assert "filled with" not in capsys.readouterr().err
+
+
+def test_channels_name_each_band_once(capsys: pytest.CaptureFixture) -> None:
+    for given, message in ((",", "no band named"), ("B02,B03,B02", "lists B02 twice")):
+        assert main(["evaluate", "w.json", "--data", "x.zarr", "--channels", given]) == 2
+        assert message in capsys.readouterr().err

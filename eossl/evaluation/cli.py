@@ -131,9 +131,7 @@ def run(args: argparse.Namespace) -> None:
         protocol=args.protocol,
         k=args.k,
         num_folds=args.folds,
-        channels=[c.strip() for c in args.channels.split(",") if c.strip()]
-        if args.channels
-        else None,
+        channels=_channels(args.channels),
         level_shift=args.level_shift,
     )
     print_result(result)
@@ -171,3 +169,16 @@ def _evaluate_change(args: argparse.Namespace) -> None:
     for result in results:
         print_change(result)
     print(f"saved {args.out}/evaluate_change.json and evaluate_change_*.png")
+
+
+def _channels(text: str | None) -> list[str] | None:
+    """``--channels B02,B03``: the band names, each once; one line when empty or repeated."""
+    if text is None:
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise UserError(f"--channels {text!r}: no band named; give e.g. B02,B03,B04,B08")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"--channels lists {', '.join(repeated)} twice; name each band once")
+    return names
