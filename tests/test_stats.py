@@ -187,3 +187,20 @@ def test_damaged_stats_and_empty_stores_are_one_line(
     assert "--bins must be 2 to 1048576" in capsys.readouterr().err
     assert main(["phenology", str(store), "--plot", str(tmp_path / "x.txt")]) == 2
     assert "a file ending in .png, .pdf, .svg" in capsys.readouterr().err
+
+
+def test_damaged_zip_is_left_unchanged_when_attrs_are_written(tmp_path: Path) -> None:
+    """A member failing its CRC-32 while `stats`/`phenology` rewrite a .zarr.zip: one line."""
+    from eossl.data.io.attrs import write_attrs
+    from eossl.data.synthetic.store import write_synthetic
+
+    store = write_synthetic(tmp_path / "s.zarr.zip", "s2", samples=4, size=16, quiet=True)
+    with zipfile.ZipFile(store) as zf:
+        member = next(i for i in zf.infolist() if i.filename.startswith("bands/c/"))
+        start = member.header_offset + 30 + len(member.filename) + len(member.extra)
+    data = bytearray(store.read_bytes())
+    data[start + member.compress_size // 2] ^= 0x40
+    store.write_bytes(data)
+    with pytest.raises(UserError, match="damaged .*left unchanged"):
+        write_attrs(store, {"stats": {}})
+    assert store.read_bytes() == data and not list(tmp_path.glob("*tmp*"))

@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from eossl.errors import UserError
+
 __all__ = ["write_attrs"]
 
 
@@ -58,6 +60,12 @@ def _rewrite_zip_attrs(path: Path, attrs: dict[str, Any]) -> None:
             if ".zgroup" in names and ".zattrs" not in seen:
                 dst.writestr(".zattrs", json.dumps(attrs, indent=2))
         os.replace(tmp, path)
+    except (zipfile.BadZipFile, ValueError) as err:  # a member fails its CRC-32, bad JSON
+        tmp.unlink(missing_ok=True)
+        raise UserError(
+            f"{path}: damaged ({str(err)[:80]}); left unchanged: `eossl verify` names the "
+            "member; restore or download the file again"
+        ) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
