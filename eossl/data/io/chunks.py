@@ -85,16 +85,23 @@ def sample_range(
 def v3_arrays(store: Path, every_chunk: bool = False) -> Iterator[ArrayLayout]:
     """The layout of every format-3 array of a store; one line if its metadata is damaged."""
     for meta_path in sorted(store.rglob("zarr.json")):
-        meta = read_zarr_metadata(meta_path)
-        if meta.get("node_type") != "array":
-            continue
-        try:
-            yield replace(_array(store, meta_path, meta), every_chunk=every_chunk)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise UserError(
-                f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
-                "the file or convert the store again"
-            ) from err
+        layout = _layout(store, meta_path, every_chunk)
+        if layout is not None:
+            yield layout
+
+
+def _layout(store: Path, meta_path: Path, every_chunk: bool) -> ArrayLayout | None:
+    """One array's layout from its ``zarr.json`` (None for a group)."""
+    meta = read_zarr_metadata(meta_path)
+    if meta.get("node_type") != "array":
+        return None
+    try:
+        return replace(_array(store, meta_path, meta), every_chunk=every_chunk)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UserError(
+            f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
+            "the file or convert the store again"
+        ) from err
 
 
 def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> ArrayLayout:
@@ -126,7 +133,9 @@ def missing_chunk_files(store: Path, names: tuple[str, ...] = ("bands",)) -> lis
     """
     if not (store / "zarr.json").exists() or not written_in_full(store):
         return []
-    arrays = [a for a in v3_arrays(store, every_chunk=True) if a.name in names]
+    metas = [store / name / "zarr.json" for name in names]  # those arrays' alone: no tree walk
+    found = [_layout(store, m, every_chunk=True) for m in metas if m.is_file()]
+    arrays = [a for a in found if a is not None]
     return missing_files(store, arrays, chunk_files(store, arrays))
 
 
