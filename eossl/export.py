@@ -168,9 +168,11 @@ def load_method(ckpt_path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str
     try:
         module.load_state_dict(ckpt["state_dict"], strict=False)
     except RuntimeError as err:
+        from eossl.models import size_mismatch
+
         raise UserError(
             f"{path}: its weights do not fit {cls.__name__} with {hp.get('backbone')} "
-            f"({str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err})"
+            f"({size_mismatch(err)})"
         ) from err
     method = next(k for k, c in METHODS.items() if c is cls)
     progress = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import timm
@@ -11,7 +10,20 @@ from torch import nn
 
 from eossl.errors import UserError
 
-__all__ = ["create_backbone", "encoder_from_card", "has_fixed_size", "is_vit", "load_state_dict"]
+__all__ = [
+    "create_backbone",
+    "encoder_from_card",
+    "has_fixed_size",
+    "is_vit",
+    "load_state_dict",
+    "size_mismatch",
+]
+
+
+def size_mismatch(err: RuntimeError) -> str:
+    """The first "size mismatch for ..." line of ``load_state_dict``'s error, or its type."""
+    lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
+    return lines[0] if lines else type(err).__name__
 
 
 def is_vit(name: str) -> bool:
@@ -64,7 +76,9 @@ def create_backbone(
             they see, so the state_dict loads into ``timm.create_model(name,
             in_chans=C)`` with ``strict=True`` whatever the crop size; others ignore it.
     """
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):  # timm's "hf-hub:", "local-dir:" read files
+    from eossl.weights import MODEL_NAME
+
+    if not MODEL_NAME.fullmatch(name):
         raise UserError(
             f"backbone {name!r}: a timm model name (resnet18, vit_small_patch16_224), not a "
             "source; eossl loads weights from files only with --model.init_args.backbone_weights"
@@ -94,10 +108,8 @@ def create_backbone(
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)
         except RuntimeError as err:  # tensors of another shape
-            lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
             raise UserError(
-                f"{weights}: does not fit {name} with in_chans={in_chans} "
-                f"({lines[0] if lines else type(err).__name__})"
+                f"{weights}: does not fit {name} with in_chans={in_chans} ({size_mismatch(err)})"
             ) from err
         if unexpected or missing:
             raise UserError(

@@ -94,7 +94,7 @@ def check_card(info: Any, path: Path) -> None:
                 f"{path}: not a usable weights card: {key!r} is {found}; "
                 "re-export it with `eossl export`"
             )
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", info["model"]):
+    if not MODEL_NAME.fullmatch(info["model"]):
         raise UserError(
             f"{path}: not a usable weights card: 'model' must be a timm model name, not a "
             f"source ({info['model']!r})"
@@ -140,6 +140,8 @@ def check_card(info: Any, path: Path) -> None:
             _check_normalisation(entry, path, info, f"levels[{entry['sensor']}].")
 
 
+# a timm model name; timm's sources ("hf-hub:", "local-dir:") would read files or the network
+MODEL_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 MAX_CROP = 2048  # pixels: a card's crop size beyond any sensor's patches
 # float32 is what normalises: 1e308 overflows it, 1e-300 is 0 in it
 _F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
