@@ -214,8 +214,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> None:
 
-    from eossl.export import export_checkpoint
-    from eossl.harness_configs import HARNESSES, write_harness_configs
+    from eossl.weights.export import export_checkpoint
+    from eossl.weights.harness_configs import HARNESSES, write_harness_configs
 
     harnesses = [h.strip() for h in (args.harness or "").split(",") if h.strip()]
     unknown = [h for h in harnesses if h not in HARNESSES]
@@ -244,7 +244,7 @@ def _weights_args(p: argparse.ArgumentParser) -> None:
 def _weights(args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    from eossl.weights import list_cards, registry_dir
+    from eossl.weights.card import list_cards, registry_dir
 
     problems: list[str] = []
     cards = list_cards(problems)

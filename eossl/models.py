@@ -52,7 +52,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except Exception as err:  # SafetensorError: a damaged or foreign file
             raise UserError(f"{path}: not a readable safetensors file ({err})") from err
-    from eossl.weights import read_pth
+    from eossl.weights.verified import read_pth
 
     state = read_pth(path)
     if isinstance(state, dict) and "state_dict" in state:
@@ -76,7 +76,7 @@ def create_backbone(
             they see, so the state_dict loads into ``timm.create_model(name,
             in_chans=C)`` with ``strict=True`` whatever the crop size; others ignore it.
     """
-    from eossl.weights import MODEL_NAME
+    from eossl.weights.card import MODEL_NAME
 
     if not MODEL_NAME.fullmatch(name):
         raise UserError(
@@ -127,7 +127,7 @@ def encoder_from_card(card: dict, weights: str | Path | None = None) -> nn.Modul
     card an :class:`~eossl.anyband.AnyBandViT` (call it with wavelengths).
     """
     from eossl.anyband import AnyBandViT, is_any_band
-    from eossl.weights import load_verified
+    from eossl.weights.verified import load_verified
 
     if is_any_band(card["model"]):
         model = AnyBandViT(card["model"], img_size=int(card["crop_size"]))

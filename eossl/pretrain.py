@@ -366,7 +366,7 @@ def _fit_and_export(cli: PretrainCLI, ckpt_path: str | None, out: Path) -> None:
         )
         raise SystemExit(143) from None
     if cli.trainer.is_global_zero:
-        from eossl.export import export_trained
+        from eossl.weights.export import export_trained
 
         cards = export_trained(cli.model, out / "weights")
         names = ", ".join(c.name for c in cards)

@@ -186,7 +186,8 @@ def test_oscd_layout_refuses_flags_it_does_not_use(oscd: Path, tmp_path: Path) -
 
 
 def test_cva_equals_numpy(store: Path) -> None:
-    from eossl.evaluation.change import CVA, CardPairs, Hypercolumns, change_vector, load_pairs
+    from eossl.evaluation.change import CVA, change_vector, load_pairs
+    from eossl.evaluation.change.probe import CardPairs, Hypercolumns
 
     pairs = load_pairs(store)
     card = {
@@ -209,7 +210,7 @@ def test_cva_equals_numpy(store: Path) -> None:
 
 
 def test_change_scores_per_city_and_intervals() -> None:
-    from eossl.evaluation.change_scores import best_threshold, change_scores
+    from eossl.evaluation.change.scores import best_threshold, change_scores
 
     counts = {
         "a": {"x": np.array([8, 2, 2]), "y": np.array([1, 1, 3])},
@@ -251,7 +252,7 @@ def test_change_detection_task_loads_eossl_weights(card: Path) -> None:
 def test_unlabelled_pixels_count_in_neither_loss_nor_metrics(card: Path) -> None:
     import lightning as L
 
-    from eossl.evaluation.change_finetune import ChangeTiles, MaskedBCE, change_task
+    from eossl.evaluation.change.finetune import ChangeTiles, MaskedBCE, change_task
     from eossl.evaluation.finetune import downstream_trainer
     from eossl.weights import load_card, torchgeo_weights
 

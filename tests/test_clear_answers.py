@@ -370,3 +370,16 @@ def test_channels_name_each_band_once(capsys: pytest.CaptureFixture) -> None:
     for given, message in ((",", "no band named"), ("B02,B03,B02", "lists B02 twice")):
         assert main(["evaluate", "w.json", "--data", "x.zarr", "--channels", given]) == 2
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["geotiff", "oscd"])
+def test_chips_too_small_to_use_are_refused(
+    layout: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--chip-size 1`` tiled a city into 360,000 one-pixel tiles for hours; now one line."""
+    (tmp_path / "src").mkdir()
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(tmp_path / "src"), str(out), "--layout", layout,
+                 "--chip-size", "1"]) == 2  # fmt: skip
+    err = _one_error(capsys)
+    assert "--chip-size 1: chips under 16 px" in err and not out.exists()

@@ -221,6 +221,39 @@ def test_store_with_scene_labels(
     assert scenes.multilabel and scenes.dataset[0]["label"].shape == (43,)
 
 
+def test_blank_samples_are_left_out_in_one_line(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A sample with no valid pixel (nodata in every band) is not scored as a blank image."""
+    import zarr
+
+    from eossl.data.convert.write import convert
+
+    store, _ = convert(
+        bigearthnet / "BigEarthNet-v1.0", tmp_path / "ben.zarr", "patches", quiet=True
+    )
+    bands = zarr.open_group(store, mode="r+")["bands"]
+    bands[5] = 0  # the store's nodata, in every band and pixel
+    args = ["evaluate", str(card), "--data", str(store), "--out", str(tmp_path / "eval")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "1 of 36 samples hold no valid pixel" in err and "left out" in err
+    result = json.loads((tmp_path / "eval" / "evaluate_knn.json").read_text())
+    assert result["details"]["samples"] == 35 and result["details"]["test"] == 35
+
+
+def test_blank_samples_against_numpy() -> None:
+    from eossl.evaluation.evaluate import blank_samples
+
+    image = torch.rand(4, 3, 5, 5) * 100 + 1
+    image[0] = float("nan")
+    image[1] = 0.0  # nodata in every band
+    image[2, :, 0, 0] = float("nan")  # one pixel missing: still valid
+    image[3, 0] = 0.0  # one band at the nodata value: not nodata (every band must be)
+    assert blank_samples(image, 0).tolist() == [True, True, False, False]
+    assert blank_samples(image, None).tolist() == [True, False, False, False]
+
+
 def test_eurosat_in_torchgeo_layout(
     card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

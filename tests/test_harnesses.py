@@ -15,11 +15,11 @@ from torch import nn
 from eossl.bands import band_info, find_channels
 from eossl.cli import main
 from eossl.errors import UserError
-from eossl.export import export_backbone
-from eossl.harness import HarnessEncoder, PangaeaEncoder
-from eossl.harness_configs import write_harness_configs
 from eossl.sensors import get_sensor
 from eossl.weights import load_verified
+from eossl.weights.export import export_backbone
+from eossl.weights.harness import HarnessEncoder, PangaeaEncoder
+from eossl.weights.harness_configs import write_harness_configs
 
 
 def _card(folder: Path, model: str = "resnet18", sensor: str = "s2", crop: int = 32) -> Path:
@@ -140,7 +140,7 @@ def test_export_harness_configs_load_their_encoders(resnet_card: Path) -> None:
     assert args["backbone_model_bands"][8] == "NIR_NARROW" and args["decoder"] == "UperNetDecoder"
     assert tt["data"]["init_args"]["means"] == [100.0] * 13
     pangaea = yaml.safe_load((folder / "pangaea/encoder/resnet18_s2.yaml").read_text())
-    assert pangaea["_target_"] == "eossl.harness.PangaeaEncoder"
+    assert pangaea["_target_"] == "eossl.weights.harness.PangaeaEncoder"
     assert pangaea["output_dim"] == [64, 128, 256, 512]
     kwargs = {k: v for k, v in pangaea.items() if k != "_target_"}
     encoder = PangaeaEncoder(**kwargs).eval()
@@ -153,8 +153,9 @@ def test_export_harness_configs_load_their_encoders(resnet_card: Path) -> None:
     plain = HarnessEncoder(resnet_card).eval()
     assert torch.equal(maps[-1], plain(image["optical"][:, :, 0])[-1])
     bench = yaml.safe_load((folder / "torchgeo-bench/resnet18_s2.yaml").read_text())
-    assert bench["_target_"] == "eossl.torchgeo_bench_model.EosslBenchModel"
-    compile((Path(__file__).parents[1] / "eossl/torchgeo_bench_model.py").read_text(), "m", "exec")
+    assert bench["_target_"] == "eossl.weights.torchgeo_bench_model.EosslBenchModel"
+    adapter = Path(__file__).parents[1] / "eossl/weights/torchgeo_bench_model.py"
+    compile(adapter.read_text(), "m", "exec")
     with pytest.raises(UserError, match="unknown harness"):
         write_harness_configs(resnet_card, ["geobench"])
 
@@ -174,7 +175,7 @@ def test_terratorch_builds_a_segmentation_model_with_the_same_tensors(resnet_car
     pytest.importorskip("terratorch", reason="slow job: bash .ci/terratorch")
     from terratorch.models import EncoderDecoderFactory
 
-    import eossl.terratorch_backbone  # noqa: F401  registers backbone "eossl"
+    import eossl.weights.terratorch_backbone  # noqa: F401  registers backbone "eossl"
 
     model = EncoderDecoderFactory().build_model(
         task="segmentation",

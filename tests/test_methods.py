@@ -145,7 +145,7 @@ def test_mae_encoder_loads_in_torchgeo() -> None:
         spectral_groups=groups,
         augment=AugmentRecipe(crop_size=32),
     )
-    state = mae.export_state_dict()  # what eossl.export writes
+    state = mae.export_state_dict()  # what eossl.weights.export writes
     meta = ViTSmall16_Weights.SENTINEL2_ALL_MAE.meta  # SSL4EO-S12's MAE: same model and bands
     assert (meta["model"], meta["in_chans"]) == ("vit_small_patch16_224", 13)
     tg = vit_small_patch16_224(weights=None, in_chans=meta["in_chans"]).eval()  # timm inside

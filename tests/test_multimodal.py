@@ -226,7 +226,7 @@ def test_stacked_normalisation_uses_each_sensors_stats() -> None:
 def test_export_from_the_checkpoint_gives_the_same_cards(
     crossmodal_run: Path, tmp_path: Path
 ) -> None:
-    from eossl.export import export_checkpoint
+    from eossl.weights.export import export_checkpoint
 
     paths = export_checkpoint(crossmodal_run / "checkpoints" / "last.ckpt", tmp_path, "mine")
     assert sorted(p.name for p in paths) == ["mine_s1-grd.json", "mine_s2-l1c.json"]

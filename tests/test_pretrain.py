@@ -413,7 +413,7 @@ def test_only_last_checkpoint_is_kept(tmp_path: Path) -> None:
     args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"]
     assert _run("--out", str(out), *args, "--trainer.limit_val_batches", "0", *TINY) == 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
-    from eossl.export import export_checkpoint
+    from eossl.weights.export import export_checkpoint
 
     auto = json.loads(next((out / "weights").glob("*.json")).read_text())
     again = export_checkpoint(out / "checkpoints" / "last.ckpt", tmp_path)[0]

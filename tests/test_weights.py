@@ -172,7 +172,8 @@ def test_tampered_file_is_refused(exported: Path) -> None:
 def test_bad_weights_matching_their_card_are_one_line_errors(exported: Path) -> None:
     """A file whose sha256 the card vouches for may still be no state_dict, NaN, or unfit."""
     from eossl.models import encoder_from_card
-    from eossl.weights import load_card, sha256
+    from eossl.weights import load_card
+    from eossl.weights.verified import sha256
 
     pth = exported.with_suffix(".pth")
     state = torch.load(pth, weights_only=True)

@@ -104,7 +104,7 @@ class LabelledZarrDataModule(L.LightningDataModule):
     ) -> LabelledZarrDataModule:
         """A datamodule normalised and sized like the weights of an eossl card (dict or path)."""
         from eossl.data.io.schema import find_stores, open_group
-        from eossl.weights import load_card
+        from eossl.weights.card import load_card
 
         if not isinstance(card, dict):
             card, _ = load_card(card)

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _evaluate_change(args: argparse.Namespace) -> None:
-    from eossl.evaluation.change import evaluate_change
+    from eossl.evaluation.change.evaluate import evaluate_change
     from eossl.evaluation.results import print_change
 
     if len(args.weights) > 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -52,7 +53,7 @@ from eossl.evaluation.results import (
     plot_result,
 )
 from eossl.models import encoder_from_card
-from eossl.weights import load_card
+from eossl.weights.card import load_card
 
 __all__ = ["evaluate", "image_targets"]
 
@@ -244,15 +245,16 @@ def _features(
     num_workers: int,
     channels: list[str] | None = None,
     level_shift: bool = True,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str], dict[str, float]]:
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str], dict[str, float], torch.Tensor]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
     A backbone with BatchNorm also gets the random-init baseline with its statistics
     recomputed on (up to ``BN_SAMPLES`` of) the data, in a pass before.
     With several cards (e.g. the S1 and S2 encoders of a cross-modal run), each
     encoder reads its own bands and their features are concatenated, as are the
-    band statistics. Returns the features, the targets, the card bands the data lack and
-    the level shift of each band (DN; empty on data of the weights' own level).
+    band statistics. Returns the features, the targets, the card bands the data lack,
+    the level shift of each band (DN; empty on data of the weights' own level) and which
+    samples are blank (:func:`blank_samples`).
     """
     from rich.progress import Progress
 
@@ -274,7 +276,7 @@ def _features(
     n = len(scenes.dataset)
     names = [PRETRAINED, RANDOM, *([RANDOM_BN] if batchnorm else []), BAND_STATS]
     feats: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-    targets = []
+    targets, blank = [], []
     with Progress(transient=True) as progress:
         if batchnorm:  # a seeded sample of the data, in a pass of its own
             pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:BN_SAMPLES]
@@ -303,10 +305,37 @@ def _features(
                 feats[name].append(torch.cat(chunks, dim=1))
             label = batch["label"]
             targets.append(label.float() if scenes.multilabel else label.long())
+            blank.append(blank_samples(batch["image"], scenes.nodata))
             progress.advance(bar, len(batch["label"]))
     missing = [b for i in inputs for b in i.missing]
     shifts = {b: round(v, 1) for i in inputs for b, v in i.level.items()}
-    return {k: torch.cat(v) for k, v in feats.items()}, torch.cat(targets), missing, shifts
+    features = {k: torch.cat(v) for k, v in feats.items()}
+    return features, torch.cat(targets), missing, shifts, torch.cat(blank)
+
+
+def blank_samples(image: torch.Tensor, nodata: Any) -> torch.Tensor:
+    """(B,) True where an image (B, C, H, W) holds no valid pixel: NaN, inf or nodata only."""
+    x = image.float().flatten(2)
+    valid = torch.isfinite(x)
+    if isinstance(nodata, (int, float)) and math.isfinite(nodata):
+        valid &= ~(x == nodata).all(dim=1, keepdim=True)
+    return ~valid.flatten(1).any(dim=1)
+
+
+def _leave_out_blank(
+    name: str, blank: torch.Tensor, test_folds: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The samples to keep, and the test folds renumbered over them; said in one line."""
+    keep = ~blank.numpy()
+    if keep.all():
+        return keep, test_folds
+    _say(
+        f"eossl: {name}: {int(blank.sum())} of {len(keep)} samples hold no valid pixel "
+        "(NaN, inf or nodata in every band): left out of the evaluation"
+    )
+    index = np.cumsum(keep) - 1
+    renumbered = [index[f[keep[f]]] for f in test_folds]
+    return keep, [f for f in renumbered if f.size]
 
 
 def _test_folds(
@@ -319,6 +348,18 @@ def _test_folds(
         order = np.random.default_rng(seed).permutation(n)
         test = np.sort(order[: max(1, n // 5)])
     return [test]
+
+
+def _sizes_fit(name: str, task: Task, k: int | None, n: int, test_folds: list) -> int:
+    """The training samples of the largest test fold, once they suit the probe."""
+    if n < 4:
+        raise UserError(
+            f"{name}: {n} labelled samples (with valid pixels) are too few to evaluate"
+        )
+    n_train = n - max(len(f) for f in test_folds)
+    if task == "knn" and k is not None and k > n_train:
+        raise UserError(f"--k {k}: a fold trains on {n_train} samples; choose k up to that")
+    return n_train
 
 
 def _probe(
@@ -335,17 +376,18 @@ def _probe(
     level_shift: bool = True,
 ) -> EvalResult:
     n = len(scenes.dataset)
-    if n < 4:
-        raise UserError(f"{scenes.name}: {n} labelled samples are too few to evaluate")
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
-    test_folds = _test_folds(scenes, n, protocol, num_folds, seed)
-    n_train = n - max(len(f) for f in test_folds)
-    if task == "knn" and k is not None and k > n_train:
-        raise UserError(f"--k {k}: a fold trains on {n_train} samples; choose k up to that")
-    feats, y, missing, shifts = _features(
+    test_folds = _test_folds(scenes, n, protocol, num_folds, seed) if n >= 4 else []
+    n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
+    feats, y, missing, shifts, blank = _features(
         cards, scenes, seed, batch_size, num_workers, channels, level_shift
     )
+    keep, test_folds = _leave_out_blank(scenes.name, blank, test_folds)
+    if not keep.all():
+        mask = torch.from_numpy(keep)
+        feats, y, n = {name: x[mask] for name, x in feats.items()}, y[mask], int(keep.sum())
+        n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
     if not scenes.multilabel and len(torch.unique(y)) < 2:
         raise UserError(
             f"{scenes.name}: every sample is of one class ({scenes.class_names[int(y[0])]}); "

@@ -19,7 +19,7 @@ from eossl.data.labelled import IGNORE, LabelledZarrDataModule
 from eossl.errors import UserError
 from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.evaluation.tasks import torchgeo_task
-from eossl.weights import torchgeo_weights
+from eossl.weights.torchgeo import torchgeo_weights
 
 __all__ = ["downstream_trainer", "finetune_segmentation"]
 

@@ -245,7 +245,7 @@ class MAE(SSLMethod):
             self.group_embed.fold_into(self.backbone.patch_embed.proj)
 
     def export_state_dict(self) -> dict[str, Tensor]:
-        """The encoder in timm key names (called by :mod:`eossl.export`)."""
+        """The encoder in timm key names (called by :mod:`eossl.weights.export`)."""
         self.fold_groups()
         return self.backbone.state_dict()
 

@@ -42,6 +42,7 @@ __all__ = ["LAYOUT_NAMES", "convert"]
 LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "oscd", "zarr")
 Plan = TreePlan | ChipPlan | PatchPlan | ChangePlan
 CHIP_SIZE = {"geotiff": 264, "oscd": 128}  # default --chip-size of the tiling layouts
+MIN_CHIP = 16  # px: smaller chips tile a scene into millions that no backbone can use
 _MAX_LISTED = 1000  # skipped files listed in the store attributes (all are counted)
 
 
@@ -107,8 +108,11 @@ def convert(
         raise UserError(f"--shard must be at least 1, got {shard}")
     if stride is not None and stride < 1:
         raise UserError(f"--stride must be at least 1 px, got {stride}")
-    if chip_size is not None and chip_size < 1:
-        raise UserError(f"--chip-size must be at least 1 px, got {chip_size}")
+    if chip_size is not None and chip_size < MIN_CHIP:
+        raise UserError(
+            f"--chip-size {chip_size}: chips under {MIN_CHIP} px are too small to train or "
+            f"evaluate on (a ResNet's last stage sees 1/32 of a side); use {MIN_CHIP} or more"
+        )
     if chip_size is not None and layout not in CHIP_SIZE:
         raise UserError(f"--chip-size is for the geotiff and oscd layouts, not {layout}")
     if not 0 <= max_nodata <= 1:

@@ -1,14 +1,11 @@
-"""eossl weights as TorchGeo ``WeightsEnum`` members, and the local weights registry.
+"""Weights cards: where a card is found, what it must hold, and the files it names.
 
-A member's ``get_state_dict()`` checks the sha256 recorded in the card before it
-loads anything, and loads plain tensors only. Its ``transforms`` reproduce the
-pretraining resize and normalisation, and its ``meta`` carries TorchGeo's keys.
-TorchGeo's trainers accept the member as ``weights=``.
+A card is a path, or a name in the local registry. Every field is checked before anything
+is loaded; the files it names must sit in its own folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -16,30 +13,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-import kornia.augmentation as K
 import numpy as np
-import torch
-from torchvision.models._api import Weights
 
 from eossl.errors import UserError
 
-try:  # the class TorchGeo's trainers check with isinstance
-    from torchgeo.trainers.segmentation import WeightsEnum
-except ImportError:  # pragma: no cover - older/newer layouts
-    from torchvision.models._api import WeightsEnum
-
 __all__ = [
-    "EosslWeightsEnum",
-    "get",
+    "MAX_CROP",
+    "MODEL_NAME",
+    "card_file",
+    "check_card",
     "list_cards",
     "load_card",
-    "load_verified",
-    "read_pth",
     "registry_dir",
-    "torchgeo_weights",
-    "transforms_for",
-    "verified_checkpoint",
-    "verified_file",
 ]
 
 
@@ -174,9 +159,6 @@ def _finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_DIGESTS = {"pth": "sha256", "safetensors": "sha256_safetensors", "torchgeo_ckpt": "sha256_ckpt"}
-
-
 def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:
     """The card's ``kind`` file, which must exist in the card's own folder (not hashed).
 
@@ -199,114 +181,6 @@ def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:
     return path
 
 
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
-    """The card's ``kind`` file (pth, safetensors, torchgeo_ckpt), checked against its sha256.
-
-    The file must sit in the card's own folder (see :func:`card_file`).
-    """
-    info, card_path = load_card(card)
-    path = card_file(info, card_path, kind)
-    digest, expected = sha256(path), str(info.get(_DIGESTS[kind], ""))
-    if digest != expected:
-        raise UserError(
-            f"{path}: sha256 {digest[:12]}... does not match the card's "
-            f"{expected[:12] or 'missing'}...; the file was modified or corrupted, re-export it"
-        )
-    return path
-
-
-def read_pth(path: Path) -> Any:
-    """A ``.pth`` file's content, never unpickling objects (a malicious file fails here)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UserError(
-            f"{path}: not a plain tensor state_dict ({type(err).__name__}); export weights "
-            "with `eossl export`"
-        ) from err
-
-
-def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The backbone tensors of a card, after checking their sha256 against it.
-
-    A file that is not a state_dict of tensors, or whose tensors hold NaN or inf, is a
-    one-line error.
-    """
-    path = verified_file(card, "pth")
-    state = read_pth(path)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{path}: not a state_dict of tensors; export weights with `eossl export`")
-    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
-    if broken:
-        raise UserError(
-            f"{path}: {len(broken)} tensors hold NaN or inf ({broken[0]} ...); the weights are "
-            "broken (a diverged run?)"
-        )
-    return state
-
-
-def verified_checkpoint(card: str | os.PathLike) -> str:
-    """The card's TorchGeo ``.ckpt``, checked against its sha256, as a path for ``weights=``.
-
-    TorchGeo loads a ``.ckpt`` path without checking it; pass it through this first.
-    """
-    return str(verified_file(card, "torchgeo_ckpt"))
-
-
-def transforms_for(info: dict[str, Any]) -> K.AugmentationSequential:
-    """Kornia resize and normalisation exactly as in pretraining (stored units)."""
-    mean = torch.tensor(info["mean"], dtype=torch.float32)
-    std = torch.tensor(info["std"], dtype=torch.float32)
-    size = int(info["crop_size"])
-    return K.AugmentationSequential(
-        K.Resize(size), K.Normalize(mean=mean, std=std), data_keys=None
-    )
-
-
-class EosslWeightsEnum(WeightsEnum):
-    """TorchGeo/torchvision ``WeightsEnum`` whose members load verified local files."""
-
-    def get_state_dict(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        return load_verified(self.meta["card"])
-
-
-def torchgeo_weights(card: str | os.PathLike) -> EosslWeightsEnum:
-    """A ``WeightsEnum`` member for an exported card (path or registered name)."""
-    info, card_path = load_card(card)
-    pth = card_file(info, card_path, "pth")  # its sha256 is checked when TorchGeo loads it
-    meta = {
-        "dataset": info.get("dataset"),
-        "in_chans": info["in_chans"],
-        "model": info["model"],
-        "publication": None,
-        "repo": "https://github.com/eossl/eossl",
-        "ssl_method": info["method"],
-        "bands": info.get("bands"),
-        "card": str(card_path),
-        "mean": info.get("mean"),
-        "std": info.get("std"),
-        "offset": info.get("offset", 0.0),
-        "crop_size": info.get("crop_size"),
-        "sensor": info.get("sensor"),
-    }
-    weights = Weights(
-        url=pth.resolve().as_uri(),
-        transforms=transforms_for(info),
-        meta=meta,
-    )
-    enum = EosslWeightsEnum(f"EosslWeights_{info['name']}", {info["name"]: weights})
-    return enum[info["name"]]
-
-
 def list_cards(problems: list[str] | None = None) -> list[dict[str, Any]]:
     """The usable cards in the registry; each one skipped is said in ``problems``.
 
@@ -325,8 +199,3 @@ def list_cards(problems: list[str] | None = None) -> list[dict[str, Any]]:
             continue
         cards.append(info)
     return cards
-
-
-def get(name: str) -> EosslWeightsEnum:
-    """The registered weights called ``name``, as a ``WeightsEnum`` member."""
-    return torchgeo_weights(name)

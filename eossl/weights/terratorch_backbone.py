@@ -10,7 +10,7 @@ terratorch`` writes that folder and a config). TerraTorch's factories then build
         decoder="UperNetDecoder", num_classes=10)
 
 Band names may be TerraTorch's (``B01``..``B8A``, HLS ``BLUE``...), TorchGeo's or the
-card's; see :class:`~eossl.harness.HarnessEncoder`.
+card's; see :class:`~eossl.weights.harness.HarnessEncoder`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from terratorch.registry import TERRATORCH_BACKBONE_REGISTRY
 
-from eossl.harness import HarnessEncoder
+from eossl.weights.harness import HarnessEncoder
 
 __all__ = ["eossl"]
 

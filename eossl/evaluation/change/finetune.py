@@ -17,11 +17,11 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from eossl.evaluation.change_scores import THRESHOLD_PIXELS, best_threshold, city_counts
+from eossl.evaluation.change.scores import THRESHOLD_PIXELS, best_threshold, city_counts
 from eossl.evaluation.finetune import downstream_trainer
 from eossl.evaluation.results import PRETRAINED, RANDOM
 from eossl.evaluation.tasks import torchgeo_task
-from eossl.weights import torchgeo_weights
+from eossl.weights.torchgeo import torchgeo_weights
 
 __all__ = ["ChangeTiles", "MaskedBCE", "change_task", "check_backbone", "finetune_change"]
 

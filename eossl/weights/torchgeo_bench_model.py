@@ -14,7 +14,7 @@ from typing import Any
 from torch import Tensor
 from torchgeo_bench.models.interface import BenchModel
 
-from eossl.harness import HarnessEncoder
+from eossl.weights.harness import HarnessEncoder
 
 __all__ = ["EosslBenchModel"]
 

@@ -30,7 +30,7 @@ from eossl.anyband import channel_wavelengths, is_any_band
 from eossl.bands import channel_records, find_channels
 from eossl.errors import UserError
 from eossl.models import encoder_from_card
-from eossl.weights import load_card
+from eossl.weights.card import load_card
 
 __all__ = ["HarnessEncoder", "PangaeaEncoder", "default_out_indices"]
 

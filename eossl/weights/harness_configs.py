@@ -3,14 +3,14 @@
 Written next to the card, in ``<card folder>/<harness>/``:
 
 - ``terratorch/NAME.yaml``: a ``terratorch fit`` config whose model is
-  ``backbone: eossl`` (see :mod:`eossl.terratorch_backbone`), with a UPerNet decoder
+  ``backbone: eossl`` (see :mod:`eossl.weights.terratorch_backbone`), with a UPerNet decoder
   and the card's normalisation for TerraTorch's datamodules; ``custom_modules/``
   makes TerraTorch import eossl's backbone.
 - ``pangaea/encoder/NAME.yaml``: a PANGAEA encoder config for
-  :class:`~eossl.harness.PangaeaEncoder` (input bands per modality, input size,
+  :class:`~eossl.weights.harness.PangaeaEncoder` (input bands per modality, input size,
   output layers and widths).
 - ``torchgeo-bench/NAME.yaml``: a torchgeo-bench model config for
-  :class:`~eossl.torchgeo_bench_model.EosslBenchModel`.
+  :class:`~eossl.weights.torchgeo_bench_model.EosslBenchModel`.
 
 Each holds the card's absolute path; the encoder checks the weights' sha256 when
 it loads them.
@@ -26,8 +26,8 @@ import yaml
 
 from eossl.bands import channel_records
 from eossl.errors import UserError
-from eossl.export import atomic_write
-from eossl.harness import HarnessEncoder
+from eossl.weights.export import atomic_write
+from eossl.weights.harness import HarnessEncoder
 
 __all__ = ["HARNESSES", "write_harness_configs"]
 
@@ -78,7 +78,8 @@ def _terratorch(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path)
     }
     init = _write(
         out / "custom_modules" / "__init__.py",
-        '"""Registers eossl\'s TerraTorch backbone."""\n\nimport eossl.terratorch_backbone\n',
+        '"""Registers eossl\'s TerraTorch backbone."""\n\n'
+        "import eossl.weights.terratorch_backbone\n",
     )
     header = (
         f"# eossl weights {card['name']} ({card.get('method')} on {card.get('sensor')}) "
@@ -95,7 +96,7 @@ def _pangaea(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) ->
     optical = [r["name"] for r in records if r["kind"] != "sar"]
     sar = [r["name"].upper() for r in records if r["kind"] == "sar"]
     config = {
-        "_target_": "eossl.harness.PangaeaEncoder",
+        "_target_": "eossl.weights.harness.PangaeaEncoder",
         "encoder_weights": str(card_path),
         "download_url": None,
         "input_size": int(card["crop_size"]),
@@ -113,7 +114,7 @@ def _pangaea(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) ->
 
 def _torchgeo_bench(card: dict, card_path: Path, encoder: HarnessEncoder, out: Path) -> list[Path]:
     config = {
-        "_target_": "eossl.torchgeo_bench_model.EosslBenchModel",
+        "_target_": "eossl.weights.torchgeo_bench_model.EosslBenchModel",
         "weights": str(card_path),
         "pretrained": True,
         "name": card["name"],

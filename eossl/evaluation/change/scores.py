@@ -13,7 +13,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["THRESHOLD_PIXELS", "best_threshold", "change_scores", "city_counts"]
+from eossl.evaluation.results import EvalResult
+
+__all__ = [
+    "THRESHOLD_PIXELS",
+    "best_threshold",
+    "change_result",
+    "change_scores",
+    "city_counts",
+    "protocol",
+]
 
 THRESHOLD_PIXELS = 50_000  # training pixels, drawn at their natural rate, for the threshold
 
@@ -79,4 +88,46 @@ def change_scores(
         },
         "ci95": {n: interval(f1[n]) for n in names},
         "gain_ci95": {a: {b: interval(f1[a] - f1[b]) for b in names if b != a} for a in names},
+    }
+
+
+def change_result(
+    task: str, per_city: dict[str, dict[str, np.ndarray]], details: dict
+) -> EvalResult:
+    """An :class:`EvalResult` of F1 per feature set, from (tp, fp, fn) per city."""
+    s = change_scores(per_city, seed=details["seed"])
+    scores = {n: v["f"] for n, v in s["overall"].items()}
+    lead = next(iter(per_city))
+    return EvalResult(
+        task,
+        "F1 (change)",
+        scores,
+        s["ci95"],
+        {
+            **details,
+            "precision_recall_f1": s["overall"],
+            "per_city": s["per_city"],
+            "gain_ci95": s["gain_ci95"][lead],
+        },
+    )
+
+
+def protocol(pairs: Any, folds: list, seed: int, head: str) -> dict[str, Any]:
+    """What a change result was measured on, and how (cities, folds, pixels, head)."""
+    labelled = int((pairs.scored != 255).sum())
+    changed = int((pairs.scored == 1).sum())
+    return {
+        "data": pairs.name,
+        "protocol": f"leave cities out, {len(folds)} folds over {len(pairs.cities)} cities",
+        "samples": labelled,
+        "unit": "pixels",
+        "train": "other cities",
+        "test": labelled,
+        "classes": 2,
+        "tiles": len(pairs.mask),
+        "changed_pixels": changed,
+        "cities": pairs.cities,
+        "folds": folds,
+        "head": head,
+        "seed": seed,
     }

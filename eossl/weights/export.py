@@ -20,7 +20,8 @@ from safetensors.torch import save_file
 
 from eossl.bands import band_info
 from eossl.errors import UserError
-from eossl.weights import registry_dir, sha256, verified_file
+from eossl.weights.card import registry_dir
+from eossl.weights.verified import sha256, verified_file
 
 
 def _reason(err: BaseException) -> str:
@@ -36,7 +37,6 @@ __all__ = [
     "export_backbone",
     "export_checkpoint",
     "load_method",
-    "sha256",
 ]
 
 
@@ -101,7 +101,7 @@ def export_backbone(
             f"{out}: already holds {', '.join(there)}; pass --overwrite to replace them, or "
             "choose another OUT_DIR or --name"
         )
-    from eossl.weights import check_card
+    from eossl.weights.card import check_card
 
     files = {"pth": pth.name, "safetensors": st.name, "torchgeo_ckpt": ckpt.name}
     check_card({**card, "name": name, "files": files}, js)  # what eossl would refuse to load
