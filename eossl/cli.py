@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from eossl.console import console
-from eossl.errors import OneLineParser, UserError
+from eossl.errors import OneLineParser, UserError, seed
 
 __all__ = ["main"]
 
@@ -53,7 +53,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=256, help="locations (default: 256)")
     p.add_argument("--size", type=int, default=264, help="image size in pixels (default: 264)")
     p.add_argument("--seasons", type=int, default=4, help="timestamps per location (default: 4)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--labels", action="store_true", help="also write a per-pixel land-cover label")
     p.add_argument(
         "--zarr-format",
@@ -223,6 +223,10 @@ def _export(args: argparse.Namespace) -> None:
         raise UserError(f"unknown harness {unknown[0]!r}; choose from {', '.join(HARNESSES)}")
     if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
         raise UserError(f"{args.out_dir}: a file, not a folder; choose a folder for OUT_DIR")
+    if Path(args.ckpt).is_dir():
+        found = sorted(Path(args.ckpt).rglob("*.ckpt"))
+        hint = f" (e.g. {found[0]})" if found else ""
+        raise UserError(f"{args.ckpt}: a folder; pass a checkpoint (.ckpt) in it{hint}")
     cards = export_checkpoint(
         args.ckpt, args.out_dir, args.name, register=args.register, overwrite=args.overwrite
     )

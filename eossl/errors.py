@@ -25,3 +25,11 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed numpy and torch both take (0 to 2**32 - 1)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to 2**32 - 1, got {text}")
+    return value

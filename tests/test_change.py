@@ -490,6 +490,11 @@ def test_dates_txt_bad_or_missing(tmp_path: Path, capfd: pytest.CaptureFixture) 
     err = capfd.readouterr().err.strip().splitlines()
     assert "dates.txt" in err[-1] and "'2016-13-45' is not a date" in err[-1]
     assert not out.exists()
+    dates.write_text("first: 2016-08-01\nsecond: 2017-11-07\n")  # no date_N line at all
+    assert main(["convert", str(src), str(out), *args]) == 2  # was read as no dates.txt
+    err = capfd.readouterr().err.strip().splitlines()
+    assert "dates.txt" in err[-1] and "no 'date_1 or date_2: YYYYMMDD' line" in err[-1]
+    assert not out.exists()
     dates.unlink()
     assert main(["convert", str(src), str(out), *args]) == 0
     notice = [ln for ln in capfd.readouterr().err.splitlines() if "no dates.txt" in ln]
@@ -532,7 +537,11 @@ def test_change_store_without_a_labelled_city(
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
     assert main(["evaluate", str(card), "--task", "change", "--data", str(out)]) == 2
     err = capfd.readouterr().err.strip().splitlines()[-1]
-    assert "no city of this change store has a change mask" in err
+    assert f"{out}: no city has a change mask" in err
+    args = ["evaluate", str(card), "--task", "change", "--dataset", "oscd", "--root", str(src)]
+    assert main([*args, "--probe-only"]) == 2  # named the temporary store, deleted by then
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert f"{src}: no city has a change mask" in err and "Train Labels" in err
 
 
 def test_overwrite_replaces_stores_only(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

@@ -147,6 +147,11 @@ def test_eurosat_files_of_the_wrong_shape_and_one_class(
         assert "River_bad.tif" in error and f"{w}x{h} px" in error
         assert "expected 13" in error if count == 3 else "must be of one size" in error
         assert str(root) in error  # the user's file, not the link TorchGeo reads
+    good = sorted((root / "Forest").glob("*.tif"))[0].read_bytes()
+    bad.write_bytes(good[: len(good) // 2])  # its header intact, half its pixels gone
+    assert main(args) == 2
+    error = _one_error(capsys)  # was "cannot read it (13 bands of 64x64 px); expected 13"
+    assert "River_bad.tif: cannot read it, truncated or corrupt" in error
     nan = np.full((13, 64, 64), 1000, np.float32)
     nan[:, :8, :8] = np.nan  # TorchGeo casts it to int32: INT_MIN, silently
     profile = {"driver": "GTiff", "count": 13, "height": 64, "width": 64, "dtype": "float32"}
@@ -383,3 +388,35 @@ def test_chips_too_small_to_use_are_refused(
                  "--chip-size", "1"]) == 2  # fmt: skip
     err = _one_error(capsys)
     assert "--chip-size 1: chips under 16 px" in err and not out.exists()
+
+
+def test_a_registry_that_is_a_file_and_a_checkpoint_folder(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """EOSSL_WEIGHTS naming a file: said before export writes anything (it wrote 4 files)."""
+    registry = tmp_path / "afile.txt"
+    registry.write_text("notes")
+    monkeypatch.setenv("EOSSL_WEIGHTS", str(registry))
+    assert main(["weights", "list"]) == 2  # was "no weights registered in afile.txt"
+    assert "the weights registry is a file, not a folder" in _one_error(capsys)
+    out = tmp_path / "w"
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    assert main(["export", ckpt, str(out), "--register"]) == 2
+    assert "the weights registry is a file" in _one_error(capsys)
+    assert not out.exists() and registry.read_text() == "notes"
+    assert main(["export", str(run / "checkpoints"), str(out)]) == 2  # was "not found"
+    assert "a folder; pass a checkpoint (.ckpt) in it (e.g." in _one_error(capsys)
+
+
+def test_evaluate_flags_checked_before_any_work(capsys: pytest.CaptureFixture) -> None:
+    """A seed numpy refuses, an unusable learning rate, change-only flags elsewhere."""
+    base = ["evaluate", "w.json", "--data", "s.zarr"]
+    for extra, says in (
+        (["--seed", "-1"], "a seed is 0 to 2**32 - 1"),  # was numpy's ValueError traceback
+        (["--lr", "nan"], "--lr must be a positive number"),  # was Lightning's, after 45 s
+        (["--lr", "inf"], "--lr must be a positive number"),  # was trained at lr inf
+        (["--probe-only"], "--probe-only: for --task change"),  # was ignored in silence
+        (["--tile-size", "32", "--task", "linear"], "--tile-size: for --task change"),
+    ):
+        assert main([*base, *extra]) == 2
+        assert says in _one_error(capsys)

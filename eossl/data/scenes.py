@@ -105,10 +105,14 @@ class _Checked(Dataset):
         try:
             item = self.data[index]
         except Exception as err:
-            found = self._found(index) or type(err).__name__
-            raise UserError(
-                f"{self.where(index)}: cannot read it ({found}); expected {self.bands} bands"
-            ) from err
+            found = self._found(index)
+            if found is None:
+                reason = f"not a raster ({type(err).__name__})"
+            elif found[0] != self.bands:
+                reason = f"{found[0]} bands of {found[1]}x{found[2]} px; expected {self.bands}"
+            else:  # the header is right: the pixels are not there
+                reason = f"truncated or corrupt: reading its pixels failed ({type(err).__name__})"
+            raise UserError(f"{self.where(index)}: cannot read it, {reason}") from err
         c, h, w = item["image"].shape
         if c != self.bands:
             raise UserError(f"{self.where(index)}: {c} bands of {w}x{h} px; expected {self.bands}")
@@ -126,14 +130,15 @@ class _Checked(Dataset):
             )
         return item
 
-    def _found(self, index: int) -> str:
+    def _found(self, index: int) -> tuple[int, int, int] | None:
+        """(bands, width, height) from the file's header; None when it has none."""
         import rasterio
 
         try:
             with rasterio.open(self.where(index)) as src:
-                return f"{src.count} bands of {src.width}x{src.height} px"
+                return src.count, src.width, src.height
         except Exception:
-            return ""
+            return None
 
 
 def _image_and_label(item: dict[str, Any]) -> dict[str, Any]:

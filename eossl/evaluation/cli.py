@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from eossl.errors import UserError
+from eossl.errors import UserError, seed
 
 __all__ = ["add_arguments", "run"]
 
@@ -80,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--labels",
         choices=["majority", "multi"],
@@ -97,6 +98,13 @@ def run(args: argparse.Namespace) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if not math.isfinite(args.lr) or args.lr <= 0:
+        raise UserError(f"--lr must be a positive number, got {args.lr}")
+    if args.task != "change":
+        flags = {"--probe-only": args.probe_only, "--tile-size": args.tile_size}
+        given = [flag for flag, value in flags.items() if value]
+        if given:
+            raise UserError(f"{' and '.join(given)}: for --task change, not --task {args.task}")
     if args.folds < 2:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:

@@ -31,10 +31,14 @@ __all__ = [
 def registry_dir() -> Path:
     """The weights registry: ``EOSSL_WEIGHTS``, else ``<eossl cache>/weights``."""
     if env := os.environ.get("EOSSL_WEIGHTS"):
-        return Path(env).expanduser()
-    from eossl.data.synthetic.store import cache_dir
+        folder = Path(env).expanduser()
+    else:
+        from eossl.data.synthetic.store import cache_dir
 
-    return cache_dir() / "weights"
+        folder = cache_dir() / "weights"
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: the weights registry is a file, not a folder (EOSSL_WEIGHTS)")
+    return folder
 
 
 def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:

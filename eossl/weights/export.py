@@ -289,6 +289,8 @@ def export_checkpoint(
     Existing files in ``out_dir``, and registered weights of the same name but other
     contents, are replaced only with ``overwrite``.
     """
+    if register:
+        registry_dir()  # a registry that is a file: said before anything is written
     module, meta = load_method(ckpt_path)
     try:
         paths = export_all(module, meta, out_dir, name, overwrite)

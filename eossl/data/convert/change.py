@@ -309,7 +309,8 @@ def _sensor_for(keys: set[str], sensor: str | None, where: Path) -> Sensor:
 def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
     """The two dates: ``dates.txt`` (``date_1: YYYYMMDD``), else the band file names.
 
-    A date in ``dates.txt`` that does not parse is a bad file, not a reason to guess.
+    A ``dates.txt`` that lacks a date, or holds one that does not parse, is a bad file,
+    not a reason to guess.
     The last item says whether a date came from the names.
     """
     found: dict[int, np.datetime64] = {}
@@ -322,6 +323,9 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
             if (d := parse_date(m.group(2))) is None:
                 raise BadFileError(text, f"date_{m.group(1)} {m.group(2)!r} is not a date")
             found[int(m.group(1)) - 1] = d
+        if len(found) < 2:  # a dates.txt that does not say both dates is a bad file too
+            lacking = " or ".join(f"date_{j + 1}" for j in (0, 1) if j not in found)
+            raise BadFileError(text, f"no '{lacking}: YYYYMMDD' line")
     named = len(found) < 2
     for j, folder in enumerate(folders):
         if j not in found:

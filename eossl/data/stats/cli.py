@@ -10,6 +10,7 @@ from rich.table import Table
 
 from eossl.console import console
 from eossl.data.stats.compute import compute_stats, write_stats
+from eossl.errors import seed
 from eossl.parallel import add_dask_arguments
 
 __all__ = ["add_arguments", "run", "stats_table"]
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sample", type=int, default=None, help="quick estimate from N random samples"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default: 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of --sample (default: 0)")
     parser.add_argument(
         "--bins",
         type=int,

@@ -55,7 +55,7 @@ def evaluate_change(
     card = load_card(card_ref)[0]
     with tempfile.TemporaryDirectory(prefix="eossl-oscd-") as work:
         store = convert_release(data, chip, Path(work)) if dataset else data
-        pairs = load_pairs(store)
+        pairs = load_pairs(store, source=data if dataset else None)
     if finetune:
         check_backbone(card)
     folds = city_folds(pairs.cities, num_folds, seed)

@@ -36,16 +36,21 @@ class ChangePairs:
         return list(dict.fromkeys(self.city.tolist()))
 
 
-def load_pairs(store: str | os.PathLike) -> ChangePairs:
-    """The labelled tiles of a change store (``eossl convert --layout oscd``)."""
+def load_pairs(store: str | os.PathLike, source: str | os.PathLike | None = None) -> ChangePairs:
+    """The labelled tiles of a change store (``eossl convert --layout oscd``).
+
+    ``source``: what the store was converted from, named in errors instead of it.
+    """
     path = Path(store).expanduser()
+    shown = source or path
     if not path.exists():
         raise UserError(f"{path}: no such store")
     group = open_group(path)
     if group.attrs.get("label_kind") == "change" and "label" not in group:
         raise UserError(
-            f"{path}: no city of this change store has a change mask (cm/<city>-cm.tif); "
-            "change detection is scored on labelled cities"
+            f"{shown}: no city has a change mask (<city>/cm/<city>-cm.tif, in OSCD's "
+            "'Train Labels' or 'Test Labels' folder); change detection is scored on labelled "
+            "cities"
         )
     if group.attrs.get("label_kind") != "change" or "label" not in group:
         raise UserError(
@@ -57,7 +62,7 @@ def load_pairs(store: str | os.PathLike) -> ChangePairs:
     mask = _read(path, group, "label")
     keep = np.flatnonzero((mask != 255).any(axis=(1, 2)))
     if keep.size == 0:
-        raise UserError(f"{path}: no labelled tile (every change mask is 255)")
+        raise UserError(f"{shown}: no labelled tile (every change mask is 255)")
     ids = [str(i) for i in _read(path, group, "sample_id")[:, 0].tolist()]
     scenes = SceneData(
         name=path.name,
