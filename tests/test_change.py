@@ -209,6 +209,32 @@ def test_cva_equals_numpy(store: Path) -> None:
     assert CVA == "change vector analysis"
 
 
+def test_probe_depth_is_chosen_on_training_cities_only() -> None:
+    """The head reads a deeper level when it tells change in the training cities, only then."""
+    from eossl.evaluation.change.pairs import ChangePairs
+    from eossl.evaluation.change.probe import Hypercolumns, _depth
+
+    rng = np.random.default_rng(0)
+    n, size = 16, 16
+    mask = (rng.random((n, size, size)) < 0.1).astype(np.uint8)
+    city = np.repeat(["a", "b", "c", "d"], n // 4)
+    pairs = ChangePairs("t", np.zeros((n, 2, 1, size, size)), mask, city, mask, None)  # type: ignore[arg-type]
+    fine = torch.from_numpy(mask + rng.normal(0, 0.6, mask.shape)).half()[:, None]
+
+    def columns(second: np.ndarray) -> Hypercolumns:
+        cols = object.__new__(Hypercolumns)
+        cols.size, cols.levels = (size, size), [fine, torch.from_numpy(second).half()[:, None]]
+        return cols
+
+    train = np.flatnonzero(city != "d")
+    telling = columns(mask.astype(np.float32))
+    assert _depth(telling, pairs, train, seed=0) == 2 and telling.prefix(1).dim == 1
+    assert _depth(columns(np.zeros(mask.shape, np.float32)), pairs, train, seed=0) == 1
+    elsewhere = mask.astype(np.float32)
+    elsewhere[city != "d"] = 0  # tells change in the held-out city only: never looked at
+    assert _depth(columns(elsewhere), pairs, train, seed=0) == 1
+
+
 def test_change_scores_per_city_and_intervals() -> None:
     from eossl.evaluation.change.scores import best_threshold, change_scores
 

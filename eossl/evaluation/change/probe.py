@@ -2,6 +2,8 @@
 
 The encoder's feature maps of both dates, their absolute difference upsampled to every
 pixel (a hypercolumn), and a per-pixel logistic head fitted on the training cities. The
+head reads the finest levels (stem, then each stage): how many is chosen on two inner folds
+over the training cities, F1-best, since changes a few pixels wide blur in coarse maps. The
 same head runs on the random-init encoder (as initialised, and with BatchNorm statistics
 of the data) and on **change vector analysis** (CVA): the absolute difference of the
 normalised bands, the classic no-learning baseline. Each head's decision threshold is
@@ -19,12 +21,13 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from eossl.errors import UserError
-from eossl.evaluation.change.pairs import ChangePairs
+from eossl.evaluation.change.pairs import ChangePairs, city_folds
 from eossl.evaluation.change.scores import (
     THRESHOLD_PIXELS,
     best_threshold,
     change_result,
     city_counts,
+    pooled_f1,
     protocol,
 )
 from eossl.evaluation.probes import LinearHead, fit_linear
@@ -87,6 +90,12 @@ class Hypercolumns:
                 )
                 parts.append([(b - a).abs().half() for a, b in zip(f1, f2, strict=True)])
         self.levels = [torch.cat(level) for level in zip(*parts, strict=True)]
+
+    def prefix(self, depth: int) -> Hypercolumns:
+        """The same hypercolumns, read from the ``depth`` finest levels only."""
+        view = copy.copy(self)
+        view.levels = self.levels[:depth]
+        return view
 
     @property
     def dim(self) -> int:
@@ -173,19 +182,62 @@ def _pixels(cols: Hypercolumns, tiles: np.ndarray, flat: np.ndarray) -> Tensor:
     return cols.at(tiles[tile], row, col)
 
 
-def _probe_fold(
-    cols: Hypercolumns, mask: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
-) -> dict[int, np.ndarray]:
-    """Predicted change maps of the test tiles, from a head fitted on the training tiles."""
+def _training_pixels(
+    cols: Hypercolumns, mask: np.ndarray, train: np.ndarray, seed: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Features and labels of a balanced sample of training pixels, and of a natural one."""
     rng = np.random.default_rng(seed)
     balanced, natural = _sample_pixels(mask, train, rng)
     labels = torch.from_numpy(mask[train].reshape(-1).astype(np.int64))
-    head = fit_linear(_pixels(cols, train, balanced), labels[balanced], classes=2)
+    x_bal, x_nat = _pixels(cols, train, balanced), _pixels(cols, train, natural)
+    return x_bal, labels[balanced], x_nat, labels[natural]
+
+
+def _fit_head(
+    x_bal: Tensor, y_bal: Tensor, x_nat: Tensor, y_nat: Tensor
+) -> tuple[LinearHead, float]:
+    """A logistic head on the balanced pixels; its F1-best threshold on the natural ones."""
+    head = fit_linear(x_bal, y_bal, classes=2)
     with torch.no_grad():
-        logits = head(_pixels(cols, train, natural))
-    threshold = best_threshold(logits[:, 1] - logits[:, 0], labels[natural])
-    predicted = cols.margin(head, test) >= threshold
-    return {int(i): p.numpy() for i, p in zip(test, predicted, strict=True)}
+        logits = head(x_nat)
+    return head, best_threshold(logits[:, 1] - logits[:, 0], y_nat)
+
+
+def _maps(cols: Hypercolumns, head: LinearHead, threshold: float, tiles: np.ndarray) -> dict:
+    """Predicted change maps of ``tiles``, by tile index."""
+    predicted = cols.margin(head, tiles) >= threshold
+    return {int(i): p.numpy() for i, p in zip(tiles, predicted, strict=True)}
+
+
+def _depth(cols: Hypercolumns, pairs: ChangePairs, train: np.ndarray, seed: int) -> int:
+    """How many levels, finest first, the head reads: the F1-best on the training cities.
+
+    Two inner folds over the training cities (a test city is never looked at); the
+    pixels' features are read once per fold, and each depth fits its own head on the
+    first of their columns. Ties go to the shallower depth.
+    """
+    cities = list(dict.fromkeys(pairs.city[train].tolist()))
+    if len(cols.levels) == 1 or len(cities) < 2:
+        return len(cols.levels)
+    widths = np.cumsum([level.shape[1] for level in cols.levels])
+    maps: list[dict[int, np.ndarray]] = [{} for _ in widths]
+    for held in city_folds(cities, 2, seed):
+        inner = np.isin(pairs.city[train], held)
+        x_bal, y_bal, x_nat, y_nat = _training_pixels(cols, pairs.mask, train[~inner], seed)
+        for d, width in enumerate(widths):
+            head, threshold = _fit_head(x_bal[:, :width], y_bal, x_nat[:, :width], y_nat)
+            maps[d].update(_maps(cols.prefix(d + 1), head, threshold, train[inner]))
+    scores = [pooled_f1(city_counts(pairs, m)) for m in maps]
+    return int(np.argmax(scores)) + 1
+
+
+def _probe_fold(
+    cols: Hypercolumns, pairs: ChangePairs, train: np.ndarray, test: np.ndarray, seed: int
+) -> tuple[dict[int, np.ndarray], int]:
+    """Predicted change maps of the test tiles, and the depth the head read."""
+    view = cols.prefix(_depth(cols, pairs, train, seed))
+    head, threshold = _fit_head(*_training_pixels(view, pairs.mask, train, seed))
+    return _maps(view, head, threshold, test), len(view.levels)
 
 
 def _encoders(card: dict[str, Any], ref: Any, seed: int, images: Tensor) -> dict[str, Any]:
@@ -211,17 +263,22 @@ def frozen_probe(
     models = _encoders(card, ref, seed, images)
     per_city: dict[str, dict[str, np.ndarray]] = {}
     maps: dict[str, dict[int, np.ndarray]] = {}
+    depths: dict[str, list[int]] = {}
     with Progress(transient=True) as progress:
         bar = progress.add_task("change probe", total=len(models) * len(folds))
         for name, model in models.items():
             cols = Hypercolumns(model, images)
-            maps[name] = {}
+            maps[name], depths[name] = {}, []
             for test_cities in folds:
                 test = np.flatnonzero(np.isin(pairs.city, test_cities))
                 train = np.flatnonzero(~np.isin(pairs.city, test_cities))
-                maps[name].update(_probe_fold(cols, pairs.mask, train, test, seed))
+                fold_maps, depth = _probe_fold(cols, pairs, train, test, seed)
+                maps[name].update(fold_maps)
+                depths[name].append(depth)
                 progress.advance(bar)
             per_city[name] = city_counts(pairs, maps[name])
-    details = protocol(pairs, folds, seed, "per-pixel logistic head on |f(t2) - f(t1)|")
+    head = "per-pixel logistic head on |f(t2) - f(t1)| of the finest levels (depth by inner CV)"
+    details = protocol(pairs, folds, seed, head)
     details["features"] = {n: Hypercolumns(m, images[:1]).dim for n, m in models.items()}
+    details["depth"] = depths  # levels read, finest first, in each fold
     return change_result("change, frozen probe", per_city, details), maps

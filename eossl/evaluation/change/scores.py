@@ -21,6 +21,7 @@ __all__ = [
     "change_result",
     "change_scores",
     "city_counts",
+    "pooled_f1",
     "protocol",
 ]
 
@@ -42,6 +43,11 @@ def city_counts(pairs: Any, maps: dict[int, np.ndarray]) -> dict[str, np.ndarray
     for i, pred in maps.items():
         out[pairs.city[i]] += _counts(pred, pairs.scored[i])
     return out
+
+
+def pooled_f1(per_city: dict[str, np.ndarray]) -> float:
+    """F1 of the change class over all pixels of the cities, from their (tp, fp, fn)."""
+    return _prf(sum(per_city.values(), np.zeros(3, np.int64)))[2]
 
 
 # -- scores --------------------------------------------------------------------------------
