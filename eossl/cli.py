@@ -223,6 +223,8 @@ def _export(args: argparse.Namespace) -> None:
         raise UserError(f"unknown harness {unknown[0]!r}; choose from {', '.join(HARNESSES)}")
     if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
         raise UserError(f"{args.out_dir}: a file, not a folder; choose a folder for OUT_DIR")
+    if args.name is not None and not args.name.strip():
+        raise UserError("--name '': give the weights a name, or leave --name out")
     if Path(args.ckpt).is_dir():
         found = sorted(Path(args.ckpt).rglob("*.ckpt"))
         hint = f" (e.g. {found[0]})" if found else ""

@@ -161,7 +161,10 @@ def test_eurosat_files_of_the_wrong_shape_and_one_class(
     assert "River_bad.tif: NaN or infinite values" in _one_error(capsys)
     bad.unlink()
     shutil.rmtree(root / "River")
+    (root / "Highway").mkdir()  # a class folder without patches: said, not a class
     assert main(args) == 2  # was accuracy 1.000 for every feature set
+    assert "no .tif in Highway: not a class" in capsys.readouterr().err
+    assert main(args) == 2
     assert "every sample is of one class (Forest)" in _one_error(capsys)
 
 
@@ -406,6 +409,11 @@ def test_a_registry_that_is_a_file_and_a_checkpoint_folder(
     assert not out.exists() and registry.read_text() == "notes"
     assert main(["export", str(run / "checkpoints"), str(out)]) == 2  # was "not found"
     assert "a folder; pass a checkpoint (.ckpt) in it (e.g." in _one_error(capsys)
+    assert main(["export", ckpt, str(out), "--name", ""]) == 2  # was the default name
+    assert "--name ''" in _one_error(capsys) and not out.exists()
+    pth = next((run / "weights").glob("*.pth"))
+    assert main(["evaluate", str(pth), "--data", "s.zarr"]) == 2  # was a utf-8 decode error
+    assert "a weights file, not its card; pass the .json card beside it" in _one_error(capsys)
 
 
 def test_evaluate_flags_checked_before_any_work(capsys: pytest.CaptureFixture) -> None:

@@ -233,6 +233,9 @@ def _eurosat(root: Path, split: Split | Literal["all"]) -> SceneData:
             "TorchGeo's EuroSAT through links, as one split",
             file=sys.stderr,
         )
+        empty = sorted(d.name for d in root.iterdir() if d.is_dir() and not any(d.glob("*.tif")))
+        if empty:
+            print(f"eossl: {root}: no .tif in {', '.join(empty)}: not a class", file=sys.stderr)
         root, split = _eurosat_view(root), "train"
     data, first = _splits(EuroSAT, split, len(names), root=str(root), bands=names)
     return SceneData(

@@ -44,6 +44,10 @@ def registry_dir() -> Path:
 def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
     """A card by path, or by name from the registry; returns (card, the card's path)."""
     path = Path(card)
+    if path.is_file() and path.suffix in (".pth", ".safetensors", ".ckpt"):
+        raise UserError(
+            f"{path}: a weights file, not its card; pass the .json card beside it (or its folder)"
+        )
     if path.suffix != ".json":
         candidate = registry_dir() / f"{card}.json"
         if not path.exists() and candidate.exists():
