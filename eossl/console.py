@@ -13,9 +13,10 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["LOG_WIDTH", "console", "quiet_lightning", "say_during_fit"]
+__all__ = ["LOG_WIDTH", "console", "quiet_lightning", "say_during_fit", "task_progress"]
 
 LOG_WIDTH = 200
+LOG_AFTER = 5.0  # s: a task in a log says its quarters once it has run this long
 
 
 def console(stderr: bool = False, min_width: int = 0) -> Console:
@@ -24,6 +25,42 @@ def console(stderr: bool = False, min_width: int = 0) -> Console:
     if not out.is_terminal:
         return Console(stderr=stderr, width=max(LOG_WIDTH, min_width))
     return Console(stderr=stderr, width=max(out.width, min_width)) if min_width else out
+
+
+def task_progress() -> Any:
+    """A transient rich progress bar on a terminal; in a log, a line per quarter of a task.
+
+    In a log (stderr not a terminal) a task says its last quarter, and the others once it
+    has run for ``LOG_AFTER`` seconds: long work shows it moves, short work says it ended.
+    """
+    from rich.progress import Progress
+
+    if Console(stderr=True).is_terminal:
+        return Progress(transient=True)
+
+    class LogLines(Progress):
+        """A progress bar that draws nothing and says each task's quarters on stderr."""
+
+        said: dict[Any, int]
+
+        def advance(self, task_id: Any, advance: float = 1) -> None:
+            super().advance(task_id, advance)
+            task = self._tasks[task_id]
+            quarter = int(4 * task.completed / task.total) if task.total else 0
+            if quarter > self.said.get(task_id, 0) and (
+                quarter == 4 or (task.elapsed or 0) >= LOG_AFTER
+            ):
+                self.said[task_id] = quarter
+                print(
+                    f"eossl: {task.description} {task.completed:g}/{task.total:g} "
+                    f"({task.elapsed or 0:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    bar = LogLines(disable=True)
+    bar.said = {}
+    return bar
 
 
 def say_during_fit(trainer: Any, line: str) -> None:

@@ -277,3 +277,24 @@ def test_eurosat_in_torchgeo_layout(
     result = json.loads((tmp_path / "eval" / "evaluate_knn.json").read_text())
     assert result["metric"] == "accuracy" and result["details"]["bands_filled"] == []
     assert result["details"]["test"] == 6 and result["details"]["classes"] == 3
+
+
+def test_progress_in_a_log_says_each_quarter(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Off a terminal (a log) rich draws nothing: long work says its quarters, short its end."""
+    import eossl.console
+    from eossl.console import task_progress
+
+    with task_progress() as progress:  # pytest's stderr is not a terminal
+        short = progress.add_task("short", total=8)
+        for _ in range(8):
+            progress.advance(short)
+    assert capsys.readouterr().err.splitlines() == ["eossl: short 8/8 (0 s)"]
+    monkeypatch.setattr(eossl.console, "LOG_AFTER", 0.0)
+    with task_progress() as progress:
+        long = progress.add_task("long", total=8)
+        for _ in range(8):
+            progress.advance(long)
+    said = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines()]
+    assert said == ["eossl: long 2/8", "eossl: long 4/8", "eossl: long 6/8", "eossl: long 8/8"]

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from eossl.anyband import BoundWavelengths, channel_wavelengths, is_any_band
 from eossl.bands import channel_records, find_channels
+from eossl.console import task_progress
 from eossl.data.labelled import LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
 from eossl.data.scenes import SceneData, match_bands, open_scenes
@@ -256,8 +257,6 @@ def _features(
     the level shift of each band (DN; empty on data of the weights' own level) and which
     samples are blank (:func:`blank_samples`).
     """
-    from rich.progress import Progress
-
     inputs = [CardInputs(card, scenes, channels, level_shift) for card, _ in cards]
     unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
     if unused:
@@ -277,7 +276,7 @@ def _features(
     names = [PRETRAINED, RANDOM, *([RANDOM_BN] if batchnorm else []), BAND_STATS]
     feats: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     targets, blank = [], []
-    with Progress(transient=True) as progress:
+    with task_progress() as progress:
         if batchnorm:  # a seeded sample of the data, in a pass of its own
             pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:BN_SAMPLES]
             sample = torch.utils.data.DataLoader(

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from eossl.console import task_progress
 from eossl.evaluation.change.scores import THRESHOLD_PIXELS, best_threshold, city_counts
 from eossl.evaluation.finetune import downstream_trainer
 from eossl.evaluation.results import PRETRAINED, RANDOM
@@ -119,12 +120,10 @@ def finetune_change(
     batch_size: int,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[int, np.ndarray]]]:
     """(tp, fp, fn) per city and predicted maps, fine-tuned from the card and from random."""
-    from rich.progress import Progress
-
     weights = torchgeo_weights(card_ref)
     maps: dict[str, dict[int, np.ndarray]] = {PRETRAINED: {}, RANDOM: {}}
     rng = np.random.default_rng(seed)
-    with Progress(transient=True) as progress:
+    with task_progress() as progress:
         bar = progress.add_task("change fine-tuning", total=2 * len(folds))
         for test_cities in folds:
             held = np.isin(pairs.city, test_cities)

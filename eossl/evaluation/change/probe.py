@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from eossl.console import task_progress
 from eossl.errors import UserError
 from eossl.evaluation.change.pairs import ChangePairs, city_folds
 from eossl.evaluation.change.scores import (
@@ -258,13 +259,11 @@ def frozen_probe(
     card: dict[str, Any], ref: Any, pairs: ChangePairs, images: Tensor, folds: list, seed: int
 ) -> tuple[EvalResult, dict[str, dict[int, np.ndarray]]]:
     """F1 of the per-pixel head on each feature set, cities held out."""
-    from rich.progress import Progress
-
     models = _encoders(card, ref, seed, images)
     per_city: dict[str, dict[str, np.ndarray]] = {}
     maps: dict[str, dict[int, np.ndarray]] = {}
     depths: dict[str, list[int]] = {}
-    with Progress(transient=True) as progress:
+    with task_progress() as progress:
         bar = progress.add_task("change probe", total=len(models) * len(folds))
         for name, model in models.items():
             cols = Hypercolumns(model, images)
