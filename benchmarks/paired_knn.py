@@ -33,7 +33,9 @@ def knn_correct(store: str, cards: Sequence[str], k: int | None = None) -> dict[
     scenes = open_scenes(None, store, seed=0)
     out = {}
     for ref in cards:
-        feats, labels, _ = _features([(load_card(ref)[0], ref)], scenes, 0, 16, 0)
+        feats, labels, _, _, blank = _features([(load_card(ref)[0], ref)], scenes, 0, 16, 0)
+        keep = ~blank  # samples with no valid pixel are left out, as eossl evaluate does
+        feats, labels = {name: x[keep] for name, x in feats.items()}, labels[keep]
         folds = _test_folds(scenes, len(labels), "loo", 5, 0)
         probe = functools.partial(knn_predict, k=k or default_k(len(labels) - 1))
         tested = np.concatenate(folds)

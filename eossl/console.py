@@ -28,14 +28,14 @@ def console(stderr: bool = False, min_width: int = 0) -> Console:
 
 
 def task_progress() -> Any:
-    """A transient rich progress bar on a terminal; in a log, a line per quarter of a task.
+    """A transient rich progress bar on a terminal or in Jupyter; in a log, a line per quarter.
 
     In a log (stderr not a terminal) a task says its last quarter, and the others once it
     has run for ``LOG_AFTER`` seconds: long work shows it moves, short work says it ended.
     """
     from rich.progress import Progress
 
-    if Console(stderr=True).is_terminal:
+    if Console(stderr=True).is_terminal or Console().is_jupyter:
         return Progress(transient=True)
 
     class LogLines(Progress):

@@ -401,11 +401,11 @@ def test_a_registry_that_is_a_file_and_a_checkpoint_folder(
     registry.write_text("notes")
     monkeypatch.setenv("EOSSL_WEIGHTS", str(registry))
     assert main(["weights", "list"]) == 2  # was "no weights registered in afile.txt"
-    assert "the weights registry is a file, not a folder" in _one_error(capsys)
+    assert "the weights registry (EOSSL_WEIGHTS) is a file, not a folder" in _one_error(capsys)
     out = tmp_path / "w"
     ckpt = str(run / "checkpoints" / "last.ckpt")
     assert main(["export", ckpt, str(out), "--register"]) == 2
-    assert "the weights registry is a file" in _one_error(capsys)
+    assert "(EOSSL_WEIGHTS) is a file" in _one_error(capsys)
     assert not out.exists() and registry.read_text() == "notes"
     assert main(["export", str(run / "checkpoints"), str(out)]) == 2  # was "not found"
     assert "a folder; pass a checkpoint (.ckpt) in it (e.g." in _one_error(capsys)
@@ -425,6 +425,7 @@ def test_evaluate_flags_checked_before_any_work(capsys: pytest.CaptureFixture) -
         (["--lr", "inf"], "--lr must be a positive number"),  # was trained at lr inf
         (["--probe-only"], "--probe-only: for --task change"),  # was ignored in silence
         (["--tile-size", "32", "--task", "linear"], "--tile-size: for --task change"),
+        (["--tile-size", "0"], "--tile-size: for --task change"),  # 0 passed as "not given"
     ):
         assert main([*base, *extra]) == 2
         assert says in _one_error(capsys)

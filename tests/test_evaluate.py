@@ -249,9 +249,12 @@ def test_blank_samples_against_numpy() -> None:
     image[0] = float("nan")
     image[1] = 0.0  # nodata in every band
     image[2, :, 0, 0] = float("nan")  # one pixel missing: still valid
-    image[3, 0] = 0.0  # one band at the nodata value: not nodata (every band must be)
-    assert blank_samples(image, 0).tolist() == [True, True, False, False]
-    assert blank_samples(image, None).tolist() == [True, False, False, False]
+    image[3, 0] = 0.0  # one band at the nodata value, the others valid: not blank
+    mixed = torch.zeros(1, 3, 5, 5)
+    mixed[0, 0] = float("nan")  # NaN in one band, nodata in the others: nothing valid
+    image = torch.cat([image, mixed])
+    assert blank_samples(image, 0).tolist() == [True, True, False, False, True]
+    assert blank_samples(image, None).tolist() == [True, False, False, False, False]
 
 
 def test_eurosat_in_torchgeo_layout(

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--lr must be a positive number, got {args.lr}")
     if args.task != "change":
         flags = {"--probe-only": args.probe_only, "--tile-size": args.tile_size}
-        given = [flag for flag, value in flags.items() if value]
+        given = [flag for flag, value in flags.items() if value is not None and value is not False]
         if given:
             raise UserError(f"{' and '.join(given)}: for --task change, not --task {args.task}")
     if args.folds < 2:
@@ -157,7 +157,7 @@ def _evaluate_change(args: argparse.Namespace) -> None:
             "--tile-size cuts --dataset oscd's cities; a converted store (--data) keeps the "
             "tiles it was converted with"
         )
-    args.tile_size = args.tile_size or 64
+    args.tile_size = 64 if args.tile_size is None else args.tile_size
     if args.tile_size < 16:
         raise UserError("--tile-size must be at least 16 px")
     results = evaluate_change(

@@ -315,10 +315,10 @@ def _features(
 def blank_samples(image: torch.Tensor, nodata: Any) -> torch.Tensor:
     """(B,) True where an image (B, C, H, W) holds no valid pixel: NaN, inf or nodata only."""
     x = image.float().flatten(2)
-    valid = torch.isfinite(x)
+    bad = ~torch.isfinite(x)
     if isinstance(nodata, (int, float)) and math.isfinite(nodata):
-        valid &= ~(x == nodata).all(dim=1, keepdim=True)
-    return ~valid.flatten(1).any(dim=1)
+        bad |= x == nodata
+    return bad.flatten(1).all(dim=1)
 
 
 def _leave_out_blank(
@@ -355,6 +355,8 @@ def _sizes_fit(name: str, task: Task, k: int | None, n: int, test_folds: list) -
         raise UserError(
             f"{name}: {n} labelled samples (with valid pixels) are too few to evaluate"
         )
+    if not test_folds:
+        raise UserError(f"{name}: no sample of the test split holds a valid pixel")
     n_train = n - max(len(f) for f in test_folds)
     if task == "knn" and k is not None and k > n_train:
         raise UserError(f"--k {k}: a fold trains on {n_train} samples; choose k up to that")

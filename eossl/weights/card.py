@@ -37,7 +37,8 @@ def registry_dir() -> Path:
 
         folder = cache_dir() / "weights"
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder}: the weights registry is a file, not a folder (EOSSL_WEIGHTS)")
+        named = " (EOSSL_WEIGHTS)" if os.environ.get("EOSSL_WEIGHTS") else ""
+        raise UserError(f"{folder}: the weights registry{named} is a file, not a folder")
     return folder
 
 
@@ -48,15 +49,15 @@ def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
         raise UserError(
             f"{path}: a weights file, not its card; pass the .json card beside it (or its folder)"
         )
-    if path.suffix != ".json":
+    if path.suffix != ".json" and path.is_dir():
+        cards = sorted(path.glob("*.json"))
+        if len(cards) != 1:
+            raise UserError(f"{path}: expected one weights card (*.json), found {len(cards)}")
+        path = cards[0]
+    elif path.suffix != ".json" and not path.exists():
         candidate = registry_dir() / f"{card}.json"
-        if not path.exists() and candidate.exists():
+        if candidate.exists():
             path = candidate
-        elif path.is_dir():
-            cards = sorted(path.glob("*.json"))
-            if len(cards) != 1:
-                raise UserError(f"{path}: expected one weights card (*.json), found {len(cards)}")
-            path = cards[0]
     if not path.is_file():
         known = ", ".join(c["name"] for c in list_cards()) or "none registered"
         raise UserError(

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 from eossl.errors import UserError
-from eossl.evaluation.change.finetune import check_backbone, finetune_change
 from eossl.evaluation.change.pairs import city_folds, convert_release, load_pairs
 from eossl.evaluation.change.probe import CardPairs, frozen_probe
 from eossl.evaluation.change.scores import change_result, protocol
@@ -44,6 +43,7 @@ def evaluate_change(
     ``finetune=False`` runs the frozen probe only. ``level_shift`` as in
     :class:`~eossl.evaluation.evaluate.CardInputs`.
     """
+    from eossl.evaluation.change.finetune import check_backbone, finetune_change
     from eossl.evaluation.plots import plot_change_maps
     from eossl.evaluation.results import plot_result
 

@@ -263,21 +263,24 @@ def frozen_probe(
     per_city: dict[str, dict[str, np.ndarray]] = {}
     maps: dict[str, dict[int, np.ndarray]] = {}
     depths: dict[str, list[int]] = {}
+    widths: dict[str, list[int]] = {}
     with task_progress() as progress:
         bar = progress.add_task("change probe", total=len(models) * len(folds))
         for name, model in models.items():
             cols = Hypercolumns(model, images)
-            maps[name], depths[name] = {}, []
+            maps[name], depths[name], widths[name] = {}, [], []
             for test_cities in folds:
                 test = np.flatnonzero(np.isin(pairs.city, test_cities))
                 train = np.flatnonzero(~np.isin(pairs.city, test_cities))
                 fold_maps, depth = _probe_fold(cols, pairs, train, test, seed)
                 maps[name].update(fold_maps)
                 depths[name].append(depth)
+                widths[name].append(cols.prefix(depth).dim)
                 progress.advance(bar)
             per_city[name] = city_counts(pairs, maps[name])
     head = "per-pixel logistic head on |f(t2) - f(t1)| of the finest levels (depth by inner CV)"
     details = protocol(pairs, folds, seed, head)
     details["features"] = {n: Hypercolumns(m, images[:1]).dim for n, m in models.items()}
+    details["features_read"] = widths  # of those, what the head read in each fold
     details["depth"] = depths  # levels read, finest first, in each fold
     return change_result("change, frozen probe", per_city, details), maps
