@@ -12,8 +12,16 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress, TaskID
 
-__all__ = ["LOG_WIDTH", "console", "quiet_lightning", "say_during_fit", "task_progress"]
+__all__ = [
+    "LOG_WIDTH",
+    "LogLines",
+    "console",
+    "quiet_lightning",
+    "say_during_fit",
+    "task_progress",
+]
 
 LOG_WIDTH = 200
 LOG_AFTER = 5.0  # s: a task in a log says its quarters once it has run this long
@@ -27,40 +35,38 @@ def console(stderr: bool = False, min_width: int = 0) -> Console:
     return Console(stderr=stderr, width=max(out.width, min_width)) if min_width else out
 
 
-def task_progress() -> Any:
-    """A transient rich progress bar on a terminal or in Jupyter; in a log, a line per quarter.
-
-    In a log (stderr not a terminal) a task says its last quarter, and the others once it
-    has run for ``LOG_AFTER`` seconds: long work shows it moves, short work says it ended.
-    """
-    from rich.progress import Progress
-
+def task_progress() -> Progress:
+    """A transient rich progress bar on a terminal or in Jupyter; in a log, :class:`LogLines`."""
     if Console(stderr=True).is_terminal or Console().is_jupyter:
         return Progress(transient=True)
+    return LogLines()
 
-    class LogLines(Progress):
-        """A progress bar that draws nothing and says each task's quarters on stderr."""
 
-        said: dict[Any, int]
+class LogLines(Progress):
+    """A progress bar for logs: draws nothing, says each task's quarters on stderr.
 
-        def advance(self, task_id: Any, advance: float = 1) -> None:
-            super().advance(task_id, advance)
-            task = self._tasks[task_id]
-            quarter = int(4 * task.completed / task.total) if task.total else 0
-            if quarter > self.said.get(task_id, 0) and (
-                quarter == 4 or (task.elapsed or 0) >= LOG_AFTER
-            ):
-                self.said[task_id] = quarter
-                print(
-                    f"eossl: {task.description} {task.completed:g}/{task.total:g} "
-                    f"({task.elapsed or 0:.0f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+    A task says its last quarter, and the others once it has run for ``LOG_AFTER``
+    seconds: long work shows it moves, short work says it ended.
+    """
 
-    bar = LogLines(disable=True)
-    bar.said = {}
-    return bar
+    def __init__(self) -> None:
+        super().__init__(disable=True)
+        self.said: dict[TaskID, int] = {}
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        task = self._tasks[task_id]
+        quarter = int(4 * task.completed / task.total) if task.total else 0
+        if quarter > self.said.get(task_id, 0) and (
+            quarter == 4 or (task.elapsed or 0) >= LOG_AFTER
+        ):
+            self.said[task_id] = quarter
+            print(
+                f"eossl: {task.description} {task.completed:g}/{task.total:g} "
+                f"({task.elapsed or 0:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def say_during_fit(trainer: Any, line: str) -> None:
