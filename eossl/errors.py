@@ -1,6 +1,8 @@
 """User-facing errors: one line, no traceback, exit code 2."""
 
 import argparse
+import math
+from typing import Any
 
 
 class UserError(Exception):
@@ -33,3 +35,8 @@ def seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"a seed is 0 to 2**32 - 1, got {text}")
     return value
+
+
+def finite_number(value: Any) -> bool:
+    """A real number read from a file: an int or float (not a bool), not NaN or inf."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -309,6 +309,31 @@ def test_unlabelled_pixels_count_in_neither_loss_nor_metrics(card: Path) -> None
     assert f1 and all(0 <= float(v) <= 1 for v in f1), dict(trainer.callback_metrics)
 
 
+def test_frozen_backbone_trains_the_decoder_only(card: Path) -> None:
+    """SeCo's protocol: the encoder keeps the card's weights; the decoder learns."""
+    import lightning as L
+
+    from eossl.evaluation.change.finetune import ChangeTiles, change_task
+    from eossl.evaluation.finetune import downstream_trainer
+    from eossl.weights import load_card, torchgeo_weights
+
+    info = load_card(card)[0]
+    mask = np.zeros((4, 32, 32), np.uint8)
+    mask[:, 20:, 20:] = 1
+    loader = torch.utils.data.DataLoader(
+        ChangeTiles(torch.randn(4, 2, info["in_chans"], 32, 32), mask, np.arange(4), False),
+        batch_size=2,
+    )
+    L.seed_everything(0, verbose=False)
+    task = change_task(info, torchgeo_weights(card), 5.0, 1e-3, freeze_backbone=True)
+    params = lambda part: {k: v.clone() for k, v in part.named_parameters()}  # noqa: E731
+    encoder, decoder = params(task.model.encoder), params(task.model.decoder)
+    downstream_trainer(1, logger=False).fit(task, loader, loader)
+    for key, value in task.model.encoder.named_parameters():
+        torch.testing.assert_close(value, encoder[key])
+    assert any(not torch.equal(v, decoder[k]) for k, v in task.model.decoder.named_parameters())
+
+
 def test_evaluate_change_runs_on_real_cities(
     small: Path, card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -219,6 +219,8 @@ def test_store_with_scene_labels(
     assert result["metric"].startswith("F1") and result["details"]["classes"] == 43
     scenes = open_scenes(None, store)
     assert scenes.multilabel and scenes.dataset[0]["label"].shape == (43,)
+    assert main([*args, "--protocol", "split"]) == 0  # a store has no split: 20%, said
+    assert "has no test split of its own: 7 of its 36 samples" in capsys.readouterr().err
 
 
 def test_blank_samples_are_left_out_in_one_line(

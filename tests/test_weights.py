@@ -231,8 +231,7 @@ def test_evaluate(
                 task,
                 "--out",
                 str(out),
-                "--epochs",
-                "1",
+                *(["--epochs", "1"] if task == "segmentation" else []),
                 "--batch-size",
                 "4",
             ]

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from eossl.data.io.schema import StoreInfo
-from eossl.errors import UserError
+from eossl.errors import UserError, finite_number
 from eossl.sensors import Sensor
 
 __all__ = [
@@ -103,7 +103,7 @@ def resolve_stats(info: StoreInfo, sensor: Sensor | None, release: str | None = 
 
 def _number(value: object, info: StoreInfo, what: str) -> float:
     """A finite number from a store's attributes, or one line naming it."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+    if finite_number(value):
         return float(value)
     raise UserError(
         f"{info.path}: its {what} attribute is {value!r:.60}, not a finite number; recompute "

@@ -50,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="change: the frozen probe against CVA only, no fine-tuning",
     )
     p.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="segmentation, change: train the decoder only, on the frozen encoder (TorchGeo's "
+        "freeze_backbone; SeCo's OSCD protocol), against the same on a frozen random encoder",
+    )
+    p.add_argument(
         "--channels",
         default=None,
         help="give the encoder only these bands, comma-separated (e.g. B02,B03,B04,B08): an "
@@ -76,11 +82,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", default="eval", help="folder for the JSON result and the plot (default: eval)"
     )
     p.add_argument(
-        "--epochs", type=int, default=5, help="fine-tuning epochs (segmentation, change)"
+        "--epochs", type=int, default=None, help="fine-tuning epochs (segmentation, change; 5)"
     )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="fine-tuning learning rate (segmentation, change; 1e-3)",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--labels",
@@ -96,15 +107,30 @@ def run(args: argparse.Namespace) -> None:
     from eossl.evaluation.results import print_result
 
     for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    if not math.isfinite(args.lr) or args.lr <= 0:
+    if args.lr is not None and (not math.isfinite(args.lr) or args.lr <= 0):
         raise UserError(f"--lr must be a positive number, got {args.lr}")
+    trains = args.task in ("segmentation", "change") and not args.probe_only
+    untrained = [f for f, v in (("--epochs", args.epochs), ("--lr", args.lr)) if v is not None]
+    if untrained and not trains:
+        raise UserError(
+            f"{' and '.join(untrained)}: for fine-tuning (--task segmentation or change, "
+            f"without --probe-only); --task {args.task}{' --probe-only' * args.probe_only} "
+            "trains no network"
+        )
+    args.epochs = 5 if args.epochs is None else args.epochs
+    args.lr = 1e-3 if args.lr is None else args.lr
     if args.task != "change":
         flags = {"--probe-only": args.probe_only, "--tile-size": args.tile_size}
         given = [flag for flag, value in flags.items() if value is not None and value is not False]
         if given:
             raise UserError(f"{' and '.join(given)}: for --task change, not --task {args.task}")
+    if args.freeze_backbone and (args.task in ("knn", "linear") or args.probe_only):
+        raise UserError(
+            "--freeze-backbone trains a decoder on the frozen encoder: for --task segmentation "
+            "or change (without --probe-only); knn and linear never train the encoder"
+        )
     if args.folds < 2:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:
@@ -141,6 +167,7 @@ def run(args: argparse.Namespace) -> None:
         num_folds=args.folds,
         channels=_channels(args.channels),
         level_shift=args.level_shift,
+        freeze_backbone=args.freeze_backbone,
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")
@@ -173,6 +200,7 @@ def _evaluate_change(args: argparse.Namespace) -> None:
         chip=args.tile_size,
         finetune=not args.probe_only,
         level_shift=args.level_shift,
+        freeze_backbone=args.freeze_backbone,
     )
     for result in results:
         print_change(result)

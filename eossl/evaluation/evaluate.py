@@ -346,6 +346,10 @@ def _test_folds(
     if test is None:  # an eossl store: a seeded 20% test split
         order = np.random.default_rng(seed).permutation(n)
         test = np.sort(order[: max(1, n // 5)])
+        _say(
+            f"eossl: {scenes.name} has no test split of its own: {len(test)} of its {n} "
+            f"samples, drawn with seed {seed}, are the test split"
+        )
     return [test]
 
 
@@ -375,6 +379,7 @@ def _probe(
     num_folds: int,
     channels: list[str] | None = None,
     level_shift: bool = True,
+    freeze_backbone: bool = False,
 ) -> EvalResult:
     n = len(scenes.dataset)
     if protocol == "auto":
@@ -446,6 +451,7 @@ def evaluate(
     num_folds: int = 5,
     channels: list[str] | None = None,
     level_shift: bool = True,
+    freeze_backbone: bool = False,
 ) -> EvalResult:
     """Run one downstream task for a weights card; save JSON and a plot in ``out``.
 
@@ -463,6 +469,7 @@ def evaluate(
     one gets the pretraining mean for the others. ``level_shift``: data of another
     processing level than the weights' (L1C for L2A weights) get each band's mean moved
     by the levels' typical difference (kNN and linear; see :class:`CardInputs`).
+    ``freeze_backbone`` (segmentation): train the decoder only, on the frozen encoder.
     """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
@@ -485,7 +492,9 @@ def evaluate(
         dm = LabelledZarrDataModule.from_card(
             card, str(data), seed=seed, batch_size=batch_size, num_workers=num_workers
         )
-        result = finetune_segmentation(card, refs[0], dm, seed, epochs, out, lr)
+        result = finetune_segmentation(
+            card, refs[0], dm, seed, epochs, out, lr, freeze_backbone=freeze_backbone
+        )
     else:
         scenes = open_scenes(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels

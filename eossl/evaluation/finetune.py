@@ -50,8 +50,12 @@ def finetune_segmentation(
     epochs: int,
     out: Path,
     lr: float,
+    freeze_backbone: bool = False,
 ) -> EvalResult:
-    """MIoU of the U-Net fine-tuned from the card's weights and from random init."""
+    """MIoU of the U-Net fine-tuned from the card's weights and from random init.
+
+    ``freeze_backbone``: the decoder only is trained, on the frozen encoder.
+    """
     from torchmetrics.classification import MulticlassJaccardIndex
 
     dm.setup()
@@ -73,6 +77,7 @@ def finetune_segmentation(
             num_classes=num_classes,
             ignore_index=IGNORE,
             lr=lr,
+            freeze_backbone=freeze_backbone,
         )
         name = "pretrained" if pretrained else "random"
         logger = L.pytorch.loggers.CSVLogger(out, name=f"segmentation_{name}", version="")
@@ -92,6 +97,7 @@ def finetune_segmentation(
         scores,
         details={
             "epochs": epochs,
+            "freeze_backbone": freeze_backbone,
             "classes": num_classes,
             "curves": curves,
             "train": len(dm.train_set),

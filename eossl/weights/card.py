@@ -7,7 +7,6 @@ is loaded; the files it names must sit in its own folder.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eossl.errors import UserError
+from eossl.errors import UserError, finite_number
 
 __all__ = [
     "MAX_CROP",
@@ -150,22 +149,18 @@ def _check_normalisation(entry: dict, path: Path, info: dict, where: str) -> Non
                 f"{path}: not a usable weights card: {where}{key!r} must list "
                 f"{info['in_chans']} values, one per band; re-export it with `eossl export`"
             )
-        if not all(_finite_number(v) and abs(v) < _F32_MAX for v in values) or (
+        if not all(finite_number(v) and abs(v) < _F32_MAX for v in values) or (
             key == "std" and not all(v >= _F32_TINY for v in values)
         ):
             raise UserError(
                 f"{path}: not a usable weights card: {where}{key!r} must hold finite numbers"
                 f"{' above 0' if key == 'std' else ''}, got {values}"
             )
-    if entry.get("offset") is not None and not _finite_number(entry["offset"]):
+    if entry.get("offset") is not None and not finite_number(entry["offset"]):
         raise UserError(
             f"{path}: not a usable weights card: {where}'offset' must be a number, got "
             f"{entry['offset']!r}"
         )
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def card_file(info: dict[str, Any], card_path: Path, kind: str = "pth") -> Path:

@@ -35,13 +35,15 @@ def evaluate_change(
     chip: int = 64,
     finetune: bool = True,
     level_shift: bool = True,
+    freeze_backbone: bool = False,
 ) -> list[EvalResult]:
     """Change detection for a weights card: frozen probe vs CVA, and fine-tuning.
 
-    ``data`` is a change store, or with ``dataset="oscd"`` OSCD's release folder
-    (converted into ``chip`` px tiles in a temporary folder). ``epochs`` of fine-tuning;
-    ``finetune=False`` runs the frozen probe only. ``level_shift`` as in
-    :class:`~eossl.evaluation.evaluate.CardInputs`.
+        ``data`` is a change store, or with ``dataset="oscd"`` OSCD's release folder
+        (converted into ``chip`` px tiles in a temporary folder). ``epochs`` of fine-tuning;
+        ``finetune=False`` runs the frozen probe only; ``freeze_backbone`` trains the decoder
+    only, on the frozen encoder. ``level_shift`` as in
+        :class:`~eossl.evaluation.evaluate.CardInputs`.
     """
     from eossl.evaluation.change.finetune import check_backbone, finetune_change
     from eossl.evaluation.plots import plot_change_maps
@@ -63,11 +65,17 @@ def evaluate_change(
     probe, maps = frozen_probe(card, card_ref, pairs, images, folds, seed)
     results = [probe]
     if finetune:
-        tuned = finetune_change(card, card_ref, pairs, images, folds, seed, epochs, lr, batch_size)
-        details = protocol(pairs, folds, seed, "TorchGeo ChangeDetectionTask, FC-Siam-diff")
-        details.update(epochs=epochs, lr=lr)
-        results.append(change_result("change, fine-tuned", tuned[0], details))
-        maps.update({f"fine-tuned, {k}": v for k, v in tuned[1].items()})
+        tuned = finetune_change(
+            card, card_ref, pairs, images, folds, seed, epochs, lr, batch_size, freeze_backbone
+        )
+        model = "TorchGeo ChangeDetectionTask, FC-Siam-diff"
+        if freeze_backbone:
+            model += ", encoder frozen (decoder trained)"
+        details = protocol(pairs, folds, seed, model)
+        details.update(epochs=epochs, lr=lr, freeze_backbone=freeze_backbone)
+        name = "frozen encoder + decoder" if freeze_backbone else "fine-tuned"
+        results.append(change_result(f"change, {name}", tuned[0], details))
+        maps.update({f"{name}, {k}": v for k, v in tuned[1].items()})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {

@@ -3,8 +3,10 @@
 FC-Siam-diff with the card's backbone, initialised from the card's weights (a TorchGeo
 ``WeightsEnum`` member) and from random init with the same seed, trained on the tiles
 of the training cities (random flips and 90-degree turns, a tenth held out for
-validation), then thresholded at the F1-best value on its training cities. Unlabelled
-pixels (255) count in neither the loss nor the metrics.
+validation), then thresholded at the F1-best value on its training cities. With
+``freeze_backbone`` only the decoder trains, on the frozen encoder, as SeCo evaluates
+OSCD (BatchNorm statistics still follow the data). Unlabelled pixels (255) count in
+neither the loss nor the metrics.
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def check_backbone(card: dict[str, Any]) -> None:
         )
 
 
-def change_task(card: dict[str, Any], weights: Any, pos_weight: float, lr: float) -> Any:
+def change_task(
+    card: dict[str, Any], weights: Any, pos_weight: float, lr: float, freeze_backbone: bool = False
+) -> Any:
     """TorchGeo's FC-Siam-diff with the card's backbone; unlabelled pixels ignored."""
     task = torchgeo_task("ChangeDetection")(
         model="fcsiamdiff",
@@ -93,6 +97,7 @@ def change_task(card: dict[str, Any], weights: Any, pos_weight: float, lr: float
         loss="bce",
         ignore_index=UNLABELLED,
         lr=lr,
+        freeze_backbone=freeze_backbone,
     )
     task.criterion = MaskedBCE(pos_weight)
     return task
@@ -118,13 +123,15 @@ def finetune_change(
     epochs: int,
     lr: float,
     batch_size: int,
+    freeze_backbone: bool = False,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[int, np.ndarray]]]:
     """(tp, fp, fn) per city and predicted maps, fine-tuned from the card and from random."""
     weights = torchgeo_weights(card_ref)
     maps: dict[str, dict[int, np.ndarray]] = {PRETRAINED: {}, RANDOM: {}}
     rng = np.random.default_rng(seed)
     with task_progress() as progress:
-        bar = progress.add_task("change fine-tuning", total=2 * len(folds))
+        what = "change decoder on the frozen encoder" if freeze_backbone else "change fine-tuning"
+        bar = progress.add_task(what, total=2 * len(folds))
         for test_cities in folds:
             held = np.isin(pairs.city, test_cities)
             test, train = np.flatnonzero(held), rng.permutation(np.flatnonzero(~held))
@@ -142,7 +149,9 @@ def finetune_change(
             ]
             for pretrained in (True, False):
                 L.seed_everything(seed, verbose=False)
-                task = change_task(card, weights if pretrained else None, pos_weight, lr)
+                task = change_task(
+                    card, weights if pretrained else None, pos_weight, lr, freeze_backbone
+                )
                 trainer = downstream_trainer(epochs, logger=False)
                 trainer.fit(task, *loaders)
                 name = PRETRAINED if pretrained else RANDOM
