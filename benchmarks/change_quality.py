@@ -15,6 +15,8 @@ two augmentations of one date (``positives: same``), then scores each run with
     python benchmarks/change_quality.py --positives same --finetune-epochs 0 --reuse
     python benchmarks/change_quality.py --rescore ...   # the same weights, evaluated again
     python benchmarks/change_quality.py --positives season --dense-weight 1  # + dense term
+    python benchmarks/change_quality.py --positives season --rescore --freeze-backbone \
+        --finetune-epochs 10          # a decoder trained on the frozen encoder (SeCo's protocol)
 
 Pretraining on the tiles that are then evaluated uses no label; the change masks are read
 only by the evaluation, and the cities it tests are held out of its heads' training.
@@ -50,6 +52,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="pretraining epochs")
     parser.add_argument(
         "--finetune-epochs", type=int, default=2, help="fine-tuning epochs (0: the probe only)"
+    )
+    parser.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="fine-tune the decoder only, on the frozen encoder (SeCo's protocol)",
     )
     parser.add_argument("--tile", type=int, default=64, help="tile size in px")
     parser.add_argument("--seed", type=int, default=0, help="pretraining seed")
@@ -94,6 +101,8 @@ def main() -> None:
         tune = (
             ["--epochs", str(args.finetune_epochs)] if args.finetune_epochs else ["--probe-only"]
         )
+        if args.freeze_backbone and args.finetune_epochs:
+            tune.append("--freeze-backbone")
         eossl("evaluate", str(card), "--task", "change", "--data", str(store), *tune,
               "--out", str(out), log=work / f"{name}_change.log")  # fmt: skip
         for result in json.loads((out / "evaluate_change.json").read_text())["results"]:
