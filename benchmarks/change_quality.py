@@ -69,6 +69,8 @@ def main() -> None:
         "--rescore", action="store_true", help="keep pretrained weights, evaluate them again"
     )
     args = parser.parse_args()
+    if args.freeze_backbone and not args.finetune_epochs:
+        parser.error("--freeze-backbone trains a decoder: give --finetune-epochs N (N > 0)")
     root = realdata().parent
     work = Path(args.work)
     work.mkdir(exist_ok=True)
@@ -97,7 +99,7 @@ def main() -> None:
                   *dense, log=work / f"{name}.log")  # fmt: skip
             row = {"run": name, "pretrain_s": round(time.perf_counter() - start), "scores": {}}
         card = next((run / "weights").glob("*.json"))
-        out = run / "eval" / "change"
+        out = run / "eval" / ("change_frozen" if args.freeze_backbone else "change")
         tune = (
             ["--epochs", str(args.finetune_epochs)] if args.finetune_epochs else ["--probe-only"]
         )

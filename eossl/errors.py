@@ -39,4 +39,9 @@ def seed(text: str) -> int:
 
 def finite_number(value: Any) -> bool:
     """A real number read from a file: an int or float (not a bool), not NaN or inf."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False

@@ -426,9 +426,9 @@ def test_evaluate_flags_checked_before_any_work(capsys: pytest.CaptureFixture) -
         (["--probe-only"], "--probe-only: for --task change"),  # was ignored in silence
         (["--tile-size", "32", "--task", "linear"], "--tile-size: for --task change"),
         (["--tile-size", "0"], "--tile-size: for --task change"),  # 0 passed as "not given"
-        (["--freeze-backbone"], "--freeze-backbone trains a decoder"),  # knn trains no decoder
+        (["--freeze-backbone"], "--task knn trains no decoder"),
         (["--lr", "0.01"], "--lr: for fine-tuning"),  # was ignored by knn in silence
-        (["--epochs", "3", "--task", "change", "--probe-only"], "--probe-only trains no"),
+        (["--epochs", "3", "--task", "change", "--probe-only"], "--probe-only has no epochs"),
         (["--freeze-backbone", "--task", "change", "--probe-only"], "without --probe-only"),
     ):
         assert main([*base, *extra]) == 2

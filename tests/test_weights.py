@@ -248,6 +248,19 @@ def test_evaluate(
     assert not [w for w in recwarn if "treespec" in str(w.message)]  # no _pytree notice
 
 
+def test_segmentation_decoder_on_the_frozen_encoder(
+    exported: Path, s2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "eval"
+    args = ["evaluate", str(exported), "--data", str(s2_store), "--task", "segmentation"]
+    assert main([*args, "--freeze-backbone", "--epochs", "1", "--batch-size", "4",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "frozen encoder" in capsys.readouterr().out  # the table's title
+    result = json.loads((out / "evaluate_segmentation.json").read_text())
+    assert result["task"] == "segmentation, frozen encoder + decoder"
+    assert result["details"]["freeze_backbone"] is True
+
+
 def test_evaluate_rejects_unlabelled_store(
     exported: Path, v11_s2: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -111,25 +111,25 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr is not None and (not math.isfinite(args.lr) or args.lr <= 0):
         raise UserError(f"--lr must be a positive number, got {args.lr}")
+    if args.task != "change":
+        flags = {"--probe-only": args.probe_only, "--tile-size": args.tile_size}
+        given = [flag for flag, value in flags.items() if value is not None and value is not False]
+        if given:
+            raise UserError(f"{' and '.join(given)}: for --task change, not --task {args.task}")
     trains = args.task in ("segmentation", "change") and not args.probe_only
     untrained = [f for f, v in (("--epochs", args.epochs), ("--lr", args.lr)) if v is not None]
     if untrained and not trains:
         raise UserError(
             f"{' and '.join(untrained)}: for fine-tuning (--task segmentation or change, "
             f"without --probe-only); --task {args.task}{' --probe-only' * args.probe_only} "
-            "trains no network"
+            "has no epochs or learning rate"
         )
     args.epochs = 5 if args.epochs is None else args.epochs
     args.lr = 1e-3 if args.lr is None else args.lr
-    if args.task != "change":
-        flags = {"--probe-only": args.probe_only, "--tile-size": args.tile_size}
-        given = [flag for flag, value in flags.items() if value is not None and value is not False]
-        if given:
-            raise UserError(f"{' and '.join(given)}: for --task change, not --task {args.task}")
-    if args.freeze_backbone and (args.task in ("knn", "linear") or args.probe_only):
+    if args.freeze_backbone and not trains:
         raise UserError(
-            "--freeze-backbone trains a decoder on the frozen encoder: for --task segmentation "
-            "or change (without --probe-only); knn and linear never train the encoder"
+            "--freeze-backbone: for --task segmentation or change, without --probe-only; "
+            f"--task {args.task}{' --probe-only' * args.probe_only} trains no decoder"
         )
     if args.folds < 2:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")

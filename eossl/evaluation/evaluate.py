@@ -343,7 +343,7 @@ def _test_folds(
     if protocol != "split":
         return folds(n, protocol, num_folds, seed)
     test = scenes.test_index
-    if test is None:  # an eossl store: a seeded 20% test split
+    if test is None:  # no split of its own (a store, a bare folder): a seeded 20%
         order = np.random.default_rng(seed).permutation(n)
         test = np.sort(order[: max(1, n // 5)])
         _say(
@@ -379,7 +379,6 @@ def _probe(
     num_folds: int,
     channels: list[str] | None = None,
     level_shift: bool = True,
-    freeze_backbone: bool = False,
 ) -> EvalResult:
     n = len(scenes.dataset)
     if protocol == "auto":
@@ -477,6 +476,8 @@ def evaluate(
         raise UserError(f"unknown labels {labels!r}; choose majority or multi")
     if protocol not in ("auto", "split", "loo", "kfold"):
         raise UserError(f"unknown protocol {protocol!r}; choose auto, split, loo or kfold")
+    if freeze_backbone and task != "segmentation":
+        raise UserError(f"freeze_backbone trains a decoder: for segmentation, not {task}")
     if data is None:
         raise UserError("pass --data STORE, or --dataset NAME --data ROOT")
     refs = list(weights) if isinstance(weights, (list, tuple)) else [weights]

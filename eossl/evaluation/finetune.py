@@ -92,7 +92,7 @@ def finetune_segmentation(
         scores[PRETRAINED if pretrained else RANDOM] = float(metric.compute())
         curves[name] = _val_curve(Path(logger.log_dir) / "metrics.csv")
     return EvalResult(
-        "segmentation",
+        "segmentation, frozen encoder + decoder" if freeze_backbone else "segmentation",
         "mIoU",
         scores,
         details={

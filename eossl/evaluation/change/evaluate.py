@@ -39,12 +39,16 @@ def evaluate_change(
 ) -> list[EvalResult]:
     """Change detection for a weights card: frozen probe vs CVA, and fine-tuning.
 
-        ``data`` is a change store, or with ``dataset="oscd"`` OSCD's release folder
-        (converted into ``chip`` px tiles in a temporary folder). ``epochs`` of fine-tuning;
-        ``finetune=False`` runs the frozen probe only; ``freeze_backbone`` trains the decoder
-    only, on the frozen encoder. ``level_shift`` as in
-        :class:`~eossl.evaluation.evaluate.CardInputs`.
+    ``data`` is a change store, or with ``dataset="oscd"`` OSCD's release folder
+    (converted into ``chip`` px tiles in a temporary folder). ``epochs`` of fine-tuning;
+    ``finetune=False`` runs the frozen probe only; ``freeze_backbone`` fine-tunes the
+    decoder only, on the frozen encoder. ``level_shift`` as in
+    :class:`~eossl.evaluation.evaluate.CardInputs`.
     """
+    if freeze_backbone and not finetune:
+        raise UserError(
+            "freeze_backbone trains a decoder: it needs fine-tuning (not --probe-only)"
+        )
     from eossl.evaluation.change.finetune import check_backbone, finetune_change
     from eossl.evaluation.plots import plot_change_maps
     from eossl.evaluation.results import plot_result
