@@ -80,7 +80,38 @@ def test_format2_directory_is_said_unchecked(
     with zipfile.ZipFile(out) as zf:
         zf.extractall(folder)
     assert main(["verify", str(folder), "--quiet"]) == 0
-    assert "no checksum to check" in capsys.readouterr().out
+    assert "eossl:" in capsys.readouterr().err  # the notice: no checksum to check
+    chunk = next(p for p in (folder / "bands").iterdir() if not p.name.startswith("."))
+    chunk.unlink()  # a fill value to zarr: read as nodata, unless the store says every chunk
+    assert main(["verify", str(folder), "--quiet"]) == 2
+    assert f"bands/{chunk.name}" in capsys.readouterr().out  # the damaged-chunk table
+    assert main(["info", str(folder)]) == 2
+    assert "missing (deleted" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["incomplete", "bands gone", "bands metadata gone", "no zarr"])
+def test_a_store_verify_cannot_read_is_one_line(
+    damage: str, store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Once, verify said "0 bad chunks" (exit 0) of stores that info and pretrain refuse."""
+    import json
+    import shutil
+
+    if damage == "incomplete":
+        meta = json.loads((store / "zarr.json").read_text())
+        meta["attributes"]["eossl_complete"] = False
+        (store / "zarr.json").write_text(json.dumps(meta))
+    elif damage == "bands gone":
+        shutil.rmtree(store / "bands")
+    elif damage == "bands metadata gone":
+        (store / "bands" / "zarr.json").unlink()
+    else:
+        store = tmp_path / "hello.zarr.zip"
+        with zipfile.ZipFile(store, "w") as zf:
+            zf.writestr("hello.txt", "hi")
+    assert main(["verify", str(store), "--quiet"]) == 2
+    (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert str(store) in error
 
 
 def test_missing_path_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -70,6 +70,7 @@ class ArrayLayout:
     by_sample: bool  # the first axis is the sample axis
     separator: str
     every_chunk: bool = False  # every chunk was written: a missing one is damage
+    key_prefix: tuple[str, ...] = ("c",)  # format 3's chunk keys begin with "c"; 2's do not
 
 
 def sample_range(
@@ -128,14 +129,17 @@ def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> ArrayLayout:
 def missing_chunk_files(store: Path, names: tuple[str, ...] = ("bands",)) -> list[Damage]:
     """The chunk files of arrays ``names`` that a store written in full lacks (no read).
 
-    Empty for a store that does not say it was written in full (format 2, a zip, another
-    writer's): there a missing chunk is a fill value by design.
+    Empty for a store that does not say it was written in full (a zip, another writer's):
+    there a missing chunk is a fill value by design.
     """
-    if not (store / "zarr.json").exists() or not written_in_full(store):
+    if not store.is_dir() or not written_in_full(store):
         return []
-    metas = [store / name / "zarr.json" for name in names]  # those arrays' alone: no tree walk
-    found = [_layout(store, m, every_chunk=True) for m in metas if m.is_file()]
-    arrays = [a for a in found if a is not None]
+    if (store / "zarr.json").exists():
+        metas = [store / name / "zarr.json" for name in names]  # those arrays' alone: no walk
+        found = [_layout(store, m, every_chunk=True) for m in metas if m.is_file()]
+        arrays = [a for a in found if a is not None]
+    else:
+        arrays = v2_arrays(store, names)
     return missing_files(store, arrays, chunk_files(store, arrays))
 
 
@@ -152,10 +156,50 @@ def chunk_files(store: Path, arrays: list[ArrayLayout]) -> list[tuple[ArrayLayou
 def written_in_full(store: Path) -> bool:
     """Whether a complete store says it was written with every chunk (fill values too)."""
     try:  # damaged metadata is reported by v3_arrays
-        attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+        if (store / "zarr.json").exists():
+            attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+        else:  # format 2
+            attrs = json.loads((store / ".zattrs").read_text())
         return bool(attrs.get("eossl_every_chunk")) and attrs.get("eossl_complete") is True
-    except (ValueError, UnicodeDecodeError, AttributeError):
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
         return False
+
+
+def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLayout]:
+    """The layout of a format-2 directory's arrays (``names``, else all), written in full."""
+    arrays = []
+    for meta_path in sorted(store.glob("*/.zarray")):
+        name = meta_path.parent.name
+        if names is not None and name not in names:
+            continue
+        meta = read_zarr_metadata(meta_path)
+        try:
+            attrs_path = meta_path.parent / ".zattrs"
+            dims = json.loads(attrs_path.read_text()).get("_ARRAY_DIMENSIONS", [])
+        except (OSError, ValueError, AttributeError):
+            dims = []
+        try:
+            arrays.append(
+                ArrayLayout(
+                    name=name,
+                    shape=tuple(meta["shape"]),
+                    chunks=tuple(meta["chunks"]),
+                    inner=None,
+                    checksum=False,
+                    index_checksum=False,
+                    index_at_end=True,
+                    by_sample=bool(dims) and dims[0] == "sample",
+                    separator=meta.get("dimension_separator") or ".",
+                    every_chunk=True,
+                    key_prefix=(),
+                )
+            )
+        except (KeyError, TypeError) as err:
+            raise UserError(
+                f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
+                "the file or convert the store again"
+            ) from err
+    return arrays
 
 
 def missing_files(
@@ -174,7 +218,7 @@ def missing_files(
             continue
         grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
         for coords in np.ndindex(*grid):
-            key = array.separator.join(["c", *map(str, coords)])
+            key = array.separator.join([*array.key_prefix, *map(str, coords)])
             path = store / array.name / key
             if path not in found:
                 rel = path.relative_to(store).as_posix()
@@ -186,4 +230,6 @@ def missing_files(
 def _is_chunk_file(array_dir: Path, path: Path) -> bool:
     """A chunk (or shard) file of the array at ``array_dir``, not one of a nested array."""
     rel = path.relative_to(array_dir).parts
-    return bool(rel) and rel[0] == "c" or all(p.isdigit() for p in rel)
+    if rel and rel[0] == "c":
+        return True
+    return bool(rel) and all(part.isdigit() for p in rel for part in p.split("."))

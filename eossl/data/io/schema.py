@@ -193,7 +193,7 @@ class StoreInfo:
     attrs: dict[str, Any]
 
 
-def _check_metadata(path: Path) -> None:
+def check_metadata(path: Path) -> None:
     """Each variable's metadata file of a directory store parses as zarr metadata."""
     if not path.is_dir():
         return
@@ -205,6 +205,12 @@ def _check_metadata(path: Path) -> None:
         )
     for meta in sorted(path.glob("*/zarr.json")) + sorted(path.glob("*/.zarray")):
         read_zarr_metadata(meta)
+    bands = path / "bands"
+    if bands.is_dir() and not any((bands / m).is_file() for m in ("zarr.json", ".zarray")):
+        raise UserError(
+            f"{bands}: its metadata file (zarr.json or .zarray) is missing; restore it or "
+            "convert the store again"
+        )
 
 
 def validate(
@@ -212,7 +218,7 @@ def validate(
 ) -> StoreInfo:
     """Check a store against the schema, raising a one-line ``UserError`` on a mismatch."""
     group = open_group(path) if group is None else group
-    _check_metadata(path)
+    check_metadata(path)
     if group.attrs.get("eossl_complete") is False:
         raise UserError(
             f"{path}: this store was not completely written; rerun the command "

@@ -14,6 +14,7 @@ import contextlib
 import json
 import mmap
 import os
+import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from eossl.data.io.chunks import (
     chunk_files,
     missing_files,
     sample_range,
+    v2_arrays,
     v3_arrays,
     written_in_full,
 )
@@ -229,6 +231,30 @@ def _batches(
     return out, totals
 
 
+def _check_structure(store: Path) -> None:
+    """One line unless ``store`` opens as a completely written store with its bands."""
+    from eossl.data.io.schema import check_metadata, open_group
+
+    check_metadata(store)  # first: it names the damaged file
+    group = open_group(store)
+    if group.attrs.get("eossl_complete") is False:
+        raise UserError(
+            f"{store}: this store was not completely written; rerun the command that created "
+            "it to resume"
+        )
+    if "bands" not in group:
+        metas = [store / "bands" / m for m in ("zarr.json", ".zarray")] if store.is_dir() else []
+        for meta in metas:
+            if meta.is_file():  # there, but zarr cannot read it as an array
+                raise UserError(
+                    f"{meta}: damaged array metadata; restore the file or convert the store again"
+                )
+        raise UserError(
+            f"{store}: no 'bands' variable (deleted, or not an eossl/SSL4EO-S12 store); "
+            "restore it or convert the data again"
+        )
+
+
 def verify_store(
     store: Path, threads: int | None = None, quiet: bool = False, client: Any = None
 ) -> StoreCheck:
@@ -236,6 +262,7 @@ def verify_store(
     from eossl.parallel import run_blocks
 
     check = StoreCheck(store)
+    _check_structure(store)
     if store.is_file():  # .zarr.zip
         try:
             with zipfile.ZipFile(store) as zf:
@@ -267,10 +294,13 @@ def verify_store(
                 damage += d
             return chunks, size, damage
 
-    else:  # format-2 directory: no checksum to check
+    else:  # format-2 directory: no checksum to check, but every file written is there
         check.unchecked = sum(
             1 for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")
         )
+        if written_in_full(store):
+            arrays = v2_arrays(store)
+            check.damage += missing_files(store, arrays, chunk_files(store, arrays))
         return check
     mebibytes = [max(1, total >> 20) for total in totals]
     results = run_blocks(
@@ -352,9 +382,11 @@ def report(checks: list[StoreCheck], seconds: float) -> None:
     )
     for c in checks:
         if c.unchecked and not c.chunks:
-            out.print(
-                f"{c.store}: zarr format 2 directory, no checksum to check; "
-                "`eossl convert` re-encodes it with a crc32c per chunk"
+            print(
+                f"eossl: {c.store}: zarr format 2 directory, no checksum to check (a store "
+                "eossl wrote is checked for missing chunk files); `eossl convert` re-encodes "
+                "it with a crc32c per chunk",
+                file=sys.stderr,
             )
     if damage:
         samples = sorted({(d.store, d.samples) for d in damage if d.samples})
