@@ -70,6 +70,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
 
 
 MIN_SYNTH_SIZE = 8  # pixels a side (2 px gave a NaN loss at the first step)
+MAX_SYNTH_SIZE = 2048  # pixels a side: 8x SSL4EO-S12's 264 px patches
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -83,6 +84,12 @@ def _synth(args: argparse.Namespace) -> None:
         raise UserError(
             f"--size {args.size} is too small to train on; give at least {MIN_SYNTH_SIZE}"
         )
+    if args.size > MAX_SYNTH_SIZE:  # one image of 100,000 px is 260 GB of 13 bands
+        raise UserError(
+            f"--size {args.size}: synthetic images are at most {MAX_SYNTH_SIZE} px a side"
+        )
+    if args.out.endswith(".zip") and not args.out.endswith(".zarr.zip"):
+        raise UserError(f"{args.out}: a zipped store is named NAME.zarr.zip")
     fmt = args.zarr_format or (2 if args.out.endswith(".zip") else 3)
     if args.out.endswith(".zip") and fmt == 3:
         raise UserError(

@@ -80,6 +80,10 @@ def test_non_finite_loss_stops_and_exports_nothing(
 def test_synth_refuses_a_size_too_small(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["synth", str(tmp_path / "s.zarr"), "--size", "1"]) == 2
     assert "too small to train on" in _one_error(capsys)
+    assert main(["synth", str(tmp_path / "b.zarr"), "--size", "100000"]) == 2  # was 260 GB
+    assert "at most 2048 px" in _one_error(capsys) and not list(tmp_path.iterdir())
+    assert main(["synth", str(tmp_path / "y.zip"), "--samples", "2", "--size", "16"]) == 2
+    assert "NAME.zarr.zip" in _one_error(capsys) and not list(tmp_path.iterdir())  # was written
 
 
 def test_evaluate_one_fold_and_bad_cards(

@@ -44,7 +44,7 @@ def _read_all_samples(out: Path) -> None:
         assert ds[i]["image"].shape[0] == 1 and ds[i]["skipped"] == 0
 
 
-def _write_patches(folder: Path, names: list[str], count: int = 4, size: int = 8, **kw) -> None:
+def _write_patches(folder: Path, names: list[str], count: int = 4, size: int = 16, **kw) -> None:
     rng = np.random.default_rng(len(names))
     for name in names:
         path = folder / name
@@ -341,7 +341,7 @@ def test_skip_bad_lists_unreadable_patches(tmp_path: Path) -> None:
         ("missing", "no such folder"),
         ("empty", "no GeoTIFF patches"),
         ("sensor", "has 4 bands but sensor 's2-l1c' has 13"),
-        ("size", "is 16x16 px, expected 8x8"),
+        ("size", "is 24x24 px, expected 16x16"),
         ("class", "unknown class 'rock'; --classes lists crop, water"),
         ("columns", "row 2: expected 'path,label' (2 columns)"),
         ("escape", "row 1: path '../outside.tif' leaves SRC"),
@@ -376,11 +376,20 @@ def test_errors_are_one_line_exit_2(
     elif case == "sensor":
         argv += ["--sensor", "s2"]
     elif case == "size":
-        _write_patches(src, ["p3.tif"], size=16)
+        _write_patches(src, ["p3.tif"], size=24)
     elif case == "eurosat-s1":
         argv = [str(EUROSAT), out, "--layout", "patches", "--sensor", "s1"]
     assert message in _error(argv, capsys)
     assert not Path(out).exists()
+
+
+def test_patches_too_small_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """1x1 patches converted, then pretraining blamed the learning rate for its NaN loss."""
+    src = tmp_path / "tiny"
+    _write_patches(src, ["forest/a.tif", "water/b.tif"], size=1)
+    message = _error([str(src), str(tmp_path / "t.zarr"), "--layout", "patches"], capsys)
+    assert "patches of 1x1 px are too small" in message and "--size 16" in message
+    assert not (tmp_path / "t.zarr").exists()
 
 
 def test_options_of_other_layouts_are_refused(tmp_path: Path) -> None:
@@ -399,7 +408,7 @@ def test_georeferenced_folder_coordinates(tmp_path: Path) -> None:
     out, _ = convert(src, tmp_path / "g.zarr", "patches", quiet=True)
     g = open_group(out)
     assert g["crs"][0] == 32632 and 47 < g["center_lat"][0] < 48 and 8 < g["center_lon"][0] < 10
-    np.testing.assert_allclose(g["y_"][0], 5300000 - 5 - 10 * np.arange(8))
+    np.testing.assert_allclose(g["y_"][0], 5300000 - 5 - 10 * np.arange(16))
 
 
 def test_dask_distributed_scheduler_gives_the_same_store(tmp_path: Path) -> None:

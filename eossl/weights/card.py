@@ -109,6 +109,12 @@ def check_card(info: Any, path: Path) -> None:
             f"{path}: not a usable weights card: 'files' must map kinds to file names "
             f'({{"pth": "NAME.pth"}}), got {files!r:.80}'
         )
+    for kind, name in files.items():  # every one, read now or not: no path out of the folder
+        if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise UserError(
+                f"{path}: not a usable weights card: files[{kind!r}] must be a file name in "
+                f"the card's own folder, got {name!r:.80}"
+            )
     bands = info.get("bands")
     if bands is not None and (
         not isinstance(bands, list)

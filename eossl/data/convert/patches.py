@@ -258,6 +258,9 @@ class PatchPlan:
         return image, geo
 
 
+MIN_PATCH = 16  # px a side, as convert's --chip-size: a 1 px patch gave a NaN loss at step 0
+
+
 def scan_patches(
     src: str | os.PathLike,
     source: str | None = None,
@@ -302,6 +305,12 @@ def scan_patches(
         assert first_error is not None
         raise first_error
     height, width = layout["shapes"][layout["grid_file"]]
+    if min(size or height, size or width) < MIN_PATCH:
+        raise UserError(
+            f"{root}: patches of {size or height}x{size or width} px are too small to train or "
+            f"evaluate on (at least {MIN_PATCH} px a side); pass --size {MIN_PATCH} or more to "
+            "resample them"
+        )
     plan = PatchPlan(
         source=source,
         root=str(root),
