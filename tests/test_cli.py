@@ -47,6 +47,30 @@ def test_synth_then_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert len(ds) == 5 and ds[4]["image"].shape == (3, 2, 24, 24) and ds.has_label
 
 
+@pytest.mark.parametrize(
+    ("stats", "says"),
+    [
+        ({"mean": ["x", "y"], "std": [1, 1]}, "damaged (its stats mean attribute is 'x'"),
+        ({"mean": [0.0], "std": [1.0]}, "damaged (mean holds 1 values for 2 bands)"),
+        ({"mean": [0.0, 0.0], "std": [1.0, -1.0]}, "damaged (its stats std holds -1, damaged"),
+    ],
+)
+def test_info_says_damaged_stats(
+    stats: dict, says: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Info said "stats: yes" of statistics that pretraining then refused."""
+    import json
+
+    out = tmp_path / "s1.zarr"
+    assert main(["synth", str(out), "--sensor", "s1", "--samples", "2", "--size", "16"]) == 0
+    meta = json.loads((out / "zarr.json").read_text())
+    meta["attributes"]["stats"] = {**meta["attributes"].get("stats", {}), **stats}
+    (out / "zarr.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    assert says in capsys.readouterr().out
+
+
 def test_info_on_mixed_sensors_names_each(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from eossl.data.io.describe import describe
 

@@ -125,11 +125,29 @@ def _numbers(values: object, info: StoreInfo, what: str) -> list[float]:
         )
     numbers = [_number(v, info, f"stats {what}") for v in values]
     if what == "std" and not all(v > 0 for v in numbers):
+        kind = "a constant band (or damaged stats)" if min(numbers) == 0 else "damaged stats"
         raise UserError(
-            f"{info.path}: its stats std holds {min(numbers):g}, a constant band (or damaged "
-            "stats); recompute them with `eossl stats`, or check the data"
+            f"{info.path}: its stats std holds {min(numbers):g}, {kind}; recompute them with "
+            "`eossl stats`, or check the data"
         )
     return numbers
+
+
+def stats_state(info: StoreInfo) -> str:
+    """``yes``, ``no`` or ``damaged (why)``: whether a store's own statistics can normalise."""
+    stats = info.attrs.get("stats")
+    if stats is None:
+        return "no"
+    if not isinstance(stats, dict):
+        return f"damaged (not an object: {stats!r:.40})"
+    try:
+        for what in ("mean", "std"):
+            values = _numbers(stats.get(what), info, what)
+            if len(values) != info.bands:
+                return f"damaged ({what} holds {len(values)} values for {info.bands} bands)"
+    except UserError as err:
+        return f"damaged ({str(err).removeprefix(f'{info.path}: ').split(';')[0]})"
+    return "yes"
 
 
 def pooled_stats(

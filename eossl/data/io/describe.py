@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from eossl.data.io.schema import (
+    StoreInfo,
     checksum_name,
     chunk_shape,
     codec_name,
@@ -84,7 +85,6 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
     times = decode_times(group["time_"]) if "time_" in group else None
     valid = times[~np.isnat(times)] if times is not None else np.array([], "datetime64[ns]")
     timestamps = sorted({i.times for i in infos})
-    stats = first.attrs.get("stats")
     one_set = len({tuple(i.band_names or [i.bands]) for i in infos}) == 1
     bands_key = "bands" if one_set else "bands (first file)"  # mixed sensors
     return {
@@ -109,7 +109,7 @@ def describe(root: str | os.PathLike, sensor: str | None = None) -> dict[str, ob
         "cloud mask": "yes" if first.has_cloud_mask else "no",
         "labels": "yes" if first.has_label else "no",
         "scene labels (first file)": _scene_labels(group),
-        "stats": "yes" if isinstance(stats, dict) and "mean" in stats else "no",
+        "stats": _stats_state(first),
         "phenology": _phenology(infos),
         "size on disk": _human(sum(size_on_disk(i.path) for i in infos)),
     }
@@ -132,3 +132,9 @@ def print_info(root: str | os.PathLike, sensor: str | None = None) -> None:
     from eossl.console import console
 
     console().print(describe_table(root, sensor))
+
+
+def _stats_state(info: StoreInfo) -> str:
+    from eossl.data.normalize import stats_state
+
+    return stats_state(info)
