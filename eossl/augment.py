@@ -15,6 +15,8 @@ import kornia.augmentation as K
 import torch
 from torch import Tensor, nn
 
+from eossl.errors import UserError
+
 __all__ = [
     "AugmentRecipe",
     "LevelJitter",
@@ -55,6 +57,17 @@ class AugmentRecipe:
     noise_std: float = 0.05
     band_dropout: float = 0.0
     band_dropout_bands: int = 1
+
+    def __post_init__(self) -> None:
+        flag = "--model.init_args.augment"
+        if isinstance(self.crop_size, int) and self.crop_size < 1:
+            raise UserError(f"{flag}.crop_size must be at least 1 px, got {self.crop_size}")
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise UserError(
+                f"{flag}.crop_scale must be [low, high] with 0 < low <= high <= 1, got "
+                f"{list(self.crop_scale)}"
+            )
 
 
 def moco_recipe(crop_size: int = 224) -> AugmentRecipe:

@@ -271,12 +271,15 @@ def config_error(message: str) -> str:
     """Jsonargparse's nested report of a bad field, as one line that names the field."""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     section = re.match(r'Parser key "([^"]+)"', lines[0]) if lines else None
-    nested = re.search(r"NestedArg\(key='([^']+)', val=(.*)\)$", message, re.M)
+    keys = re.findall(r"NestedArg\(key='([^']+)', val=(.*)\)$", message, re.M)
+    nested = max(keys, key=lambda k: len(k[0])) if keys else None  # the full dotted path
     if section and nested:
-        flag = f"--{section.group(1)}.init_args.{nested.group(1)}"
+        flag = f"--{section.group(1)}.init_args.{nested[0]}"
         wrong = re.search(r"Expected a <class '(\w+)'>\. Got value: (.*)", message)
         if wrong:  # the field exists; its value has the wrong type
-            return f"{flag}: expected a {wrong.group(1)}, got {wrong.group(2)!r}"
+            kind = wrong.group(1)
+            article = "an" if kind[0] in "aeiou" else "a"
+            return f"{flag}: expected {article} {kind}, got {wrong.group(2)!r}"
         return (  # a field the class does not have, e.g. a misspelt one
             f"{flag} is not an option of the {section.group(1)}; see "
             "`eossl pretrain --print_config` for every field"

@@ -36,6 +36,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("--model.init_args.lr", "-1", "lr -1.0: must be above 0"),  # was ValueError
         ("--model.init_args.lr", "abc", "lr: expected a float, got 'abc'"),  # was "not an option"
         ("--model.init_args.lrr", "1", "lrr is not an option of the model"),
+        # was "--model.init_args.crop_size: expected a int": the path lost ".augment"
+        ("--model.init_args.augment.crop_size", "abc", "augment.crop_size: expected an int"),
+        # was jsonargparse's "Does not validate against any of the Union subtypes"
+        ("--model.init_args.augment.crop_size", "0", "crop_size must be at least 1 px, got 0"),
+        ("--model.init_args.augment.crop_scale", "[0, 1]", "crop_scale must be [low, high]"),
         ("--meth", "moco", "unrecognized arguments: --meth"),  # abbreviations refused
         ("--trainer.max_epoch", "3", "max_epoch"),
     ],
