@@ -423,6 +423,13 @@ def test_a_registry_that_is_a_file_and_a_checkpoint_folder(
     pth = next((run / "weights").glob("*.pth"))
     assert main(["evaluate", str(pth), "--data", "s.zarr"]) == 2  # was a utf-8 decode error
     assert "a weights file, not its card; pass the .json card beside it" in _one_error(capsys)
+    exported = next((run / "weights").glob("*.ckpt"))
+    assert main(["export", str(exported), str(out)]) == 2  # was "(class None)"
+    assert "exported weights (their card is" in _one_error(capsys) and not out.exists()
+    afile = tmp_path / "afile.zarr"
+    afile.write_text("")
+    assert main(["synth", str(afile / "x.zarr"), "--samples", "2", "--size", "16"]) == 2
+    assert "afile.zarr is a file, not a folder" in _one_error(capsys)  # was x.zarr.partial's
 
 
 def test_evaluate_flags_checked_before_any_work(capsys: pytest.CaptureFixture) -> None:

@@ -147,8 +147,16 @@ def load_method(ckpt_path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str
     classes.update({f"{c.__module__}.{c.__name__}": c for c in METHODS.values()})
     cls = classes.get(hp.get("_class_path", ""))
     if cls is None:
+        if path.with_suffix(".json").is_file():  # a file `eossl export` wrote, beside its card
+            raise UserError(
+                f"{path}: exported weights (their card is {path.with_suffix('.json').name}), not "
+                "a pretraining checkpoint; export takes RUN/checkpoints/last.ckpt"
+            )
+        found = hp.get("_class_path")
         raise UserError(
-            f"{path}: not an eossl pretraining checkpoint (class {hp.get('_class_path')!r})"
+            f"{path}: not an eossl pretraining checkpoint "
+            f"({f'class {found!r}' if found else 'no eossl method in it'}); export takes "
+            "RUN/checkpoints/last.ckpt"
         )
     try:
         module = cls(**{k: v for k, v in hp.items() if not k.startswith("_")})

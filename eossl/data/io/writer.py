@@ -102,6 +102,11 @@ class StoreWriter:
         self.out = Path(out)
         self.spec = spec
         self.partial = self.out.with_name(self.out.name.removesuffix(".zip") + ".partial")
+        for parent in self.out.parents:  # a file where a folder must be: one line naming it
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UserError(f"{self.out}: {parent} is a file, not a folder")
+                break
         if self.out.exists() or self.out.is_symlink():
             check_replaceable(self.out, overwrite)
             _remove(self.out)
