@@ -57,6 +57,20 @@ def test_pretrain_refuses(
     assert not (out / "weights").exists()
 
 
+def test_views_larger_than_the_images_are_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A 48 px view of a 40 px image is upsampled: said once (it was silent)."""
+    args = ["pretrain", "--out", str(tmp_path / "r"), *tiny(), "--trainer.max_steps", "2"]
+    assert (
+        main([*args, "--trainer.max_epochs", "1", "--model.init_args.augment.crop_size", "48"])
+        == 0
+    )
+    said = capsys.readouterr()  # above the progress bar, or on stderr in a log
+    text = said.out + said.err
+    assert text.count("eossl: views of 48 px are upsampled from images of 40 px") == 1
+
+
 def test_convert_refuses_abbreviations(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["convert", str(tmp_path), str(tmp_path / "o.zarr"), "--layout", "geotiff"]
     assert main([*args, "--chip", "32"]) == 2

@@ -189,6 +189,16 @@ class SSLMethod(L.LightningModule):
         self._epoch_start = time.perf_counter()
 
     def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if not getattr(self, "_view_size_said", False) and torch.is_tensor(batch.get("image")):
+            self._view_size_said = True  # once a run: the loader's images keep their size
+            side = min(batch["image"].shape[-2:])
+            if self.recipe.crop_size > side and self.trainer.is_global_zero:
+                say_during_fit(
+                    self.trainer,
+                    f"eossl: views of {self.recipe.crop_size} px are upsampled from images of "
+                    f"{side} px (--model.init_args.augment.crop_size {side} keeps their "
+                    "resolution)",
+                )
         if "index" in batch:
             self._epoch_indices.append(batch["index"].detach())
         if "skipped" in batch:
