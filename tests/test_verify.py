@@ -87,6 +87,31 @@ def test_format2_directory_is_said_unchecked(
     assert f"bands/{chunk.name}" in capsys.readouterr().out  # the damaged-chunk table
     assert main(["info", str(folder)]) == 2
     assert "missing (deleted" in capsys.readouterr().err
+    import shutil
+
+    shutil.rmtree(folder / "bands")  # .zmetadata still lists it: zarr read it as all nodata
+    for command in ("verify", "info"):
+        assert main([command, str(folder)]) == 2
+        assert "bands/.zarray: missing, though the store's .zmetadata lists it" in (
+            capsys.readouterr().err
+        )
+
+
+def test_one_unreadable_store_hides_no_other(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Several stores: one that does not open is a row of the table, the others are checked."""
+    import shutil
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    shutil.copytree(store, folder / "good.zarr")
+    with zipfile.ZipFile(folder / "junk.zarr.zip", "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    assert main(["verify", str(folder), "--quiet"]) == 2
+    said = capsys.readouterr()
+    assert "good.zarr" in said.out and "junk.zarr.zip" in said.out
+    assert said.err.strip().splitlines()[-1].startswith("error: 1 damaged")
 
 
 @pytest.mark.parametrize("damage", ["incomplete", "bands gone", "bands metadata gone", "no zarr"])

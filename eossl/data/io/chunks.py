@@ -105,8 +105,17 @@ def _layout(store: Path, meta_path: Path, every_chunk: bool) -> ArrayLayout | No
         ) from err
 
 
+def _check_grid(shape: Any, chunks: Any) -> None:
+    """A ValueError unless ``chunks`` has one whole number of at least 1 per dimension."""
+    if len(chunks) != len(shape) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in chunks
+    ):
+        raise ValueError(f"chunks {list(chunks)} do not fit shape {list(shape)}")
+
+
 def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> ArrayLayout:
     """Where one format-3 array's chunks lie, from its ``zarr.json``."""
+    _check_grid(meta["shape"], meta["chunk_grid"]["configuration"]["chunk_shape"])
     codecs = meta.get("codecs", [])
     shard = next((c for c in codecs if c.get("name") == "sharding_indexed"), None)
     conf = shard["configuration"] if shard else {}
@@ -179,6 +188,7 @@ def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLa
         except (OSError, ValueError, AttributeError):
             dims = []
         try:
+            _check_grid(meta["shape"], meta["chunks"])
             arrays.append(
                 ArrayLayout(
                     name=name,
@@ -194,7 +204,7 @@ def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLa
                     key_prefix=(),
                 )
             )
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, ValueError) as err:
             raise UserError(
                 f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "
                 "the file or convert the store again"
@@ -218,7 +228,7 @@ def missing_files(
             continue
         grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
         for coords in np.ndindex(*grid):
-            key = array.separator.join([*array.key_prefix, *map(str, coords)])
+            key = array.separator.join([*array.key_prefix, *map(str, coords)]) or "0"
             path = store / array.name / key
             if path not in found:
                 rel = path.relative_to(store).as_posix()

@@ -205,6 +205,15 @@ def check_metadata(path: Path) -> None:
         )
     for meta in sorted(path.glob("*/zarr.json")) + sorted(path.glob("*/.zarray")):
         read_zarr_metadata(meta)
+    consolidated = path / ".zmetadata"  # format 2: zarr opens what it lists, files or not
+    if consolidated.is_file() and not root.exists():
+        listed = read_zarr_metadata(consolidated).get("metadata", {})
+        for key in sorted(k for k in listed if k.endswith("/.zarray")):
+            if not (path / key).is_file():
+                raise UserError(
+                    f"{path / key}: missing, though the store's .zmetadata lists it (deleted?); "
+                    "restore it or convert the store again"
+                )
     bands = path / "bands"
     if bands.is_dir() and not any((bands / m).is_file() for m in ("zarr.json", ".zarray")):
         raise UserError(

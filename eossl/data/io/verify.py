@@ -237,12 +237,19 @@ def _check_structure(store: Path) -> None:
 
     check_metadata(store)  # first: it names the damaged file
     group = open_group(store)
+    try:
+        has_bands = "bands" in group
+    except Exception as err:  # zarr parses each member's metadata here  # noqa: BLE001
+        raise UserError(
+            f"{store}: damaged metadata ({type(err).__name__}: {err}); restore it or convert "
+            "the store again"
+        ) from err
     if group.attrs.get("eossl_complete") is False:
         raise UserError(
             f"{store}: this store was not completely written; rerun the command that created "
             "it to resume"
         )
-    if "bands" not in group:
+    if not has_bands:
         metas = [store / "bands" / m for m in ("zarr.json", ".zarray")] if store.is_dir() else []
         for meta in metas:
             if meta.is_file():  # there, but zarr cannot read it as an array
@@ -336,8 +343,18 @@ def run(args: Any) -> None:
 
     stores = stores_to_verify(args.stores)
     start = time.perf_counter()
+    checks = []
     with dask_client(args.scheduler, args.workers) as client:
-        checks = [verify_store(s, args.threads, args.quiet, client) for s in stores]
+        for store in stores:
+            try:
+                checks.append(verify_store(store, args.threads, args.quiet, client))
+            except UserError as err:
+                if len(stores) == 1:
+                    raise
+                problem = str(err).removeprefix(f"{store}: ")  # one bad store hides no other
+                checks.append(
+                    StoreCheck(store, damage=[Damage(str(store), "-", "-", None, problem)])
+                )
     report(checks, time.perf_counter() - start)
 
 
