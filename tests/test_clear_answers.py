@@ -221,7 +221,7 @@ def test_weights_list_says_what_it_skips(
     assert main(["weights", "list"]) == 0
     err = capsys.readouterr().err
     assert "skipped" in err and "list.json: not a weights card" in err
-    assert "outside.json: the card names its pth file '../x.pth'" in err
+    assert "outside.json: not a usable weights card: files['pth'] must be a file name" in err
 
 
 def test_truncated_checkpoint_is_called_truncated(
