@@ -280,6 +280,9 @@ def config_error(message: str) -> str:
             kind = wrong.group(1)
             article = "an" if kind[0] in "aeiou" else "a"
             return f"{flag}: expected {article} {kind}, got {wrong.group(2)!r}"
+        other = re.search(r"(Expected [^\n]*?)\. Got value: (.*)", message)
+        if other and "is not accepted" not in message:  # the field exists; its value does not fit
+            return f"{flag}: {other.group(1).lower()}, got {other.group(2)}"
         return (  # a field the class does not have, e.g. a misspelt one
             f"{flag} is not an option of the {section.group(1)}; see "
             "`eossl pretrain --print_config` for every field"

@@ -41,6 +41,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # was jsonargparse's "Does not validate against any of the Union subtypes"
         ("--model.init_args.augment.crop_size", "0", "crop_size must be at least 1 px, got 0"),
         ("--model.init_args.augment.crop_scale", "[0, 1]", "crop_scale must be [low, high]"),
+        # was "... is not an option of the model": the field exists, the value has 3 items
+        ("--model.init_args.augment.crop_scale", "[0.1, 0.2, 0.3]", "a tuple with 2 elements"),
         ("--meth", "moco", "unrecognized arguments: --meth"),  # abbreviations refused
         ("--trainer.max_epoch", "3", "max_epoch"),
     ],
