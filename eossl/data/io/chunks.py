@@ -135,15 +135,19 @@ def _array(store: Path, meta_path: Path, meta: dict[str, Any]) -> ArrayLayout:
     )
 
 
-def missing_chunk_files(store: Path, names: tuple[str, ...] = ("bands",)) -> list[Damage]:
-    """The chunk files of arrays ``names`` that a store written in full lacks (no read).
+def missing_chunk_files(store: Path, names: tuple[str, ...] | None = ("bands",)) -> list[Damage]:
+    """The chunk files of arrays ``names`` (None: all) that a store written in full lacks.
+
+    Found from the folder listing alone (no chunk read).
 
     Empty for a store that does not say it was written in full (a zip, another writer's):
     there a missing chunk is a fill value by design.
     """
     if not store.is_dir() or not written_in_full(store):
         return []
-    if (store / "zarr.json").exists():
+    if (store / "zarr.json").exists() and names is None:
+        arrays = list(v3_arrays(store, every_chunk=True))
+    elif (store / "zarr.json").exists():
         metas = [store / name / "zarr.json" for name in names]  # those arrays' alone: no walk
         found = [_layout(store, m, every_chunk=True) for m in metas if m.is_file()]
         arrays = [a for a in found if a is not None]
@@ -174,6 +178,29 @@ def written_in_full(store: Path) -> bool:
         return False
 
 
+def v2_layout(
+    name: str, meta: dict[str, Any], dims: list[str], every_chunk: bool = False
+) -> ArrayLayout:
+    """A format-2 array's layout from its ``.zarray`` and ``_ARRAY_DIMENSIONS``.
+
+    A ValueError, KeyError or TypeError if the metadata cannot place its chunks.
+    """
+    _check_grid(meta["shape"], meta["chunks"])
+    return ArrayLayout(
+        name=name,
+        shape=tuple(meta["shape"]),
+        chunks=tuple(meta["chunks"]),
+        inner=None,
+        checksum=False,
+        index_checksum=False,
+        index_at_end=True,
+        by_sample=bool(dims) and dims[0] == "sample",
+        separator=meta.get("dimension_separator") or ".",
+        every_chunk=every_chunk,
+        key_prefix=(),
+    )
+
+
 def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLayout]:
     """The layout of a format-2 directory's arrays (``names``, else all), written in full."""
     arrays = []
@@ -188,22 +215,7 @@ def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLa
         except (OSError, ValueError, AttributeError):
             dims = []
         try:
-            _check_grid(meta["shape"], meta["chunks"])
-            arrays.append(
-                ArrayLayout(
-                    name=name,
-                    shape=tuple(meta["shape"]),
-                    chunks=tuple(meta["chunks"]),
-                    inner=None,
-                    checksum=False,
-                    index_checksum=False,
-                    index_at_end=True,
-                    by_sample=bool(dims) and dims[0] == "sample",
-                    separator=meta.get("dimension_separator") or ".",
-                    every_chunk=True,
-                    key_prefix=(),
-                )
-            )
+            arrays.append(v2_layout(name, meta, dims, every_chunk=True))
         except (KeyError, TypeError, ValueError) as err:
             raise UserError(
                 f"{meta_path}: damaged array metadata ({type(err).__name__}: {err}); restore "

@@ -222,17 +222,22 @@ def check_metadata(path: Path) -> None:
         )
 
 
+def check_complete(path: Path, group: zarr.Group) -> None:
+    """One line if the writer of ``path`` marked it as not completely written."""
+    if group.attrs.get("eossl_complete") is False:
+        raise UserError(
+            f"{path}: this store was not completely written; rerun the command "
+            "that created it to resume"
+        )
+
+
 def validate(
     path: Path, group: zarr.Group | None = None, sensor: Sensor | None = None
 ) -> StoreInfo:
     """Check a store against the schema, raising a one-line ``UserError`` on a mismatch."""
     group = open_group(path) if group is None else group
     check_metadata(path)
-    if group.attrs.get("eossl_complete") is False:
-        raise UserError(
-            f"{path}: this store was not completely written; rerun the command "
-            "that created it to resume"
-        )
+    check_complete(path, group)
     _check_chunk_files(path)
     if "bands" not in group:
         raise UserError(

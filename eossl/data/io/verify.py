@@ -29,9 +29,10 @@ from eossl.data.io.chunks import (
     ArrayLayout,
     Damage,
     chunk_files,
+    missing_chunk_files,
     missing_files,
     sample_range,
-    v2_arrays,
+    v2_layout,
     v3_arrays,
     written_in_full,
 )
@@ -165,17 +166,7 @@ def _zip_layout(zf: zipfile.ZipFile) -> dict[str, ArrayLayout]:
             dims = json.loads(zf.read(attrs_name)).get("_ARRAY_DIMENSIONS", [])
         except KeyError:
             dims = []
-        arrays[name] = ArrayLayout(
-            name=name,
-            shape=tuple(meta["shape"]),
-            chunks=tuple(meta["chunks"]),
-            inner=None,
-            checksum=False,
-            index_checksum=False,
-            index_at_end=True,
-            by_sample=bool(dims) and dims[0] == "sample",
-            separator=meta.get("dimension_separator", "."),
-        )
+        arrays[name] = v2_layout(name, meta, dims)
     return arrays
 
 
@@ -233,7 +224,7 @@ def _batches(
 
 def _check_structure(store: Path) -> None:
     """One line unless ``store`` opens as a completely written store with its bands."""
-    from eossl.data.io.schema import check_metadata, open_group
+    from eossl.data.io.schema import check_complete, check_metadata, open_group
 
     check_metadata(store)  # first: it names the damaged file
     group = open_group(store)
@@ -244,11 +235,7 @@ def _check_structure(store: Path) -> None:
             f"{store}: damaged metadata ({type(err).__name__}: {err}); restore it or convert "
             "the store again"
         ) from err
-    if group.attrs.get("eossl_complete") is False:
-        raise UserError(
-            f"{store}: this store was not completely written; rerun the command that created "
-            "it to resume"
-        )
+    check_complete(store, group)
     if not has_bands:
         metas = [store / "bands" / m for m in ("zarr.json", ".zarray")] if store.is_dir() else []
         for meta in metas:
@@ -305,9 +292,7 @@ def verify_store(
         check.unchecked = sum(
             1 for p in store.rglob("*") if p.is_file() and not p.name.startswith(".")
         )
-        if written_in_full(store):
-            arrays = v2_arrays(store)
-            check.damage += missing_files(store, arrays, chunk_files(store, arrays))
+        check.damage += missing_chunk_files(store, names=None)
         return check
     mebibytes = [max(1, total >> 20) for total in totals]
     results = run_blocks(
