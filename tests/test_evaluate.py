@@ -137,6 +137,33 @@ def test_band_matching_against_numpy(bigearthnet: Path) -> None:
     np.testing.assert_allclose(stats.numpy(), want, rtol=1e-4, atol=1e-4)
 
 
+def test_image_size_resizes_what_the_encoder_sees(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    scenes = open_scenes("bigearthnet", bigearthnet, bands="s2")
+    image = torch.stack([scenes.dataset[i]["image"] for i in range(2)])
+    loaded = json.loads(card.read_text())
+    own, _ = CardInputs(loaded, scenes)(image)
+    big, stats = CardInputs(loaded, scenes, image_size=96)(image)
+    assert own.shape[-1] == loaded["crop_size"] and big.shape[-2:] == (96, 96)
+    assert torch.equal(stats, CardInputs(loaded, scenes)(image)[1])  # band stats as they were
+    args = ["evaluate", str(card), "--dataset", "bigearthnet", "--root", str(bigearthnet)]
+    args += ["--task", "knn", "--image-size", "96", "--out", str(tmp_path)]
+    assert main(args) == 0
+    details = json.loads((tmp_path / "evaluate_knn.json").read_text())["details"]
+    assert details["image_size"] == 96
+    assert "96 px" in capsys.readouterr().out
+    for flags, words in (
+        (
+            ["--image-size", "8"],
+            "--image-size must be a whole number of px from 16 to 1024, got 8",
+        ),
+        (["--image-size", "64", "--task", "segmentation"], "--image-size: for task knn or"),
+    ):
+        assert main([*args[:-2], *flags, "--out", str(tmp_path)]) == 2
+        assert words in capsys.readouterr().err
+
+
 def test_level_shift_between_processing_levels() -> None:
     """L1C minus L2A per band, from SSL4EO-S12 v1.0's statistics; none across platforms."""
     l1c, l2a = get_sensor("s2-l1c"), get_sensor("s2-l2a")

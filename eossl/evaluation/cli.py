@@ -70,6 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "difference)",
     )
     p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="knn, linear: resize each image to this many px before the encoder (default: "
+        "the weights' pretraining crop size), e.g. 224 as in Corley et al.",
+    )
+    p.add_argument(
         "--protocol",
         choices=["auto", "split", "loo", "kfold"],
         default="auto",
@@ -103,7 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """``eossl evaluate``: check the flags, evaluate, print the table."""
-    from eossl.evaluation.evaluate import evaluate
+    from eossl.evaluation.evaluate import check_image_size, evaluate
     from eossl.evaluation.results import print_result
 
     for name in ("epochs", "batch_size"):
@@ -145,6 +152,8 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--dataset {args.dataset} has no change labels; use --dataset oscd")
     if args.dataset == "oscd" and args.task != "change":
         raise UserError("--dataset oscd is for --task change")
+    if args.image_size is not None:
+        check_image_size(args.image_size, args.task, "--image-size")
     if args.task == "change":
         _evaluate_change(args)
         return
@@ -168,6 +177,7 @@ def run(args: argparse.Namespace) -> None:
         channels=_channels(args.channels),
         level_shift=args.level_shift,
         freeze_backbone=args.freeze_backbone,
+        image_size=args.image_size,
     )
     print_result(result)
     print(f"saved {args.out}/evaluate_{args.task}.json and .png")

@@ -103,6 +103,7 @@ class CardInputs:
     mean); data bands the card does not know are dropped. Both get a one-line notice.
     ``channels`` keeps only those card bands: an any-band encoder takes just them (with
     their wavelengths), a fixed-band one gets the pretraining mean for the others.
+    Images are resized to ``image_size`` px (default: the card's pretraining crop size).
     Data of another processing level of the same platform (L1C for weights pretrained on
     L2A) have each band's mean moved by the two levels' typical difference
     (:func:`~eossl.sensors.level_shift`), unless ``level_shift`` is False; said in the
@@ -115,6 +116,7 @@ class CardInputs:
         scenes: SceneData,
         channels: list[str] | None = None,
         level_shift: bool = True,
+        image_size: int | None = None,
     ) -> None:
         wanted = card.get("bands") or scenes.band_names
         if len(wanted) != card["in_chans"]:
@@ -167,7 +169,7 @@ class CardInputs:
         nodata = scenes.nodata if not isinstance(scenes.nodata, str) else None
         self.normalize = BandNormalize(mean, [card["std"][i] for i in present], nodata)
         self.level = {wanted[i]: level[wanted[i]] for i in present if wanted[i] in level}
-        self.size = int(card["crop_size"])
+        self.size = int(image_size or card["crop_size"])
         self.missing = missing
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,6 +200,21 @@ def _only(
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+IMAGE_SIZES = (16, 1024)  # px: the smallest a ResNet pools, the largest worth a CPU's time
+
+
+def check_image_size(size: int, task: str, name: str = "image_size") -> None:
+    """One line for an image size (``name``, as the user gave it) that a probe cannot use."""
+    if task not in ("knn", "linear"):
+        raise UserError(
+            f"{name}: for task knn or linear (one vector per image); task {task} keeps the "
+            "data's own pixels"
+        )
+    low, high = IMAGE_SIZES
+    if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
+        raise UserError(f"{name} must be a whole number of px from {low} to {high}, got {size}")
 
 
 BN_SAMPLES = 2048  # images that re-estimate the BatchNorm statistics of the random init
@@ -246,6 +263,7 @@ def _features(
     num_workers: int,
     channels: list[str] | None = None,
     level_shift: bool = True,
+    image_size: int | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[str], dict[str, float], torch.Tensor]:
     """One pass over the data: pretrained, random-init and band-statistics features.
 
@@ -257,7 +275,7 @@ def _features(
     the level shift of each band (DN; empty on data of the weights' own level) and which
     samples are blank (:func:`blank_samples`).
     """
-    inputs = [CardInputs(card, scenes, channels, level_shift) for card, _ in cards]
+    inputs = [CardInputs(card, scenes, channels, level_shift, image_size) for card, _ in cards]
     unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
     if unused:
         _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
@@ -379,6 +397,7 @@ def _probe(
     num_folds: int,
     channels: list[str] | None = None,
     level_shift: bool = True,
+    image_size: int | None = None,
 ) -> EvalResult:
     n = len(scenes.dataset)
     if protocol == "auto":
@@ -386,7 +405,7 @@ def _probe(
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed) if n >= 4 else []
     n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
     feats, y, missing, shifts, blank = _features(
-        cards, scenes, seed, batch_size, num_workers, channels, level_shift
+        cards, scenes, seed, batch_size, num_workers, channels, level_shift, image_size
     )
     keep, test_folds = _leave_out_blank(scenes.name, blank, test_folds)
     if not keep.all():
@@ -423,6 +442,7 @@ def _probe(
             "test": len(tested),
             "classes": len(scenes.class_names),
             "k": k if task == "knn" else None,
+            "image_size": image_size or int(cards[0][0]["crop_size"]),  # px the encoder saw
             "features": {name: int(x.shape[1]) for name, x in feats.items()},
             "bands_filled": missing,
             "level_shift": shifts,  # DN added to each band's mean (another processing level)
@@ -451,6 +471,7 @@ def evaluate(
     channels: list[str] | None = None,
     level_shift: bool = True,
     freeze_backbone: bool = False,
+    image_size: int | None = None,
 ) -> EvalResult:
     """Run one downstream task for a weights card; save JSON and a plot in ``out``.
 
@@ -469,6 +490,8 @@ def evaluate(
     processing level than the weights' (L1C for L2A weights) get each band's mean moved
     by the levels' typical difference (kNN and linear; see :class:`CardInputs`).
     ``freeze_backbone`` (segmentation): train the decoder only, on the frozen encoder.
+    ``image_size`` (kNN and linear): resize each image to this many px before the
+    encoder (default: the card's pretraining crop size), e.g. 224 as in Corley et al.
     """
     if task not in ("knn", "linear", "segmentation"):
         raise UserError(f"unknown task {task!r}; choose knn, linear or segmentation")
@@ -478,6 +501,8 @@ def evaluate(
         raise UserError(f"unknown protocol {protocol!r}; choose auto, split, loo or kfold")
     if freeze_backbone and task != "segmentation":
         raise UserError(f"freeze_backbone trains a decoder: for segmentation, not {task}")
+    if image_size is not None:
+        check_image_size(image_size, task)
     if data is None:
         raise UserError("pass --data STORE, or --dataset NAME --data ROOT")
     refs = list(weights) if isinstance(weights, (list, tuple)) else [weights]
@@ -512,6 +537,7 @@ def evaluate(
             num_folds,
             channels,
             level_shift,
+            image_size,
         )
     result.details["weights"] = name
     out.mkdir(parents=True, exist_ok=True)  # only once there is a result to write

@@ -107,7 +107,8 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
     ax.set_ylabel(result.metric)
     ax.set_ylim(0, 1)
     d = result.details
-    where = f"\n{d['data']}, {d['protocol']}, n={d['test']}" if "protocol" in d else ""
+    size = f", {d['image_size']} px" if d.get("image_size") else ""
+    where = f"\n{d['data']}, {d['protocol']}, n={d['test']}{size}" if "protocol" in d else ""
     ax.set_title(f"{result.task}: {name}{where}", fontsize=8)
     if curves:
         ax = axes[0, 1]
@@ -132,6 +133,7 @@ def print_result(result: EvalResult) -> None:
         f"({d['train']} train, "
         f"{d['test']} tested), {d['classes']} classes"
         + (f", k={d['k']}" if d.get("k") else "")
+        + (f", {d['image_size']} px" if d.get("image_size") else "")
         + "; in brackets: the paired 95% interval of the gain"
         if "protocol" in d
         else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"
