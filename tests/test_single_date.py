@@ -63,9 +63,20 @@ def test_datamodule_says_which_positives(
     dm = SeasonalZarrDataModule(str(single_date_store), num_workers=0, batch_size=4)
     dm.setup()
     assert dm.dataset.positives == "same"
-    assert "positives: same -- two augmentations of one timestamp (single-date data)" in (
-        capsys.readouterr().err
+    assert (
+        "positives: same -- two augmentations of one timestamp (single-date data: positives "
+        "season needs two timestamps of a location)"
+    ) in capsys.readouterr().err
+    asked = SeasonalZarrDataModule(
+        str(single_date_store), num_workers=0, batch_size=4, positives="mixed"
     )
+    asked.setup()  # what was asked, and why it was not given
+    assert "(single-date data: positives mixed needs two" in capsys.readouterr().err
+    same = SeasonalZarrDataModule(
+        str(single_date_store), num_workers=0, batch_size=4, positives="same"
+    )
+    same.setup()
+    assert "two augmentations of one timestamp (single-date data)\n" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("method", ["moco", "simclr", "byol", "barlow", "dino", "data2vec", "mae"])

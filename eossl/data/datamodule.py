@@ -322,7 +322,10 @@ class SeasonalZarrDataModule(L.LightningDataModule):
                 root, sensor=self.sensor, return_cloud_mask=False, **common
             )
             parts = {self.sensor.name: dataset}
+        self.overridden = None  # positives asked for that single-date data cannot give
         if dataset.max_timestamps == 1:
+            if dataset.positives != "same":
+                self.overridden = dataset.positives
             dataset.positives = "same"
         self.dataset = dataset
         _say(self.describe_positives())
@@ -424,6 +427,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             return "eossl: one timestamp per location (positives do not apply)"
         if data.positives == "same":
             why = " (single-date data)" if data.max_timestamps == 1 else ""
+            if getattr(self, "overridden", None):
+                why = (
+                    f" (single-date data: positives {self.overridden} needs two timestamps of "
+                    "a location)"
+                )
             return f"eossl: positives: same -- two augmentations of one timestamp{why}"
         seasonal = "two seasons of a location; one timestamp twice where it has only one"
         if data.positives in PHENOLOGICAL:
