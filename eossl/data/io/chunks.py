@@ -9,6 +9,7 @@ which zarr would read as fill values.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -153,17 +154,31 @@ def missing_chunk_files(store: Path, names: tuple[str, ...] | None = ("bands",))
         arrays = [a for a in found if a is not None]
     else:
         arrays = v2_arrays(store, names)
-    return missing_files(store, arrays, chunk_files(store, arrays))
+    return missing_files(store, arrays)
 
 
 def chunk_files(store: Path, arrays: list[ArrayLayout]) -> list[tuple[ArrayLayout, Path]]:
     """Every chunk (or shard) file of ``arrays``, in order."""
     return [
-        (array, path)
+        (array, store / array.name / key)
         for array in arrays
-        for path in sorted((store / array.name).rglob("*"))
-        if path.is_file() and _is_chunk_file(store / array.name, path)
+        for key in sorted(chunk_keys(store / array.name))
     ]
+
+
+def chunk_keys(array_dir: Path) -> set[str]:
+    """The keys (``c/0/1``, ``0.1``) of the chunk files under ``array_dir``, not of a nested array.
+
+    One ``os.walk`` (a directory scan per folder, no stat per file): a format-2 store
+    holds a file per chunk, hundreds of thousands of them at scale.
+    """
+    keys = set()
+    top = str(array_dir)
+    for folder, _, files in os.walk(top):
+        rel = os.path.relpath(folder, top)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        keys.update(k for k in (prefix + f for f in files) if _is_chunk_key(k))
+    return keys
 
 
 def written_in_full(store: Path) -> bool:
@@ -225,33 +240,36 @@ def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLa
 
 
 def missing_files(
-    store: Path, arrays: list[ArrayLayout], files: list[tuple[ArrayLayout, Path]]
+    store: Path, arrays: list[ArrayLayout], files: list[tuple[ArrayLayout, Path]] | None = None
 ) -> list[Damage]:
     """A damage for each chunk (or shard) file that a store written in full lacks.
 
+    ``files``: the listing already made by :func:`chunk_files` (default: listed here).
     Checked for ``bands`` and every variable with a file: one a converter leaves at its
     fill value (``location_id`` where unknown) has none.
     """
-    found = {path for _, path in files}
-    written = {array.name for array, _ in files} | {"bands"}
+    if files is None:
+        found = {a.name: chunk_keys(store / a.name) for a in arrays if a.every_chunk}
+    else:
+        found = {a.name: set() for a in arrays}
+        for array, path in files:
+            found[array.name].add(path.relative_to(store / array.name).as_posix())
     damage = []
     for array in arrays:
-        if not array.every_chunk or array.name not in written:
+        keys = found.get(array.name, set())
+        if not array.every_chunk or (not keys and array.name != "bands"):
             continue
         grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
         for coords in np.ndindex(*grid):
             key = array.separator.join([*array.key_prefix, *map(str, coords)]) or "0"
-            path = store / array.name / key
-            if path not in found:
-                rel = path.relative_to(store).as_posix()
+            if key not in keys:
+                rel = f"{array.name}/{key}"
                 samples = sample_range(array, coords, array.chunks)
                 damage.append(Damage(str(store), rel, array.name, samples, "file missing"))
     return damage
 
 
-def _is_chunk_file(array_dir: Path, path: Path) -> bool:
-    """A chunk (or shard) file of the array at ``array_dir``, not one of a nested array."""
-    rel = path.relative_to(array_dir).parts
-    if rel and rel[0] == "c":
-        return True
-    return bool(rel) and all(part.isdigit() for p in rel for part in p.split("."))
+def _is_chunk_key(key: str) -> bool:
+    """A chunk (or shard) file's key: under ``c/`` (format 3), or dot/slash-separated indices."""
+    parts = key.split("/")
+    return parts[0] == "c" or all(part.isdigit() for p in parts for part in p.split("."))
