@@ -60,14 +60,18 @@ class AugmentRecipe:
 
     def __post_init__(self) -> None:
         flag = "--model.init_args.augment"
-        if isinstance(self.crop_size, int) and self.crop_size < 1:
-            raise UserError(f"{flag}.crop_size must be at least 1 px, got {self.crop_size}")
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise UserError(
-                f"{flag}.crop_scale must be [low, high] with 0 < low <= high <= 1, got "
-                f"{list(self.crop_scale)}"
-            )
+        check_crop(self.crop_size, self.crop_scale, f"{flag}.crop_size", f"{flag}.crop_scale")
+
+
+def check_crop(size: int, scale: tuple[float, float], size_flag: str, scale_flag: str) -> None:
+    """One line, naming the flag, for a crop size under 1 px or an area range outside (0, 1]."""
+    if isinstance(size, int) and size < 1:
+        raise UserError(f"{size_flag} must be at least 1 px, got {size}")
+    low, high = scale
+    if not 0 < low <= high <= 1:
+        raise UserError(
+            f"{scale_flag} must be [low, high] with 0 < low <= high <= 1, got {list(scale)}"
+        )
 
 
 def moco_recipe(crop_size: int = 224) -> AugmentRecipe:

@@ -59,6 +59,21 @@ def test_pretrain_refuses(
     assert not (out / "weights").exists()
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [  # were "--model.init_args.augment.crop_*": a flag the user did not give
+        ("local_crop_size", "0", "--model.init_args.local_crop_size must be at least 1 px"),
+        ("local_crop_scale", "[0.5, 0.1]", "--model.init_args.local_crop_scale must be [low"),
+    ],
+)
+def test_dino_local_crops_name_their_own_flags(
+    flag: str, value: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["pretrain", "--method", "dino", "--out", str(tmp_path / "r"), *tiny(moco=False)]
+    assert main([*args, "--trainer.max_epochs", "1", f"--model.init_args.{flag}", value]) == 2
+    assert says in _one_error(capsys)
+
+
 def test_views_larger_than_the_images_are_said(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -13,7 +13,7 @@ from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
-from eossl.augment import AugmentRecipe, MultiBandAugment
+from eossl.augment import AugmentRecipe, MultiBandAugment, check_crop
 from eossl.methods.common import SeasonalMethod, frozen_copy
 
 __all__ = ["DINO"]
@@ -63,6 +63,8 @@ class DINO(SeasonalMethod):
         **kwargs: Any,
     ) -> None:
         super().__init__(augment=augment or AugmentRecipe(crop_scale=(0.4, 1.0)), **kwargs)
+        flag = "--model.init_args.local_crop"
+        check_crop(local_crop_size, local_crop_scale, f"{flag}_size", f"{flag}_scale")
         local = replace(self.recipe, crop_size=local_crop_size, crop_scale=local_crop_scale)
         self.local_augment = MultiBandAugment(local, self.hparams.in_chans)
         head = (self.feature_dim, hidden_dim, bottleneck_dim, proj_dim)
