@@ -280,6 +280,16 @@ def config_error(message: str) -> str:
             kind = wrong.group(1)
             article = "an" if kind[0] in "aeiou" else "a"
             return f"{flag}: expected {article} {kind}, got {wrong.group(2)!r}"
+        leaf = re.escape(nested[0].rsplit(".", 1)[-1])
+        union = re.search(
+            rf'Parser key "{leaf}":\s*Does not validate against any of the Union subtypes\s*'
+            rf"Subtypes: \[(.*)\][\s\S]*?Given value: (.*)",
+            message,
+        )
+        if union:  # the field exists; its value fits none of the types it takes
+            kinds = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", union.group(1))
+            kinds = kinds.replace("NoneType", "None").replace(", ", " or ")
+            return f"{flag}: expected {kinds}, got {union.group(2)!r}"
         other = re.search(r"(Expected [^\n]*?)\. Got value: (.*)", message)
         if other and "is not accepted" not in message:  # the field exists; its value does not fit
             return f"{flag}: {other.group(1).lower()}, got {other.group(2)}"

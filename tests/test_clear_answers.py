@@ -43,6 +43,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("--model.init_args.augment.crop_scale", "[0, 1]", "crop_scale must be [low, high]"),
         # was "... is not an option of the model": the field exists, the value has 3 items
         ("--model.init_args.augment.crop_scale", "[0.1, 0.2, 0.3]", "a tuple with 2 elements"),
+        # was "... is not an option of the model": a field of a union type (list or None)
+        (
+            "--model.init_args.augment.grayscale_weights",
+            "abc",
+            "grayscale_weights: expected list[float] or None, got 'abc'",
+        ),
         ("--meth", "moco", "unrecognized arguments: --meth"),  # abbreviations refused
         ("--trainer.max_epoch", "3", "max_epoch"),
     ],
