@@ -183,22 +183,24 @@ def pretrain_cli(argv: list[str]) -> None:
     sensor = fused_sensor(sensors)
     own_config = any(a == "--config" or a.startswith("--config=") for a in rest)
     out = Path(known.out or f"runs/{sensor.name}_{known.method}")
+    layered = preset_paths(known.preset, known.method) if known.preset is not None else []
     try:
         preset = config_path(sensor, known.method)
         args = ["--config", str(preset)]
         if preset.stem.split("_")[0] not in (sensor.name, *sensor.aliases) and not own_config:
+            then = f", then --preset {known.preset} ({', '.join(p.name for p in layered)})"
             print(
                 f"eossl: no {sensor.name} preset for {known.method}; using the method's "
-                f"reference recipe {preset.name} with {sensor.name}'s bands and statistics",
+                f"reference recipe {preset.name} with {sensor.name}'s bands and statistics"
+                + (then if layered else ""),
                 file=sys.stderr,
             )
     except UserError:
         if not own_config:
             raise
         args = []  # the user's --config carries the whole recipe
-    if known.preset is not None:
-        for path in preset_paths(known.preset, known.method):
-            args += ["--config", str(path)]
+    for path in layered:
+        args += ["--config", str(path)]
     demo = known.data is None and not own_config  # a run's config.yaml names its data
     if demo:
         args += ["--config", str(demo_config(known.method))]

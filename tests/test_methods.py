@@ -179,6 +179,17 @@ def test_every_sensor_gets_every_method(
     assert f"using the method's reference recipe s2_{method}.yaml" in capsys.readouterr().err
 
 
+def test_reference_recipe_notice_names_the_preset_on_top(capsys: pytest.CaptureFixture) -> None:
+    args = ["pretrain", "--sensor", "s2-l2a", "--method", "simclr", "--preset", "patches"]
+    with pytest.raises(SystemExit) as printed:  # Lightning's --print_config exits
+        main([*args, "--print_config"])
+    assert printed.value.code in (0, None)
+    assert (
+        "reference recipe s2_simclr.yaml with s2-l2a's bands and statistics, then --preset "
+        "patches (patches.yaml)"
+    ) in capsys.readouterr().err
+
+
 def test_dino_weight_decay_follows_its_cosine(tmp_path: Path) -> None:
     """The decayed parameter group goes from ``weight_decay`` towards ``weight_decay_end``."""
     import csv
