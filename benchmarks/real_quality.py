@@ -15,6 +15,7 @@ intervals and the paired interval of each gain.
     python benchmarks/real_quality.py --recipes simclr --epochs 15
     python benchmarks/real_quality.py --recipes simclr --epochs 1 --samples 200   # smoke
     python benchmarks/real_quality.py --recipes simclr-jitter --epochs 15 --seeds 0 1 2
+    python benchmarks/real_quality.py --recipes simclr-jitter --image-sizes 128 224   # sizes
 
 Seeds move a recipe's scores by 3-4 points on 200 patches, so ``--seeds`` pretrains each
 recipe once per seed and adds, per probe, the mean and spread over seeds and how many
@@ -31,6 +32,7 @@ statistics; its card is L1C's.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import time
@@ -89,6 +91,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="pretraining seeds")
     parser.add_argument("--work", default="bench_quality", help="folder for stores and runs")
     parser.add_argument("--reuse", action="store_true", help="keep runs already evaluated")
+    parser.add_argument(
+        "--image-sizes",
+        type=int,
+        nargs="+",
+        default=[],
+        help="also evaluate at these sizes (px; evaluate --image-size), e.g. 224 as Corley et al.",
+    )
     args = parser.parse_args()
     root = realdata().parent
     work = Path(args.work)
@@ -125,14 +134,16 @@ def main() -> None:
             "scores": {},
         }
         card = next((run / "weights").glob("*.json"))
-        for bench, data in benchmarks.items():
-            for task in TASKS:
-                out = run / "eval" / f"{bench}_{task}"
-                eossl("evaluate", str(card), *data, "--task", task, "--out", str(out),
-                      log=run.parent / f"{run.name}_{bench}_{task}.log")  # fmt: skip
-                row["scores"][f"{bench} {task}"] = json.loads(
-                    (out / f"evaluate_{task}.json").read_text()
-                )
+        sizes = [None, *args.image_sizes]  # None: the card's own crop size
+        for (bench, data), task, size in itertools.product(benchmarks.items(), TASKS, sizes):
+            at = f"_{size}px" if size else ""
+            out = run / "eval" / f"{bench}_{task}{at}"
+            resize = ["--image-size", str(size)] if size else []
+            eossl("evaluate", str(card), *data, "--task", task, *resize, "--out", str(out),
+                  log=run.parent / f"{run.name}_{bench}_{task}{at}.log")  # fmt: skip
+            row["scores"][f"{bench} {task}" + (f", {size} px" if size else "")] = json.loads(
+                (out / f"evaluate_{task}.json").read_text()
+            )
         record.write_text(json.dumps(row))
         rows.append(row)
         print(f"{label}: pretrained in {row['pretrain_s']} s", flush=True)

@@ -211,6 +211,31 @@ def test_dataset_needs_root(card: Path, capsys: pytest.CaptureFixture) -> None:
     assert "needs --root" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [  # each was accepted and ignored (or a traceback), the result as if it were not given
+        (["--num-workers", "-1"], "--num-workers must be 0 or more"),  # was ValueError
+        (["--task", "linear", "--k", "3"], "--k: for --task knn; --task linear does not"),
+        (["--protocol", "loo", "--folds", "7"], "--task knn --protocol loo does not use it"),
+        (["--bands", "s1"], "--bands: for --dataset bigearthnet; --dataset eurosat does not"),
+        (["--num-classes", "43"], "--num-classes: for --dataset bigearthnet"),
+        (["--labels", "multi"], "--labels: for --task knn or linear on a store"),
+        (["--data", "x.zarr"], "--data x.zarr and --dataset eurosat: pass one"),
+        (["--task", "segmentation", "--protocol", "loo"], "--task segmentation does not use"),
+        (["--task", "segmentation", "--channels", "B02"], "--channels: for --task knn or"),
+    ],
+)
+def test_flags_the_task_would_ignore_are_refused(
+    card: Path, tmp_path: Path, flags: list[str], says: str, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["evaluate", str(card), "--dataset", "eurosat", "--root", str(tmp_path), *flags]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert main(["evaluate", str(card), "--data", "x.zarr", "--root", str(tmp_path)]) == 2
+    assert "is the folder of a --dataset; name the dataset" in capsys.readouterr().err
+
+
 def test_missing_benchmark_is_one_line(
     card: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

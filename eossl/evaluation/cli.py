@@ -30,10 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--root", default=None, help="the benchmark's folder (with --dataset)")
     p.add_argument(
-        "--bands", choices=["s2", "s1", "all"], default="s2", help="bigearthnet: which sensor"
+        "--bands", choices=["s2", "s1", "all"], default=None, help="bigearthnet: which sensor (s2)"
     )
     p.add_argument(
-        "--num-classes", type=int, choices=[19, 43], default=19, help="bigearthnet classes"
+        "--num-classes", type=int, choices=[19, 43], default=None, help="bigearthnet classes (19)"
     )
     p.add_argument(
         "--task",
@@ -84,7 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "samples, else loo (knn) or kfold (linear)",
     )
     p.add_argument("--k", type=int, default=None, help="kNN neighbours (default 20; 5 if small)")
-    p.add_argument("--folds", type=int, default=5, help="folds of --protocol kfold (default 5)")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="folds of --protocol kfold, or of cities (change; 5)",
+    )
     p.add_argument(
         "--out", default="eval", help="folder for the JSON result and the plot (default: eval)"
     )
@@ -116,6 +121,9 @@ def run(args: argparse.Namespace) -> None:
     for name in ("epochs", "batch_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.num_workers < 0:
+        raise UserError(f"--num-workers must be 0 or more, got {args.num_workers}")
+    _refuse_unused(args)
     if args.lr is not None and (not math.isfinite(args.lr) or args.lr <= 0):
         raise UserError(f"--lr must be a positive number, got {args.lr}")
     if args.task != "change":
@@ -138,6 +146,9 @@ def run(args: argparse.Namespace) -> None:
             "--freeze-backbone: for --task segmentation or change, without --probe-only; "
             f"--task {args.task}{' --probe-only' * args.probe_only} trains no decoder"
         )
+    args.folds = 5 if args.folds is None else args.folds
+    args.bands = args.bands or "s2"
+    args.num_classes = args.num_classes or 19
     if args.folds < 2:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:
@@ -215,6 +226,46 @@ def _evaluate_change(args: argparse.Namespace) -> None:
     for result in results:
         print_change(result)
     print(f"saved {args.out}/evaluate_change.json and evaluate_change_*.png")
+
+
+def _refuse_unused(args: argparse.Namespace) -> None:
+    """One line for flags given that this task or data would ignore."""
+    probe = args.task in ("knn", "linear")
+    if args.data is not None and args.dataset is not None:
+        raise UserError(
+            f"--data {args.data} and --dataset {args.dataset}: pass one (a store, or a "
+            "benchmark in its own layout with --root)"
+        )
+    if args.root is not None and args.dataset is None:
+        raise UserError(f"--root {args.root} is the folder of a --dataset; name the dataset")
+    ignored = {  # flag: (given, what it is for)
+        "--k": (args.k is not None and args.task != "knn", "--task knn"),
+        "--protocol": (args.protocol != "auto" and not probe, "--task knn or linear"),
+        "--channels": (args.channels is not None and not probe, "--task knn or linear"),
+        "--labels": (
+            args.labels is not None and (not probe or args.dataset is not None),
+            "--task knn or linear on a store (--data) with per-pixel labels",
+        ),
+        "--bands": (
+            args.bands is not None and args.dataset != "bigearthnet",
+            "--dataset bigearthnet",
+        ),
+        "--num-classes": (
+            args.num_classes is not None and args.dataset != "bigearthnet",
+            "--dataset bigearthnet",
+        ),
+        "--folds": (
+            args.folds is not None
+            and (args.task == "segmentation" or args.protocol in ("loo", "split")),
+            "--protocol kfold (knn, linear) and --task change (folds of cities)",
+        ),
+    }
+    for flag, (given, used_by) in ignored.items():
+        if given:
+            where = f"--task {args.task}" + (f" --protocol {args.protocol}" * (flag == "--folds"))
+            if args.dataset is not None and flag in ("--labels", "--bands", "--num-classes"):
+                where = f"--dataset {args.dataset}"
+            raise UserError(f"{flag}: for {used_by}; {where} does not use it")
 
 
 def _channels(text: str | None) -> list[str] | None:
