@@ -1,6 +1,7 @@
 """`eossl evaluate` on benchmarks in their own layouts: probes, baselines, band matching."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +235,40 @@ def test_flags_the_task_would_ignore_are_refused(
     assert says in err and len(err.strip().splitlines()) == 1
     assert main(["evaluate", str(card), "--data", "x.zarr", "--root", str(tmp_path)]) == 2
     assert "is the folder of a --dataset; name the dataset" in capsys.readouterr().err
+
+
+def _edited_card(card: Path, folder: Path, **changes: object) -> Path:
+    """A copy of ``card`` and its files in ``folder``, with fields changed (None: removed)."""
+    shutil.copytree(card.parent, folder)
+    info = json.loads(card.read_text())
+    for key, value in changes.items():
+        info.pop(key) if value is None else info.__setitem__(key, value)
+    (folder / card.name).write_text(json.dumps(info))
+    return folder / card.name
+
+
+def test_cards_missing_fields_get_a_clear_answer(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = ["--dataset", "bigearthnet", "--root", str(bigearthnet), "--out", str(tmp_path / "e")]
+    cases = [  # (field changes, exit code, what stderr says)
+        ({"sha256": None}, 2, "the card has no 'sha256' to check"),  # was "corrupted"
+        (
+            {"bands": None},
+            2,
+            "names no bands and BigEarthNet v1 (s2, 19 classes) has 12, not its in_chans=13",
+        ),
+        ({"crop_size": 8}, 2, "its crop size, 8 px, is outside 16-1024 px; pass --image-size"),
+        (
+            {"sensor": None},
+            0,
+            "the card names no sensor, so the s2-l2a data of BigEarthNet v1",
+        ),
+    ]
+    for i, (changes, code, says) in enumerate(cases):
+        edited = _edited_card(card, tmp_path / f"card{i}", **changes)
+        assert main(["evaluate", str(edited), *data]) == code, changes
+        assert says in capsys.readouterr().err
 
 
 def test_missing_benchmark_is_one_line(

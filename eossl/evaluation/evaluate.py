@@ -120,7 +120,11 @@ class CardInputs:
     ) -> None:
         wanted = card.get("bands") or scenes.band_names
         if len(wanted) != card["in_chans"]:
-            raise UserError(f"the card lists {len(wanted)} bands for in_chans={card['in_chans']}")
+            raise UserError(
+                f"{card['name']}: the card names no bands and {scenes.name} has "
+                f"{len(wanted)}, not its in_chans={card['in_chans']}; add the pretraining "
+                "bands to the card ('bands')"
+            )
         if not scenes.band_names:
             scenes.band_names = list(wanted)
         picks, missing, unused = match_bands(list(wanted), scenes.band_names)
@@ -147,6 +151,12 @@ class CardInputs:
             _say(
                 f"eossl: weights pretrained on {' and '.join(e['sensor'] for e in card['levels'])}"
                 f"; data are {scenes.sensor}: normalised with that level's own statistics"
+            )
+        elif scenes.sensor and not card.get("sensor"):
+            _say(
+                f"eossl: {card['name']}: the card names no sensor, so the {scenes.sensor} "
+                f"data of {scenes.name} are normalised with the card's statistics as they are "
+                "(no level shift)"
             )
         elif scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
             found = _level_shift(card["sensor"], scenes.sensor) if level_shift else None
@@ -399,6 +409,14 @@ def _probe(
     level_shift: bool = True,
     image_size: int | None = None,
 ) -> EvalResult:
+    sizes = [image_size or int(card["crop_size"]) for card, _ in cards]
+    if image_size is None:  # the cards' own sizes, held to --image-size's bounds
+        for (card, _), size in zip(cards, sizes, strict=True):
+            if not IMAGE_SIZES[0] <= size <= IMAGE_SIZES[1]:
+                raise UserError(
+                    f"{card['name']}: its crop size, {size} px, is outside "
+                    f"{IMAGE_SIZES[0]}-{IMAGE_SIZES[1]} px; pass --image-size"
+                )
     n = len(scenes.dataset)
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
@@ -442,7 +460,7 @@ def _probe(
             "test": len(tested),
             "classes": len(scenes.class_names),
             "k": k if task == "knn" else None,
-            "image_size": image_size or int(cards[0][0]["crop_size"]),  # px the encoder saw
+            "image_size": sizes[0] if len(set(sizes)) == 1 else sizes,  # px each encoder saw
             "features": {name: int(x.shape[1]) for name, x in feats.items()},
             "bands_filled": missing,
             "level_shift": shifts,  # DN added to each band's mean (another processing level)

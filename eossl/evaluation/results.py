@@ -107,7 +107,7 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
     ax.set_ylabel(result.metric)
     ax.set_ylim(0, 1)
     d = result.details
-    size = f", {d['image_size']} px" if d.get("image_size") else ""
+    size = f", {_px(d['image_size'])} px" if d.get("image_size") else ""
     where = f"\n{d['data']}, {d['protocol']}, n={d['test']}{size}" if "protocol" in d else ""
     ax.set_title(f"{result.task}: {name}{where}", fontsize=8)
     if curves:
@@ -123,6 +123,11 @@ def plot_result(result: EvalResult, name: str, path: Path) -> Path:
     return path
 
 
+def _px(size: int | list[int]) -> str:
+    """An image size, or the sizes of several encoders (``64 + 32``)."""
+    return " + ".join(map(str, size)) if isinstance(size, list) else str(size)
+
+
 def print_result(result: EvalResult) -> None:
     """Print every score, its interval and its gain over the baselines as a rich table."""
     from rich.table import Table
@@ -133,7 +138,7 @@ def print_result(result: EvalResult) -> None:
         f"({d['train']} train, "
         f"{d['test']} tested), {d['classes']} classes"
         + (f", k={d['k']}" if d.get("k") else "")
-        + (f", {d['image_size']} px" if d.get("image_size") else "")
+        + (f", {_px(d['image_size'])} px" if d.get("image_size") else "")
         + "; in brackets: the paired 95% interval of the gain"
         if "protocol" in d
         else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"

@@ -33,11 +33,17 @@ def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
     """
     info, card_path = load_card(card)
     path = card_file(info, card_path, kind)
-    digest, expected = sha256(path), str(info.get(_DIGESTS[kind], ""))
+    expected = info.get(_DIGESTS[kind])
+    if not expected or not isinstance(expected, str):
+        raise UserError(
+            f"{card_path}: the card has no {_DIGESTS[kind]!r} to check {path.name} against; "
+            "eossl loads only files its card vouches for: re-export them with `eossl export`"
+        )
+    digest = sha256(path)
     if digest != expected:
         raise UserError(
             f"{path}: sha256 {digest[:12]}... does not match the card's "
-            f"{expected[:12] or 'missing'}...; the file was modified or corrupted, re-export it"
+            f"{expected[:12]}...; the file was modified or corrupted, re-export it"
         )
     return path
 
