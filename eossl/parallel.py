@@ -20,6 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from eossl.errors import UserError
+
 T = TypeVar("T")
 _SKIPPED = object()  # a block not run because an earlier one failed
 
@@ -58,6 +60,8 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     if scheduler is None and workers is None:
         yield None
         return
+    if workers is not None and workers < 1:  # a cluster of none waits for ever
+        raise UserError(f"--workers must be at least 1, got {workers}")
     from distributed import Client, LocalCluster
 
     if scheduler is not None:

@@ -728,3 +728,58 @@ def test_tile_size_is_for_the_release_only(capsys: pytest.CaptureFixture) -> Non
     args = ["evaluate", "w.json", "--task", "change", "--data", "s.zarr", "--tile-size", "32"]
     assert main(args) == 2
     assert "--tile-size cuts --dataset oscd's cities" in capsys.readouterr().err
+
+
+def test_convert_oscd_inputs_that_were_taken_in_silence(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """Each of these converted with exit 0 and a wrong store; now one line, nothing written."""
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    out = tmp_path / "o.zarr"
+    args = ["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]
+
+    def refused(*extra: str) -> str:
+        assert main([*args, *extra]) == 2
+        assert not out.exists()
+        return capfd.readouterr().err.strip().splitlines()[-1]
+
+    assert "--workers must be at least 1, got 0" in refused("--workers", "0")  # hung
+    assert "--stride 100 is larger than --chip-size 64" in refused("--stride", "100")
+    assert "--dtype float32 is for the geotiff layout with --scale" in refused(
+        "--dtype", "float32"
+    )
+    assert "band files B10 are not bands of --sensor s2-l2a; the files fit s2-l1c" in refused(
+        "--sensor", "s2-l2a"
+    )
+    dates = src / IMAGES / "paris" / "dates.txt"
+    original = dates.read_text()
+    dates.write_text("date_1: 20161130\ndate_2: 20161130\n")
+    assert "date_1 and date_2 are both 2016-11-30: a change pair needs two" in refused()
+    dates.write_text("date_1: 20161130\ndate_2: 29991107\n")  # was stored as 1830
+    assert "date_2 '29991107' is not a date (YYYYMMDD, 1678-2261)" in refused()
+    dates.write_text(original)
+    second = _own_second_date(src)  # B08 copied as a second B04: B04's pixels were B08's
+    b08 = next(second.glob("*_B08.tif"))
+    shutil.copy(b08, second / b08.name.replace("_B08", "_B04").replace("T", "X", 1))
+    assert "two files of band B04" in refused()
+    for extra in second.glob("X*_B04.tif"):
+        extra.unlink()
+    mask = next((src / LABELS / "paris" / "cm").glob("*.tif"))
+    with rasterio.open(mask) as f:  # a 3-band mask: only band 1 was read
+        profile, data = {**f.profile, "count": 3}, f.read(1)
+    with rasterio.open(mask, "w", **profile) as f:
+        f.write(np.stack([data] * 3))
+    assert "3 bands; a change mask holds one" in refused()
+
+
+def test_a_city_named_like_a_label_folder_is_a_city(tmp_path: Path) -> None:
+    """A city whose name holds 'label' was left out, with no word."""
+    src = _city_copy(tmp_path / "oscd")
+    for root in (IMAGES, LABELS):
+        (src / root / "paris").rename(src / root / "labelville")
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    assert zarr.open_group(out, mode="r").attrs["cities"] == ["labelville"]
+    assert (_labels(out) == 1).any()  # its mask found beside it

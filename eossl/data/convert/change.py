@@ -290,15 +290,30 @@ def _band_files(folder: Path) -> dict[str, str]:
     for path in sorted(folder.iterdir()):
         m = _BAND.search(path.stem)
         if path.suffix.lower() in TIF_SUFFIXES and m:
-            found[band_key(m.group(1))] = str(path)
+            key = band_key(m.group(1))
+            if key in found:
+                raise BadFileError(
+                    folder,
+                    f"two files of band {m.group(1)} ({Path(found[key]).name}, {path.name}); "
+                    "keep one",
+                )
+            found[key] = str(path)
     return found
 
 
 def _sensor_for(keys: set[str], sensor: str | None, where: Path) -> Sensor:
     """The card whose bands the files of both dates hold (each date is checked after)."""
-    if sensor is not None:
-        return get_sensor(sensor)
     cards = [c for c in list_sensors() if {band_key(b) for b in c.band_names} == keys]
+    if sensor is not None:
+        card = get_sensor(sensor)
+        extra = sorted(keys - {band_key(b) for b in card.band_names})
+        if extra:  # e.g. L1C files (with B10) converted as L2A: a product they are not
+            fits = f"; the files fit {cards[0].name}" if cards else ""
+            raise UserError(
+                f"{where}: band files {', '.join(k.upper() for k in extra)} are not bands of "
+                f"--sensor {card.name}{fits} (remove those files to keep {card.name})"
+            )
+        return card
     if not cards:
         raise UserError(
             f"{where}: band files {', '.join(sorted(keys))} match no sensor card; pass --sensor"
@@ -321,7 +336,9 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
             if not m:
                 continue
             if (d := parse_date(m.group(2))) is None:
-                raise BadFileError(text, f"date_{m.group(1)} {m.group(2)!r} is not a date")
+                raise BadFileError(
+                    text, f"date_{m.group(1)} {m.group(2)!r} is not a date (YYYYMMDD, 1678-2261)"
+                )
             found[int(m.group(1)) - 1] = d
         if len(found) < 2:  # a dates.txt that does not say both dates is a bad file too
             lacking = " or ".join(f"date_{j + 1}" for j in (0, 1) if j not in found)
@@ -335,10 +352,15 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
                 found[j] = min(dates)
     if len(found) < 2:
         raise BadFileError(city, "no dates (dates.txt 'date_1: YYYYMMDD', or dated file names)")
+    where = text if not named else city
+    day = [np.datetime_as_string(d, unit="D") for d in (found[0], found[1])]
     if found[0] > found[1]:
-        where = text if not named else city
         raise BadFileError(
-            where, f"date_1 ({found[0]}) is after date_2 ({found[1]}): imgs_1 is the earlier date"
+            where, f"date_1 ({day[0]}) is after date_2 ({day[1]}): imgs_1 is the earlier date"
+        )
+    if found[0] == found[1]:
+        raise BadFileError(
+            where, f"date_1 and date_2 are both {day[0]}: a change pair needs two dates"
         )
     return str(found[0]), str(found[1]), named
 
@@ -388,9 +410,12 @@ def _mask_coding(path: str | None, coding: str) -> tuple[tuple[int, int], bool]:
 
     try:
         with rasterio.open(path) as src:
+            count = src.count
             values = set(np.unique(src.read(1)).tolist())
     except Exception as err:
         raise BadFileError(path, f"cannot read ({error_text(err)})") from err
+    if count != 1:
+        raise BadFileError(path, f"{count} bands; a change mask holds one")
     found = mask_coding(values, path, coding)
     return found, bool(values & set(found))
 
@@ -405,15 +430,22 @@ def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
     return None
 
 
+def _holds_masks(folder: Path) -> bool:
+    """A labels folder (``<city>/cm/`` inside, no dates of its own), not a city."""
+    if _date_folder(folder, 1) or _date_folder(folder, 2):
+        return False
+    return any((city / "cm").is_dir() for city in subdirs(folder))
+
+
 def _city_folders(src: Path) -> tuple[list[Path], list[Path]]:
     """City folders (holding imgs_1 and imgs_2) and the label roots beside them."""
     roots = [src, *(p for p in subdirs(src) if "image" in p.name.lower())]
     for root in roots:
         cities = [p for p in subdirs(root) if _date_folder(p, 1) or _date_folder(p, 2)]
         if cities:  # every folder beside them is a city (one without dates: a bad one)
-            cities = [p for p in subdirs(root) if "label" not in p.name.lower()]
+            cities = [p for p in subdirs(root) if not _holds_masks(p)]
             labels = [p for p in subdirs(root.parent) if "label" in p.name.lower()]
-            labels += [p for p in subdirs(src) if "label" in p.name.lower() and p not in labels]
+            labels += [p for p in subdirs(root) if _holds_masks(p) and p not in labels]
             return cities, labels
     raise UserError(
         f"{src}: no city folder with imgs_1/ and imgs_2/ (OSCD's layout: "

@@ -94,9 +94,12 @@ def subdirs(path: Path) -> list[Path]:
 
 def _valid(dt: str) -> np.datetime64 | None:
     try:
-        return np.datetime64(datetime.fromisoformat(dt), "ns")
+        when = datetime.fromisoformat(dt)
     except ValueError:
         return None
+    if not 1678 <= when.year <= 2261:  # datetime64[ns]'s range: beyond it, values wrap
+        return None
+    return np.datetime64(when, "ns")
 
 
 def parse_date(name: str) -> np.datetime64 | None:

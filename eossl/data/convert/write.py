@@ -108,6 +108,12 @@ def convert(
         raise UserError(f"--shard must be at least 1, got {shard}")
     if stride is not None and stride < 1:
         raise UserError(f"--stride must be at least 1 px, got {stride}")
+    chip = chip_size or CHIP_SIZE.get(layout)
+    if stride is not None and chip is not None and stride > chip:
+        raise UserError(
+            f"--stride {stride} is larger than --chip-size {chip}: the pixels between "
+            "tiles would be left out; use a stride of at most the chip size"
+        )
     if chip_size is not None and chip_size < MIN_CHIP:
         raise UserError(
             f"--chip-size {chip_size}: chips under {MIN_CHIP} px are too small to train or "
@@ -117,6 +123,11 @@ def convert(
         raise UserError(f"--chip-size is for the geotiff and oscd layouts, not {layout}")
     if not 0 <= max_nodata <= 1:
         raise UserError(f"--max-nodata is a fraction in [0, 1], got {max_nodata}")
+    if dtype != "uint16" and (layout != "geotiff" or scale is None):
+        raise UserError(
+            f"--dtype {dtype} is for the geotiff layout with --scale (the dtype of scaled "
+            f"values); {layout} keeps the files' own"
+        )
     if mask_coding is not None and layout != "oscd":
         raise UserError(f"--mask-coding is for the oscd layout, not {layout}")
     with dask_client(scheduler, workers) as client:
