@@ -783,3 +783,14 @@ def test_a_city_named_like_a_label_folder_is_a_city(tmp_path: Path) -> None:
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
     assert zarr.open_group(out, mode="r").attrs["cities"] == ["labelville"]
     assert (_labels(out) == 1).any()  # its mask found beside it
+
+
+@pytest.mark.parametrize("task", ["knn", "segmentation"])
+def test_one_image_tasks_on_a_change_store_say_so(
+    task: str, card: Path, small_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """knn with --labels multi scored date 1 against change labels (F1 0.995), with exit 0."""
+    args = ["evaluate", str(card), "--data", str(small_store), "--task", task]
+    args += ["--out", str(tmp_path)] + (["--labels", "multi"] if task == "knn" else [])
+    assert main(args) == 2
+    assert "a change store, whose labels belong to a pair of dates" in capsys.readouterr().err

@@ -6,6 +6,7 @@ normalised and resized on the device exactly as the weights were pretrained.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import lightning as L
@@ -65,6 +66,15 @@ def image_targets(
     return (share >= 0.05).float()
 
 
+def not_a_change_store(attrs: dict[str, Any], path: str | os.PathLike) -> None:
+    """One line for a change store where one image's labels are needed."""
+    if attrs.get("label_kind") == "change":
+        raise UserError(
+            f"{path}: a change store, whose labels belong to a pair of dates, not to one "
+            "image; evaluate it with --task change"
+        )
+
+
 class LabelledZarrDataModule(L.LightningDataModule):
     """Train/val/test splits of a labelled store, normalised like the pretrained weights.
 
@@ -109,6 +119,7 @@ class LabelledZarrDataModule(L.LightningDataModule):
         if not isinstance(card, dict):
             card, _ = load_card(card)
         attrs = dict(open_group(find_stores(data)[0]).attrs)
+        not_a_change_store(attrs, data)
         shift = float(attrs.get("offset", card.get("offset", 0.0)) or 0.0) - float(
             card.get("offset") or 0.0
         )

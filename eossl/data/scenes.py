@@ -303,9 +303,11 @@ def _largest_label(data: Any, block: int = 64) -> int:
 
 def _store(path: Path, seed: int, labels: Literal["majority", "multi"] | None) -> SceneData:
     from eossl.data.io.schema import find_stores, open_group
+    from eossl.data.labelled import not_a_change_store
 
     stores = find_stores(path)
     group = open_group(stores[0])
+    not_a_change_store(dict(group.attrs), path)
     if "scene_label" not in group or labels is not None:
         if "label" not in group:
             raise UserError(
