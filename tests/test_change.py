@@ -794,3 +794,15 @@ def test_one_image_tasks_on_a_change_store_say_so(
     args += ["--out", str(tmp_path)] + (["--labels", "multi"] if task == "knn" else [])
     assert main(args) == 2
     assert "a change store, whose labels belong to a pair of dates" in capsys.readouterr().err
+
+
+def test_city_folds_say_when_cities_are_few(capsys: pytest.CaptureFixture) -> None:
+    from eossl.evaluation.change.pairs import city_folds
+
+    folds = city_folds(["a", "b"], 9, seed=0)  # --folds 9 on two cities: two folds, said
+    assert sorted(map(tuple, folds)) == [("a",), ("b",)]
+    err = capsys.readouterr().err
+    assert "9 folds asked for 2 labelled cities: 2 folds" in err
+    assert "intervals, resampled over cities, are rough below 5" in err
+    city_folds([str(i) for i in range(10)], 5, seed=0)
+    assert capsys.readouterr().err == ""

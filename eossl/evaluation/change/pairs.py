@@ -134,5 +134,20 @@ def city_folds(cities: list[str], k: int, seed: int) -> list[list[str]]:
     """``k`` groups of cities (seeded): each is tested once, trained on by the others."""
     if len(cities) < 2:
         raise UserError(f"{len(cities)} labelled city: leaving cities out needs at least 2")
+    if k > len(cities):
+        print(
+            f"eossl: {k} folds asked for {len(cities)} labelled cities: {len(cities)} folds, one "
+            "city each",
+            file=sys.stderr,
+        )
+    if len(cities) < MIN_CITIES_FOR_INTERVALS:
+        print(
+            f"eossl: {len(cities)} labelled cities: the intervals, resampled over cities, are "
+            f"rough below {MIN_CITIES_FOR_INTERVALS}; read the per-city table",
+            file=sys.stderr,
+        )
     order = np.random.default_rng(seed).permutation(len(cities))
     return [[cities[i] for i in part] for part in np.array_split(order, min(k, len(cities)))]
+
+
+MIN_CITIES_FOR_INTERVALS = 5  # a bootstrap over fewer cities draws from a handful of values
