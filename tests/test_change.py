@@ -806,3 +806,25 @@ def test_city_folds_say_when_cities_are_few(capsys: pytest.CaptureFixture) -> No
     assert "intervals, resampled over cities, are rough below 5" in err
     city_folds([str(i) for i in range(10)], 5, seed=0)
     assert capsys.readouterr().err == ""
+
+
+def test_a_band_larger_than_the_others_is_the_one_named(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """B04 written over a larger extent: the error named B01, which was fine."""
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    band = next(_own_second_date(src).glob("*_B04.tif"))
+    with rasterio.open(band) as f:
+        profile, data = f.profile, f.read(1)
+    big = np.zeros((data.shape[0] * 2, data.shape[1] * 2), data.dtype)
+    big[: data.shape[0], : data.shape[1]] = data
+    with rasterio.open(
+        band, "w", **{**profile, "height": big.shape[0], "width": big.shape[1]}
+    ) as f:
+        f.write(big, 1)
+    args = ["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd", "--chip-size", "64"]
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "B04.tif: reaches beyond its date's other bands (they cover 25% of it)" in err

@@ -483,12 +483,20 @@ def _scan_city(
     heads = []
     for paths in files:  # each date on the grid of its finest band, which every band covers
         every = [_head(p) for p in paths]
-        heads.append(max(every, key=lambda h: h[2][0] * h[2][1]))
-        for path, head in zip(paths, every, strict=True):
-            if (share := _overlap(heads[-1], head)) < MIN_BAND_COVER:
-                raise BadFileError(
-                    path, f"covers {share:.0%} of its date's footprint (the finest band's)"
-                )
+        finest = max(range(len(every)), key=lambda i: every[i][2][0] * every[i][2][1])
+        heads.append(every[finest])
+        cover = [_overlap(heads[-1], head) for head in every]
+        short = [(p, c) for p, c in zip(paths, cover, strict=True) if c < MIN_BAND_COVER]
+        if len(short) > len(paths) // 2:  # most bands fall short: the finest is the odd one
+            raise BadFileError(
+                paths[finest],
+                f"reaches beyond its date's other bands (they cover {short[0][1]:.0%} of it)",
+            )
+        if short:
+            raise BadFileError(
+                short[0][0],
+                f"covers {short[0][1]:.0%} of its date's footprint (the finest band's)",
+            )
     crs, transform, shape, _ = heads[0]
     covered = _overlap(heads[0], heads[1])
     if covered < MIN_OVERLAP:
