@@ -828,3 +828,14 @@ def test_a_band_larger_than_the_others_is_the_one_named(
     assert main(args) == 2
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert "B04.tif: reaches beyond its date's other bands (they cover 25% of it)" in err
+
+
+def test_cities_listed_in_train_txt_and_absent_are_said(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    src = _city_copy(tmp_path / "oscd")
+    (src / IMAGES / "train.txt").write_text("paris,rome,lyon\n")  # a partial download
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    said = [ln for ln in capfd.readouterr().err.splitlines() if "train.txt" in ln]
+    assert len(said) == 1 and "train.txt lists rome, lyon, not in" in said[0]

@@ -594,6 +594,7 @@ def scan_change(
         raise UserError(f"--mask-coding {mask_coding!r}: choose auto, {', '.join(MASK_CODINGS)}")
     stride = stride or chip
     folders, labels_roots = _city_folders(root)
+    _say_unlisted(folders)
     cities: list[City] = []
     cards: list[Sensor] = []
     skipped: list[BadFile] = []
@@ -644,6 +645,28 @@ def scan_change(
         skipped=skipped,
         inputs=inputs,
     )
+
+
+def _say_unlisted(folders: list[Path]) -> None:
+    """A notice for cities that OSCD's ``train.txt`` / ``test.txt`` list and the folder lacks."""
+    if not folders:
+        return
+    from eossl.console import console
+
+    held = {f.name for f in folders}
+    for listing in sorted(folders[0].parent.glob("*.txt")):
+        if listing.stem not in ("train", "test"):
+            continue
+        named = [c.strip() for c in listing.read_text(errors="replace").split(",") if c.strip()]
+        absent = [c for c in named if c not in held]
+        if absent:
+            console(stderr=True).print(
+                f"eossl: {listing.name} lists {', '.join(absent[:5])}"
+                + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+                + f", not in {folders[0].parent} (a partial download?); converting the "
+                f"{len(held)} cities there",
+                soft_wrap=True,
+            )
 
 
 def _say_notices(
