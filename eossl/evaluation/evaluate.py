@@ -288,7 +288,8 @@ def _features(
     inputs = [CardInputs(card, scenes, channels, level_shift, image_size) for card, _ in cards]
     unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
     if unused:
-        _say(f"eossl: {scenes.name}: bands {', '.join(unused)} are not used by the weights")
+        which = f"bands {', '.join(unused)} are" if len(unused) > 1 else f"band {unused[0]} is"
+        _say(f"eossl: {scenes.name}: {which} not used by the weights")
     models = [
         {name: _backbone(card, ref, name == PRETRAINED, seed, i) for name in (PRETRAINED, RANDOM)}
         for (card, ref), i in zip(cards, inputs, strict=True)

@@ -141,7 +141,8 @@ def print_result(result: EvalResult) -> None:
         + (f", {_px(d['image_size'])} px" if d.get("image_size") else "")
         + "; in brackets: the paired 95% interval of the gain"
         if "protocol" in d
-        else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} epochs"
+        else f"{d.get('train')} train, {d.get('test')} test samples, {d.get('epochs')} "
+        + ("epoch" if d.get("epochs") == 1 else "epochs")
     )
     table = Table(title=f"eossl evaluate: {result.task}", caption=caption)
     others = [b for b in BASELINES if b in result.scores]
