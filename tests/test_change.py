@@ -839,3 +839,27 @@ def test_cities_listed_in_train_txt_and_absent_are_said(
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
     said = [ln for ln in capfd.readouterr().err.splitlines() if "train.txt" in ln]
     assert len(said) == 1 and "train.txt lists rome, lyon, not in" in said[0]
+
+
+def test_ambiguous_dates_and_masks_are_bad_files(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """The last date_1 line and the first of two masks were taken without a word."""
+    src = _city_copy(tmp_path / "oscd")
+    out = tmp_path / "o.zarr"
+    args = ["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]
+    dates = src / IMAGES / "paris" / "dates.txt"
+    original = dates.read_text()
+    dates.write_text(original + "date_1: 20150101\n")
+    assert main(args) == 2
+    assert "date_1 is given twice; keep one" in capfd.readouterr().err
+    dates.write_text(original)
+    mask = next((src / LABELS / "paris" / "cm").glob("*-cm.tif"))
+    shutil.copy(mask, mask.with_name("paris2-cm.tif"))
+    assert main(args) == 2
+    assert "2 change masks (paris-cm.tif, paris2-cm.tif ...); keep one" in capfd.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["convert", str(afile), str(out), "--layout", "oscd"]) == 2
+    assert "a file, not the folder of a change archive" in capfd.readouterr().err
+    assert not out.exists()

@@ -335,6 +335,8 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
             m = re.match(r"\s*date_([12])\s*:\s*(\S*)", line)
             if not m:
                 continue
+            if int(m.group(1)) - 1 in found:
+                raise BadFileError(text, f"date_{m.group(1)} is given twice; keep one")
             if (d := parse_date(m.group(2))) is None:
                 raise BadFileError(
                     text, f"date_{m.group(1)} {m.group(2)!r} is not a date (YYYYMMDD, 1678-2261)"
@@ -425,6 +427,11 @@ def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
         if folder.is_dir():
             tifs = sorted(p for p in folder.iterdir() if p.suffix.lower() in TIF_SUFFIXES)
             named = [p for p in tifs if p.stem.endswith("-cm")] or tifs
+            if len(named) > 1:
+                raise BadFileError(
+                    folder,
+                    f"{len(named)} change masks ({named[0].name}, {named[1].name} ...); keep one",
+                )
             if named:
                 return str(named[0])
     return None
@@ -588,6 +595,8 @@ def scan_change(
     :data:`MASK_CODINGS`, which every mask must then follow.
     """
     root = Path(src).expanduser()
+    if root.is_file():
+        raise UserError(f"{root}: a file, not the folder of a change archive (imgs_1/, imgs_2/)")
     if not root.is_dir():
         raise UserError(f"{root}: no such folder")
     if mask_coding != "auto" and mask_coding not in MASK_CODINGS:
