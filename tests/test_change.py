@@ -388,23 +388,32 @@ def test_band_file_of_several_bands_or_floats_is_a_bad_file(
     assert "B03.tif" in err and f"{count} band(s) of {dtype}" in err
 
 
-def test_nodata_in_either_date_is_unlabelled(tmp_path: Path) -> None:
+def test_nodata_in_either_date_is_unlabelled(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     """Where a date has no data, no change can be judged: those pixels are 255."""
     import rasterio
 
     src = _city_copy(tmp_path / "oscd")
-    for band in _own_second_date(src).glob("*.tif"):
+    second = _own_second_date(src)
+    for band in second.glob("*.tif"):
         with rasterio.open(band, "r+") as f:
             data = f.read(1)
             data[:, : data.shape[1] // 4] = 0  # the left quarter: nodata
             f.write(data, 1)
     out = tmp_path / "o.zarr"
-    assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
+    args = ["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]
+    assert main(args) == 0
+    assert "most labelled pixels have no data" not in capfd.readouterr().err  # a quarter
     g = zarr.open_group(out, mode="r")
     empty = (g["bands"][:, 1] == 0).all(axis=1)  # (tile, y, x): no band of date 2
     labels = g["label"][...]
     assert empty.any() and (labels[empty] == 255).all()
     assert set(np.unique(labels[~empty]).tolist()) <= {0, 1}
+    for band in second.glob("*.tif"):  # a second date of zeros: the city unlabelled, said
+        with rasterio.open(band, "r+") as f:
+            f.write(np.zeros(f.shape, "uint16"), 1)
+    assert main([*args, "--overwrite"]) == 0
+    said = [ln for ln in capfd.readouterr().err.splitlines() if "most labelled pixels" in ln]
+    assert len(said) == 1 and "in paris (100%)" in said[0]
 
 
 def test_flipped_chunk_in_a_change_store_is_one_line(

@@ -162,6 +162,7 @@ class ChangePlan:
         out: dict[str, Any] = empty_block(n, 2, c, s, s, self.dtype, self.nodata)
         out["label"] = np.full((n, s, s), 255, np.uint8)
         bad: list[BadFile] = []
+        self.unjudged: dict[str, list[int]] = {}  # city: [labelled px lost to nodata, labelled]
         for k in sorted({t[0] for t in tiles}):
             city = self.cities[k]
             try:
@@ -188,6 +189,10 @@ class ChangePlan:
                     out["file_id"][i, j] = f"{city.name}/{Path(city.files[j][0]).parent.name}"
                 if mask is not None:
                     out["label"][i] = np.where(unjudged, 255, mask[window])
+                    labelled = mask[window] != 255
+                    lost = self.unjudged.setdefault(city.name, [0, 0])
+                    lost[0] += int((unjudged & labelled).sum())
+                    lost[1] += int(labelled.sum())
         out.update(self._coords(tiles))
         out["sample_id"] = out["sample_id"].astype(str)
         out["file_id"] = out["file_id"].astype(str)

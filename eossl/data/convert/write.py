@@ -319,6 +319,7 @@ def _write(
         start, stop, part = item
         data, bad = part.read_block(0, stop - start, skip_bad)
         report = {"bad": [b.as_dict() for b in bad], "nonfinite": getattr(part, "nonfinite", 0)}
+        report["unjudged"] = getattr(part, "unjudged", {})  # change labels lost to nodata
         if "cloud_mask" in data and "sample_id" in data:  # images read, but of no valid pixel
             blank = (np.asarray(data["cloud_mask"]) == 6).all(axis=(-2, -1))
             report["empty"] = int((blank & (np.asarray(data["sample_id"]) != "")).sum())
@@ -346,6 +347,18 @@ def _write(
         console(stderr=True).print(
             f"eossl: {nonfinite} pixel(s) held inf or NaN in some band: stored as nodata "
             "and masked (cloud_mask 6), as the source's nodata is"
+        )
+    lost: dict[str, list[int]] = {}
+    for report in reports:
+        for city, (gone, labelled) in report.get("unjudged", {}).items():
+            lost.setdefault(city, [0, 0])
+            lost[city][0] += gone
+            lost[city][1] += labelled
+    unjudged = [f"{c} ({g / n:.0%})" for c, (g, n) in lost.items() if n and g / n >= 0.5]
+    if unjudged and not quiet:
+        console(stderr=True).print(
+            f"eossl: most labelled pixels have no data in one of the dates, so they are "
+            f"unlabelled (255), in {', '.join(unjudged)}: check those cities' band files"
         )
     empty = sum(report.get("empty", 0) for report in reports)
     if empty and not quiet:
