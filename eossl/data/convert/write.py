@@ -108,11 +108,11 @@ def convert(
         raise UserError(f"--shard must be at least 1, got {shard}")
     if stride is not None and stride < 1:
         raise UserError(f"--stride must be at least 1 px, got {stride}")
-    chip = chip_size or CHIP_SIZE.get(layout)
-    if stride is not None and chip is not None and stride > chip:
+    chip = chip_size or CHIP_SIZE["oscd"]
+    if layout == "oscd" and stride is not None and stride > chip:  # geotiff may sample sparsely
         raise UserError(
-            f"--stride {stride} is larger than --chip-size {chip}: the pixels between "
-            "tiles would be left out; use a stride of at most the chip size"
+            f"--stride {stride} is larger than --chip-size {chip}: the pixels between a "
+            "city's tiles would have no change label; use a stride of at most the chip size"
         )
     if chip_size is not None and chip_size < MIN_CHIP:
         raise UserError(
