@@ -290,7 +290,7 @@ def config_error(message: str) -> str:
         )
         if union:  # the field exists; its value fits none of the types it takes
             kinds = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", union.group(1))
-            kinds = kinds.replace("NoneType", "None").replace(", ", " or ")
+            kinds = " or ".join(_top_level(kinds.replace("NoneType", "None")))
             return f"{flag}: expected {kinds}, got {union.group(2)!r}"
         other = re.search(r"(Expected [^\n]*?)\. Got value: (.*)", message)
         if other and "is not accepted" not in message:  # the field exists; its value does not fit
@@ -300,6 +300,17 @@ def config_error(message: str) -> str:
             "`eossl pretrain --print_config` for every field"
         )
     return " ".join(lines[:2])[:300] if lines else "unreadable configuration"
+
+
+def _top_level(text: str) -> list[str]:
+    """``"list[float], tuple[int, int]"`` split at its top-level commas."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    return [*parts, text[start:].strip()]
 
 
 def check_length(trainer: L.Trainer) -> None:

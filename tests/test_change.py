@@ -806,14 +806,18 @@ def test_one_image_tasks_on_a_change_store_say_so(
 
 
 def test_city_folds_say_when_cities_are_few(capsys: pytest.CaptureFixture) -> None:
-    from eossl.evaluation.change.pairs import city_folds
+    from eossl.evaluation.change.pairs import city_folds, say_few_cities
 
-    folds = city_folds(["a", "b"], 9, seed=0)  # --folds 9 on two cities: two folds, said
+    folds = city_folds(["a", "b"], 9, seed=0)  # --folds 9 on two cities: two folds
     assert sorted(map(tuple, folds)) == [("a",), ("b",)]
+    assert capsys.readouterr().err == ""  # the probe's inner folds say nothing
+    say_few_cities(["a", "b"], 9, default=False)
     err = capsys.readouterr().err
-    assert "9 folds asked for 2 labelled cities: 2 folds" in err
+    assert "--folds 9 with 2 labelled cities: 2 folds" in err
     assert "intervals, resampled over cities, are rough below 5" in err
-    city_folds([str(i) for i in range(10)], 5, seed=0)
+    say_few_cities(["a", "b", "c"], 5, default=True)
+    assert "--folds 5 (the default) with 3 labelled cities" in capsys.readouterr().err
+    say_few_cities([str(i) for i in range(10)], 5, default=True)
     assert capsys.readouterr().err == ""
 
 

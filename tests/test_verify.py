@@ -236,3 +236,20 @@ def test_metadata_of_the_wrong_shape_is_one_line(
         assert main(command) == 2
         (error,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
         assert str(store) in error and ("metadata" in error or "cannot open" in error)
+
+
+def test_chunk_listing_follows_links_to_files_only(tmp_path: Path) -> None:
+    """A dangling link is no chunk file (it was, and verify then failed on its stat)."""
+    from eossl.data.io.chunks import chunk_keys
+
+    array = tmp_path / "bands"
+    (array / "c" / "0").mkdir(parents=True)
+    (array / "c" / "0" / "0").write_bytes(b"x")
+    (array / "c" / "0" / "1").symlink_to(tmp_path / "gone")  # dangling
+    (tmp_path / "real").write_bytes(b"y")
+    (array / "c" / "0" / "2").symlink_to(tmp_path / "real")
+    (array / "zarr.json").write_text("{}")
+    (array / "nested" / "c").mkdir(parents=True)  # a nested array's chunks are not its own
+    (array / "nested" / "c" / "0").write_bytes(b"z")
+    (array / "0.1").write_bytes(b"v2")
+    assert chunk_keys(array) == {"c/0/0", "c/0/2", "0.1"}

@@ -324,7 +324,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             parts = {self.sensor.name: dataset}
         self.overridden = None  # positives asked for that single-date data cannot give
         if dataset.max_timestamps == 1:
-            if dataset.positives != "same":
+            if dataset.positives not in ("same", "season"):  # season: the default, no choice
                 self.overridden = dataset.positives
             dataset.positives = "same"
         self.dataset = dataset

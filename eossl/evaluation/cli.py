@@ -146,10 +146,9 @@ def run(args: argparse.Namespace) -> None:
             "--freeze-backbone: for --task segmentation or change, without --probe-only; "
             f"--task {args.task}{' --probe-only' * args.probe_only} trains no decoder"
         )
-    args.folds = 5 if args.folds is None else args.folds
     args.bands = args.bands or "s2"
     args.num_classes = args.num_classes or 19
-    if args.folds < 2:
+    if args.folds is not None and args.folds < 2:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:
         raise UserError("--k must be at least 1")
@@ -262,8 +261,12 @@ def _refuse_unused(args: argparse.Namespace) -> None:
     }
     for flag, (given, used_by) in ignored.items():
         if given:
-            where = f"--task {args.task}" + (f" --protocol {args.protocol}" * (flag == "--folds"))
-            if args.dataset is not None and flag in ("--labels", "--bands", "--num-classes"):
+            where = f"--task {args.task}"
+            if flag == "--folds" and args.protocol != "auto":
+                where += f" --protocol {args.protocol}"
+            if flag in ("--bands", "--num-classes"):
+                where = f"--dataset {args.dataset}" if args.dataset else "a store (--data)"
+            if flag == "--labels" and args.dataset:
                 where = f"--dataset {args.dataset}"
             raise UserError(f"{flag}: for {used_by}; {where} does not use it")
 

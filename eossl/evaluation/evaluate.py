@@ -152,7 +152,7 @@ class CardInputs:
                 f"eossl: weights pretrained on {' and '.join(e['sensor'] for e in card['levels'])}"
                 f"; data are {scenes.sensor}: normalised with that level's own statistics"
             )
-        elif scenes.sensor and not card.get("sensor"):
+        elif scenes.sensor and card.get("sensor") in (None, "", "unknown"):
             _say(
                 f"eossl: {card['name']}: the card names no sensor, so the {scenes.sensor} "
                 f"data of {scenes.name} are normalised with the card's statistics as they are "
@@ -405,7 +405,7 @@ def _probe(
     num_workers: int,
     protocol: Protocol | Literal["auto"],
     k: int | None,
-    num_folds: int,
+    num_folds: int | None,
     channels: list[str] | None = None,
     level_shift: bool = True,
     image_size: int | None = None,
@@ -421,6 +421,12 @@ def _probe(
     n = len(scenes.dataset)
     if protocol == "auto":
         protocol = "split" if n > 1000 else ("loo" if task == "knn" else "kfold")
+        if num_folds is not None and protocol != "kfold":
+            raise UserError(
+                f"--folds: for --protocol kfold; --protocol auto chose {protocol} for "
+                f"{n} samples, which has no folds (pass --protocol kfold)"
+            )
+    num_folds = num_folds or 5
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed) if n >= 4 else []
     n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
     feats, y, missing, shifts, blank = _features(
@@ -486,7 +492,7 @@ def evaluate(
     num_classes: int = 19,
     protocol: Protocol | Literal["auto"] = "auto",
     k: int | None = None,
-    num_folds: int = 5,
+    num_folds: int | None = None,
     channels: list[str] | None = None,
     level_shift: bool = True,
     freeze_backbone: bool = False,

@@ -671,7 +671,7 @@ def _say_unlisted(folders: list[Path]) -> None:
     for listing in sorted(folders[0].parent.glob("*.txt")):
         if listing.stem not in ("train", "test"):
             continue
-        named = [c.strip() for c in listing.read_text(errors="replace").split(",") if c.strip()]
+        named = [c for c in re.split(r"[,\s]+", listing.read_text(errors="replace")) if c]
         absent = [c for c in named if c not in held]
         if absent:
             console(stderr=True).print(

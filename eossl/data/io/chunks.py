@@ -169,15 +169,24 @@ def chunk_files(store: Path, arrays: list[ArrayLayout]) -> list[tuple[ArrayLayou
 def chunk_keys(array_dir: Path) -> set[str]:
     """The keys (``c/0/1``, ``0.1``) of the chunk files under ``array_dir``, not of a nested array.
 
-    One ``os.walk`` (a directory scan per folder, no stat per file): a format-2 store
-    holds a file per chunk, hundreds of thousands of them at scale.
+    A directory scan per folder (``os.scandir``: no stat per regular file; a link counts
+    only if it leads to a file): a format-2 store holds a file per chunk, hundreds of
+    thousands of them at scale.
     """
-    keys = set()
-    top = str(array_dir)
-    for folder, _, files in os.walk(top):
-        rel = os.path.relpath(folder, top)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        keys.update(k for k in (prefix + f for f in files) if _is_chunk_key(k))
+    keys: set[str] = set()
+    folders = [("", str(array_dir))]
+    while folders:
+        prefix, folder = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            key = prefix + entry.name
+            if entry.is_dir():
+                folders.append((key + "/", entry.path))
+            elif entry.is_file() and _is_chunk_key(key):
+                keys.add(key)
     return keys
 
 

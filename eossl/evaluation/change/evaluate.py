@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from eossl.errors import UserError
-from eossl.evaluation.change.pairs import city_folds, convert_release, load_pairs
+from eossl.evaluation.change.pairs import city_folds, convert_release, load_pairs, say_few_cities
 from eossl.evaluation.change.probe import CardPairs, frozen_probe
 from eossl.evaluation.change.scores import change_result, protocol
 from eossl.evaluation.results import EvalResult
@@ -29,7 +29,7 @@ def evaluate_change(
     out: str | os.PathLike = "eval",
     epochs: int = 5,
     seed: int = 0,
-    num_folds: int = 5,
+    num_folds: int | None = None,
     batch_size: int = 16,
     lr: float = 1e-3,
     chip: int = 64,
@@ -64,7 +64,8 @@ def evaluate_change(
         pairs = load_pairs(store, source=data if dataset else None)
     if finetune:
         check_backbone(card)
-    folds = city_folds(pairs.cities, num_folds, seed)
+    folds = city_folds(pairs.cities, num_folds or 5, seed)
+    say_few_cities(pairs.cities, num_folds or 5, default=num_folds is None)
     images = CardPairs(card, pairs, level_shift)(pairs.bands)
     probe, maps = frozen_probe(card, card_ref, pairs, images, folds, seed)
     results = [probe]

@@ -16,7 +16,7 @@ from eossl.data.io.schema import band_names, open_group
 from eossl.data.scenes import SceneData
 from eossl.errors import UserError
 
-__all__ = ["ChangePairs", "city_folds", "convert_release", "load_pairs"]
+__all__ = ["ChangePairs", "city_folds", "convert_release", "load_pairs", "say_few_cities"]
 
 
 @dataclass
@@ -134,9 +134,16 @@ def city_folds(cities: list[str], k: int, seed: int) -> list[list[str]]:
     """``k`` groups of cities (seeded): each is tested once, trained on by the others."""
     if len(cities) < 2:
         raise UserError(f"{len(cities)} labelled city: leaving cities out needs at least 2")
+    order = np.random.default_rng(seed).permutation(len(cities))
+    return [[cities[i] for i in part] for part in np.array_split(order, min(k, len(cities)))]
+
+
+def say_few_cities(cities: list[str], k: int, default: bool) -> None:
+    """Notices for more folds than cities, and for intervals over a handful of cities."""
     if k > len(cities):
+        asked = f"--folds {k}" + (" (the default)" if default else "")
         print(
-            f"eossl: {k} folds asked for {len(cities)} labelled cities: {len(cities)} folds, one "
+            f"eossl: {asked} with {len(cities)} labelled cities: {len(cities)} folds, one "
             "city each",
             file=sys.stderr,
         )
@@ -146,8 +153,6 @@ def city_folds(cities: list[str], k: int, seed: int) -> list[list[str]]:
             f"rough below {MIN_CITIES_FOR_INTERVALS}; read the per-city table",
             file=sys.stderr,
         )
-    order = np.random.default_rng(seed).permutation(len(cities))
-    return [[cities[i] for i in part] for part in np.array_split(order, min(k, len(cities)))]
 
 
 MIN_CITIES_FOR_INTERVALS = 5  # a bootstrap over fewer cities draws from a handful of values
