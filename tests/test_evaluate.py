@@ -390,3 +390,21 @@ def test_progress_in_a_log_says_each_quarter(
             progress.advance(long)
     said = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines()]
     assert said == ["eossl: long 2/8", "eossl: long 4/8", "eossl: long 6/8", "eossl: long 8/8"]
+
+
+def test_segmentation_matches_bands_by_name(
+    s2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """L2A weights (12 bands) on an L1C store (13): was 'has 13 bands but the weights expect
+    12'; now its bands are matched by name and shifted by level, as for kNN and linear."""
+    run = tmp_path / "l2a"
+    args = ["pretrain", "--sensor", "s2-l2a", "--out", str(run), *tiny()]
+    assert main([*args, "--trainer.fast_dev_run", "1"]) == 0
+    card = next((run / "weights").glob("*.json"))
+    out = tmp_path / "eval"
+    args = ["evaluate", str(card), "--data", str(s2_store), "--task", "segmentation"]
+    assert main([*args, "--epochs", "1", "--batch-size", "4", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "band B10 is not used by the weights" in err
+    assert "weights pretrained on s2-l2a, data are s2-l1c" in err
+    assert json.loads((out / "evaluate_segmentation.json").read_text())["pretrained"] >= 0

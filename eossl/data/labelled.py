@@ -7,6 +7,7 @@ normalised and resized on the device exactly as the weights were pretrained.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Literal
 
 import lightning as L
@@ -107,6 +108,9 @@ class LabelledZarrDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.split = batch_size, num_workers, split
         self.normalize = BandNormalize(mean, std, nodata)
         self.chips: LabelledChips | None = None
+        # stored bands -> the weights' input (bands matched by name, normalised, resized),
+        # set by the evaluation; None: every stored band, normalised with mean and std
+        self.inputs: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @classmethod
     def from_card(
@@ -182,11 +186,14 @@ class LabelledZarrDataModule(L.LightningDataModule):
 
     def transform(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Normalise and resize a batch on its device, as in pretraining."""
-        self.normalize.to(batch["image"].device)
-        image = self.normalize(batch["image"])
-        image = F.interpolate(
-            image, size=(self.size, self.size), mode="bilinear", align_corners=False
-        )
+        if self.inputs is not None:
+            image = self.inputs(batch["image"])[0]
+        else:
+            self.normalize.to(batch["image"].device)
+            image = self.normalize(batch["image"])
+            image = F.interpolate(
+                image, size=(self.size, self.size), mode="bilinear", align_corners=False
+            )
         mask = batch["mask"][:, None].float()
         mask = F.interpolate(mask, size=(self.size, self.size), mode="nearest")[:, 0].long()
         return {**batch, "image": image, "mask": mask}

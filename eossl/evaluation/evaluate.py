@@ -184,9 +184,10 @@ class CardInputs:
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) stored values -> (network input at the card's size, band statistics)."""
-        normed = self.normalize(image[:, self.picks].float())
+        self.normalize.to(image.device)  # a no-op once there
+        normed = self.normalize(image[:, self.picks.to(image.device)].float())
         out = normed.new_zeros(len(image), self.bands, *image.shape[-2:])
-        out[:, self.slots] = normed
+        out[:, self.slots.to(image.device)] = normed
         stats = band_statistics(normed)
         size = (self.size, self.size)
         if out.shape[-2:] != size:
@@ -194,6 +195,13 @@ class CardInputs:
                 out, size=size, mode="bilinear", align_corners=False, antialias=True
             )
         return out, stats
+
+
+def say_unused(name: str, unused: list[str]) -> None:
+    """The notice for data bands that the weights do not take."""
+    if unused:
+        which = f"bands {', '.join(unused)} are" if len(unused) > 1 else f"band {unused[0]} is"
+        _say(f"eossl: {name}: {which} not used by the weights")
 
 
 def _only(
@@ -287,9 +295,7 @@ def _features(
     """
     inputs = [CardInputs(card, scenes, channels, level_shift, image_size) for card, _ in cards]
     unused = [b for b in inputs[0].unused if all(b in i.unused for i in inputs)]
-    if unused:
-        which = f"bands {', '.join(unused)} are" if len(unused) > 1 else f"band {unused[0]} is"
-        _say(f"eossl: {scenes.name}: {which} not used by the weights")
+    say_unused(scenes.name, unused)
     models = [
         {name: _backbone(card, ref, name == PRETRAINED, seed, i) for name in (PRETRAINED, RANDOM)}
         for (card, ref), i in zip(cards, inputs, strict=True)
@@ -513,7 +519,7 @@ def evaluate(
     their bands (kNN and linear): an any-band encoder takes just them, a fixed-band
     one gets the pretraining mean for the others. ``level_shift``: data of another
     processing level than the weights' (L1C for L2A weights) get each band's mean moved
-    by the levels' typical difference (kNN and linear; see :class:`CardInputs`).
+    by the levels' typical difference (see :class:`CardInputs`).
     ``freeze_backbone`` (segmentation): train the decoder only, on the frozen encoder.
     ``image_size`` (kNN and linear): resize each image to this many px before the
     encoder (default: the card's pretraining crop size), e.g. 224 as in Corley et al.
@@ -544,7 +550,7 @@ def evaluate(
             card, str(data), seed=seed, batch_size=batch_size, num_workers=num_workers
         )
         result = finetune_segmentation(
-            card, refs[0], dm, seed, epochs, out, lr, freeze_backbone=freeze_backbone
+            card, refs[0], dm, seed, epochs, out, lr, freeze_backbone, level_shift
         )
     else:
         scenes = open_scenes(

@@ -16,7 +16,6 @@ import torch
 
 from eossl.console import quiet_lightning
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule
-from eossl.errors import UserError
 from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights.torchgeo import torchgeo_weights
@@ -51,19 +50,18 @@ def finetune_segmentation(
     out: Path,
     lr: float,
     freeze_backbone: bool = False,
+    level_shift: bool = True,
 ) -> EvalResult:
     """MIoU of the U-Net fine-tuned from the card's weights and from random init.
 
+    The store's bands are matched to the card's by name and normalised as for the probes
+    (:class:`~eossl.evaluation.evaluate.CardInputs`, ``level_shift`` included).
     ``freeze_backbone``: the decoder only is trained, on the frozen encoder.
     """
     from torchmetrics.classification import MulticlassJaccardIndex
 
     dm.setup()
-    if card["in_chans"] != dm.chips.data.stores[0].bands:
-        raise UserError(
-            f"{dm.data}: has {dm.chips.data.stores[0].bands} bands but the weights "
-            f"expect {card['in_chans']}; evaluate on a store of sensor {card.get('sensor')}"
-        )
+    dm.inputs = store_inputs(card, dm, level_shift)
     num_classes = dm.num_classes()
     weights = torchgeo_weights(card_ref)
     scores, curves = {}, {}
@@ -104,6 +102,29 @@ def finetune_segmentation(
             "test": len(dm.test_set),
         },
     )
+
+
+def store_inputs(
+    card: dict[str, Any], dm: LabelledZarrDataModule, level_shift: bool = True
+) -> Any:
+    """The card's :class:`~eossl.evaluation.evaluate.CardInputs` for a labelled store."""
+    from types import SimpleNamespace
+
+    from eossl.data.io.schema import find_stores, open_group
+    from eossl.evaluation.evaluate import CardInputs, say_unused
+
+    assert dm.chips is not None
+    attrs = dict(open_group(find_stores(dm.data)[0]).attrs)
+    store = SimpleNamespace(
+        name=Path(dm.data).name,
+        band_names=list(dm.chips.data.band_names or []),
+        sensor=attrs.get("sensor"),
+        offset=float(attrs.get("offset", 0.0) or 0.0),
+        nodata=attrs.get("nodata"),
+    )
+    inputs = CardInputs(card, store, level_shift=level_shift)  # type: ignore[arg-type]
+    say_unused(store.name, inputs.unused)
+    return inputs
 
 
 def _val_curve(path: Path) -> list[float]:
