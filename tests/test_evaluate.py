@@ -235,6 +235,8 @@ def test_flags_the_task_would_ignore_are_refused(
     assert says in err and len(err.strip().splitlines()) == 1
     assert main(["evaluate", str(card), "--data", "x.zarr", "--root", str(tmp_path)]) == 2
     assert "is the folder of a --dataset; name the dataset" in capsys.readouterr().err
+    assert main(["evaluate", str(card), str(card.parent), "--data", "x.zarr"]) == 2
+    assert "is given twice; pass each weights card once" in capsys.readouterr().err
 
 
 def _edited_card(card: Path, folder: Path, **changes: object) -> Path:

@@ -537,7 +537,12 @@ def evaluate(
     if data is None:
         raise UserError("pass --data STORE, or --dataset NAME --data ROOT")
     refs = list(weights) if isinstance(weights, (list, tuple)) else [weights]
-    cards = [(load_card(ref)[0], ref) for ref in refs]
+    loaded = [load_card(ref) for ref in refs]
+    cards = [(info, ref) for (info, _), ref in zip(loaded, refs, strict=True)]
+    paths = [path.resolve() for _, path in loaded]
+    if len(set(paths)) < len(paths):
+        twice = next(p for p in paths if paths.count(p) > 1)
+        raise UserError(f"{twice.name} is given twice; pass each weights card once")
     card = cards[0][0]
     name = " + ".join(c["name"] for c, _ in cards)
     if len(cards) > 1 and task == "segmentation":
