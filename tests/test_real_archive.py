@@ -58,7 +58,7 @@ def test_recipe_on_real_l2a_evaluates_on_real_l1c_eurosat(
     common = [str(card), "--dataset", "eurosat", "--root", str(eurosat), "--out", str(out)]
     assert main(["evaluate", *common, "--task", "knn"]) == 0
     err = capsys.readouterr().err
-    assert "pretrained on s2-l2a, data are s2-l1c" in err and "B10 are not used" in err
+    assert "pretrained on s2-l2a, data are s2-l1c" in err and "band B10 is not used" in err
     result = json.loads((out / "evaluate_knn.json").read_text())
     assert result["details"]["protocol"] == "loo" and result["details"]["samples"] == 200
     assert "each band's mean is moved" in err  # L2A weights on L1C: the levels' shift
