@@ -204,6 +204,28 @@ def say_unused(name: str, unused: list[str]) -> None:
         _say(f"eossl: {name}: {which} not used by the weights")
 
 
+def store_inputs(
+    card: dict[str, Any], dm: LabelledZarrDataModule, level_shift: bool = True
+) -> CardInputs:
+    """The card's :class:`CardInputs` for a labelled store (segmentation)."""
+    from types import SimpleNamespace
+
+    from eossl.data.io.schema import find_stores, open_group
+
+    assert dm.chips is not None
+    attrs = dict(open_group(find_stores(dm.data)[0]).attrs)
+    store = SimpleNamespace(
+        name=Path(dm.data).name,
+        band_names=list(dm.chips.data.band_names or []),
+        sensor=attrs.get("sensor"),
+        offset=float(attrs.get("offset", 0.0) or 0.0),
+        nodata=attrs.get("nodata"),
+    )
+    inputs = CardInputs(card, store, level_shift=level_shift)  # type: ignore[arg-type]
+    say_unused(store.name, inputs.unused)
+    return inputs
+
+
 def _only(
     card: dict[str, Any], wanted: list[str], channels: list[str], picks: list[int]
 ) -> tuple[list[int], list[str]]:
@@ -554,9 +576,9 @@ def evaluate(
         dm = LabelledZarrDataModule.from_card(
             card, str(data), seed=seed, batch_size=batch_size, num_workers=num_workers
         )
-        result = finetune_segmentation(
-            card, refs[0], dm, seed, epochs, out, lr, freeze_backbone, level_shift
-        )
+        dm.setup()
+        dm.inputs = store_inputs(card, dm, level_shift)
+        result = finetune_segmentation(card, refs[0], dm, seed, epochs, out, lr, freeze_backbone)
     else:
         scenes = open_scenes(
             dataset, data, bands=bands, num_classes=num_classes, seed=seed, labels=labels

@@ -16,6 +16,7 @@ import torch
 
 from eossl.console import quiet_lightning
 from eossl.data.labelled import IGNORE, LabelledZarrDataModule
+from eossl.errors import UserError
 from eossl.evaluation.results import PRETRAINED, RANDOM, EvalResult
 from eossl.evaluation.tasks import torchgeo_task
 from eossl.weights.torchgeo import torchgeo_weights
@@ -50,18 +51,22 @@ def finetune_segmentation(
     out: Path,
     lr: float,
     freeze_backbone: bool = False,
-    level_shift: bool = True,
 ) -> EvalResult:
     """MIoU of the U-Net fine-tuned from the card's weights and from random init.
 
-    The store's bands are matched to the card's by name and normalised as for the probes
-    (:class:`~eossl.evaluation.evaluate.CardInputs`, ``level_shift`` included).
+    ``dm.inputs`` (:func:`~eossl.evaluation.evaluate.store_inputs`) matches the store's
+    bands to the card's by name and normalises them as for the probes.
     ``freeze_backbone``: the decoder only is trained, on the frozen encoder.
     """
     from torchmetrics.classification import MulticlassJaccardIndex
 
     dm.setup()
-    dm.inputs = store_inputs(card, dm, level_shift)
+    stored = dm.chips.data.stores[0].bands if dm.chips is not None else None
+    if dm.inputs is None and card["in_chans"] != stored:  # no band matching set up
+        raise UserError(
+            f"{dm.data}: has {stored} bands but the weights expect {card['in_chans']}; "
+            "set the datamodule's inputs (eossl.evaluation.evaluate.store_inputs)"
+        )
     num_classes = dm.num_classes()
     weights = torchgeo_weights(card_ref)
     scores, curves = {}, {}
@@ -102,29 +107,6 @@ def finetune_segmentation(
             "test": len(dm.test_set),
         },
     )
-
-
-def store_inputs(
-    card: dict[str, Any], dm: LabelledZarrDataModule, level_shift: bool = True
-) -> Any:
-    """The card's :class:`~eossl.evaluation.evaluate.CardInputs` for a labelled store."""
-    from types import SimpleNamespace
-
-    from eossl.data.io.schema import find_stores, open_group
-    from eossl.evaluation.evaluate import CardInputs, say_unused
-
-    assert dm.chips is not None
-    attrs = dict(open_group(find_stores(dm.data)[0]).attrs)
-    store = SimpleNamespace(
-        name=Path(dm.data).name,
-        band_names=list(dm.chips.data.band_names or []),
-        sensor=attrs.get("sensor"),
-        offset=float(attrs.get("offset", 0.0) or 0.0),
-        nodata=attrs.get("nodata"),
-    )
-    inputs = CardInputs(card, store, level_shift=level_shift)  # type: ignore[arg-type]
-    say_unused(store.name, inputs.unused)
-    return inputs
 
 
 def _val_curve(path: Path) -> list[float]:
