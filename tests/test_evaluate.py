@@ -410,3 +410,19 @@ def test_segmentation_matches_bands_by_name(
     assert "band B10 is not used by the weights" in err
     assert "weights pretrained on s2-l2a, data are s2-l1c" in err
     assert json.loads((out / "evaluate_segmentation.json").read_text())["pretrained"] >= 0
+
+
+def test_a_benchmark_given_as_data_says_which_flags(
+    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Was 'cannot open as a Zarr store ... re-download/re-convert it'."""
+    (tmp_path / "oscd" / "Images" / "paris" / "imgs_1").mkdir(parents=True)
+    (tmp_path / "eurosat" / "Forest").mkdir(parents=True)
+    (tmp_path / "eurosat" / "Forest" / "Forest_1.tif").write_bytes(b"")
+    for root, task, says in (
+        ("oscd", "change", "pass --dataset oscd --root"),
+        ("eurosat", "knn", "pass --dataset eurosat --root"),
+    ):
+        args = ["evaluate", str(card), "--data", str(tmp_path / root), "--task", task]
+        assert main(args) == 2
+        assert says in capsys.readouterr().err

@@ -162,6 +162,8 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--dataset {args.dataset} has no change labels; use --dataset oscd")
     if args.dataset == "oscd" and args.task != "change":
         raise UserError("--dataset oscd is for --task change")
+    if args.data is not None:
+        _benchmark_hint(Path(args.data))
     if args.image_size is not None:
         check_image_size(args.image_size, args.task, "--image-size")
     if args.task == "change":
@@ -269,6 +271,25 @@ def _refuse_unused(args: argparse.Namespace) -> None:
             if flag == "--labels" and args.dataset:
                 where = f"--dataset {args.dataset}"
             raise UserError(f"{flag}: for {used_by}; {where} does not use it")
+
+
+def _benchmark_hint(path: Path) -> None:
+    """One line for a benchmark in its own layout given as ``--data`` (a store's flag)."""
+    if not path.is_dir() or (path / "zarr.json").exists() or (path / ".zgroup").exists():
+        return
+    if next(path.glob("*.zarr*"), None) is not None:
+        return  # a folder of stores
+    if next(path.glob("*/imgs_1"), None) or next(path.glob("*/*/imgs_1"), None):
+        kind, layout = "oscd", "oscd"
+    elif next(path.glob("*/*.tif"), None):
+        kind, layout = "eurosat", "patches"
+    else:
+        return
+    raise UserError(
+        f"--data {path}: a benchmark in its own layout, not an eossl store; pass --dataset "
+        f"{kind} --root {path}, or convert it first (eossl convert {path} OUT.zarr --layout "
+        f"{layout})"
+    )
 
 
 def _channels(text: str | None) -> list[str] | None:
