@@ -229,6 +229,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
         self.sensor: Sensor = fused_sensor(self.sensors)  # the stack of them, with several
         self.seasons = seasons
         self.positives = positives
+        self.overridden: str | None = None  # positives asked for that one date cannot give
         self.season_probability = season_probability
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -322,7 +323,6 @@ class SeasonalZarrDataModule(L.LightningDataModule):
                 root, sensor=self.sensor, return_cloud_mask=False, **common
             )
             parts = {self.sensor.name: dataset}
-        self.overridden = None  # positives asked for that single-date data cannot give
         if dataset.max_timestamps == 1:
             if dataset.positives not in ("same", "season"):  # season: the default, no choice
                 self.overridden = dataset.positives
@@ -427,7 +427,7 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             return "eossl: one timestamp per location (positives do not apply)"
         if data.positives == "same":
             why = " (single-date data)" if data.max_timestamps == 1 else ""
-            if getattr(self, "overridden", None):
+            if self.overridden:
                 why = (
                     f" (single-date data: positives {self.overridden} needs two timestamps of "
                     "a location)"

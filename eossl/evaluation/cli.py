@@ -126,11 +126,6 @@ def run(args: argparse.Namespace) -> None:
     _refuse_unused(args)
     if args.lr is not None and (not math.isfinite(args.lr) or args.lr <= 0):
         raise UserError(f"--lr must be a positive number, got {args.lr}")
-    if args.task != "change":
-        flags = {"--probe-only": args.probe_only, "--tile-size": args.tile_size}
-        given = [flag for flag, value in flags.items() if value is not None and value is not False]
-        if given:
-            raise UserError(f"{' and '.join(given)}: for --task change, not --task {args.task}")
     trains = args.task in ("segmentation", "change") and not args.probe_only
     untrained = [f for f, v in (("--epochs", args.epochs), ("--lr", args.lr)) if v is not None]
     if untrained and not trains:
@@ -240,6 +235,8 @@ def _refuse_unused(args: argparse.Namespace) -> None:
     if args.root is not None and args.dataset is None:
         raise UserError(f"--root {args.root} is the folder of a --dataset; name the dataset")
     ignored = {  # flag: (given, what it is for)
+        "--probe-only": (args.probe_only and args.task != "change", "--task change"),
+        "--tile-size": (args.tile_size is not None and args.task != "change", "--task change"),
         "--k": (args.k is not None and args.task != "knn", "--task knn"),
         "--protocol": (args.protocol != "auto" and not probe, "--task knn or linear"),
         "--channels": (args.channels is not None and not probe, "--task knn or linear"),

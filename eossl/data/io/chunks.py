@@ -157,13 +157,12 @@ def missing_chunk_files(store: Path, names: tuple[str, ...] | None = ("bands",))
     return missing_files(store, arrays)
 
 
-def chunk_files(store: Path, arrays: list[ArrayLayout]) -> list[tuple[ArrayLayout, Path]]:
-    """Every chunk (or shard) file of ``arrays``, in order."""
-    return [
-        (array, store / array.name / key)
-        for array in arrays
-        for key in sorted(chunk_keys(store / array.name))
-    ]
+def chunk_files(
+    store: Path, arrays: list[ArrayLayout], keys: dict[str, set[str]] | None = None
+) -> list[tuple[ArrayLayout, Path]]:
+    """Every chunk (or shard) file of ``arrays``, in order (``keys``: their listing, if made)."""
+    keys = keys if keys is not None else {a.name: chunk_keys(store / a.name) for a in arrays}
+    return [(a, store / a.name / key) for a in arrays for key in sorted(keys[a.name])]
 
 
 def chunk_keys(array_dir: Path) -> set[str]:
@@ -249,29 +248,25 @@ def v2_arrays(store: Path, names: tuple[str, ...] | None = None) -> list[ArrayLa
 
 
 def missing_files(
-    store: Path, arrays: list[ArrayLayout], files: list[tuple[ArrayLayout, Path]] | None = None
+    store: Path, arrays: list[ArrayLayout], keys: dict[str, set[str]] | None = None
 ) -> list[Damage]:
     """A damage for each chunk (or shard) file that a store written in full lacks.
 
-    ``files``: the listing already made by :func:`chunk_files` (default: listed here).
+    ``keys``: each array's :func:`chunk_keys`, if already listed (default: listed here).
     Checked for ``bands`` and every variable with a file: one a converter leaves at its
     fill value (``location_id`` where unknown) has none.
     """
-    if files is None:
-        found = {a.name: chunk_keys(store / a.name) for a in arrays if a.every_chunk}
-    else:
-        found = {a.name: set() for a in arrays}
-        for array, path in files:
-            found[array.name].add(path.relative_to(store / array.name).as_posix())
+    if keys is None:
+        keys = {a.name: chunk_keys(store / a.name) for a in arrays if a.every_chunk}
     damage = []
     for array in arrays:
-        keys = found.get(array.name, set())
-        if not array.every_chunk or (not keys and array.name != "bands"):
+        found = keys.get(array.name, set())
+        if not array.every_chunk or (not found and array.name != "bands"):
             continue
         grid = [-(-s // c) for s, c in zip(array.shape, array.chunks, strict=True)]
         for coords in np.ndindex(*grid):
             key = array.separator.join([*array.key_prefix, *map(str, coords)]) or "0"
-            if key not in keys:
+            if key not in found:
                 rel = f"{array.name}/{key}"
                 samples = sample_range(array, coords, array.chunks)
                 damage.append(Damage(str(store), rel, array.name, samples, "file missing"))

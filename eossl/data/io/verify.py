@@ -29,6 +29,7 @@ from eossl.data.io.chunks import (
     ArrayLayout,
     Damage,
     chunk_files,
+    chunk_keys,
     missing_chunk_files,
     missing_files,
     sample_range,
@@ -274,8 +275,9 @@ def verify_store(
 
     elif (store / "zarr.json").exists():
         arrays = list(v3_arrays(store, every_chunk=written_in_full(store)))
-        files = chunk_files(store, arrays)
-        check.damage += missing_files(store, arrays, files)
+        keys = {a.name: chunk_keys(store / a.name) for a in arrays}  # one listing for both
+        files = chunk_files(store, arrays, keys)
+        check.damage += missing_files(store, arrays, keys)
         blocks, totals = _batches(files, [max(1, p.stat().st_size) for _, p in files], 64 << 20)
         check.files = len(files)
 
