@@ -224,6 +224,7 @@ def test_dataset_needs_root(card: Path, capsys: pytest.CaptureFixture) -> None:
         (["--data", "x.zarr"], "--data x.zarr and --dataset eurosat: pass one"),
         (["--task", "segmentation", "--protocol", "loo"], "--task segmentation does not use"),
         (["--task", "segmentation", "--channels", "B02"], "--channels: for --task knn or"),
+        (["--task", "change", "--num-workers", "2"], "--task change does not use it"),
     ],
 )
 def test_flags_the_task_would_ignore_are_refused(

@@ -252,6 +252,10 @@ def _refuse_unused(args: argparse.Namespace) -> None:
             args.num_classes is not None and args.dataset != "bigearthnet",
             "--dataset bigearthnet",
         ),
+        "--num-workers": (
+            args.num_workers != 0 and args.task == "change",
+            "--task knn, linear or segmentation (change detection holds its tiles in memory)",
+        ),
         "--folds": (
             args.folds is not None
             and (args.task == "segmentation" or args.protocol in ("loo", "split")),
