@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from helpers import assert_same_items
+from helpers import assert_same_items, flip_chunk_byte
 
 from eossl.data.convert.write import convert
 from eossl.data.dataset import SeasonalZarrDataset
 from eossl.data.io.schema import checksum_name, open_group
 from eossl.data.normalize import resolve_stats
+from eossl.data.synthetic.store import write_synthetic
 from eossl.errors import UserError
 
 V11 = Path(__file__).parent / "data" / "ssl4eo_s12_v11" / "train"
@@ -81,3 +82,17 @@ def test_a_block_that_reads_back_different_is_not_marked_done(
     assert_same_items(
         SeasonalZarrDataset(V11 / "S2L1C", seasons="all"), SeasonalZarrDataset(out, seasons="all")
     )
+
+
+@pytest.mark.parametrize("name", ["d.zarr", "d.zarr.zip"])
+def test_a_damaged_source_chunk_is_one_line(tmp_path: Path, name: str) -> None:
+    source = write_synthetic(
+        tmp_path / name, sensor="s2", samples=4, size=8, seasons=2, shard=2, quiet=True,
+        zarr_format=2 if name.endswith(".zip") else 3,
+    )  # fmt: skip
+    flip_chunk_byte(source, sample=3, time=1)
+    with pytest.raises(UserError) as err:  # was a traceback of 80-270 lines
+        convert(source, tmp_path / "o.zarr", "zarr", quiet=True)
+    said = str(err.value)
+    assert "could not be read" in said and "eossl verify" in said and "\\x" not in said
+    assert "checksum does not match" in said or "CRC-32 does not match" in said

@@ -53,6 +53,33 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
     np.testing.assert_allclose(a.attrs["stats"]["mean"], b.attrs["stats"]["mean"])
 
 
+@pytest.mark.parametrize("name", ["old.zarr", "old.zarr.zip"])
+def test_overwrite_keeps_the_old_store_until_the_new_one_is_whole(
+    tmp_path: Path, name: str
+) -> None:
+    old = write_synthetic(tmp_path / name, **KW)
+    before = open_group(old)["bands"][...]
+    original, calls = StoreWriter.write, {"n": 0}
+
+    def dying_write(self, start, stop, data):
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        original(self, start, stop, data)
+
+    StoreWriter.write = dying_write
+    try:  # a run that would replace it dies half-way (was: the old store deleted first)
+        with pytest.raises(KeyboardInterrupt):
+            write_synthetic(old, overwrite=True, threads=1, **{**KW, "seed": 6})
+    finally:
+        StoreWriter.write = original
+    np.testing.assert_array_equal(open_group(old)["bands"][...], before)
+    write_synthetic(old, overwrite=True, **{**KW, "seed": 6})  # resumes, then replaces it
+    after = open_group(old)["bands"][...]
+    assert not np.array_equal(after, before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no .partial, no .replaced
+
+
 def test_zarr_format_2_zip(tmp_path: Path) -> None:
     out = write_synthetic(tmp_path / "v2.zarr.zip", zarr_format=2, **KW)
     assert out.is_file() and not (tmp_path / "v2.zarr.partial").exists()

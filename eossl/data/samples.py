@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from eossl.data.io.chunks import damage_text
 from eossl.data.io.schema import StoreInfo, find_stores, infer_sensor, open_group, validate
 from eossl.errors import UserError
 from eossl.sensors import Sensor
@@ -129,7 +130,7 @@ class SampleReads(Dataset[dict[str, Any]]):
                 where = self.where(i)
                 if self.on_bad_sample == "error":
                     raise UserError(
-                        f"{where} could not be read ({type(err).__name__}: {err}); "
+                        f"{where} could not be read ({damage_text(err)}); "
                         f"{_advice(err)}, or pass --data.on_bad_sample skip "
                         "(on_bad_sample='skip' in Python) to skip and count such samples"
                     ) from err

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from eossl.data.io.chunks import damage_text
 from eossl.data.io.codecs import DEFAULT_CODEC
 from eossl.data.io.schema import (
     StoreInfo,
@@ -122,7 +123,14 @@ def _read(stores: list[StoreInfo], pieces: list[tuple[int, int, int]]) -> dict[s
                 source = "sample"  # v1.1: the sample coordinate holds the location ids
             if source not in group or (name == "location_id" and group[source].ndim != 1):
                 continue
-            value = group[source][a:b]
+            try:
+                value = group[source][a:b]
+            except Exception as err:  # a damaged or truncated chunk, a bad zip CRC
+                raise UserError(
+                    f"{stores[s].path}: {name} of samples {a}-{b - 1} could not be read "
+                    f"({damage_text(err)}); `eossl verify {stores[s].path}` lists the damaged "
+                    "chunks"
+                ) from err
             if name == "time_":
                 value = decode_times(group[name], value)
             elif value.dtype.kind == "U":
@@ -208,7 +216,8 @@ def reencode(
         writer.write_checked(start, stop, data, _same)
 
     pending = writer.pending()
-    run(block, pending, "re-encode", weights=[b - a for a, b in pending], unit="samples")
+    with writer.kept_on_failure():
+        run(block, pending, "re-encode", weights=[b - a for a, b in pending], unit="samples")
     path = writer.finalize()
     before = sum(size_on_disk(i.path) for i in stores)
     return path, {

@@ -327,13 +327,14 @@ def _write(
         return len(bad)
 
     pending = writer.pending()
-    parallel(  # each block carries its own part of the plan: small to ship to workers
-        block,
-        [(start, stop, plan.part(start, stop)) for start, stop in pending],
-        f"convert {plan.attrs()['source_layout']}",
-        weights=[b[1] - b[0] for b in pending],
-        unit="samples",
-    )
+    with writer.kept_on_failure():
+        parallel(  # each block carries its own part of the plan: small to ship to workers
+            block,
+            [(start, stop, plan.part(start, stop)) for start, stop in pending],
+            f"convert {plan.attrs()['source_layout']}",
+            weights=[b[1] - b[0] for b in pending],
+            unit="samples",
+        )
     if writer.group.attrs.get("eossl_complete"):  # killed while finalising: attrs are set
         listed = [BadFile(**b) for b in writer.group.attrs.get("skipped_files", [])]
         return writer.finalize(), listed

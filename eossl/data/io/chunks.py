@@ -23,6 +23,7 @@ __all__ = [
     "ArrayLayout",
     "Damage",
     "chunk_files",
+    "damage_text",
     "missing_chunk_files",
     "missing_files",
     "read_zarr_metadata",
@@ -277,3 +278,14 @@ def _is_chunk_key(key: str) -> bool:
     """A chunk (or shard) file's key: under ``c/`` (format 3), or dot/slash-separated indices."""
     parts = key.split("/")
     return parts[0] == "c" or all(part.isdigit() for p in parts for part in p.split("."))
+
+
+def damage_text(err: BaseException) -> str:
+    """What went wrong reading a chunk, in a few words: a checksum's raw bytes left out."""
+    text = str(err)
+    if "checksum do not match" in text:
+        return "its crc32c checksum does not match: the chunk is damaged"
+    if "CRC-32" in text:
+        return "its zip CRC-32 does not match: the file is damaged"
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first[:100]}"

@@ -1,8 +1,9 @@
 """Write stores in the eossl schema: atomic, resumable, shard-aligned blocks.
 
 Output goes to ``OUT.partial`` and is renamed to ``OUT`` only when every block is
-written, so a half-written store is never presented as complete. Each finished
-block leaves a marker, so a rerun after a kill writes only the missing blocks.
+written, so a half-written store is never presented as complete, and a store that
+``--overwrite`` replaces stays whole until then. Each finished block leaves a marker, so a
+rerun after a kill writes only the missing blocks.
 Blocks are whole shards, so they can be written concurrently (threads, or dask
 workers) without read-modify-write races.
 
@@ -16,7 +17,8 @@ import os
 import re
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +110,7 @@ class StoreWriter:
                     raise UserError(f"{self.out}: {parent} is a file, not a folder")
                 break
         if self.out.exists() or self.out.is_symlink():
-            check_replaceable(self.out, overwrite)
-            _remove(self.out)
+            check_replaceable(self.out, overwrite)  # replaced once the new store is whole
         self.restarted = False  # a partial store of other sources or settings was replaced
         if self.partial.exists() and self._resumable():
             _remove_temp_files(self.partial)  # a kill mid-write leaves zarr's temp files
@@ -278,6 +279,26 @@ class StoreWriter:
         done = {p.name for p in done_dir.iterdir()}
         return [b for b in self.spec.blocks() if f"{b[0]}-{b[1]}" not in done]
 
+    @contextmanager
+    def kept_on_failure(self) -> Iterator[None]:
+        """An error or Ctrl-C while writing says that ``OUT.partial`` keeps the blocks written."""
+        try:
+            yield
+        except (UserError, KeyboardInterrupt) as err:
+            total = len(self.spec.blocks())
+            done = total - len(self.pending()) if self.partial.is_dir() else 0
+            if done:
+                kept = (
+                    f"{self.partial} keeps the {done} of {total} blocks written: the same "
+                    "command goes on from there"
+                )
+                if isinstance(err, UserError):
+                    raise UserError(f"{err}; {kept}") from err
+                from eossl.console import console
+
+                console(stderr=True).print(f"eossl: {kept}")
+            raise
+
     def write(
         self,
         start: int,
@@ -391,10 +412,28 @@ def move_into_place(done: Path, out: Path) -> None:
             for path in sorted(done.rglob("*")):
                 if path.is_file():
                     zf.write(path, path.relative_to(done).as_posix())
-        os.replace(tmp, out)
+        _replace(tmp, out)
         shutil.rmtree(done)
     else:
-        os.replace(done, out)
+        _replace(done, out)
+
+
+def _replace(new: Path, out: Path) -> None:
+    """Move ``new`` to ``out``; a store already there (``--overwrite``) goes only after.
+
+    A file replaces a file atomically. A folder cannot replace a folder so: the old store is
+    renamed to ``OUT.replaced`` first and deleted once the new one is in place, so a failure
+    at any point leaves one whole store.
+    """
+    if out.exists() and (out.is_dir() or new.is_dir()):
+        old = out.with_name(out.name + ".replaced")
+        if old.exists():
+            _remove(old)
+        os.replace(out, old)
+        os.replace(new, out)
+        _remove(old)
+    else:
+        os.replace(new, out)
 
 
 def check_replaceable(out: Path, overwrite: bool) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from eossl.data.io.chunks import damage_text
 from eossl.data.io.schema import CLOUDY_CODES, decode_times, open_group
 from eossl.errors import UserError
 
@@ -70,9 +71,9 @@ def valid_pieces(task: Block) -> Any:
                 except Exception as err:  # a corrupt or truncated chunk
                     which = f"sample {s0}" if s1 - s0 == 1 else f"samples {s0}-{s1 - 1}"
                     raise UserError(
-                        f"{task.path}: {which} could not be read "
-                        f"({type(err).__name__}: {str(err)[:80]}); re-download or re-convert "
-                        "the store (`eossl stats --sample N` estimates from a readable part)"
+                        f"{task.path}: {which} could not be read ({damage_text(err)}); "
+                        f"`eossl verify {task.path}` lists the damaged chunks; re-download or "
+                        "re-convert the store"
                     ) from err
                 valid = np.ones(values.shape, bool)
                 if mask is not None:
