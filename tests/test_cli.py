@@ -129,6 +129,19 @@ def test_errors_one_line_exit_2(
     assert "Traceback" not in proc.stderr
 
 
+def test_a_store_of_another_sensor_of_as_many_bands_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Landsat 8 OLI data read as Landsat 5 TM (7 bands each) was accepted without a word."""
+    store = tmp_path / "oli.zarr"
+    assert main(["synth", str(store), "--sensor", "oli-sr", "--samples", "2", "--size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(store), "--sensor", "tm-toa"]) == 2
+    err = capsys.readouterr().err
+    assert "holds landsat-oli-sr data (its 'sensor' attribute), not landsat-tm-toa" in err
+    assert main(["info", str(store), "--sensor", "oli-sr"]) == 0
+
+
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "eossl.cli", "--debug", "info", str(tmp_path / "none")],

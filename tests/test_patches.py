@@ -184,7 +184,7 @@ def test_bigearthnet_band_missing_or_both_archives(
     first, later = sorted(src.iterdir())[0], sorted(src.iterdir())[5]
     (first / f"{first.name}_B05.tif").unlink()
     line = _error([str(src), str(tmp_path / "x.zarr"), "--layout", "patches"], capsys)
-    assert "no band B05 of sensor s2-l2a" in line and first.name in line
+    assert "missing band file(s) B05" in line and first.name in line  # was: pass --sensor
     shutil.copy(BEN_S2 / first.name / f"{first.name}_B05.tif", first)
     (later / f"{later.name}_B11.tif").unlink()
     (later / f"{later.name}_labels_metadata.json").write_text('{"labels": ["Moon base"]}')
@@ -348,7 +348,8 @@ def test_skip_bad_lists_unreadable_patches(tmp_path: Path) -> None:
         ("absolute", "is not a file inside SRC"),
         ("twice", "row 2: p1.tif is listed twice (row 1)"),
         ("nolabel", "row 1: no label"),
-        ("eurosat-s1", "has no band vv of sensor s1-grd"),
+        ("eurosat-s1", "which sensor s1-grd lacks; pass the matching --sensor (s2-l1c)"),
+        ("eurosat-s2a", "holds band B10, which sensor s2-l2a lacks"),  # was: L2A, B10 dropped
     ],
 )
 def test_errors_are_one_line_exit_2(
@@ -377,8 +378,8 @@ def test_errors_are_one_line_exit_2(
         argv += ["--sensor", "s2"]
     elif case == "size":
         _write_patches(src, ["p3.tif"], size=24)
-    elif case == "eurosat-s1":
-        argv = [str(EUROSAT), out, "--layout", "patches", "--sensor", "s1"]
+    elif case.startswith("eurosat"):
+        argv = [str(EUROSAT), out, "--layout", "patches", "--sensor", case.split("-")[1]]
     assert message in _error(argv, capsys)
     assert not Path(out).exists()
 

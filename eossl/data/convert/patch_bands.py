@@ -49,6 +49,13 @@ def _bands_in(folder: Path, pid: str) -> dict[str, str]:
 def _match(names: Sequence[str], card: Sensor, where: str) -> list[int]:
     """Index in ``names`` of each card band, matched by name; UserError naming a missing band."""
     index = {band_key(n): i for i, n in enumerate(names)}
+    extra = [n for n in names if band_key(n) not in {band_key(b) for b in card.band_names}]
+    if extra:  # e.g. L1C's B10 under --sensor s2-l2a: dropped, and mislabelled as L2A
+        whole = _card_for(names)
+        raise UserError(
+            f"{where}: holds band {', '.join(extra)}, which sensor {card.name} lacks; "
+            f"pass the matching --sensor{f' ({whole.name})' if whole else ''}"
+        )
     for band in card.band_names:
         if band_key(band) not in index:
             raise UserError(
@@ -90,8 +97,11 @@ def reference_layout(listing: Listing, patch: Patch, sensor: str | None) -> dict
             raise BadFileError(where, "is not a patch folder")
         found = _bands_in(where, patch.id)
         card = get_sensor(sensor) if sensor else _card_for(list(found))
-        if card is None:
-            card = _closest_card(list(found), where)
+        if card is None:  # a band file gone: this patch is bad (--skip-bad), not the --sensor
+            have = {band_key(n) for n in found}
+            lacking = [b for b in _closest_card(list(found), where).band_names]
+            lacking = [b for b in lacking if band_key(b) not in have]
+            raise BadFileError(where, f"missing band file(s) {', '.join(lacking)}")
         names = list(found)
         suffixes = tuple(
             f"_{names[i]}{Path(found[names[i]]).suffix}" for i in _match(names, card, str(where))

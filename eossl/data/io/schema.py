@@ -253,6 +253,11 @@ def validate(
         )
     names = band_names(group)
     store_sensor = infer_sensor(group, path)
+    if sensor and store_sensor and group.attrs.get("sensor") and store_sensor.name != sensor.name:
+        raise UserError(
+            f"{path}: holds {store_sensor.name} data (its 'sensor' attribute), not "
+            f"{sensor.name}; pass --sensor {store_sensor.name}"
+        )
     sensor = sensor or store_sensor
     n, t, c, h, w = bands.shape
     if names is not None and len(names) != c:
