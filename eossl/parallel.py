@@ -159,4 +159,8 @@ def add_dask_arguments(parser: Any, quiet: bool = True) -> None:
     )
     parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
     if quiet:
-        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        parser.add_argument(
+            "--quiet",
+            action="store_true",
+            help="no progress bars or summaries (notices are still shown)",
+        )

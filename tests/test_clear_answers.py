@@ -403,6 +403,9 @@ def test_patches_of_no_valid_pixel_are_said(tmp_path: Path, capsys: pytest.Captu
             dst.write(image)
     assert main(["convert", str(src), str(tmp_path / "p.zarr"), "--layout", "patches"]) == 0
     assert "1 image(s) hold no valid pixel" in capsys.readouterr().err
+    quiet = ["convert", str(src), str(tmp_path / "q.zarr"), "--layout", "patches", "--quiet"]
+    assert main(quiet) == 0  # --quiet hides progress bars, not notices (it hid this one)
+    assert "1 image(s) hold no valid pixel" in capsys.readouterr().err
 
 
 def test_weights_of_another_sensor_are_refused_without_a_fill_notice(

@@ -102,7 +102,6 @@ def scan_geotiff(
     resampling: str = "nearest",
     skip_bad: bool = False,
     run: Callable[..., list[Any]] | None = None,
-    quiet: bool = False,
 ) -> ChipPlan:
     """Check the scenes of a folder, find each chip's nodata, and plan the store.
 
@@ -156,7 +155,7 @@ def scan_geotiff(
             )
             headers.remove(head)
         headers.sort(key=lambda h: (h["time"], natural_key(Path(h["path"]).name)))
-        _say_same_dates(headers, quiet)
+        _say_same_dates(headers)
     else:  # no dates at all: timestamps in name order, no time_ (said by convert)
         headers.sort(key=lambda h: natural_key(Path(h["path"]).name))
     ref = headers[0]
@@ -236,7 +235,7 @@ def scan_geotiff(
     return plan
 
 
-def _say_same_dates(headers: list[dict[str, Any]], quiet: bool) -> None:
+def _say_same_dates(headers: list[dict[str, Any]]) -> None:
     """One notice when scenes share a date: they stay separate timestamps of equal time."""
     from collections import Counter
 
@@ -244,7 +243,7 @@ def _say_same_dates(headers: list[dict[str, Any]], quiet: bool) -> None:
 
     counts = Counter(str(h["time"].astype("datetime64[D]")) for h in headers)
     shared = {day: n for day, n in counts.items() if n > 1}
-    if shared and not quiet:
+    if shared:
         days = ", ".join(f"{day} ({n} scenes)" for day, n in sorted(shared.items())[:3])
         more = f" and {len(shared) - 3} more dates" if len(shared) > 3 else ""
         console(stderr=True).print(

@@ -159,7 +159,6 @@ def reencode(
     codec: str = DEFAULT_CODEC,
     overwrite: bool = False,
     run: Callable[..., list[Any]],
-    quiet: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Write every store under ``src`` into the one eossl store ``out``.
 
@@ -196,13 +195,13 @@ def reencode(
         time="time_" in group,
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
-    if writer.restarted and not quiet:
+    if writer.restarted:
         from eossl.console import console
 
         console(stderr=True).print(
             f"eossl: {writer.partial} was begun from other sources or settings; starting again"
         )
-    if writer.resumed_blocks and not quiet:
+    if writer.resumed_blocks:
         from eossl.console import console
 
         console(stderr=True).print(

@@ -192,7 +192,6 @@ def convert(
                 resampling=resampling,
                 skip_bad=skip_bad,
                 run=parallel,
-                quiet=quiet,
             )
         else:
             for flag, value in (("--labels", labels), ("--scale", scale), ("--stride", stride)):
@@ -207,7 +206,7 @@ def convert(
                 skip_bad=skip_bad,
                 run=parallel,
             )
-        return _write(plan, out, fmt, shard, codec, skip_bad, overwrite, quiet, parallel)
+        return _write(plan, out, fmt, shard, codec, skip_bad, overwrite, parallel)
 
 
 def _reencode(
@@ -239,7 +238,6 @@ def _reencode(
         codec=codec,
         overwrite=overwrite,
         run=parallel,
-        quiet=quiet,
     )
     if not quiet:
         mib = 2**20
@@ -260,7 +258,6 @@ def _write(
     codec: str,
     skip_bad: bool,
     overwrite: bool,
-    quiet: bool,
     parallel: Callable[..., list[Any]],
 ) -> tuple[Path, list[BadFile]]:
     """Write the planned store block by block, then finalise it (see :func:`convert`)."""
@@ -269,12 +266,12 @@ def _write(
     shard = shard or auto_shard(per_sample)
     attrs = {**plan.attrs(), "nodata": nodata_attr(plan.nodata)}
     patches = plan if isinstance(plan, PatchPlan) else None
-    if isinstance(plan, ChipPlan) and plan.crs_wkt is None and not quiet:
+    if isinstance(plan, ChipPlan) and plan.crs_wkt is None:
         console(stderr=True).print(
             f"eossl: {escape(plan.scenes[0].path)} has no CRS: the store records crs 0 and "
             "NaN centre lat/lon (pixels and chips are unaffected)"
         )
-    if not getattr(plan, "dated", True) and not quiet:
+    if not getattr(plan, "dated", True):
         if patches is not None:
             dated = sum(p.time is not None for p in patches.patches)
             why = f"only {dated} of {patches.samples} patches have" if dated else "no patch has"
@@ -305,11 +302,11 @@ def _write(
         time=getattr(plan, "dated", True),
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
-    if writer.restarted and not quiet:
+    if writer.restarted:
         console(stderr=True).print(
             f"eossl: {writer.partial} was begun from other sources or settings; starting again"
         )
-    if writer.resumed_blocks and not quiet:
+    if writer.resumed_blocks:
         console(stderr=True).print(
             f"resuming {writer.partial}: {writer.resumed_blocks} of {len(spec.blocks())} "
             "blocks already written"
@@ -344,7 +341,7 @@ def _write(
         {b["path"]: BadFile(**b) for report in reports for b in report.get("bad", [])}.values()
     )
     nonfinite = sum(report.get("nonfinite", 0) for report in reports)
-    if nonfinite and not quiet:
+    if nonfinite:
         console(stderr=True).print(
             f"eossl: {nonfinite} pixel(s) held inf or NaN in some band: stored as nodata "
             "and masked (cloud_mask 6), as the source's nodata is"
@@ -356,13 +353,13 @@ def _write(
             lost[city][0] += gone
             lost[city][1] += labelled
     unjudged = [f"{c} ({g / n:.0%})" for c, (g, n) in lost.items() if n and g / n >= 0.5]
-    if unjudged and not quiet:
+    if unjudged:
         console(stderr=True).print(
             f"eossl: most labelled pixels have no data in one of the dates, so they are "
             f"unlabelled (255), in {', '.join(unjudged)}: check those cities' band files"
         )
     empty = sum(report.get("empty", 0) for report in reports)
-    if empty and not quiet:
+    if empty:
         console(stderr=True).print(
             f"eossl: {empty} image(s) hold no valid pixel (all nodata, NaN or inf): kept, "
             "masked whole (cloud_mask 6)"

@@ -103,7 +103,7 @@ def _compute(
             f"({nodata[0]})"
         )
     empty = [first.band_names[b] if first.band_names else str(b) for b in np.flatnonzero(n == 0)]
-    if empty and not quiet:
+    if empty:
         log.warning(
             "%s: band(s) %s have no valid pixel: their stats are mean 0, std 1", where,
             ", ".join(empty),
