@@ -212,6 +212,18 @@ def test_geotiff_scale_to_dn_and_max_nodata(tmp_path: Path) -> None:
     assert np.isnat(_times(g)[0, 0]) and not np.isnat(_times(g)[0, 1])
 
 
+def test_geotiff_scale_must_be_positive_and_clipping_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    for bad in (-10000, 0, float("nan")):  # -10000 stored every pixel as 1, with exit 0
+        with pytest.raises(UserError, match="--scale must be a positive number"):
+            convert(SCENES, tmp_path / "x.zarr", "geotiff", chip_size=16, scale=bad, quiet=True)
+    labels = SCENES / "labels.tif"
+    convert(SCENES, tmp_path / "c.zarr", "geotiff", chip_size=16, labels=labels, scale=1e9)
+    err = capsys.readouterr().err  # reflectance x 1e9 overflows uint16: clipped, was silent
+    assert "fell outside uint16 after --scale 1e+09 and were clipped" in err
+
+
 def test_geotiff_needs_dates_and_rejects_scale_for_integers(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"labels\.tif: no date"):
         convert(SCENES, tmp_path / "x.zarr", "geotiff", chip_size=16, quiet=True)

@@ -160,6 +160,7 @@ class ChipPlan:
         keep = self.keep[start:stop]
         bad: list[BadFile] = []
         self.nonfinite = 0  # pixels made nodata for an inf or NaN in some band
+        self.clipped = 0  # valid values that --scale took outside the dtype's range
         for j, scene in enumerate(self.scenes):
             wanted = [i for i in range(n) if keep[i, j]]
             if not wanted:
@@ -213,6 +214,8 @@ class ChipPlan:
         if self.scale is not None:
             info = np.iinfo(self.dtype)
             value = np.rint(sub.astype(np.float64) * self.scale)
+            outside = ((value < info.min) | (value > info.max)) & ~invalid
+            self.clipped += int(outside.sum())
             value = np.clip(np.nan_to_num(value, nan=self.nodata), info.min, info.max)
             if self.nodata is not None:  # valid values off the nodata value
                 value[(value == self.nodata) & ~invalid] += 1 if self.nodata < info.max else -1

@@ -14,6 +14,7 @@ uninterrupted run. See ``docs/convert.md``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -123,6 +124,8 @@ def convert(
         raise UserError(f"--chip-size is for the geotiff and oscd layouts, not {layout}")
     if not 0 <= max_nodata <= 1:
         raise UserError(f"--max-nodata is a fraction in [0, 1], got {max_nodata}")
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
+        raise UserError(f"--scale must be a positive number, got {scale}")
     if dtype != "uint16" and (layout != "geotiff" or scale is None):
         raise UserError(
             f"--dtype {dtype} is for the geotiff layout with --scale (the dtype of scaled "
@@ -316,6 +319,7 @@ def _write(
         start, stop, part = item
         data, bad = part.read_block(0, stop - start, skip_bad)
         report = {"bad": [b.as_dict() for b in bad], "nonfinite": getattr(part, "nonfinite", 0)}
+        report["clipped"] = getattr(part, "clipped", 0)  # values --scale took off the dtype
         report["unjudged"] = getattr(part, "unjudged", {})  # change labels lost to nodata
         if "cloud_mask" in data and "sample_id" in data:  # images read, but of no valid pixel
             blank = (np.asarray(data["cloud_mask"]) == 6).all(axis=(-2, -1))
@@ -345,6 +349,13 @@ def _write(
         console(stderr=True).print(
             f"eossl: {nonfinite} pixel(s) held inf or NaN in some band: stored as nodata "
             "and masked (cloud_mask 6), as the source's nodata is"
+        )
+    clipped = sum(report.get("clipped", 0) for report in reports)
+    if clipped:
+        console(stderr=True).print(
+            f"eossl: {clipped} value(s) fell outside {plan.dtype} after --scale "
+            f"{plan.scale:g} and were clipped to its range: check --scale (Sentinel-2 "
+            "reflectance x 10000 is the usual DN)"
         )
     lost: dict[str, list[int]] = {}
     for report in reports:
