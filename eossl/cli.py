@@ -395,6 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
+    except MemoryError as err:
+        if debug:
+            raise
+        print(
+            f"error: out of memory ({_one_line(str(err)) or 'MemoryError'}); use smaller "
+            "sizes, batches or blocks",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -37,6 +37,14 @@ def seed(text: str) -> int:
     return value
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (threads, workers, counts)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def finite_number(value: Any) -> bool:
     """A real number read from a file: an int or float (not a bool), not NaN or inf."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):

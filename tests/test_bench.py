@@ -64,6 +64,8 @@ def test_bad_workers_is_a_user_error() -> None:
 
     with pytest.raises(UserError, match="--workers"):
         main(["loader", "--quick", "--workers", "one"])
+    with pytest.raises(UserError, match="--workers counts are 0 or more"):  # was a traceback
+        main(["loader", "--quick", "--workers", "-1"])
 
 
 def test_eossl_bench_runs_the_script_command(capsys: pytest.CaptureFixture) -> None:

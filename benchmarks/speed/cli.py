@@ -78,6 +78,8 @@ def sizes(args: argparse.Namespace, name: str) -> dict[str, Any]:
             counts = tuple(int(w) for w in str(args.workers).split(","))
         except ValueError:
             raise UserError(f"--workers takes counts like 0,1,2, got {args.workers!r}") from None
+        if min(counts) < 0:
+            raise UserError(f"--workers counts are 0 or more, got {args.workers}")
         kw["workers"] = counts if name == "loader" else counts[0]
     for key in ("samples", "rounds", "batch_size"):
         if key in kw and kw[key] < 1:

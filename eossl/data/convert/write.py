@@ -40,6 +40,8 @@ from eossl.parallel import dask_client, run_blocks
 
 __all__ = ["LAYOUT_NAMES", "convert"]
 
+MAX_SIZE = 4096  # pixels a side of a resampled patch: 16x BigEarthNet's, 64x EuroSAT's
+
 LAYOUT_NAMES = ("ssl4eo-s12", "ssl4eo-l", "seco", "geotiff", "patches", "oscd", "zarr")
 Plan = TreePlan | ChipPlan | PatchPlan | ChangePlan
 CHIP_SIZE = {"geotiff": 264, "oscd": 128}  # default --chip-size of the tiling layouts
@@ -105,6 +107,11 @@ def convert(
         check_replaceable(out, overwrite)
     if size is not None and size < 1:
         raise UserError(f"--size must be at least 1, got {size}")
+    if size is not None and size > MAX_SIZE:  # 100000 px asked numpy for 224 GiB per block
+        raise UserError(
+            f"--size {size}: patches are at most {MAX_SIZE} px a side; cut larger images into "
+            "chips with --layout geotiff --chip-size"
+        )
     if shard is not None and shard < 1:
         raise UserError(f"--shard must be at least 1, got {shard}")
     if stride is not None and stride < 1:

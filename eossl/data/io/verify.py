@@ -315,10 +315,11 @@ def stores_to_verify(paths: list[str]) -> list[Path]:
 
 def add_arguments(parser: Any) -> None:
     """Arguments of ``eossl verify``."""
+    from eossl.errors import count
     from eossl.parallel import add_dask_arguments
 
     parser.add_argument("stores", nargs="+", help=".zarr stores, .zarr.zip files or folders")
-    parser.add_argument("--threads", type=int, default=None, help="threads (default: cores)")
+    parser.add_argument("--threads", type=count, default=None, help="threads (default: cores)")
     add_dask_arguments(parser)
 
 
