@@ -80,6 +80,9 @@ def test_crop_is_shared_by_seasons(v11_s2: Path) -> None:
         if torch.equal(img[..., y : y + 8, x : x + 8], small)
     ]
     assert len(hits) == 1
+    for bad in (0, -5):  # were "sample 0 could not be read" / "only nodata": the data blamed
+        with pytest.raises(UserError, match="crop_size must be at least 1 px"):
+            SeasonalZarrDataset(v11_s2, crop_size=bad)
 
 
 def test_dataloader_two_workers(v11_s2: Path) -> None:

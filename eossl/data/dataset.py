@@ -37,6 +37,8 @@ __all__ = ["SeasonalZarrDataset"]
 
 def check_sizes(stores: Sequence[StoreInfo], crop_size: int | None) -> None:
     """Stores read together hold one image size, or ``crop_size`` windows fit in each."""
+    if crop_size is not None and crop_size < 1:  # was blamed on the data (sample unreadable)
+        raise UserError(f"crop_size must be at least 1 px (--data.crop_size), got {crop_size}")
     first = stores[0]
     for info in stores[1:]:
         if (info.height, info.width) != (first.height, first.width) and crop_size is None:
