@@ -201,7 +201,7 @@ def test_bigearthnet_band_missing_or_both_archives(
 def test_folder_csv_single_and_multi_labels(tmp_path: Path) -> None:
     src = tmp_path / "src"
     _write_patches(src, ["a/p1.tif", "a/p2.tif", "p3.tif"])
-    (tmp_path / "one.csv").write_text("path,label\na/p1.tif,water\np3.tif,crop\na/p2.tif,crop\n")
+    (tmp_path / "one.csv").write_text("file,class\na/p1.tif,water\np3.tif,crop\na/p2.tif,crop\n")
     out, _ = convert(src, tmp_path / "one.zarr", "patches", labels=tmp_path / "one.csv")
     g = open_group(out)
     assert g.attrs["patch_source"] == "folder" and g.attrs["scene_label_kind"] == "single"
@@ -428,3 +428,20 @@ def test_dask_distributed_scheduler_gives_the_same_store(tmp_path: Path) -> None
     a, b = zarr.open_group(local), zarr.open_group(dist)
     for name in a.array_keys():
         np.testing.assert_array_equal(a[name][...], b[name][...])
+
+
+def test_inputs_left_out_are_said(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Patches a labels CSV does not list, and folders of no GeoTIFF, were dropped in silence."""
+    src = tmp_path / "src"
+    _write_patches(src, ["p1.tif", "p2.tif", "p3.tif"])
+    (tmp_path / "l.csv").write_text("p1.tif,water\n")
+    convert(src, tmp_path / "c.zarr", "patches", labels=tmp_path / "l.csv", quiet=True)
+    assert "2 GeoTIFF(s) in" in capsys.readouterr().err
+    classes = tmp_path / "classes"
+    _write_patches(classes, ["crop/a.tif", "water/b.tif"])
+    (classes / "EmptyClass").mkdir()
+    convert(classes, tmp_path / "k.zarr", "patches", quiet=True)
+    assert "folder(s) EmptyClass hold no GeoTIFF: not classes" in capsys.readouterr().err
+    argv = [str(src), str(tmp_path / "x.zarr"), "--layout", "patches", "--classes", "nofile.txt"]
+    line = _error(argv, capsys)
+    assert "--classes nofile.txt: no such file" in line  # was: unknown class 'p1'

@@ -137,6 +137,8 @@ def parse_classes(classes: str | None) -> list[str] | None:
     if classes is None:
         return None
     path = Path(classes).expanduser()
+    if not path.is_file() and "," not in classes and path.suffix.lower() in (".txt", ".csv"):
+        raise UserError(f"--classes {classes}: no such file (or give names: a,b,c)")
     text = path.read_text() if path.is_file() else classes.replace(",", "\n")
     names = [n.strip() for n in text.splitlines() if n.strip()]
     if not names:
@@ -192,8 +194,8 @@ def read_label_csv(path: Path) -> list[tuple[str, list[str], int]]:
         cells = [c.strip() for c in record]
         if not any(cells):
             continue
-        if not rows and not seen and [c.lower() for c in cells] == ["path", "label"]:
-            seen[""] = number  # the header row
+        if not rows and not seen and len(cells) == 2 and not PurePosixPath(cells[0]).suffix:
+            seen[""] = number  # a header row ("path,label", "file,class"): no file name
             continue
         if len(cells) != 2 or not cells[0]:
             raise UserError(
@@ -307,6 +309,12 @@ def list_patches(
             raise UserError("--classes needs labels: class folders or a labels CSV (--labels)")
         patches = [Patch(id=p.stem, path=p.name) for p in top]
         return Listing(root, source, patches, None, None, [])
+    empty = [d.name for d in subdirs(root) if d not in class_dirs]
+    if empty and classes is None:  # left out of the class numbers, which would shift
+        _notice(
+            f"{root}: folder(s) {', '.join(empty[:3])}{' ...' * (len(empty) > 3)} hold no "
+            "GeoTIFF: not classes (pass --classes to number the classes yourself)"
+        )
     names = _class_numbers([d.name for d in class_dirs], classes, str(root))
     number = {n: i for i, n in enumerate(names)}
     patches = []
@@ -337,4 +345,21 @@ def _csv_listing(root: Path, csv_path: Path, classes: list[str] | None) -> Listi
         for rel, found, _ in rows
     ]
     kind = "single" if all(len(found) == 1 for _, found, _ in rows) else "multi"
+    listed = {rel for rel, _, _ in rows}
+    unlisted = [
+        p for p in _tifs(root, recursive=True) if p.relative_to(root).as_posix() not in listed
+    ]
+    if unlisted:
+        _notice(
+            f"{len(unlisted)} GeoTIFF(s) in {root} are not in {csv_path.name} and are left out "
+            f"(e.g. {unlisted[0].relative_to(root).as_posix()})"
+        )
     return Listing(root, "folder", patches, names, kind, [file_key(csv_path)])
+
+
+def _notice(text: str) -> None:
+    from rich.markup import escape
+
+    from eossl.console import console
+
+    console(stderr=True).print(f"eossl: {escape(text)}")
