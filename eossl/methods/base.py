@@ -217,10 +217,9 @@ class SSLMethod(L.LightningModule):
             skipped = self.all_gather(skipped).sum()
         self.log("skipped_samples", float(skipped), rank_zero_only=True)
         if skipped > 0:
-            rank_zero_warn(
+            self._notice(
                 f"epoch {self.current_epoch}: {int(skipped)} unreadable samples were skipped "
-                "(on_bad_sample=skip); run `eossl info` on the data or re-convert the files "
-                "named in the log"
+                "(on_bad_sample=skip); `eossl verify` on the data names the damaged chunks"
             )
 
     def on_train_epoch_end(self) -> None:
@@ -249,11 +248,18 @@ class SSLMethod(L.LightningModule):
         std, rank = embedding_std(z), rankme(z)
         self.log_dict({"embedding_std": std, "rankme": rank}, sync_dist=True)
         if std < self.hparams.collapse_threshold:
-            rank_zero_warn(
+            self._notice(
                 f"representation collapse at epoch {self.current_epoch}: embedding std {std:.3f} "
                 f"< {self.hparams.collapse_threshold}, RankMe {rank:.1f} of {z.shape[1]}; lower "
                 "the learning rate, raise the temperature or check the augmentations"
             )
+
+    def _notice(self, text: str) -> None:
+        """One ``eossl:`` line above the progress bar (rank 0); a warning outside a Trainer."""
+        if self._trainer is None:
+            rank_zero_warn(text)
+        elif self.trainer.is_global_zero:
+            say_during_fit(self.trainer, f"eossl: {text}")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep what downstream use needs (normalisation, bands, sensor) and the queues.
