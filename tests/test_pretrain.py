@@ -495,7 +495,7 @@ def test_level_jitter_is_the_published_difference(capsys: pytest.CaptureFixture)
     assert "moved toward s2-l1c" in capsys.readouterr().err
     cases = [
         ("landsat-oli-sr", "no published"),
-        ("s2-l2a", "no published"),
+        ("s2-l2a", "the data are s2-l2a already"),
         ("x", "level_jitter: unknown"),
     ]
     for other, says in cases:

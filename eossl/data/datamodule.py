@@ -394,6 +394,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             to = get_sensor(other)
         except UserError as err:
             raise UserError(f"data.level_jitter: {err}") from err
+        if to.name == self.sensor.name:
+            raise UserError(
+                f"data.level_jitter {other}: the data are {to.name} already; name the other "
+                "level the weights will meet (s2-l1c for L2A data, s2-l2a for L1C)"
+            )
         found = level_shift(self.sensor, to)
         if found is None:
             raise UserError(
