@@ -183,6 +183,8 @@ def pretrain_cli(argv: list[str]) -> None:
     sensor = fused_sensor(sensors)
     own_config = any(a == "--config" or a.startswith("--config=") for a in rest)
     out = Path(known.out or f"runs/{sensor.name}_{known.method}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file, not a folder for the run")
     layered = preset_paths(known.preset, known.method) if known.preset is not None else []
     try:
         preset = config_path(sensor, known.method)

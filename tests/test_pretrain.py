@@ -178,6 +178,7 @@ def test_help_lists_data_once_and_kebab_case_flags(capsys: pytest.CaptureFixture
         (["--ckpt-path", "/no/such.ckpt", "--out", "/tmp/eossl-none"], "/no/such.ckpt"),
         (["--method", "swav"], "unknown method 'swav'"),
         (["--data", "/no/such/path"], "no such file or directory"),
+        (["--out", __file__], "a file, not a folder for the run"),  # was "File exists"
         (["--trainer.max_epoch", "1", "--print_config"], "unrecognized arguments: --trainer.max"),
         (
             ["--model.init_args.lr_rate", "0", "--print_config"],
