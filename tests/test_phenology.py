@@ -189,6 +189,16 @@ def test_missing_or_broken_phases_are_one_line_errors(s2_store: Path, tmp_path: 
         SeasonalZarrDataset(store, positives="same-phase")
 
 
+def test_stores_of_too_few_dates_are_refused(tmp_path: Path, capsys) -> None:
+    """One timestamp per place: every location had 'no vegetation cycle (water, bare...)'."""
+    single = tmp_path / "one.zarr"
+    assert main(["synth", str(single), "--seasons", "1", "--samples", "4", "--size", "16"]) == 0
+    capsys.readouterr()
+    assert main(["phenology", str(single), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "1 timestamp(s) per location; a vegetation cycle needs 3 or more dated" in err
+
+
 def test_phases_of_a_v11_zip_are_written_in_place_and_read(
     v11_s2: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

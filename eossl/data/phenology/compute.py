@@ -28,6 +28,8 @@ from eossl.errors import UserError
 from eossl.parallel import run_blocks
 from eossl.sensors import Sensor, get_sensor
 
+MIN_DATES = 3  # timestamps of a place below which no green-up and senescence can be told
+
 
 @dataclass(frozen=True)
 class _IndexBlock(Block):
@@ -82,6 +84,15 @@ def compute_phenology(
     wanted = get_sensor(sensor) if sensor is not None else None
     infos = [validate(p, sensor=wanted) for p in find_stores(path)]
     refuse_empty(infos)
+    for info in infos:  # were "no vegetation cycle (water, bare, ...)" for every location
+        group = open_group(info.path)
+        dated = "time_" in group and not np.isnat(decode_times(group["time_"])).all()
+        if info.times < MIN_DATES or not dated:
+            held = f"{info.times} timestamp(s) per location" if dated else "no dates"
+            raise UserError(
+                f"{info.path}: {held}; a vegetation cycle needs {MIN_DATES} or more dated "
+                "timestamps of a place (a time series, such as SSL4EO-S12's four seasons)"
+            )
     tasks, weights, cards = [], [], []
     for info in infos:
         card = wanted or info.sensor or infer_sensor(open_group(info.path), info.path)
