@@ -336,6 +336,11 @@ class SeasonalZarrDataModule(L.LightningDataModule):
             raise UserError(f"{where}: {n} samples leave none for training")
         self.train_set = Subset(self.dataset, train.tolist())
         self.val_set = Subset(self.dataset, val.tolist())
+        if train.size < self.batch_size:
+            _say(
+                f"eossl: data.batch_size {self.batch_size} is more than the {train.size} "
+                f"training samples: each step is one batch of all {train.size}"
+            )
         cards = {c.name: c for c in self.sensors}
         if isinstance(dataset, MixedLevelDataset):
             cards = dataset.cards
