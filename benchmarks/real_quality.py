@@ -56,6 +56,14 @@ RECIPES: dict[str, list[str]] = {
     # setting 19: the L1C OSCD tiles (two real dates) beside the L2A patches, one run on both
     # levels, each normalised with its own statistics (the card is L1C's)
     "simclr-levels": ["--method", "simclr", "--preset", "patches"],
+    # setting 25: MAE, a ViT-Tiny/16 on the patches upsampled to 128 px (give --epochs 20)
+    "mae": ["--method", "mae", "--preset", "patches",
+            "--model.init_args.backbone", "vit_tiny_patch16_224",
+            "--model.init_args.augment.crop_size", "128", "--model.init_args.lr", "1.5e-3",
+            "--model.init_args.weight_decay", "0.05", "--model.init_args.warmup_epochs", "2",
+            "--model.init_args.decoder_dim", "192", "--model.init_args.decoder_depth", "4",
+            "--model.init_args.decoder_heads", "6",
+            "--model.init_args.figure_every_n_epochs", "0", "--data.level_jitter", "s2-l1c"],
     # curation at the same budget: half the samples, twice the epochs (give --epochs 2x)
     "simclr-curated": ["--method", "simclr", "--preset", "patches",
                        "--curation.keep", "0.5", "--curation.every_n_epochs", "10"],
