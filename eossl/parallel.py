@@ -68,13 +68,31 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         with Client(scheduler) as client:
             yield client
     else:
-        with (
-            LocalCluster(
+        with _workers_ignore_ctrl_c():  # Ctrl-C is the parent's: it closes the cluster
+            cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started inside inherit an ignored SIGINT (Python keeps it ignored).
+
+    Ctrl-C reaches the whole process group: worker processes printed a KeyboardInterrupt
+    traceback each while the parent was already closing them.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_blocks(

@@ -621,3 +621,15 @@ def test_all_nodata_store_is_refused(
     err = capsys.readouterr().err
     assert "empty.zarr: " in err and "nothing to train on" in err
     assert not (tmp_path / "r" / "weights").exists()  # no "weights" exported
+
+
+def test_local_cluster_workers_leave_ctrl_c_to_the_parent() -> None:
+    """Ctrl-C reached the dask worker processes too: each printed a KeyboardInterrupt."""
+    import signal
+
+    from eossl.parallel import dask_client
+
+    with dask_client(None, 1) as client:
+        (ignored,) = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN).values()
+    assert ignored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's kept
