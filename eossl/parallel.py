@@ -81,7 +81,8 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
     """Processes started inside inherit an ignored SIGINT (Python keeps it ignored).
 
     Ctrl-C reaches the whole process group: worker processes printed a KeyboardInterrupt
-    traceback each while the parent was already closing them.
+    traceback each while the parent was already closing them. (A worker the nanny restarts
+    later gets Python's default handler back.)
     """
     import signal
 
@@ -180,5 +181,5 @@ def add_dask_arguments(parser: Any, quiet: bool = True) -> None:
         parser.add_argument(
             "--quiet",
             action="store_true",
-            help="no progress bars or summaries (notices are still shown)",
+            help="no progress bars (notices are still shown)",
         )

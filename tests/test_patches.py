@@ -185,6 +185,8 @@ def test_bigearthnet_band_missing_or_both_archives(
     (first / f"{first.name}_B05.tif").unlink()
     line = _error([str(src), str(tmp_path / "x.zarr"), "--layout", "patches"], capsys)
     assert "missing band file(s) B05" in line and first.name in line  # was: pass --sensor
+    argv = [str(src), str(tmp_path / "x.zarr"), "--layout", "patches", "--sensor", "s2-l2a"]
+    assert "missing band file(s) B05" in _error(argv, capsys)  # the --sensor given, too
     shutil.copy(BEN_S2 / first.name / f"{first.name}_B05.tif", first)
     (later / f"{later.name}_B11.tif").unlink()
     (later / f"{later.name}_labels_metadata.json").write_text('{"labels": ["Moon base"]}')
@@ -335,6 +337,32 @@ def test_skip_bad_lists_unreadable_patches(tmp_path: Path) -> None:
     }
 
 
+def test_a_failed_run_says_what_it_keeps_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eossl.data.convert.patches import PatchPlan
+    from eossl.data.convert.rasters import BadFileError, bad_file_error
+
+    original, reads = PatchPlan.read_block, []
+
+    def failing(self, start, stop, skip_bad):  # the sixth file read goes bad while writing
+        reads.append(self.patches[0].path)
+        if len(reads) == 6:
+            bad = BadFileError(self.patches[0].path, "cannot read (truncated)")
+            raise bad_file_error(bad.bad) from bad
+        return original(self, start, stop, skip_bad)
+
+    monkeypatch.setattr(PatchPlan, "read_block", failing)
+    with pytest.raises(UserError) as err:
+        convert(EUROSAT, tmp_path / "s.zarr", "patches", shard=1, threads=1, quiet=True)
+    said = str(err.value)
+    assert "s.zarr.partial keeps the 5 of 6 blocks written: the same command goes on" in said
+    assert isinstance(err.value.__cause__, BadFileError)  # what evaluate reads: kept as it was
+    monkeypatch.undo()
+    out, _ = convert(EUROSAT, tmp_path / "s.zarr", "patches", shard=1, quiet=True)
+    assert open_group(out)["bands"].shape[0] == 6
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -434,9 +462,14 @@ def test_inputs_left_out_are_said(tmp_path: Path, capsys: pytest.CaptureFixture)
     """Patches a labels CSV does not list, and folders of no GeoTIFF, were dropped in silence."""
     src = tmp_path / "src"
     _write_patches(src, ["p1.tif", "p2.tif", "p3.tif"])
-    (tmp_path / "l.csv").write_text("p1.tif,water\n")
-    convert(src, tmp_path / "c.zarr", "patches", labels=tmp_path / "l.csv", quiet=True)
+    (tmp_path / "l.csv").write_text("path,label\np1.tif,water\n")
+    out, _ = convert(src, tmp_path / "c.zarr", "patches", labels=tmp_path / "l.csv", quiet=True)
     assert "2 GeoTIFF(s) in" in capsys.readouterr().err
+    assert open_group(out)["bands"].shape[0] == 1  # the header row is no patch
+    shutil.copy(src / "p2.tif", src / "p2")  # a file named without a suffix: a row, no header
+    (tmp_path / "n.csv").write_text("p2,crop\np1.tif,water\n")
+    out, _ = convert(src, tmp_path / "n.zarr", "patches", labels=tmp_path / "n.csv", quiet=True)
+    assert open_group(out)["bands"].shape[0] == 2
     classes = tmp_path / "classes"
     _write_patches(classes, ["crop/a.tif", "water/b.tif"])
     (classes / "EmptyClass").mkdir()

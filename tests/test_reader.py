@@ -108,7 +108,7 @@ def test_flipped_byte_is_an_error_naming_file_and_sample(tmp_path: Path, form: s
         try:
             ds[sample]
         except UserError as err:  # the checksum caught it, not a decoder by luck
-            said = "crc32c checksum does not match" if form == "zarr3" else "CRC-32 does not"
+            said = "its checksum does not match" if form == "zarr3" else "CRC-32 does not"
             assert said in str(err)
             raise
     ds[sample - 4]  # the other chunks still read

@@ -193,3 +193,31 @@ def test_codec_in_the_resume_fingerprint(tmp_path: Path) -> None:
     # another codec never mixes into it: the partial store restarts
     other = StoreWriter(tmp_path / "x.zarr", spec("lz4"))
     assert len(other.pending()) == 2 and "lz4" in codec_name(other.group["bands"])
+
+
+def test_a_failed_move_into_place_puts_the_old_store_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from eossl.data.io import writer
+
+    old = write_synthetic(tmp_path / "o.zarr", **KW)
+    before = open_group(old)["bands"][...]
+    real, calls = os.replace, []
+
+    def second_fails(src, dst):  # the old store moved aside, then the new one cannot move in
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        real(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", second_fails)
+    with pytest.raises(OSError, match="disk gone"):
+        write_synthetic(old, overwrite=True, **{**KW, "seed": 6})
+    monkeypatch.undo()
+    np.testing.assert_array_equal(open_group(old)["bands"][...], before)
+    assert not (tmp_path / "o.zarr.replaced").exists()
+    (tmp_path / "o.zarr.replaced").mkdir()  # as a kill between the two renames leaves it
+    write_synthetic(old, overwrite=True, **{**KW, "seed": 6})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]

@@ -97,10 +97,10 @@ def reference_layout(listing: Listing, patch: Patch, sensor: str | None) -> dict
             raise BadFileError(where, "is not a patch folder")
         found = _bands_in(where, patch.id)
         card = get_sensor(sensor) if sensor else _card_for(list(found))
-        if card is None:  # a band file gone: this patch is bad (--skip-bad), not the --sensor
-            have = {band_key(n) for n in found}
-            lacking = [b for b in _closest_card(list(found), where).band_names]
-            lacking = [b for b in lacking if band_key(b) not in have]
+        card = card or _closest_card(list(found), where)
+        have, wanted = {band_key(n) for n in found}, {band_key(b) for b in card.band_names}
+        lacking = [b for b in card.band_names if band_key(b) not in have]
+        if lacking and have <= wanted:  # a band file gone: the patch is bad (--skip-bad)
             raise BadFileError(where, f"missing band file(s) {', '.join(lacking)}")
         names = list(found)
         suffixes = tuple(

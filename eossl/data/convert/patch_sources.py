@@ -178,8 +178,11 @@ def _safe_relative(text: str, csv_path: Path, row: int) -> str:
     return Path(norm).as_posix()
 
 
-def read_label_csv(path: Path) -> list[tuple[str, list[str], int]]:
-    """Rows ``path,label`` of a labels CSV: (relative path, class names, row number)."""
+def read_label_csv(path: Path, root: Path | None = None) -> list[tuple[str, list[str], int]]:
+    """Rows ``path,label`` of a labels CSV: (relative path, class names, row number).
+
+    A first row whose path has no suffix and names no file under ``root`` is a header.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
@@ -194,7 +197,8 @@ def read_label_csv(path: Path) -> list[tuple[str, list[str], int]]:
         cells = [c.strip() for c in record]
         if not any(cells):
             continue
-        if not rows and not seen and len(cells) == 2 and not PurePosixPath(cells[0]).suffix:
+        header = not rows and not seen and len(cells) == 2 and not PurePosixPath(cells[0]).suffix
+        if header and (root is None or not (root / cells[0]).exists()):
             seen[""] = number  # a header row ("path,label", "file,class"): no file name
             continue
         if len(cells) != 2 or not cells[0]:
@@ -329,7 +333,7 @@ def list_patches(
 def _csv_listing(root: Path, csv_path: Path, classes: list[str] | None) -> Listing:
     from eossl.data.convert.rasters import file_key
 
-    rows = read_label_csv(csv_path)
+    rows = read_label_csv(csv_path, root)
     names = _class_numbers([n for _, found, _ in rows for n in found], classes, str(csv_path))
     if classes is not None:
         for _, found, row in rows:

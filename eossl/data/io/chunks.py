@@ -284,7 +284,7 @@ def damage_text(err: BaseException) -> str:
     """What went wrong reading a chunk, in a few words: a checksum's raw bytes left out."""
     text = str(err)
     if "checksum do not match" in text or "Digest mismatch" in text:  # zarr, tensorstore
-        return "its crc32c checksum does not match: the chunk is damaged"
+        return "its checksum does not match: the chunk is damaged"
     if "CRC-32" in text:
         return "its zip CRC-32 does not match: the file is damaged"
     first = text.splitlines()[0] if text else ""

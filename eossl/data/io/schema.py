@@ -253,10 +253,11 @@ def validate(
         )
     names = band_names(group)
     store_sensor = infer_sensor(group, path)
-    if sensor and store_sensor and group.attrs.get("sensor") and store_sensor.name != sensor.name:
+    declared = _declared_sensor(group)
+    if sensor is not None and declared is not None and declared.name != sensor.name:
         raise UserError(
-            f"{path}: holds {store_sensor.name} data (its 'sensor' attribute), not "
-            f"{sensor.name}; pass --sensor {store_sensor.name}"
+            f"{path}: holds {declared.name} data (its 'sensor' attribute), not "
+            f"{sensor.name}; pass --sensor {declared.name}"
         )
     sensor = sensor or store_sensor
     n, t, c, h, w = bands.shape
@@ -282,6 +283,15 @@ def validate(
         has_label="label" in group,
         attrs=dict(group.attrs),
     )
+
+
+def _declared_sensor(group: zarr.Group) -> Sensor | None:
+    """The card a store's ``sensor`` attribute names, where this process knows it."""
+    name = group.attrs.get("sensor")
+    try:
+        return get_sensor(str(name)) if name else None
+    except UserError:  # a user's own card, not loaded here
+        return None
 
 
 def refuse_empty(infos: list[StoreInfo]) -> None:

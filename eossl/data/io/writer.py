@@ -111,6 +111,13 @@ class StoreWriter:
                 break
         if self.out.exists() or self.out.is_symlink():
             check_replaceable(self.out, overwrite)  # replaced once the new store is whole
+        elif replaced_path(self.out).exists():
+            from eossl.console import console
+
+            console(stderr=True).print(
+                f"eossl: {replaced_path(self.out)} holds the store that an interrupted "
+                "--overwrite was replacing; it is deleted once the new store is in place"
+            )
         self.restarted = False  # a partial store of other sources or settings was replaced
         if self.partial.exists() and self._resumable():
             _remove_temp_files(self.partial)  # a kill mid-write leaves zarr's temp files
@@ -281,22 +288,29 @@ class StoreWriter:
 
     @contextmanager
     def kept_on_failure(self) -> Iterator[None]:
-        """An error or Ctrl-C while writing says that ``OUT.partial`` keeps the blocks written."""
+        """An error or Ctrl-C while writing says that ``OUT.partial`` keeps the blocks written.
+
+        The error stays what it was (its type and cause); only its message grows.
+        """
         try:
             yield
         except (UserError, KeyboardInterrupt) as err:
             total = len(self.spec.blocks())
-            done = total - len(self.pending()) if self.partial.is_dir() else 0
+            try:
+                done = total - len(self.pending()) if self.partial.is_dir() else 0
+            except OSError:
+                done = 0
             if done:
                 kept = (
                     f"{self.partial} keeps the {done} of {total} blocks written: the same "
                     "command goes on from there"
                 )
                 if isinstance(err, UserError):
-                    raise UserError(f"{err}; {kept}") from err
-                from eossl.console import console
+                    err.args = (f"{err}; {kept}",)
+                else:
+                    from eossl.console import console
 
-                console(stderr=True).print(f"eossl: {kept}")
+                    console(stderr=True).print(f"eossl: {kept}")
             raise
 
     def write(
@@ -425,15 +439,26 @@ def _replace(new: Path, out: Path) -> None:
     renamed to ``OUT.replaced`` first and deleted once the new one is in place, so a failure
     at any point leaves one whole store.
     """
+    old = replaced_path(out)
     if out.exists() and (out.is_dir() or new.is_dir()):
-        old = out.with_name(out.name + ".replaced")
         if old.exists():
             _remove(old)
         os.replace(out, old)
-        os.replace(new, out)
+        try:
+            os.replace(new, out)
+        except BaseException:
+            os.replace(old, out)  # the old store back where it was
+            raise
         _remove(old)
     else:
         os.replace(new, out)
+        if old.exists():  # left by a run killed between its two renames: replaced now
+            _remove(old)
+
+
+def replaced_path(out: Path) -> Path:
+    """Where ``--overwrite`` keeps the old store while the new one moves into place."""
+    return out.with_name(out.name + ".replaced")
 
 
 def check_replaceable(out: Path, overwrite: bool) -> None:

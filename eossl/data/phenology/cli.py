@@ -11,7 +11,7 @@ from eossl.data.io.schema import (
     open_group,
     validate,
 )
-from eossl.data.phenology.compute import compute_phenology, write_phenology
+from eossl.data.phenology.compute import MIN_DATES, compute_phenology, write_phenology
 from eossl.data.phenology.indices import INDICES
 from eossl.data.phenology.phases import decode_phases
 from eossl.data.phenology.report import phase_summary, phenology_table, plot_phases
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> None:
         scheduler=args.scheduler,
         workers=args.workers,
         quiet=args.quiet,
+        min_dates=MIN_DATES,
     )
     phases, times = [], []
     for store, meta in results.items():

@@ -77,20 +77,26 @@ def compute_phenology(
     scheduler: str | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    min_dates: int = 0,
 ) -> dict[Path, dict[str, Any]]:
-    """The ``phenology`` attribute of every store at ``path`` (see the module docstring)."""
+    """The ``phenology`` attribute of every store at ``path`` (see the module docstring).
+
+    ``min_dates``: refuse stores of fewer dated timestamps per place (``eossl phenology``
+    asks for :data:`MIN_DATES`; pretraining takes any store, and its places without a
+    cycle fall back to plain seasonal pairs).
+    """
     if not 0 <= min_clear <= 1:
         raise UserError(f"--min-clear is a fraction in [0, 1], got {min_clear}")
     wanted = get_sensor(sensor) if sensor is not None else None
     infos = [validate(p, sensor=wanted) for p in find_stores(path)]
     refuse_empty(infos)
-    for info in infos:  # were "no vegetation cycle (water, bare, ...)" for every location
+    for info in infos if min_dates else []:  # "no vegetation cycle" for every place, else
         group = open_group(info.path)
         dated = "time_" in group and not np.isnat(decode_times(group["time_"])).all()
-        if info.times < MIN_DATES or not dated:
+        if min_dates and (info.times < min_dates or not dated):
             held = f"{info.times} timestamp(s) per location" if dated else "no dates"
             raise UserError(
-                f"{info.path}: {held}; a vegetation cycle needs {MIN_DATES} or more dated "
+                f"{info.path}: {held}; a vegetation cycle needs {min_dates} or more dated "
                 "timestamps of a place (a time series, such as SSL4EO-S12's four seasons)"
             )
     tasks, weights, cards = [], [], []
