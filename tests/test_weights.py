@@ -204,6 +204,15 @@ def test_registry(exported: Path, capsys: pytest.CaptureFixture) -> None:
     assert "tiny" in capsys.readouterr().out
     with pytest.raises(UserError, match="no such weights card"):
         get("nope")
+    from eossl.weights.card import registry_dir
+
+    registry = registry_dir()
+    (registry / "dangling.json").symlink_to(registry / "gone.json")  # was: RecursionError
+    (registry / "folder.json").mkdir()
+    assert main(["weights", "list"]) == 0
+    assert "tiny" in capsys.readouterr().out
+    assert main(["evaluate", "nope", "--data", "unused.zarr"]) == 2
+    assert "nope: no such weights card" in _error(capsys)
 
 
 @pytest.mark.parametrize("task", ["knn", "linear", "segmentation"])
@@ -383,6 +392,9 @@ def _error(capsys: pytest.CaptureFixture) -> str:
         ({"std": [1e-300] * 13}, "'std' must hold finite numbers above 0"),
         ({"crop_size": 100_000}, "'crop_size' 1-2048"),
         ({"levels": [1]}, "'levels' must list objects with a 'sensor'"),
+        ({"sensor": "/tmp/elsewhere/outside.yaml"}, "'sensor' must be a sensor card name"),
+        ({"in_chans": -13}, "'in_chans' must be at least 1"),  # was: 'mean' must list -13
+        ({"in_chans": 12}, "'bands' must name 12 different bands"),  # was: 'mean' must list
         (
             {"levels": [{"sensor": "s2-l2a", "mean": [float("nan")] * 13, "std": [1.0] * 13}]},
             "levels[s2-l2a].'mean' must hold finite numbers",

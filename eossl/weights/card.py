@@ -57,6 +57,9 @@ def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
         candidate = registry_dir() / f"{card}.json"
         if candidate.exists():
             path = candidate
+    if not path.is_file() and (path.suffix == ".json" or path.is_dir() or path.is_symlink()):
+        what = "a folder" if path.is_dir() else "a link to nothing" if path.is_symlink() else ""
+        raise UserError(f"{path}: no weights card file{f' ({what})' if what else ''}")
     if not path.is_file():
         known = ", ".join(c["name"] for c in list_cards()) or "none registered"
         raise UserError(
@@ -92,13 +95,25 @@ def check_card(info: Any, path: Path) -> None:
             f"{path}: not a usable weights card: 'model' must be a timm model name, not a "
             f"source ({info['model']!r})"
         )
-    _check_normalisation(info, path, info, "")
     if info["in_chans"] < 1 or not 1 <= info["crop_size"] <= MAX_CROP:
         raise UserError(
             f"{path}: not a usable weights card: 'in_chans' must be at least 1 and "
             f"'crop_size' 1-{MAX_CROP}, got {info['in_chans']} and {info['crop_size']!r}"
         )
-    if not isinstance(info.get("sensor", ""), str):
+    bands = info.get("bands")
+    if bands is not None and (
+        not isinstance(bands, list)
+        or len(bands) != info["in_chans"]
+        or not all(isinstance(b, str) and b for b in bands)
+        or len(set(bands)) != len(bands)
+    ):
+        raise UserError(
+            f"{path}: not a usable weights card: 'bands' must name {info['in_chans']} "
+            f"different bands, got {bands!r:.120}"
+        )
+    _check_normalisation(info, path, info, "")
+    sensor = info.get("sensor", "")
+    if not isinstance(sensor, str) or re.search(r"[/\\]|\.ya?ml$", sensor, re.IGNORECASE):
         raise UserError(
             f"{path}: not a usable weights card: 'sensor' must be a sensor card name "
             f"(s2-l1c), got {info['sensor']!r:.60}"
@@ -115,17 +130,6 @@ def check_card(info: Any, path: Path) -> None:
                 f"{path}: not a usable weights card: files[{kind!r}] must be a file name in "
                 f"the card's own folder, got {name!r:.80}"
             )
-    bands = info.get("bands")
-    if bands is not None and (
-        not isinstance(bands, list)
-        or len(bands) != info["in_chans"]
-        or not all(isinstance(b, str) and b for b in bands)
-        or len(set(bands)) != len(bands)
-    ):
-        raise UserError(
-            f"{path}: not a usable weights card: 'bands' must name {info['in_chans']} "
-            f"different bands, got {bands!r:.120}"
-        )
     levels = info.get("levels")
     if levels is not None:
         if not isinstance(levels, list) or not all(
