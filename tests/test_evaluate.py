@@ -427,3 +427,32 @@ def test_a_benchmark_given_as_data_says_which_flags(
         args = ["evaluate", str(card), "--data", str(tmp_path / root), "--task", task]
         assert main(args) == 2
         assert says in capsys.readouterr().err
+
+
+def test_broken_bigearthnet_patches_are_named(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A missing patch folder was a traceback; bad label files were 'not a raster'."""
+    root = tmp_path / "ben"
+    shutil.copytree(bigearthnet, root)
+    first = (root / "bigearthnet-test.csv").read_text().splitlines()[0].split(",")[0]
+    patch = root / "BigEarthNet-v1.0" / first
+    labels = patch / f"{first}_labels_metadata.json"
+    args = ["evaluate", str(card), "--dataset", "bigearthnet", "--root", str(root)]
+    args += ["--task", "knn", "--out", str(tmp_path / "e")]
+    label_text = labels.read_text()
+    for breaks, says in (
+        (lambda: labels.write_text("{not json"), "_labels_metadata.json is not valid JSON"),
+        (
+            lambda: labels.write_text('{"labels": ["Moon base"]}'),
+            "holds a label that is not a BigEarthNet class ('Moon base')",
+        ),
+        (lambda: labels.unlink(), "has no <patch>_labels_metadata.json"),
+        (lambda: shutil.rmtree(patch), "listed in the split's CSV but missing"),
+    ):
+        breaks()
+        assert main(args) == 2
+        errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and says in errors[0] and first in errors[0], errors
+        if patch.is_dir():
+            labels.write_text(label_text)

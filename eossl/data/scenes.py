@@ -81,6 +81,20 @@ class _Mapped(Dataset):
         return self.fn(self.data[index])
 
 
+def _patch_fault(folder: Path, err: Exception) -> str | None:
+    """What is wrong with a BigEarthNet patch folder TorchGeo could not read, if it is told."""
+    if not folder.is_dir():
+        return "listed in the split's CSV but missing (a partial download or copy?)"
+    labels = next(folder.glob("*_labels_metadata.json"), None)
+    if labels is None:
+        return "has no <patch>_labels_metadata.json"
+    if isinstance(err, ValueError) and "JSON" in type(err).__name__:
+        return f"{labels.name} is not valid JSON ({err})"
+    if isinstance(err, KeyError):
+        return f"{labels.name} holds a label that is not a BigEarthNet class ({err})"
+    return None
+
+
 class _Checked(Dataset):
     """A TorchGeo benchmark's items, each checked as it is read.
 
@@ -99,20 +113,24 @@ class _Checked(Dataset):
         """The file (EuroSAT) or folder (BigEarthNet) of item ``index``."""
         if hasattr(self.data, "samples"):  # the user's file, not the link TorchGeo reads
             return str(Path(self.data.samples[index][0]).resolve())
-        return str(Path(self.data._load_paths(index)[0]).resolve().parent)
+        folders = self.data.folders[index]  # BigEarthNet: the patch folder of each sensor
+        return str(Path(folders["s1" if self.data.bands == "s1" else "s2"]).resolve())
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         try:
             item = self.data[index]
         except Exception as err:
             found = self._found(index)
-            if found is None:
-                reason = f"not a raster ({type(err).__name__})"
-            elif found[0] != self.bands:
+            ben = not hasattr(self.data, "samples")  # BigEarthNet: the folder or its labels
+            reason = _patch_fault(Path(self.where(index)), err) if ben else None
+            if reason is None and found is None:
+                reason = f"cannot read it, not a raster ({type(err).__name__})"
+            elif reason is None and found[0] != self.bands:
                 reason = f"{found[0]} bands of {found[1]}x{found[2]} px; expected {self.bands}"
-            else:  # the header is right: the pixels are not there
+            elif reason is None:  # the header is right: the pixels are not there
                 reason = f"truncated or corrupt: reading its pixels failed ({type(err).__name__})"
-            raise UserError(f"{self.where(index)}: cannot read it, {reason}") from err
+                reason = f"cannot read it, {reason}"
+            raise UserError(f"{self.where(index)}: {reason}") from err
         c, h, w = item["image"].shape
         if c != self.bands:
             raise UserError(f"{self.where(index)}: {c} bands of {w}x{h} px; expected {self.bands}")
