@@ -456,3 +456,22 @@ def test_broken_bigearthnet_patches_are_named(
         assert len(errors) == 1 and says in errors[0] and first in errors[0], errors
         if patch.is_dir():
             labels.write_text(label_text)
+
+
+def test_labels_of_one_class_are_refused_for_every_task(
+    card: Path, s2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Multi-label scored micro-F1 1.000 and segmentation an mIoU 'gain' on one class."""
+    import zarr
+
+    store = tmp_path / "one.zarr"
+    shutil.copytree(s2_store, store)
+    zarr.open_group(store, mode="r+")["label"][:] = 3
+    base = ["evaluate", str(card), "--data", str(store), "--out", str(tmp_path / "e")]
+    for extra, says in (
+        (["--task", "knn", "--labels", "multi"], "every sample holds the same labels"),
+        (["--task", "segmentation", "--epochs", "1"], "every labelled pixel is of one class (3)"),
+    ):
+        assert main([*base, *extra]) == 2
+        errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and says in errors[0], errors

@@ -153,15 +153,16 @@ class LabelledZarrDataModule(L.LightningDataModule):
         self.test_set = Subset(self.chips, order[n_train + n_val :])
 
     def num_classes(self) -> int:
-        """Classes present in the labels (largest label + 1, ignoring 255)."""
+        """Classes present in the labels (largest label + 1, ignoring 255); at least 2."""
         self.setup()
-        highest = 0
+        present: set[int] = set()
         for i in range(len(self.chips)):
             mask = self.chips.data[i]["label"]
-            valid = mask[mask != IGNORE]
-            if valid.numel():
-                highest = max(highest, int(valid.max()))
-        return highest + 1
+            present.update(int(c) for c in torch.unique(mask[mask != IGNORE]))
+        if len(present) < 2:  # mIoU of one class: every model "learns" it
+            held = f"of one class ({present.pop()})" if present else "unlabelled (255)"
+            raise UserError(f"{self.data}: every labelled pixel is {held}; segmentation needs 2+")
+        return max(present) + 1
 
     def _loader(self, data: Subset, shuffle: bool) -> DataLoader:
         return DataLoader(

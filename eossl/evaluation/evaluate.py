@@ -465,6 +465,12 @@ def _probe(
         mask = torch.from_numpy(keep)
         feats, y, n = {name: x[mask] for name, x in feats.items()}, y[mask], int(keep.sum())
         n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
+    if scenes.multilabel and bool((y == y[0]).all()):  # micro-F1 1.000 for every feature set
+        held = [scenes.class_names[int(i)] for i in torch.nonzero(y[0]).flatten()]
+        raise UserError(
+            f"{scenes.name}: every sample holds the same labels ({', '.join(held) or 'none'}); "
+            "a probe needs samples that differ"
+        )
     if not scenes.multilabel and len(torch.unique(y)) < 2:
         raise UserError(
             f"{scenes.name}: every sample is of one class ({scenes.class_names[int(y[0])]}); "
