@@ -274,8 +274,20 @@ def test_export_never_replaces_silently(
     again = ["export", str(tmp_path / "other.ckpt"), str(tmp_path / "w2"), "--name", "mine"]
     capsys.readouterr()
     assert main([*again, "--register"]) == 2  # other weights under a registered name
-    assert "other weights are registered under this name" in _one_error(capsys)
+    said = _one_error(capsys)
+    assert "other weights are registered under this name" in said
+    assert f"the weights are written to {tmp_path / 'w2'}, not registered" in said
     assert main([*again, "--register", "--overwrite"]) == 0
+    card = tmp_path / "w" / "mine.json"
+    before = {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()}
+    (tmp_path / "w" / "mine.ckpt").unlink()
+    (tmp_path / "w" / "mine.ckpt").mkdir()  # in the way of the third file of four
+    before.pop("mine.ckpt")
+    assert main([*again[:2], str(tmp_path / "w"), "--name", "mine", "--overwrite"]) == 2
+    assert "mine.ckpt: a folder is in the way" in _one_error(capsys)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir() if p.is_file()}
+    assert after == before  # was: the new .pth and .safetensors beside the old card
+    assert json.loads(card.read_text())["name"] == "mine"
 
 
 def test_config_of_another_run_writes_to_out(run: Path, tmp_path: Path) -> None:

@@ -45,19 +45,36 @@ def atomic_write(path: Path, write: Any) -> None:
 
     Every file gets the mode of a plain new file (0644 under the usual umask).
     """
+    _move_in([(_staged(path, write), path)])
+
+
+def _staged(path: Path, write: Any) -> Path:
+    """``path``'s content written to a temporary file beside it; one line when it fails."""
+    if path.is_dir():
+        raise UserError(f"{path}: a folder is in the way of this file; move it, or choose "
+                        "another output folder or --name")  # fmt: skip
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
     except (OSError, RuntimeError) as err:  # torch.save reports a full disk as RuntimeError
         tmp.unlink(missing_ok=True)
         raise UserError(
             f"{path}: could not write ({_reason(err)}); free some disk space "
             "or choose another output folder"
         ) from err
+    return tmp
+
+
+def _move_in(staged: list[tuple[Path, Path]]) -> None:
+    """Rename each staged temporary file onto its path, only once all are written."""
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+_SHA_KEYS = ("sha256", "sha256_safetensors", "sha256_ckpt")  # of the .pth, .safetensors, .ckpt
 
 
 def _state_of(
@@ -111,27 +128,35 @@ def export_backbone(
             f"{js}: not written: the weights hold NaN or inf ({broken[0]}, {len(broken)} "
             "tensors); export an earlier checkpoint"
         )
-    atomic_write(pth, lambda p: torch.save(state, p))
-    atomic_write(st, lambda p: save_file(state, str(p)))
     # TorchGeo's extract_backbone: hparams 'backbone' selects the 'model.backbone.model.' keys
     tg = {
         "hyper_parameters": {"backbone": card["model"], "in_channels": card["in_chans"]},
         "state_dict": {f"model.backbone.model.{k}": v for k, v in state.items()},
         "eossl_card": name,
     }
-    atomic_write(ckpt, lambda p: torch.save(tg, p))
-    from eossl import __version__
+    staged: list[tuple[Path, Path]] = []
+    try:  # all four written first, then moved in: a failure leaves the old set as it was
+        for path, write in (
+            (pth, lambda p: torch.save(state, p)),
+            (st, lambda p: save_file(state, str(p))),
+            (ckpt, lambda p: torch.save(tg, p)),
+        ):
+            staged.append((_staged(path, write), path))
+        from eossl import __version__
 
-    full = {
-        **card,
-        "name": name,
-        "files": files,
-        "sha256": sha256(pth),
-        "sha256_safetensors": sha256(st),
-        "sha256_ckpt": sha256(ckpt),
-        "eossl_version": __version__,
-    }
-    atomic_write(js, lambda p: p.write_text(json.dumps(full, indent=2)))
+        full = {
+            **card,
+            "name": name,
+            "files": files,
+            **{key: sha256(tmp) for key, (tmp, _) in zip(_SHA_KEYS, staged, strict=True)},
+            "eossl_version": __version__,
+        }
+        staged.append((_staged(js, lambda p: p.write_text(json.dumps(full, indent=2))), js))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    _move_in(staged)
     return js
 
 
@@ -300,14 +325,36 @@ def export_checkpoint(
     if register:
         registry_dir()  # a registry that is a file: said before anything is written
     module, meta = load_method(ckpt_path)
+    _say_unknown_sensors(meta)
     try:
         paths = export_all(module, meta, out_dir, name, overwrite)
     except UserError as err:
         raise UserError(f"{ckpt_path}: {err}") from err
     if register:
         for path in paths:
-            register_card(path, overwrite)
+            try:
+                register_card(path, overwrite)
+            except UserError as err:
+                raise UserError(
+                    f"{err} (the weights are written to {out_dir}, not registered)"
+                ) from err
     return paths
+
+
+def _say_unknown_sensors(meta: dict[str, Any]) -> None:
+    """A notice for each sensor of the checkpoint that has no card in this process."""
+    from eossl.console import console
+    from eossl.sensors import get_sensor
+
+    names = [meta.get("sensor"), *(m.get("sensor") for m in meta.get("sensors") or [])]
+    for name in dict.fromkeys(n for n in names if n and "+" not in str(n)):
+        try:
+            get_sensor(str(name))
+        except UserError:
+            console(stderr=True).print(
+                f"eossl: sensor {name!r} has no card here: the card's bands get no "
+                "wavelengths or harness names (pass its YAML card to pretraining to keep them)"
+            )
 
 
 def register_card(card_path: str | os.PathLike, overwrite: bool = False) -> Path:
