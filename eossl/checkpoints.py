@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 import zipfile
 from pathlib import Path
@@ -129,7 +130,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         text = str(err)
         if "central directory" in text or "zip archive" in text or isinstance(err, EOFError):
             why = "truncated or corrupt (its zip directory is unreadable); use an earlier one"
-        elif "can still be loaded" in text:
+        elif "can still be loaded" in text or isinstance(err, pickle.UnpicklingError):
             why = "it holds arbitrary Python objects, which eossl never unpickles"
         else:
             why = f"not a PyTorch checkpoint ({type(err).__name__})"

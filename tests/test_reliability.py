@@ -443,20 +443,35 @@ def test_convert_and_stats_on_a_two_worker_local_cluster(tmp_path: Path) -> None
         np.testing.assert_allclose(s_threads[key], s_cluster[key], rtol=1e-12)
 
 
+class _RunsCode:
+    """Unpickling this runs a shell command: what a malicious checkpoint would hold."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
 def test_pickled_objects_are_never_loaded(tmp_path: Path) -> None:
     import argparse
 
-    evil = tmp_path / "evil.ckpt"
+    evil, worse = tmp_path / "evil.ckpt", tmp_path / "worse.ckpt"
     torch.save({"state_dict": {}, "payload": argparse.Namespace(x=1)}, evil)
-    for argv in (
-        ["pretrain", "--ckpt_path", str(evil), "--out", str(tmp_path / "r")],
-        ["export", str(evil), str(tmp_path / "w")],
-    ):
-        proc = _eossl(*argv)
-        assert proc.returncode == 2, proc.stderr[-1500:]
-        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-        assert len(errors) == 1 and "never unpickles" in errors[0]
-        assert "Traceback" not in proc.stderr
+    torch.save({"state_dict": {}, "payload": _RunsCode(tmp_path / "ran")}, worse)
+    for ckpt in (evil, worse):  # the second was 'not a PyTorch checkpoint (UnpicklingError)'
+        for argv in (
+            ["pretrain", "--ckpt_path", str(ckpt), "--out", str(tmp_path / "r")],
+            ["export", str(ckpt), str(tmp_path / "w")],
+        ):
+            proc = _eossl(*argv)
+            assert proc.returncode == 2, proc.stderr[-1500:]
+            errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+            assert len(errors) == 1 and "never unpickles" in errors[0], errors
+            assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "ran").exists()
 
 
 def _kill_when_blocks_done(argv: list[str], partial: Path, blocks: int) -> None:

@@ -53,10 +53,14 @@ def read_pth(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise UserError(
-            f"{path}: not a plain tensor state_dict ({type(err).__name__}); export weights "
-            "with `eossl export`"
-        ) from err
+        import pickle
+
+        what = (
+            "holds Python objects other than tensors, which eossl never unpickles"
+            if isinstance(err, pickle.UnpicklingError)
+            else f"not a plain tensor state_dict ({type(err).__name__})"
+        )
+        raise UserError(f"{path}: {what}; export weights with `eossl export`") from err
 
 
 def load_verified(card: str | os.PathLike) -> dict[str, torch.Tensor]:
