@@ -225,6 +225,10 @@ def _export(args: argparse.Namespace) -> None:
     from eossl.weights.harness_configs import HARNESSES, write_harness_configs
 
     harnesses = [h.strip() for h in (args.harness or "").split(",") if h.strip()]
+    if args.harness is not None and not harnesses:
+        raise UserError(
+            f"--harness {args.harness!r} names none; choose from {', '.join(HARNESSES)}"
+        )
     unknown = [h for h in harnesses if h not in HARNESSES]
     if unknown:  # before anything is written
         raise UserError(f"unknown harness {unknown[0]!r}; choose from {', '.join(HARNESSES)}")

@@ -114,6 +114,7 @@ def test_info_on_v11_archive(v11_s2: Path, capsys: pytest.CaptureFixture) -> Non
         (["convert", "s", "o.zarr", "--layout", "zarr", "--size", "8"], "not used by the zarr"),
         (["pretrain", "--data.max_cloud_fraction", "2"], "max_cloud_fraction is a fraction"),
         (["verify", "x.zarr", "--threads", "0"], "--threads: must be at least 1"),  # traceback
+        (["export", "x.ckpt", "o", "--harness", ""], "--harness '' names none"),  # was exit 0
         (["convert", "s", "o.zarr", "--layout", "patches", "--size", "100000"], "at most 4096"),
     ],
 )

@@ -475,3 +475,13 @@ def test_labels_of_one_class_are_refused_for_every_task(
         assert main([*base, *extra]) == 2
         errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
         assert len(errors) == 1 and says in errors[0], errors
+
+
+def test_an_empty_benchmark_root_gives_no_download_advice(
+    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "empty").mkdir()
+    args = ["evaluate", str(card), "--dataset", "eurosat", "--root", str(tmp_path / "empty")]
+    assert main([*args, "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "no eurosat files found" in err and "download" not in err  # eossl never downloads

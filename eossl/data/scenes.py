@@ -391,6 +391,8 @@ def open_scenes(
         raise
     except Exception as err:  # TorchGeo: DatasetNotFoundError, a missing split file, ...
         first = (str(err).splitlines() or [type(err).__name__])[0]
+        if type(err).__name__ == "DatasetNotFoundError":  # its advice is download=True
+            first = f"no {dataset} files found"
         raise UserError(
             f"{root}: cannot read {dataset} there ({type(err).__name__}: {first}); pass the "
             "folder that holds the dataset in its own layout"
