@@ -19,12 +19,9 @@ from eossl.errors import UserError
 KW = dict(sensor="s2", samples=6, size=16, seasons=3, seed=5, labels=True, shard=2, quiet=True)
 
 
-def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
-    whole = write_synthetic(tmp_path / "whole.zarr", **KW)
-    # an interrupted run: the first block written, then the process died
-    target = tmp_path / "resumed.zarr"
-    calls = {"n": 0}
-    original = StoreWriter.write
+def _killed_after_one_block(run) -> None:  # noqa: ANN001
+    """``run()`` interrupted (KeyboardInterrupt) once its first block is written."""
+    original, calls = StoreWriter.write, {"n": 0}
 
     def dying_write(self, start, stop, data):
         if calls["n"] == 1:
@@ -35,9 +32,16 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
     StoreWriter.write = dying_write
     try:
         with pytest.raises(KeyboardInterrupt):
-            write_synthetic(target, threads=1, **KW)
+            run()
     finally:
         StoreWriter.write = original
+
+
+def test_resume_after_interruption_equals_uninterrupted(tmp_path: Path) -> None:
+    whole = write_synthetic(tmp_path / "whole.zarr", **KW)
+    # an interrupted run: the first block written, then the process died
+    target = tmp_path / "resumed.zarr"
+    _killed_after_one_block(lambda: write_synthetic(target, threads=1, **KW))
     assert not target.exists() and target.with_name("resumed.zarr.partial").exists()
     with pytest.raises(UserError, match="not completely written"):
         SeasonalZarrDataset(target.with_name("resumed.zarr.partial"))
@@ -59,20 +63,10 @@ def test_overwrite_keeps_the_old_store_until_the_new_one_is_whole(
 ) -> None:
     old = write_synthetic(tmp_path / name, **KW)
     before = open_group(old)["bands"][...]
-    original, calls = StoreWriter.write, {"n": 0}
-
-    def dying_write(self, start, stop, data):
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-        calls["n"] += 1
-        original(self, start, stop, data)
-
-    StoreWriter.write = dying_write
-    try:  # a run that would replace it dies half-way (was: the old store deleted first)
-        with pytest.raises(KeyboardInterrupt):
-            write_synthetic(old, overwrite=True, threads=1, **{**KW, "seed": 6})
-    finally:
-        StoreWriter.write = original
+    # a run that would replace it dies half-way (was: the old store deleted first)
+    _killed_after_one_block(
+        lambda: write_synthetic(old, overwrite=True, threads=1, **{**KW, "seed": 6})
+    )
     np.testing.assert_array_equal(open_group(old)["bands"][...], before)
     write_synthetic(old, overwrite=True, **{**KW, "seed": 6})  # resumes, then replaces it
     after = open_group(old)["bands"][...]
