@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
 import zipfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 
 from eossl.errors import UserError
+from eossl.weights.verified import holds_objects
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -130,7 +130,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         text = str(err)
         if "central directory" in text or "zip archive" in text or isinstance(err, EOFError):
             why = "truncated or corrupt (its zip directory is unreadable); use an earlier one"
-        elif "can still be loaded" in text or isinstance(err, pickle.UnpicklingError):
+        elif holds_objects(err):
             why = "it holds arbitrary Python objects, which eossl never unpickles"
         else:
             why = f"not a PyTorch checkpoint ({type(err).__name__})"

@@ -644,7 +644,13 @@ def test_local_cluster_workers_leave_ctrl_c_to_the_parent() -> None:
 
     from eossl.parallel import dask_client
 
-    with dask_client(None, 1) as client:
-        (ignored,) = client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN).values()
-    assert ignored
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's kept
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with dask_client(None, 1) as client:
+            (ignored,) = client.run(
+                lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            ).values()
+        assert ignored
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's
+    finally:
+        signal.signal(signal.SIGINT, before)  # CI runs in the background: SIGINT ignored

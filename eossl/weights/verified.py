@@ -48,16 +48,24 @@ def verified_file(card: str | os.PathLike, kind: str = "pth") -> Path:
     return path
 
 
+def holds_objects(err: BaseException) -> bool:
+    """Whether ``torch.load(weights_only=True)`` refused a file for the objects it holds.
+
+    Such objects (classes, functions such as ``os.system``) could run code if unpickled;
+    a file of other bytes fails with another message.
+    """
+    text = str(err)
+    return "GLOBAL" in text or "can still be loaded" in text
+
+
 def read_pth(path: Path) -> Any:
     """A ``.pth`` file's content, never unpickling objects (a malicious file fails here)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        import pickle
-
         what = (
             "holds Python objects other than tensors, which eossl never unpickles"
-            if isinstance(err, pickle.UnpicklingError)
+            if holds_objects(err)
             else f"not a plain tensor state_dict ({type(err).__name__})"
         )
         raise UserError(f"{path}: {what}; export weights with `eossl export`") from err
