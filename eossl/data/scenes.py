@@ -9,6 +9,7 @@ item is ``{"image": (C, H, W) float in stored units, "label": class index or 0/1
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -88,7 +89,7 @@ def _patch_fault(folder: Path, err: Exception) -> str | None:
     labels = next(folder.glob("*_labels_metadata.json"), None)
     if labels is None:
         return "has no <patch>_labels_metadata.json"
-    if isinstance(err, ValueError) and "JSON" in type(err).__name__:
+    if isinstance(err, json.JSONDecodeError):
         return f"{labels.name} is not valid JSON ({err})"
     if isinstance(err, KeyError):
         return f"{labels.name} holds a label that is not a BigEarthNet class ({err})"
@@ -120,17 +121,11 @@ class _Checked(Dataset):
         try:
             item = self.data[index]
         except Exception as err:
-            found = self._found(index)
             ben = not hasattr(self.data, "samples")  # BigEarthNet: the folder or its labels
             reason = _patch_fault(Path(self.where(index)), err) if ben else None
-            if reason is None and found is None:
-                reason = f"cannot read it, not a raster ({type(err).__name__})"
-            elif reason is None and found[0] != self.bands:
-                reason = f"{found[0]} bands of {found[1]}x{found[2]} px; expected {self.bands}"
-            elif reason is None:  # the header is right: the pixels are not there
-                reason = f"truncated or corrupt: reading its pixels failed ({type(err).__name__})"
-                reason = f"cannot read it, {reason}"
-            raise UserError(f"{self.where(index)}: {reason}") from err
+            raise UserError(
+                f"{self.where(index)}: {reason or self._file_fault(index, err)}"
+            ) from err
         c, h, w = item["image"].shape
         if c != self.bands:
             raise UserError(f"{self.where(index)}: {c} bands of {w}x{h} px; expected {self.bands}")
@@ -147,6 +142,17 @@ class _Checked(Dataset):
                 f"{size[0]} px; the patches of a dataset must be of one size"
             )
         return item
+
+    def _file_fault(self, index: int, err: Exception) -> str:
+        """Why item ``index``'s file could not be read, from its header."""
+        found = self._found(index)
+        if found is None:
+            reason = f"not a raster ({type(err).__name__})"
+        elif found[0] != self.bands:
+            reason = f"{found[0]} bands of {found[1]}x{found[2]} px; expected {self.bands}"
+        else:  # the header is right: the pixels are not there
+            reason = f"truncated or corrupt: reading its pixels failed ({type(err).__name__})"
+        return f"cannot read it, {reason}"
 
     def _found(self, index: int) -> tuple[int, int, int] | None:
         """(bands, width, height) from the file's header; None when it has none."""

@@ -57,10 +57,12 @@ def load_card(card: str | os.PathLike) -> tuple[dict[str, Any], Path]:
         candidate = registry_dir() / f"{card}.json"
         if candidate.exists():
             path = candidate
-    if not path.is_file() and (path.suffix == ".json" or path.is_dir() or path.is_symlink()):
-        what = "a folder" if path.is_dir() else "a link to nothing" if path.is_symlink() else ""
-        raise UserError(f"{path}: no weights card file{f' ({what})' if what else ''}")
     if not path.is_file():
+        if path.suffix == ".json" or path.is_dir() or path.is_symlink():  # not a name to list
+            what = (
+                "a folder" if path.is_dir() else "a link to nothing" if path.is_symlink() else ""
+            )
+            raise UserError(f"{path}: no weights card file{f' ({what})' if what else ''}")
         known = ", ".join(c["name"] for c in list_cards()) or "none registered"
         raise UserError(
             f"{card}: no such weights card; pass a .json card or a registered name ({known})"

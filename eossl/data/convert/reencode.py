@@ -195,19 +195,7 @@ def reencode(
         time="time_" in group,
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
-    if writer.restarted:
-        from eossl.console import console
-
-        console(stderr=True).print(
-            f"eossl: {writer.partial} was begun from other sources or settings; starting again"
-        )
-    if writer.resumed_blocks:
-        from eossl.console import console
-
-        console(stderr=True).print(
-            f"resuming {writer.partial}: {writer.resumed_blocks} of {len(spec.blocks())} "
-            "blocks already written"
-        )
+    writer.say_start()
 
     def block(item: tuple[int, int]) -> None:
         start, stop = item

@@ -312,15 +312,7 @@ def _write(
         time=getattr(plan, "dated", True),
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
-    if writer.restarted:
-        console(stderr=True).print(
-            f"eossl: {writer.partial} was begun from other sources or settings; starting again"
-        )
-    if writer.resumed_blocks:
-        console(stderr=True).print(
-            f"resuming {writer.partial}: {writer.resumed_blocks} of {len(spec.blocks())} "
-            "blocks already written"
-        )
+    writer.say_start()
 
     def block(item: tuple[int, int, Plan]) -> int:
         start, stop, part = item

@@ -286,6 +286,20 @@ class StoreWriter:
         done = {p.name for p in done_dir.iterdir()}
         return [b for b in self.spec.blocks() if f"{b[0]}-{b[1]}" not in done]
 
+    def say_start(self) -> None:
+        """One line when the run resumes ``OUT.partial``, or had to begin it anew."""
+        from eossl.console import console
+
+        if self.restarted:
+            console(stderr=True).print(
+                f"eossl: {self.partial} was begun from other sources or settings; starting again"
+            )
+        if self.resumed_blocks:
+            console(stderr=True).print(
+                f"resuming {self.partial}: {self.resumed_blocks} of {len(self.spec.blocks())} "
+                "blocks already written"
+            )
+
     @contextmanager
     def kept_on_failure(self) -> Iterator[None]:
         """An error or Ctrl-C while writing says that ``OUT.partial`` keeps the blocks written.

@@ -93,7 +93,7 @@ def compute_phenology(
     for info in infos if min_dates else []:  # "no vegetation cycle" for every place, else
         group = open_group(info.path)
         dated = "time_" in group and not np.isnat(decode_times(group["time_"])).all()
-        if min_dates and (info.times < min_dates or not dated):
+        if info.times < min_dates or not dated:
             held = f"{info.times} timestamp(s) per location" if dated else "no dates"
             raise UserError(
                 f"{info.path}: {held}; a vegetation cycle needs {min_dates} or more dated "
