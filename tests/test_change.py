@@ -863,3 +863,26 @@ def test_cities_listed_in_train_txt_and_absent_are_said(
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
     said = [ln for ln in capfd.readouterr().err.splitlines() if "train.txt" in ln]
     assert len(said) == 1 and "train.txt lists rome, lyon, not in" in said[0]
+
+
+def test_evaluate_drops_the_resume_hint_of_its_temporary_store(
+    card: Path, tmp_path: Path, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure half-way through evaluate's own conversion names no partial store to resume."""
+    from eossl.data.convert.change import ChangePlan
+
+    original, calls = ChangePlan.read_block, []
+
+    def failing(self, start, stop, skip_bad):  # the second block fails, not from a bad file
+        calls.append(start)
+        if len(calls) == 2:
+            raise UserError("the disk is full")
+        return original(self, start, stop, skip_bad)
+
+    monkeypatch.setattr(ChangePlan, "read_block", failing)
+    monkeypatch.setattr("eossl.data.convert.write.auto_shard", lambda per_sample: 4)
+    src = _city_copy(tmp_path / "oscd")
+    evaluate = ["evaluate", str(card), "--task", "change", "--dataset", "oscd", "--root"]
+    assert main([*evaluate, str(src), "--probe-only"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith("the disk is full") and "keeps" not in err

@@ -304,7 +304,8 @@ class StoreWriter:
     def kept_on_failure(self) -> Iterator[None]:
         """An error or Ctrl-C while writing says that ``OUT.partial`` keeps the blocks written.
 
-        The error stays what it was (its type and cause); only its message grows.
+        The error stays what it was (its type and cause); only its message grows, by
+        what it keeps as ``err.kept`` (a caller whose store is temporary takes it off).
         """
         try:
             yield
@@ -320,7 +321,7 @@ class StoreWriter:
                     "command goes on from there"
                 )
                 if isinstance(err, UserError):
-                    err.args = (f"{err}; {kept}",)
+                    err.args, err.kept = (f"{err}; {kept}",), kept
                 else:
                     from eossl.console import console
 

@@ -120,7 +120,9 @@ def convert_release(root: str | os.PathLike, chip: int, work: Path) -> Path:
     try:
         out, _ = convert(root, work / "oscd.zarr", "oscd", chip_size=chip, quiet=True)
     except UserError as err:  # a bad file: evaluate has no --skip-bad, convert has
-        said = str(err).split(f"; {work / 'oscd.zarr.partial'} keeps")[0]  # a temporary store
+        said = str(err)
+        if hasattr(err, "kept"):  # its partial store is a temporary one: nothing to resume
+            said = said.removesuffix(f"; {err.kept}")
         if not isinstance(err.__cause__, BadFileError):  # its options, as evaluate names them
             raise UserError(said.replace("--chip-size", "--tile-size")) from err
         bad = err.__cause__.bad
