@@ -138,6 +138,23 @@ def test_band_matching_against_numpy(bigearthnet: Path) -> None:
     np.testing.assert_allclose(stats.numpy(), want, rtol=1e-4, atol=1e-4)
 
 
+def test_level_shift_on_data_of_two_sensors(bigearthnet: Path) -> None:
+    """BigEarthNet's ``all`` (S1 + L2A): an L1C card's bands get the L2A shift; S1's none."""
+    scenes = open_scenes("bigearthnet", bigearthnet, bands="all")
+    assert scenes.sensor == "s1-grd+s2-l2a"
+    want = level_shift(get_sensor("s2-l1c"), get_sensor("s2-l2a"))
+    assert want is not None
+    s2 = get_sensor("s2-l1c")
+    card = {"bands": s2.band_names, "in_chans": 13, "mean": [1000.0] * 13, "std": [500.0] * 13}
+    card |= {"crop_size": 64, "sensor": "s2-l1c", "name": "l1c"}
+    assert CardInputs(card, scenes).level == {b: v for b, v in want[1].items() if b != "B10"}
+    fused = {**card, "bands": ["VV", "VH", *s2.band_names], "in_chans": 15}
+    fused |= {"mean": [0.0] * 15, "std": [1.0] * 15, "sensor": "s1-grd+s2-l1c"}
+    assert CardInputs(fused, scenes).level == CardInputs(card, scenes).level
+    s1 = {**card, "bands": ["VV", "VH"], "in_chans": 2, "sensor": "s1-grd"}
+    assert CardInputs(s1 | {"mean": [0.0] * 2, "std": [1.0] * 2}, scenes).level == {}
+
+
 def test_image_size_resizes_what_the_encoder_sees(
     card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -41,7 +41,7 @@ class SceneData:
     multilabel: bool
     offset: float = 0.0  # DN offset carried by the stored values (0: none)
     nodata: float | None = None
-    sensor: str | None = None  # the card these data are in, where known
+    sensor: str | None = None  # the card these data are in, where known; "a+b": several
     tensorstore: bool = False  # read through tensorstore (DataLoader workers must not fork)
 
     @property
@@ -212,7 +212,7 @@ def _bigearthnet(
         class_names=list(BigEarthNet.class_sets[num_classes]),
         multilabel=True,
         nodata=0 if bands == "s2" else None,
-        sensor={"s1": "s1-grd", "s2": "s2-l2a"}.get(bands),
+        sensor={"s1": "s1-grd", "s2": "s2-l2a", "all": "s1-grd+s2-l2a"}[bands],
     )
 
 

@@ -77,14 +77,51 @@ def _backbone(
     return model.eval()
 
 
-def _level_shift(card_sensor: str, data_sensor: str) -> tuple[str, dict[str, float]] | None:
-    """The release, and the data level's mean minus the weights' per band (DN), or None."""
-    from eossl.sensors import get_sensor, level_shift
+def _platform(sensor: str) -> str | None:
+    from eossl.sensors import get_sensor
 
     try:
-        return level_shift(get_sensor(card_sensor), get_sensor(data_sensor))
-    except UserError:  # a card eossl does not know: no shift
+        return get_sensor(sensor).platform
+    except UserError:  # a card eossl does not know
         return None
+
+
+def _data_sensor(card_sensor: str | None, data_sensor: str | None) -> str | None:
+    """The data's sensor that the card's is compared with.
+
+    Data of several sensors (BigEarthNet's ``all``: ``s1-grd+s2-l2a``) give each of the
+    card's sensors the part of its own platform: ``s2-l2a`` for an ``s2-l1c`` card.
+    """
+    if not card_sensor or not data_sensor or "+" not in data_sensor:
+        return data_sensor
+    parts = data_sensor.split("+")
+    mine = [
+        next((d for d in parts if _platform(c) and _platform(d) == _platform(c)), None)
+        for c in card_sensor.split("+")
+    ]
+    if not any(mine):
+        return data_sensor
+    return "+".join(d or c for c, d in zip(card_sensor.split("+"), mine, strict=True))
+
+
+def _level_shift(card_sensor: str, data_sensor: str) -> tuple[str, dict[str, float]] | None:
+    """The release, and the data level's mean minus the weights' per band (DN), or None.
+
+    Sensors joined by ``+`` (a fused card) are shifted part by part.
+    """
+    from eossl.sensors import get_sensor, level_shift
+
+    found: list[tuple[str, dict[str, float]]] = []
+    for card_part, data_part in zip(card_sensor.split("+"), data_sensor.split("+"), strict=False):
+        try:
+            one = level_shift(get_sensor(card_part), get_sensor(data_part))
+        except UserError:  # a card eossl does not know: no shift
+            one = None
+        if one is not None:
+            found.append(one)
+    if not found:
+        return None
+    return found[0][0], {band: v for _, shift in found for band, v in shift.items()}
 
 
 def _describe_shift(release: str, shift: dict[str, float]) -> str:
@@ -145,24 +182,25 @@ class CardInputs:
             )
         self.unused = unused  # said once for all cards, by _features
         level: dict[str, float] = {}
-        own = next((e for e in card.get("levels") or [] if e["sensor"] == scenes.sensor), None)
+        sensor = _data_sensor(card.get("sensor"), scenes.sensor)
+        own = next((e for e in card.get("levels") or [] if e["sensor"] == sensor), None)
         if own is not None and own["sensor"] != card.get("sensor"):  # pretrained on it too
             card = {**card, "mean": own["mean"], "std": own["std"], "offset": own.get("offset", 0)}
             _say(
                 f"eossl: weights pretrained on {' and '.join(e['sensor'] for e in card['levels'])}"
-                f"; data are {scenes.sensor}: normalised with that level's own statistics"
+                f"; data are {sensor}: normalised with that level's own statistics"
             )
-        elif scenes.sensor and card.get("sensor") in (None, "", "unknown"):
+        elif sensor and card.get("sensor") in (None, "", "unknown"):
             _say(
-                f"eossl: {card['name']}: the card names no sensor, so the {scenes.sensor} "
+                f"eossl: {card['name']}: the card names no sensor, so the {sensor} "
                 f"data of {scenes.name} are normalised with the card's statistics as they are "
                 "(no level shift)"
             )
-        elif scenes.sensor and card.get("sensor") and scenes.sensor != card["sensor"]:
-            found = _level_shift(card["sensor"], scenes.sensor) if level_shift else None
+        elif sensor and card.get("sensor") and sensor != card["sensor"]:
+            found = _level_shift(card["sensor"], sensor) if level_shift else None
             level = found[1] if found else {}
             _say(
-                f"eossl: weights pretrained on {card['sensor']}, data are {scenes.sensor}; "
+                f"eossl: weights pretrained on {card['sensor']}, data are {sensor}; "
                 "bands are matched by name" + (_describe_shift(*found) if found else "")
             )
         present = [i for i, p in enumerate(picks) if p >= 0]
