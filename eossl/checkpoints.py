@@ -21,6 +21,7 @@ __all__ = [
     "CheckpointOnInterrupt",
     "LastCheckpoint",
     "check_fits",
+    "check_resumable",
     "load_checkpoint",
     "keep_metrics",
     "latest_checkpoint",
@@ -108,6 +109,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             ) from err
 
 
+_LOST = "restore it from a copy, or train afresh (eossl keeps one checkpoint a run)"
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint's contents, loaded as plain tensors and containers only (no unpickling).
 
@@ -122,14 +126,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if damaged is not None:
         raise UserError(
             f"{path}: cannot load this checkpoint: {damaged} fails its checksum (damaged on "
-            "disk); use an earlier one"
+            f"disk); {_LOST}"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         text = str(err)
         if "central directory" in text or "zip archive" in text or isinstance(err, EOFError):
-            why = "truncated or corrupt (its zip directory is unreadable); use an earlier one"
+            why = f"truncated or corrupt (its zip directory is unreadable); {_LOST}"
         elif holds_objects(err):
             why = "it holds arbitrary Python objects, which eossl never unpickles"
         else:
@@ -154,6 +158,40 @@ def _damaged_member(path: Path) -> str | None:
             return zf.testzip()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None  # torch.load names what is wrong
+
+
+def check_resumable(
+    path: str | os.PathLike, state: dict, sensors: list[str], max_epochs: int | None
+) -> None:
+    """One line if a checkpoint cannot go on in this run.
+
+    Exported weights (no optimizer state), another sensor's data, or every epoch of
+    ``max_epochs`` already trained.
+    """
+    if "eossl_card" in state or "optimizer_states" not in state:
+        raise UserError(
+            f"{path}: holds weights only, not a training run to resume (no optimizer state"
+            f"{': an exported file' if 'eossl_card' in state else ''}); resume from a run's "
+            "checkpoints/last.ckpt"
+        )
+    meta = state.get("eossl") or {}
+    theirs = [m.get("sensor") for m in meta.get("sensors") or []] or [meta.get("sensor")]
+    if None not in theirs and sorted(map(str, theirs)) != sorted(sensors):
+        data = f" ({meta['dataset']})" if meta.get("dataset") else ""
+        raise UserError(
+            f"{path}: a checkpoint of {','.join(map(str, theirs))} data{data}, not of this "
+            f"run's {','.join(sensors)}; pass --sensor {','.join(map(str, theirs))} to "
+            "continue it, or --out NEW_DIR to start afresh"
+        )
+    if max_epochs is not None and max_epochs >= 0:
+        batches = state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+        done = int(state.get("epoch", 0)) + bool(batches.get("is_last_batch", False))
+        if done >= max_epochs:
+            raise UserError(
+                f"{path}: has trained {done} epoch{'s' * (done != 1)}, all that "
+                f"--trainer.max_epochs {max_epochs} "
+                "asks for; raise --trainer.max_epochs to train on"
+            )
 
 
 def check_fits(path: str | os.PathLike, state: dict, model: torch.nn.Module) -> None:

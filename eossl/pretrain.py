@@ -25,6 +25,7 @@ from eossl.checkpoints import (
     CheckpointOnInterrupt,
     LastCheckpoint,
     check_fits,
+    check_resumable,
     keep_metrics,
     latest_checkpoint,
     load_checkpoint,
@@ -226,6 +227,11 @@ def pretrain_cli(argv: list[str]) -> None:
         ckpt = latest_checkpoint(out)
         if known.auto_resume and ckpt is not None:
             known.resume = True
+        if known.resume and ckpt_path is not None and not known.auto_resume:
+            raise UserError(
+                "--resume goes on from OUT's own checkpoint and --ckpt-path from another; "
+                "pass one of them"
+            )
         if known.resume:
             if ckpt is None:
                 raise UserError(f"{out}: no checkpoint to resume from; run without --resume")
@@ -238,8 +244,6 @@ def pretrain_cli(argv: list[str]) -> None:
             )
         if ckpt_path is not None:
             state = load_checkpoint(ckpt_path)  # a missing, truncated or unsafe one fails here
-            if rank_zero_only.rank == 0:
-                print(resume_line(Path(ckpt_path), state), file=sys.stderr)
         if demo and rank_zero_only.rank == 0:  # once, not per DDP rank
             print(
                 f"eossl: no --data given, so training on the built-in synthetic "
@@ -267,7 +271,12 @@ def pretrain_cli(argv: list[str]) -> None:
             raise cause from err
         raise UserError(f"invalid configuration: {config_error(str(err))}") from err
     if state is not None:
+        trainer = cli.trainer
+        epochs = None if trainer.fast_dev_run else trainer.max_epochs
+        check_resumable(ckpt_path, state, [s.name for s in sensors], epochs)
         check_fits(ckpt_path, state, cli.model)  # another run's: one line, not Lightning's
+        if rank_zero_only.rank == 0:
+            print(resume_line(Path(ckpt_path), state), file=sys.stderr)
     _fit_and_export(cli, ckpt_path, out)
 
 

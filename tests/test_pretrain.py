@@ -154,6 +154,38 @@ def test_resume_continues_at_saved_step(tmp_path: Path) -> None:
     assert (out / "metrics.0.csv").exists()  # the first run's metrics are kept
 
 
+def test_resume_refuses_what_cannot_go_on(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Nothing left to train, two checkpoints named, exported weights, another sensor's run."""
+    out = tmp_path / "run"
+    once = ["--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0", *TINY]
+    tm = [*once, "--sensor", "landsat-tm-toa", "--trainer.max_epochs", "1"]
+    assert _run("--out", str(out), *tm) == 0
+    last = out / "checkpoints" / "last.ckpt"
+    exported = next((out / "weights").glob("*.ckpt"))
+    capsys.readouterr()
+    for args, words in (
+        (["--out", str(out), "--resume", *tm], "has trained 1 epoch, all that --trainer.max"),
+        (
+            ["--out", str(out), "--resume", "--ckpt-path", str(last), *tm],
+            "--resume goes on from OUT's own checkpoint and --ckpt-path from another",
+        ),
+        (
+            ["--out", str(tmp_path / "b"), "--ckpt-path", str(exported), *tm],
+            "holds weights only, not a training run to resume (no optimizer state: an exported",
+        ),
+        (  # the same 7 bands, so the same model: only the checkpoint's sensor tells
+            ["--out", str(tmp_path / "c"), "--ckpt-path", str(last), *once, "--sensor",
+             "landsat-oli-sr", "--trainer.max_epochs", "2"],
+            "a checkpoint of landsat-tm-toa data (eossl built-in synthetic sample), not of this "
+            "run's landsat-oli-sr; pass --sensor landsat-tm-toa",
+        ),
+    ):  # fmt: skip
+        assert _run(*args) == 2, args
+        err = capsys.readouterr().err
+        assert words in err and "resuming" not in err, err
+    assert not (tmp_path / "c" / "weights").exists()
+
+
 def test_print_config(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_:
         _run("--sensor", "s1", "--method", "seco", "--print_config")
