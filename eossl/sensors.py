@@ -130,7 +130,17 @@ class Sensor:
     @classmethod
     def from_yaml(cls, path: Path) -> Sensor:
         """Load and check one card."""
-        raw = yaml.safe_load(path.read_text())
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"{path}: cannot read this sensor card ({err})") from err
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+            why = getattr(err, "problem", None) or type(err).__name__
+            raise UserError(f"{path}: not a valid YAML sensor card{at}: {why}") from err
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: a sensor card is a mapping of name, dtype and bands")
         try:
             bands = tuple(
                 Band(
@@ -173,8 +183,15 @@ class Sensor:
                 default_release=raw.get("default_release"),
                 citation=raw.get("citation", ""),
             )
-        except (KeyError, TypeError, ValueError) as err:
-            raise UserError(f"{path}: malformed dataset card ({err!r})") from err
+        except KeyError as err:
+            raise UserError(f"{path}: the sensor card lacks {err.args[0]!r}") from err
+        except (TypeError, ValueError) as err:
+            raise UserError(f"{path}: malformed sensor card ({err})") from err
+        if not bands:
+            raise UserError(f"{path}: the sensor card lists no bands")
+        twice = sorted({b.name for b in bands if [c.name for c in bands].count(b.name) > 1})
+        if twice:
+            raise UserError(f"{path}: band {twice[0]} is listed twice; give each band its name")
         for rel in releases.values():
             for stat in (rel.mean, rel.std):
                 if stat is not None and len(stat) != len(bands):

@@ -74,3 +74,31 @@ def test_own_card_may_not_shadow_a_known_name(tmp_path) -> None:
         with pytest.raises(UserError, match=r"is already sensor card"):
             get_sensor(card)
     assert get_sensor("s2").name == "s2-l1c"  # the built-in card is untouched
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("name: [unclosed\n", "not a valid YAML sensor card (line 2, column 1): expected ','"),
+        (  # safe_load refuses the tag: nothing runs
+            'name: !!python/object/apply:os.system ["touch PWNED"]\ndtype: uint16\nbands: []\n',
+            "could not determine a constructor for the tag",
+        ),
+        ("- a\n- b\n", "a sensor card is a mapping of name, dtype and bands"),
+        ("name: cam\n", "the sensor card lacks 'bands'"),
+        ("name: cam\ndtype: uint16\nbands: []\n", "the sensor card lists no bands"),
+        (
+            "name: cam\ndtype: uint16\nbands:\n  - {name: B1, gsd: 10}\n  - {name: B1, gsd: 20}\n",
+            "band B1 is listed twice",
+        ),
+        ("name: cam\ndtype: uint16\nbands:\n  - {name: B1, gsd: ten}\n", "malformed sensor card"),
+    ],
+)
+def test_a_bad_card_file_is_one_line(tmp_path, monkeypatch, text: str, words: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    card = tmp_path / "cam.yaml"
+    card.write_text(text)
+    with pytest.raises(UserError) as err:
+        get_sensor(card)
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "PWNED").exists()
