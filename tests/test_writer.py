@@ -215,3 +215,21 @@ def test_a_failed_move_into_place_puts_the_old_store_back(
     (tmp_path / "o.zarr.replaced").mkdir()  # as a kill between the two renames leaves it
     write_synthetic(old, overwrite=True, **{**KW, "seed": 6})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]
+
+
+def test_a_store_larger_than_the_free_disk_is_said_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The uncompressed size against the disk's free space, before the first block."""
+    import collections
+    import shutil
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 5000, 5000))
+    write_synthetic(tmp_path / "s.zarr", **KW)
+    err = capsys.readouterr().err
+    want = "6 samples x 3 dates x 13 bands x 16x16 px are 119.8 KB before compression, and "
+    assert want + "the disk has 5.0 KB free" in err.replace("\n", " ")
+    monkeypatch.undo()
+    write_synthetic(tmp_path / "t.zarr", **KW)
+    assert "before compression" not in capsys.readouterr().err

@@ -287,8 +287,23 @@ class StoreWriter:
         return [b for b in self.spec.blocks() if f"{b[0]}-{b[1]}" not in done]
 
     def say_start(self) -> None:
-        """One line when the run resumes ``OUT.partial``, or had to begin it anew."""
+        """One line when the run resumes ``OUT.partial``, or had to begin it anew.
+
+        And one when the pixels, before compression, outgrow the disk's free space.
+        """
         from eossl.console import console
+
+        spec = self.spec
+        pixels = spec.samples * spec.times * len(spec.band_names) * spec.height * spec.width
+        raw = pixels * np.dtype(spec.dtype).itemsize
+        free = shutil.disk_usage(self.partial.parent).free
+        if raw > free:
+            console(stderr=True).print(
+                f"eossl: {self.out}: {spec.samples:,} samples x {spec.times} "
+                f"date{'s' * (spec.times != 1)} x "
+                f"{len(spec.band_names)} bands x {spec.height}x{spec.width} px are "
+                f"{_size(raw)} before compression, and the disk has {_size(free)} free"
+            )
 
         if self.restarted:
             console(stderr=True).print(
@@ -416,6 +431,14 @@ class StoreWriter:
 
 
 _ZARR_TEMP = re.compile(r"\.[0-9a-f]{32}\.partial$")  # zarr LocalStore: NAME.<uuid hex>.partial
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def auto_shard(sample_bytes: int, budget: int = 512 * 2**20) -> int:

@@ -90,6 +90,7 @@ def write_synthetic(
         },
     )
     writer = StoreWriter(out, spec, overwrite=overwrite)
+    writer.say_start()
     c = sensor.num_bands
 
     def block(bounds: tuple[int, int]) -> np.ndarray:
@@ -121,7 +122,8 @@ def write_synthetic(
     pending = writer.pending()
     # Moments of blocks written by an earlier, interrupted run are recomputed from
     # the store, so resumed statistics equal those of an uninterrupted run.
-    done = [b for b in spec.blocks() if b not in pending]
+    left = set(pending)
+    done = [b for b in spec.blocks() if b not in left]
     moments = run_blocks(
         block,
         pending,
