@@ -148,9 +148,14 @@ def test_wrong_dims(tmp_path: Path) -> None:
 
 def test_band_count_mismatch(v11_s2: Path) -> None:
     with pytest.raises(UserError) as err:
-        SeasonalZarrDataset(v11_s2, sensor="s1")
+        SeasonalZarrDataset(next(v11_s2.glob("*.zarr.zip")), sensor="s1")
     message = one_line(err)
     assert "has 13 bands but sensor 's1-grd' has 2" in message and "--sensor" in message
+    with pytest.raises(UserError) as err:  # a folder of stores: none of them is S1's
+        SeasonalZarrDataset(v11_s2, sensor="s1")
+    assert one_line(err).endswith(
+        "no store of sensor s1-grd (only s2-l1c); add one, or pass --sensor for the data there"
+    )
 
 
 def _corrupt_copy(src: Path, dst: Path) -> Path:

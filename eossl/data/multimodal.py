@@ -64,6 +64,12 @@ def _distance_m(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
+def _named(data: SeasonalZarrDataset) -> str:
+    """A dataset's store, or its stores' folder."""
+    paths = [s.path for s in data.stores]
+    return str(paths[0]) if len(paths) == 1 else f"the {len(paths)} stores in {paths[0].parent}"
+
+
 def check_aligned(
     first: SeasonalZarrDataset, other: SeasonalZarrDataset, tolerance_m: float = 500.0
 ) -> str:
@@ -77,8 +83,7 @@ def check_aligned(
     n1, n2 = len(first), len(other)
     if n1 != n2:
         raise UserError(
-            f"{first.stores[0].path.parent} holds {n1} samples but "
-            f"{other.stores[0].path.parent} {n2}; "
+            f"{_named(first)} holds {n1} samples but {_named(other)} {n2}; "
             "co-located stores must hold the same places in the same order"
         )
     ids1 = [_ids(s) for s in first.stores]
@@ -89,8 +94,8 @@ def check_aligned(
         if bad.size:
             i = int(bad[0])
             raise UserError(
-                f"{first.where(i)} is location {a[i]!r} but {other.where(i)} is "
-                f"{b[i]!r}; co-located stores must hold the same places in the same order"
+                f"{first.where(i)} is location '{a[i]}' but {other.where(i)} is "
+                f"'{b[i]}'; co-located stores must hold the same places in the same order"
             )
         return "ids"
     c1 = np.concatenate([_centres(s) for s in first.stores])

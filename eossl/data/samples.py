@@ -53,19 +53,22 @@ def stores_of(
     if sensor is None:
         return [validate(p) for p in paths]
     found, others = [], set()
+    # a folder, or several stores: other sensors' stores are left out, not refused
+    mixed = len(paths) > 1 or paths != [Path(r).expanduser() for r in roots]
     for path in paths:
         group = open_group(path)
-        own = infer_sensor(group, path) if len(paths) > 1 else None
+        own = infer_sensor(group, path) if mixed else None
         if own is not None and own.name != sensor.name:
             others.add(own.name)
             continue
         found.append(validate(path, group, sensor=sensor))
     if not found:
-        validate(paths[0], sensor=sensor)  # names the band counts where they differ
+        if not others:
+            validate(paths[0], sensor=sensor)  # names the band counts where they differ
         held = ", ".join(sorted(others))
         raise UserError(
-            f"{roots[0]}: no stores of sensor {sensor.name!r} (it holds {held}); "
-            "pass the matching --sensor"
+            f"{', '.join(map(str, roots))}: no store of sensor {sensor.name} (only {held}); "
+            f"add one, or pass --sensor for the data there"
         )
     if others:
         log.info("%s: using the %s stores, not those of %s", roots[0], sensor.name, others)
