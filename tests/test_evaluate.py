@@ -11,6 +11,7 @@ from helpers import tiny
 
 from eossl.cli import main
 from eossl.data.scenes import canonical_band, match_bands, open_scenes
+from eossl.errors import UserError
 from eossl.evaluation.evaluate import CardInputs
 from eossl.evaluation.probes import (
     band_statistics,
@@ -153,6 +154,22 @@ def test_level_shift_on_data_of_two_sensors(bigearthnet: Path) -> None:
     assert CardInputs(fused, scenes).level == CardInputs(card, scenes).level
     s1 = {**card, "bands": ["VV", "VH"], "in_chans": 2, "sensor": "s1-grd"}
     assert CardInputs(s1 | {"mean": [0.0] * 2, "std": [1.0] * 2}, scenes).level == {}
+
+
+def test_bands_of_one_name_on_another_sensor_are_refused(bigearthnet: Path) -> None:
+    """Landsat's B5 is near-infrared, Sentinel-2's B05 red edge: a name is not a band."""
+    scenes = open_scenes("bigearthnet", bigearthnet, bands="s2")
+    oli = get_sensor("landsat-oli-sr")
+    card = {"bands": oli.band_names, "in_chans": 7, "mean": [0.0] * 7, "std": [1.0] * 7}
+    card |= {"crop_size": 64, "sensor": oli.name, "name": "oli"}
+    with pytest.raises(UserError) as err:
+        CardInputs(card, scenes)
+    assert "its band B05 (s2-l2a) is at 0.704 µm, the weights' B5 (landsat-oli-sr) at" in str(
+        err.value
+    )
+    s2 = get_sensor("s2-l1c")  # another level of the same bands passes
+    card |= {"bands": s2.band_names, "in_chans": 13, "mean": [0.0] * 13, "std": [1.0] * 13}
+    assert CardInputs(card | {"sensor": s2.name}, scenes).bands == 13
 
 
 def test_image_size_resizes_what_the_encoder_sees(

@@ -30,7 +30,7 @@ from eossl.bands import channel_records, find_channels
 from eossl.console import task_progress
 from eossl.data.labelled import LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
-from eossl.data.scenes import SceneData, match_bands, open_scenes
+from eossl.data.scenes import SceneData, canonical_band, match_bands, open_scenes
 from eossl.data.workers import loader_workers
 from eossl.errors import UserError
 from eossl.evaluation.finetune import finetune_segmentation
@@ -133,6 +133,35 @@ def _describe_shift(release: str, shift: dict[str, float]) -> str:
     )
 
 
+def _check_wavelengths(
+    card: dict[str, Any], sensor: str | None, scenes: SceneData, picks: dict[str, int]
+) -> None:
+    """Refuse bands of one name that lie elsewhere in the spectrum (Landsat B5, S2 B05)."""
+    from eossl.sensors import get_sensor
+
+    if not sensor:
+        return
+    try:
+        data = {canonical_band(b.name): b.wavelength for b in get_sensor(sensor).bands}
+    except UserError:  # a sensor eossl has no card for: the names are all there is
+        return
+    own = {b["name"]: b.get("wavelength") for b in card.get("band_info") or []}
+    if not own and card.get("sensor"):  # a card of older eossl: its sensor's
+        try:
+            own = {b.name: b.wavelength for b in get_sensor(card["sensor"]).bands}
+        except UserError:
+            return
+    for name, pick in picks.items():
+        theirs = scenes.band_names[pick] if pick >= 0 else None
+        a, b = own.get(name), data.get(canonical_band(theirs or ""))
+        if a is not None and b is not None and abs(a - b) > MAX_WAVELENGTH_GAP:
+            raise UserError(
+                f"{scenes.name}: its band {theirs} ({sensor}) is at {b:.3f} µm, the weights' "
+                f"{name} ({card.get('sensor')}) at {a:.3f} µm: the same name on another "
+                f"sensor; evaluate on {card.get('sensor')} data"
+            )
+
+
 class CardInputs:
     """Bands matched to a weights card by name, normalised and resized as in pretraining.
 
@@ -175,6 +204,8 @@ class CardInputs:
                 f"of the weights ({', '.join(wanted)}); evaluate on data of sensor "
                 f"{card.get('sensor')}"
             )
+        sensor = _data_sensor(card.get("sensor"), scenes.sensor)
+        _check_wavelengths(card, sensor, scenes, dict(zip(wanted, picks, strict=True)))
         if absent and not any_band:  # said once the data are known to fit the weights
             _say(
                 f"eossl: {scenes.name} has no {', '.join(absent)}; filled with the "
@@ -182,7 +213,6 @@ class CardInputs:
             )
         self.unused = unused  # said once for all cards, by _features
         level: dict[str, float] = {}
-        sensor = _data_sensor(card.get("sensor"), scenes.sensor)
         own = next((e for e in card.get("levels") or [] if e["sensor"] == sensor), None)
         if own is not None and own["sensor"] != card.get("sensor"):  # pretrained on it too
             card = {**card, "mean": own["mean"], "std": own["std"], "offset": own.get("offset", 0)}
@@ -280,6 +310,7 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+MAX_WAVELENGTH_GAP = 0.03  # µm: bands of one name further apart are other bands
 IMAGE_SIZES = (16, 1024)  # px: the smallest a ResNet pools, the largest worth a CPU's time
 
 
