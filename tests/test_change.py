@@ -886,3 +886,41 @@ def test_evaluate_drops_the_resume_hint_of_its_temporary_store(
     assert main([*evaluate, str(src), "--probe-only"]) == 2
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert err.endswith("the disk is full") and "keeps" not in err
+
+
+def test_masks_that_leave_pixels_unlabelled(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """0/2: OSCD's coding would unlabel all but the changes (a bad file); 0/1/2: said."""
+    src = _city_copy(tmp_path / "oscd")
+    args = ["--layout", "oscd", "--chip-size", "64"]
+    _rewrite_mask(src, lambda data: np.where(data == 1, 0, data))
+    assert main(["convert", str(src), str(tmp_path / "a.zarr"), *args]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "change mask values [0, 2] hold 0 and 2 but no 1" in err and "99.7% of it" in err
+
+    def tenth_back(data: np.ndarray) -> np.ndarray:  # a tenth of the rows back to 1, no change
+        rows = np.arange(len(data))[:, None] % 10 == 0
+        return np.where((data == 0) & rows, 1, data)
+
+    _rewrite_mask(src, tenth_back)
+    assert main(["convert", str(src), str(tmp_path / "b.zarr"), *args]) == 0
+    notice = [ln for ln in capfd.readouterr().err.splitlines() if "leave pixels" in ln]
+    assert len(notice) == 1 and "in paris (" in notice[0] and "not scored" in notice[0]
+
+
+def test_change_scores_need_a_changed_pixel(
+    card: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """No change in any city: refused; none in one city: said."""
+    from eossl.evaluation.change.pairs import _check_changes
+
+    src = _city_copy(tmp_path / "oscd")
+    _rewrite_mask(src, lambda data: np.ones_like(data))
+    evaluate = ["evaluate", str(card), "--task", "change", "--dataset", "oscd", "--root"]
+    assert main([*evaluate, str(src), "--probe-only"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "no changed pixel in any labelled city, so the F1 of change cannot be scored" in err
+    city = np.array(["a", "a", "b"])
+    mask = np.zeros((3, 4, 4), np.uint8)
+    mask[2, 0, 0] = 1
+    _check_changes("s.zarr", city, mask)
+    assert "eossl: no changed pixel in a: its F1 cannot be above 0" in capfd.readouterr().err

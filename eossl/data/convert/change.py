@@ -72,6 +72,7 @@ class City:
     shape: tuple[int, int]
     tiles: tuple[tuple[int, int], ...]  # (row, col) of each tile's top-left pixel
     dates_from_names: bool = False  # no dates.txt: the dates in the band files' names
+    labelled: float = 1.0  # the share of the mask's pixels that say change or no change
 
 
 @dataclass
@@ -409,22 +410,31 @@ def mask_coding(values: set[int], where: str | Path, coding: str = "auto") -> tu
     return (0, 255) if values <= {0, 255} else (0, 1)
 
 
-def _mask_coding(path: str | None, coding: str) -> tuple[tuple[int, int], bool]:
-    """The coding of the mask at ``path`` (OSCD's without one); whether it labels a pixel."""
+def _mask_coding(path: str | None, coding: str) -> tuple[tuple[int, int], float]:
+    """The coding of the mask at ``path`` (OSCD's without one); the share it labels."""
     if path is None:
-        return OSCD_CODING, False
+        return OSCD_CODING, 0.0
     import rasterio
 
     try:
         with rasterio.open(path) as src:
             count = src.count
-            values = set(np.unique(src.read(1)).tolist())
+            found, counts = np.unique(src.read(1), return_counts=True)
     except Exception as err:
         raise BadFileError(path, f"cannot read ({error_text(err)})") from err
     if count != 1:
         raise BadFileError(path, f"{count} bands; a change mask holds one")
-    found = mask_coding(values, path, coding)
-    return found, bool(values & set(found))
+    values = set(found.tolist())
+    codes = mask_coding(values, path, coding)
+    labelled = float(counts[np.isin(found, codes)].sum() / counts.sum())
+    if codes == OSCD_CODING and 0 in values and 1 not in values and 2 in values:
+        raise BadFileError(
+            path,
+            f"change mask values {sorted(values)} hold 0 and 2 but no 1: in OSCD's coding "
+            f"(1 no change, 2 change) 0 is unlabelled, which leaves {1 - labelled:.1%} of it "
+            "unlabelled; recode it as 1/2 or 0/1",
+        )
+    return codes, labelled
 
 
 def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
@@ -533,6 +543,7 @@ def _scan_city(
         times=(times[0], times[1]),
         label=label,
         coding=codes,
+        labelled=labelled,
         crs_wkt=crs.to_wkt() if crs else None,
         transform=transform,
         shape=shape,
@@ -543,6 +554,7 @@ def _scan_city(
 
 
 MIN_OVERLAP = 0.5  # of the first date's footprint that the second must cover
+MIN_LABELLED = 0.99  # of a mask's pixels: a mask that labels fewer is said
 MIN_BAND_COVER = 0.95  # of a date's footprint that each of its bands must cover
 
 
@@ -715,6 +727,16 @@ def _say_notices(
         out.print(
             f"eossl: change masks not in OSCD's 1/2 coding in {', '.join(binary)}: read "
             "as no change/change"
+        )
+    partly = [
+        f"{c.name} ({1 - c.labelled:.0%})"
+        for c in cities
+        if c.label is not None and c.labelled < MIN_LABELLED
+    ]
+    if partly:
+        out.print(
+            f"eossl: change masks leave pixels unlabelled (neither no change nor change in "
+            f"their coding) in {', '.join(partly)}: those pixels are not scored"
         )
     unlabelled = [c.name for c in cities if c.label is None]
     if unlabelled:

@@ -78,7 +78,24 @@ def load_pairs(store: str | os.PathLike, source: str | os.PathLike | None = None
     city = np.array([city_of(ids[i]) for i in keep])
     mask = mask[keep]
     scored = _once(mask, [ids[i] for i in keep])
+    _check_changes(shown, city, scored)
     return ChangePairs(path.name, bands, mask, city, scored=scored, scenes=scenes)
+
+
+def _check_changes(shown: str | os.PathLike, city: np.ndarray, mask: np.ndarray) -> None:
+    """Refuse masks without a changed pixel; name the cities that have none."""
+    changed = {c: bool((mask[city == c] == 1).any()) for c in dict.fromkeys(city.tolist())}
+    if not any(changed.values()):
+        raise UserError(
+            f"{shown}: no changed pixel in any labelled city, so the F1 of change cannot be "
+            "scored; check the change masks (or --mask-coding when converting)"
+        )
+    if unchanged := [c for c, has in changed.items() if not has]:
+        print(
+            f"eossl: no changed pixel in {', '.join(unchanged)}: its F1 cannot be above 0, "
+            "and a fold trained on such cities alone has no change to learn",
+            file=sys.stderr,
+        )
 
 
 def _read(path: Path, group: Any, name: str) -> np.ndarray:
