@@ -924,3 +924,16 @@ def test_change_scores_need_a_changed_pixel(
     mask[2, 0, 0] = 1
     _check_changes("s.zarr", city, mask)
     assert "eossl: no changed pixel in a: its F1 cannot be above 0" in capfd.readouterr().err
+
+
+def test_a_blank_band_is_a_bad_file(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """One band of nodata only, where the date's other bands hold data: a bad file."""
+    import rasterio
+
+    src = _city_copy(tmp_path / "oscd")
+    band = next(_own_second_date(src).glob("*B04.tif"))
+    with rasterio.open(band, "r+") as f:
+        f.write(np.zeros((f.height, f.width), f.dtypes[0]), 1)
+    assert main(["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "B04.tif: holds only nodata (0) where its date's other bands hold data" in err

@@ -227,6 +227,13 @@ class ChangePlan:
                     )
             except Exception as err:
                 raise BadFileError(path, f"cannot read ({error_text(err)})") from err
+        if self.nodata is not None:  # one band blank where the others are not: a bad file
+            blank = [bool((band == self.nodata).all()) for band in out]
+            if any(blank) and not all(blank):
+                raise BadFileError(
+                    city.files[j][blank.index(True)],
+                    f"holds only nodata ({self.nodata:g}) where its date's other bands hold data",
+                )
         return out
 
     def _read_label(self, city: City) -> np.ndarray | None:
