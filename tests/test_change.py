@@ -937,3 +937,15 @@ def test_a_blank_band_is_a_bad_file(tmp_path: Path, capfd: pytest.CaptureFixture
     assert main(["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd"]) == 2
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert "B04.tif: holds only nodata (0) where its date's other bands hold data" in err
+
+
+def test_a_city_with_masks_in_two_label_folders(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """Train Labels and Test Labels both holding a city's mask: neither wins in silence."""
+    src = _city_copy(tmp_path / "oscd")
+    other = src / LABELS.replace("Train", "Test") / "paris"
+    shutil.copytree(src / LABELS / "paris", other)
+    assert main(["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "paris: change masks in 2 folders (" in err and "Test Labels" in err

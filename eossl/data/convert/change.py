@@ -445,6 +445,8 @@ def _mask_coding(path: str | None, coding: str) -> tuple[tuple[int, int], float]
 
 
 def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
+    """The city's change mask: in ``<city>/cm/`` or a labels folder's; two are refused."""
+    found = []
     for folder in [city / "cm", *(root / city.name / "cm" for root in labels_roots)]:
         if folder.is_dir():
             tifs = sorted(p for p in folder.iterdir() if p.suffix.lower() in TIF_SUFFIXES)
@@ -454,9 +456,12 @@ def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
                     folder,
                     f"{len(named)} change masks ({named[0].name}, {named[1].name} ...); keep one",
                 )
-            if named:
-                return str(named[0])
-    return None
+            found += named
+    if len(found) > 1:
+        raise BadFileError(
+            city, f"change masks in {len(found)} folders ({', '.join(map(str, found))}); keep one"
+        )
+    return str(found[0]) if found else None
 
 
 def _holds_masks(folder: Path) -> bool:
