@@ -581,7 +581,8 @@ def test_truncated_band_skipped_is_listed_once(
                  "--shard", "8", "--skip-bad"]) == 0  # fmt: skip
     skipped = zarr.open_group(out, mode="r").attrs["skipped_files"]
     assert [s["path"] for s in skipped] == [str(band)]
-    capfd.readouterr()
+    said = capfd.readouterr().out.replace("\n", " ")
+    assert "samples are padding where files were skipped: pretraining reads them" in said
     evaluate = ["evaluate", str(card), "--task", "change", "--dataset", "oscd", "--root"]
     assert main([*evaluate, str(src), "--probe-only"]) == 2  # evaluate has no --skip-bad
     err = capfd.readouterr().err.strip().splitlines()[-1]

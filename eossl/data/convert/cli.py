@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -147,6 +148,7 @@ def run(args: argparse.Namespace) -> None:
     print_info(path)
     if skipped:
         print_skipped(skipped, out)
+        say_padding(path, out)
     if args.verify:
         import time
 
@@ -155,6 +157,26 @@ def run(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         report([verify_store(path, quiet=args.quiet)], time.perf_counter() - start)
     out.print(f"next: eossl stats {escape(str(path))}  (band statistics for normalisation)")
+
+
+def say_padding(path: Path, console: Console) -> None:
+    """A line for samples that skipped files leave as padding (every time NaT)."""
+    import numpy as np
+
+    from eossl.data.io.schema import open_group
+
+    group = open_group(Path(path))
+    if "time_" not in group:
+        return
+    times = np.asarray(group["time_"][...]).astype("datetime64[ns]")
+    padded = int(np.isnat(times).all(axis=1).sum())  # int64's smallest value is NaT
+    if padded:
+        console.print(
+            f"eossl: {padded} of {len(times)} samples are padding where files were skipped: "
+            "pretraining reads them as unreadable (--data.on_bad_sample skip passes over "
+            "them); rerun without those files to drop them",
+            soft_wrap=True,
+        )
 
 
 def print_skipped(skipped: list[BadFile], console: Console, limit: int = 50) -> None:
