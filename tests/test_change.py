@@ -553,8 +553,14 @@ def test_dates_txt_bad_or_missing(tmp_path: Path, capfd: pytest.CaptureFixture) 
     dates.write_text("first: 2016-08-01\nsecond: 2017-11-07\n")  # no date_N line at all
     assert main(["convert", str(src), str(out), *args]) == 2  # was read as no dates.txt
     err = capfd.readouterr().err.strip().splitlines()
-    assert "dates.txt" in err[-1] and "no 'date_1 or date_2: YYYYMMDD' line" in err[-1]
+    said = "holds no line 'date_1: YYYYMMDD' and 'date_2: YYYYMMDD' (its first line: 'first:"
+    assert "dates.txt" in err[-1] and said in err[-1]
     assert not out.exists()
+    dates.write_text("\ufeffdate_1: 20160801\r\ndate_2: 20171107\r\n")  # a BOM, CRLF
+    assert main(["convert", str(src), str(out), *args, "--quiet"]) == 0
+    first = zarr.open_group(out, mode="r")["time_"][0, 0]
+    assert np.datetime64(int(first), "ns") == np.datetime64("2016-08-01", "ns")
+    shutil.rmtree(out)
     dates.unlink()
     assert main(["convert", str(src), str(out), *args]) == 0
     notice = [ln for ln in capfd.readouterr().err.splitlines() if "no dates.txt" in ln]

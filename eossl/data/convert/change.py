@@ -344,7 +344,8 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
     found: dict[int, np.datetime64] = {}
     text = city / "dates.txt"
     if text.is_file():
-        for line in text.read_text(errors="replace").splitlines():
+        lines = text.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+        for line in lines:
             m = re.match(r"\s*date_([12])\s*:\s*(\S*)", line)
             if not m:
                 continue
@@ -356,8 +357,9 @@ def _dates(city: Path, folders: list[Path]) -> tuple[str, str, bool]:
                 )
             found[int(m.group(1)) - 1] = d
         if len(found) < 2:  # a dates.txt that does not say both dates is a bad file too
-            lacking = " or ".join(f"date_{j + 1}" for j in (0, 1) if j not in found)
-            raise BadFileError(text, f"no '{lacking}: YYYYMMDD' line")
+            lacking = " and ".join(f"'date_{j + 1}: YYYYMMDD'" for j in (0, 1) if j not in found)
+            first = next((ln.strip() for ln in lines if ln.strip()), "")
+            raise BadFileError(text, f"holds no line {lacking} (its first line: {first[:60]!r})")
     named = len(found) < 2
     for j, folder in enumerate(folders):
         if j not in found:
