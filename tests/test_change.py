@@ -956,3 +956,14 @@ def test_a_city_with_masks_in_two_label_folders(
     assert main(["convert", str(src), str(tmp_path / "o.zarr"), "--layout", "oscd"]) == 2
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert "paris: change masks in 2 folders (" in err and "Test Labels" in err
+
+
+def test_seco_on_two_dates_with_same_positives_blames_the_option(
+    small_store: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    args = ["pretrain", "--sensor", "s2-l1c", "--method", "seco", "--data", str(small_store),
+            "--preset", "patches", "--trainer.fast_dev_run", "true", "--data.num_workers", "0",
+            "--data.positives", "same", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "it takes --data.positives season, not same (the data hold up to 2 timestamps" in err

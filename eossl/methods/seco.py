@@ -71,6 +71,12 @@ class SeCo(SSLMethod):
         """Refuse single-date positives: SeCo's season subspace needs two timestamps."""
         data = getattr(self.trainer.datamodule, "dataset", None)
         if getattr(data, "positives", "season") == "same":
+            if getattr(data, "max_timestamps", 1) > 1:  # the user's choice, not the data's
+                raise UserError(
+                    "seco contrasts two seasons of a location: it takes --data.positives "
+                    f"season, not same (the data hold up to {data.max_timestamps} timestamps "
+                    "per location)"
+                )
             raise UserError(
                 "seco contrasts two seasons of a location, but this data gives one timestamp "
                 "per location (positives: same); use moco, simclr, byol, barlow, dino, mae or "
