@@ -967,3 +967,11 @@ def test_seco_on_two_dates_with_same_positives_blames_the_option(
     assert main(args) == 2
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert "it takes --data.positives season, not same (the data hold up to 2 timestamps" in err
+
+
+def test_one_city_cannot_be_left_out() -> None:
+    from eossl.evaluation.change.pairs import city_folds
+
+    with pytest.raises(UserError, match=r"one labelled city \(paris\): leaving cities out"):
+        city_folds(["paris"], 5, 0)
+    assert sorted(sum(city_folds(["a", "b", "c"], 5, 0), [])) == ["a", "b", "c"]
