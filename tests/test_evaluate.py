@@ -246,6 +246,24 @@ def test_dataset_needs_root(card: Path, capsys: pytest.CaptureFixture) -> None:
     assert "needs --root" in capsys.readouterr().err
 
 
+def test_out_under_a_file_is_refused_before_any_work(
+    card: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    args = ["evaluate", str(card), "--dataset", "eurosat", "--root", str(tmp_path)]
+    assert main([*args, "--out", str(tmp_path / "afile" / "sub")]) == 2
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_more_folds_than_samples_is_said(
+    card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["evaluate", str(card), "--dataset", "bigearthnet", "--root", str(bigearthnet)]
+    args += ["--task", "linear", "--protocol", "kfold", "--folds", "50", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert "--folds 50 with 36 samples: 36 folds (leave-one-out)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("flags", "says"),
     [  # each was accepted and ignored (or a traceback), the result as if it were not given

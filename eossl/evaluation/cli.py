@@ -147,8 +147,11 @@ def run(args: argparse.Namespace) -> None:
         raise UserError("--folds must be at least 2 (each fold is tested on the others)")
     if args.k is not None and args.k < 1:
         raise UserError("--k must be at least 1")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out}: a file, not a folder for the results")
+    if blocker := next((p for p in out.parents if p.exists() and not p.is_dir()), None):
+        raise UserError(f"--out {args.out}: {blocker} is a file, not a folder")
     if args.dataset is not None and args.root is None:
         raise UserError(f"--dataset {args.dataset} needs --root, the folder that holds it")
     if args.dataset is None and args.data is None:

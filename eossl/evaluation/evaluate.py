@@ -524,6 +524,8 @@ def _probe(
                 f"{n} samples, which has no folds (pass --protocol kfold)"
             )
     num_folds = num_folds or 5
+    if protocol == "kfold" and num_folds > n:
+        _say(f"eossl: --folds {num_folds} with {n} samples: {n} folds (leave-one-out)")
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed) if n >= 4 else []
     n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
     feats, y, missing, shifts, blank = _features(
