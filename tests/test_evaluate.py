@@ -259,7 +259,7 @@ def test_more_folds_than_samples_is_said(
     card: Path, bigearthnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     args = ["evaluate", str(card), "--dataset", "bigearthnet", "--root", str(bigearthnet)]
-    args += ["--task", "linear", "--protocol", "kfold", "--folds", "50", "--out", str(tmp_path)]
+    args += ["--task", "knn", "--protocol", "kfold", "--folds", "50", "--out", str(tmp_path)]
     assert main(args) == 0
     assert "--folds 50 with 36 samples: 36 folds (leave-one-out)" in capsys.readouterr().err
 
