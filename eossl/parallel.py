@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from eossl.errors import UserError
+from eossl.errors import UserError, count
 
 T = TypeVar("T")
 _SKIPPED = object()  # a block not run because an earlier one failed
@@ -174,7 +174,7 @@ def run_blocks(
 def add_dask_arguments(parser: Any, quiet: bool = True) -> None:
     """``--workers``, ``--scheduler`` (and ``--quiet``) of the commands that run on dask."""
     parser.add_argument(
-        "--workers", type=int, default=None, help="run on a dask LocalCluster with N workers"
+        "--workers", type=count, default=None, help="run on a dask LocalCluster with N workers"
     )
     parser.add_argument("--scheduler", default=None, help="address of a running dask scheduler")
     if quiet:

@@ -761,7 +761,7 @@ def test_convert_oscd_inputs_that_were_taken_in_silence(
         assert not out.exists()
         return capfd.readouterr().err.strip().splitlines()[-1]
 
-    assert "--workers must be at least 1, got 0" in refused("--workers", "0")  # hung
+    assert "--workers: must be at least 1, got 0" in refused("--workers", "0")  # hung
     assert "--stride 100 is larger than --chip-size 64" in refused("--stride", "100")
     assert "--dtype float32 is for the geotiff layout with --scale" in refused(
         "--dtype", "float32"
