@@ -22,6 +22,7 @@ __all__ = [
     "LastCheckpoint",
     "check_fits",
     "check_resumable",
+    "finished",
     "load_checkpoint",
     "keep_metrics",
     "latest_checkpoint",
@@ -175,23 +176,33 @@ def check_resumable(
             "checkpoints/last.ckpt"
         )
     meta = state.get("eossl") or {}
-    theirs = [m.get("sensor") for m in meta.get("sensors") or []] or [meta.get("sensor")]
-    if None not in theirs and sorted(map(str, theirs)) != sorted(sensors):
+    theirs = [str(m.get("sensor")) for m in meta.get("sensors") or []] or [meta.get("sensor")]
+    if None not in theirs and theirs != sensors:
         data = f" ({meta['dataset']})" if meta.get("dataset") else ""
+        order = " (the same sensors in another order)" if sorted(theirs) == sorted(sensors) else ""
         raise UserError(
             f"{path}: a checkpoint of {','.join(map(str, theirs))} data{data}, not of this "
-            f"run's {','.join(sensors)}; pass --sensor {','.join(map(str, theirs))} to "
-            "continue it, or --out NEW_DIR to start afresh"
+            f"run's {','.join(sensors)}{order}; pass --sensor {','.join(map(str, theirs))} "
+            "to continue it, or --out NEW_DIR to start afresh"
         )
-    if max_epochs is not None and max_epochs >= 0:
-        batches = state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-        done = int(state.get("epoch", 0)) + bool(batches.get("is_last_batch", False))
-        if done >= max_epochs:
-            raise UserError(
-                f"{path}: has trained {done} epoch{'s' * (done != 1)}, all that "
-                f"--trainer.max_epochs {max_epochs} "
-                "asks for; raise --trainer.max_epochs to train on"
-            )
+    if finished(state, max_epochs):
+        done = trained_epochs(state)
+        raise UserError(
+            f"{path}: has trained {done} epoch{'s' * (done != 1)}, all that "
+            f"--trainer.max_epochs {max_epochs} asks for; raise --trainer.max_epochs to train "
+            f"on (`eossl export {path}` writes its weights)"
+        )
+
+
+def trained_epochs(state: dict) -> int:
+    """The epochs a checkpoint has completed (one it stopped in does not count)."""
+    batches = state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    return int(state.get("epoch", 0)) + bool(batches.get("is_last_batch", False))
+
+
+def finished(state: dict, max_epochs: int | None) -> bool:
+    """Whether a checkpoint has trained every epoch of ``max_epochs`` (None, -1: no end)."""
+    return max_epochs is not None and max_epochs >= 0 and trained_epochs(state) >= max_epochs
 
 
 def check_fits(path: str | os.PathLike, state: dict, model: torch.nn.Module) -> None:

@@ -26,6 +26,7 @@ from eossl.checkpoints import (
     LastCheckpoint,
     check_fits,
     check_resumable,
+    finished,
     keep_metrics,
     latest_checkpoint,
     load_checkpoint,
@@ -227,16 +228,16 @@ def pretrain_cli(argv: list[str]) -> None:
         ckpt = latest_checkpoint(out)
         if known.auto_resume and ckpt is not None:
             known.resume = True
-        if known.resume and ckpt_path is not None and not known.auto_resume:
+        theirs = ckpt_path is not None and out.resolve() not in Path(ckpt_path).resolve().parents
+        if known.resume and theirs and not known.auto_resume:  # another run's checkpoint
             raise UserError(
-                "--resume goes on from OUT's own checkpoint and --ckpt-path from another; "
-                "pass one of them"
+                f"--resume goes on from {out}'s own checkpoint and --ckpt-path names "
+                f"another run's ({ckpt_path}); pass one of them"
             )
         if known.resume:
             if ckpt is None:
                 raise UserError(f"{out}: no checkpoint to resume from; run without --resume")
             ckpt_path = ckpt_path or str(ckpt)
-            keep_metrics(out)
         elif ckpt is not None and ckpt_path is None:
             raise UserError(
                 f"{out}: holds an earlier run; pass --resume to continue it or "
@@ -271,13 +272,28 @@ def pretrain_cli(argv: list[str]) -> None:
             raise cause from err
         raise UserError(f"invalid configuration: {config_error(str(err))}") from err
     if state is not None:
-        trainer = cli.trainer
+        assert ckpt_path is not None
+        trainer, dm = cli.trainer, cli.datamodule
         epochs = None if trainer.fast_dev_run else trainer.max_epochs
-        check_resumable(ckpt_path, state, [s.name for s in sensors], epochs)
+        if known.auto_resume and finished(state, epochs):  # a requeued job that had ended
+            _finish(out, ckpt_path)
+            return
+        check_resumable(ckpt_path, state, [c.name for c in dm.sensors], epochs)
         check_fits(ckpt_path, state, cli.model)  # another run's: one line, not Lightning's
+        keep_metrics(out)
         if rank_zero_only.rank == 0:
             print(resume_line(Path(ckpt_path), state), file=sys.stderr)
     _fit_and_export(cli, ckpt_path, out)
+
+
+def _finish(out: Path, ckpt_path: str) -> None:
+    """A run whose every epoch is trained: its weights exported if the run stopped before."""
+    from eossl.weights.export import export_checkpoint
+
+    weights = out / "weights"
+    if not any(weights.glob("*.json")):
+        export_checkpoint(ckpt_path, weights)
+    print(f"eossl: {out} has trained every epoch; its weights are in {weights}", file=sys.stderr)
 
 
 def config_error(message: str) -> str:

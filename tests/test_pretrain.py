@@ -155,19 +155,26 @@ def test_resume_continues_at_saved_step(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_what_cannot_go_on(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """Nothing left to train, two checkpoints named, exported weights, another sensor's run."""
+    """Nothing left to train, another run's checkpoint with --resume, exported weights,
+    another sensor's run; a refusal leaves the run folder as it was."""
     out = tmp_path / "run"
     once = ["--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0", *TINY]
     tm = [*once, "--sensor", "landsat-tm-toa", "--trainer.max_epochs", "1"]
     assert _run("--out", str(out), *tm) == 0
     last = out / "checkpoints" / "last.ckpt"
     exported = next((out / "weights").glob("*.ckpt"))
+    other = tmp_path / "other.ckpt"
+    other.write_bytes(last.read_bytes())
     capsys.readouterr()
     for args, words in (
-        (["--out", str(out), "--resume", *tm], "has trained 1 epoch, all that --trainer.max"),
         (
-            ["--out", str(out), "--resume", "--ckpt-path", str(last), *tm],
-            "--resume goes on from OUT's own checkpoint and --ckpt-path from another",
+            ["--out", str(out), "--resume", *tm],
+            f"has trained 1 epoch, all that --trainer.max_epochs 1 asks for; raise "
+            f"--trainer.max_epochs to train on (`eossl export {last}` writes its weights)",
+        ),
+        (
+            ["--out", str(out), "--resume", "--ckpt-path", str(other), *tm],
+            f"--resume goes on from {out}'s own checkpoint and --ckpt-path names another run's",
         ),
         (
             ["--out", str(tmp_path / "b"), "--ckpt-path", str(exported), *tm],
@@ -184,6 +191,17 @@ def test_resume_refuses_what_cannot_go_on(tmp_path: Path, capsys: pytest.Capture
         err = capsys.readouterr().err
         assert words in err and "resuming" not in err, err
     assert not (tmp_path / "c" / "weights").exists()
+    assert (out / "metrics.csv").exists() and not list(out.glob("metrics.*.csv"))
+    # a requeued job (--auto-resume) whose run had ended: done, its weights exported
+    for f in (out / "weights").iterdir():
+        f.unlink()
+    assert _run("--out", str(out), "--auto-resume", *tm) == 0
+    assert "has trained every epoch" in capsys.readouterr().err
+    assert len(list((out / "weights").glob("*.json"))) == 1
+    # the run's own config.yaml names its sensor, which --sensor's default does not
+    config = ["--config", str(out / "config.yaml"), "--trainer.max_epochs", "2"]
+    assert _run("--out", str(out), "--resume", *config) == 0
+    assert "resuming from last.ckpt at epoch 2" in capsys.readouterr().err
 
 
 def test_print_config(capsys: pytest.CaptureFixture) -> None:
@@ -550,3 +568,15 @@ def test_level_jitter_trains_from_the_command_line(tmp_path: Path) -> None:
     args += ["--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0"]
     assert _run("--out", str(out), *args, *TINY) == 0
     assert "level_jitter: s2-l1c" in (out / "config.yaml").read_text()
+
+
+def test_resume_checks_the_order_of_the_sensors() -> None:
+    """Channels stack in --sensor's order: s2,s1 cannot go on from an s1,s2 run."""
+    from eossl.checkpoints import check_resumable
+    from eossl.errors import UserError
+
+    state = {"optimizer_states": [], "eossl": {"sensors": [{"sensor": "s1-grd"}]}}
+    state["eossl"]["sensors"].append({"sensor": "s2-l1c"})
+    check_resumable("a.ckpt", state, ["s1-grd", "s2-l1c"], None)
+    with pytest.raises(UserError, match=r"the same sensors in another order\); pass --sensor"):
+        check_resumable("a.ckpt", state, ["s2-l1c", "s1-grd"], None)
