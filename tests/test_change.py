@@ -975,3 +975,14 @@ def test_one_city_cannot_be_left_out() -> None:
     with pytest.raises(UserError, match=r"one labelled city \(paris\): leaving cities out"):
         city_folds(["paris"], 5, 0)
     assert sorted(sum(city_folds(["a", "b", "c"], 5, 0), [])) == ["a", "b", "c"]
+
+
+def test_a_source_folder_named_like_labels_reads_its_masks_once(tmp_path: Path) -> None:
+    """``oscd_labelled/paris/cm``: the source is also a labels root; one mask, not two."""
+    src = _city_copy(tmp_path / "x")
+    city = tmp_path / "oscd_labelled" / "paris"
+    shutil.copytree(src / IMAGES / "paris", city, symlinks=True)
+    shutil.copytree(src / LABELS / "paris" / "cm", city / "cm")
+    out = tmp_path / "o.zarr"
+    assert main(["convert", str(city.parent), str(out), "--layout", "oscd", "--quiet"]) == 0
+    assert (_labels(out) == 1).any()

@@ -459,6 +459,10 @@ def _label_path(city: Path, labels_roots: list[Path]) -> str | None:
                     f"{len(named)} change masks ({named[0].name}, {named[1].name} ...); keep one",
                 )
             found += named
+    once: dict[Path, Path] = {}
+    for path in found:  # a folder reached twice (the source is a labels root too) counts once
+        once.setdefault(path.resolve(), path)
+    found = list(once.values())
     if len(found) > 1:
         raise BadFileError(
             city, f"change masks in {len(found)} folders ({', '.join(map(str, found))}); keep one"
