@@ -141,6 +141,14 @@ class Sensor:
             raise UserError(f"{path}: not a valid YAML sensor card{at}: {why}") from err
         if not isinstance(raw, dict):
             raise UserError(f"{path}: a sensor card is a mapping of name, dtype and bands")
+        if not raw.get("bands"):
+            raise UserError(f"{path}: the sensor card lists no bands")
+        for k, b in enumerate(raw["bands"] if isinstance(raw["bands"], list) else [None]):
+            if not isinstance(b, dict) or "name" not in b or "gsd" not in b:
+                raise UserError(
+                    f"{path}: band {k + 1} ({b!r:.40}) is not a mapping with a name and a gsd "
+                    "(m), e.g. {name: B1, wavelength: 0.49, gsd: 10}"
+                )
         try:
             bands = tuple(
                 Band(
@@ -187,11 +195,15 @@ class Sensor:
             raise UserError(f"{path}: the sensor card lacks {err.args[0]!r}") from err
         except (TypeError, ValueError) as err:
             raise UserError(f"{path}: malformed sensor card ({err})") from err
-        if not bands:
-            raise UserError(f"{path}: the sensor card lists no bands")
-        twice = sorted({b.name for b in bands if [c.name for c in bands].count(b.name) > 1})
+        from eossl.data.scenes import canonical_band
+
+        names = [canonical_band(b.name) for b in bands]
+        twice = [b.name for b, n in zip(bands, names, strict=True) if names.count(n) > 1]
         if twice:
-            raise UserError(f"{path}: band {twice[0]} is listed twice; give each band its name")
+            raise UserError(
+                f"{path}: bands {' and '.join(twice[:2])} are one band (names compare without "
+                "case or a leading zero); give each band its own name"
+            )
         for rel in releases.values():
             for stat in (rel.mean, rel.std):
                 if stat is not None and len(stat) != len(bands):

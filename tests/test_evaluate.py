@@ -152,6 +152,8 @@ def test_level_shift_on_data_of_two_sensors(bigearthnet: Path) -> None:
     fused = {**card, "bands": ["VV", "VH", *s2.band_names], "in_chans": 15}
     fused |= {"mean": [0.0] * 15, "std": [1.0] * 15, "sensor": "s1-grd+s2-l1c"}
     assert CardInputs(fused, scenes).level == CardInputs(card, scenes).level
+    alone = open_scenes("bigearthnet", bigearthnet, bands="s2")  # a fused card, S2 data only
+    assert CardInputs(fused, alone).level == CardInputs(card, scenes).level
     s1 = {**card, "bands": ["VV", "VH"], "in_chans": 2, "sensor": "s1-grd"}
     assert CardInputs(s1 | {"mean": [0.0] * 2, "std": [1.0] * 2}, scenes).level == {}
 

@@ -85,12 +85,16 @@ def test_own_card_may_not_shadow_a_known_name(tmp_path) -> None:
             "could not determine a constructor for the tag",
         ),
         ("- a\n- b\n", "a sensor card is a mapping of name, dtype and bands"),
-        ("name: cam\n", "the sensor card lacks 'bands'"),
+        ("name: cam\nbands: [{name: B1, gsd: 10}]\n", "the sensor card lacks 'dtype'"),
         ("name: cam\ndtype: uint16\nbands: []\n", "the sensor card lists no bands"),
         (
-            "name: cam\ndtype: uint16\nbands:\n  - {name: B1, gsd: 10}\n  - {name: B1, gsd: 20}\n",
-            "band B1 is listed twice",
+            "name: cam\ndtype: uint16\nbands:\n  - {name: B1, gsd: 10}\n"
+            "  - {name: b01, gsd: 20}\n",
+            "bands B1 and b01 are one band",
         ),
+        ("name: cam\ndtype: uint16\nbands:\n", "the sensor card lists no bands"),
+        ("name: cam\ndtype: uint16\nbands: [B1, B2]\n", "band 1 ('B1') is not a mapping"),
+        ("name: cam\ndtype: uint16\nbands:\n  - {name: B1}\n", "band 1 ({'name': 'B1'}) is"),
         ("name: cam\ndtype: uint16\nbands:\n  - {name: B1, gsd: ten}\n", "malformed sensor card"),
     ],
 )

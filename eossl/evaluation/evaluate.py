@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from eossl.anyband import BoundWavelengths, channel_wavelengths, is_any_band
-from eossl.bands import channel_records, find_channels
+from eossl.bands import WAVELENGTH_TOLERANCE, channel_records, find_channels
 from eossl.console import task_progress
 from eossl.data.labelled import LabelledZarrDataModule, image_targets
 from eossl.data.normalize import BandNormalize
@@ -94,27 +94,31 @@ def _data_sensor(card_sensor: str | None, data_sensor: str | None) -> str | None
     """
     if not card_sensor or not data_sensor or "+" not in data_sensor:
         return data_sensor
-    parts = data_sensor.split("+")
-    mine = [
-        next((d for d in parts if _platform(c) and _platform(d) == _platform(c)), None)
-        for c in card_sensor.split("+")
-    ]
-    if not any(mine):
+    mine = [_same_platform(c, data_sensor) for c in card_sensor.split("+")]
+    if None in mine:  # a card part of no platform of the data's: compare them whole
         return data_sensor
-    return "+".join(d or c for c, d in zip(card_sensor.split("+"), mine, strict=True))
+    return "+".join(dict.fromkeys(str(d) for d in mine))
+
+
+def _same_platform(card_part: str, data_sensor: str) -> str | None:
+    """The part of ``data_sensor`` (``a+b``) of ``card_part``'s platform, if any."""
+    platform = _platform(card_part)
+    return next((d for d in data_sensor.split("+") if platform and _platform(d) == platform), None)
 
 
 def _level_shift(card_sensor: str, data_sensor: str) -> tuple[str, dict[str, float]] | None:
     """The release, and the data level's mean minus the weights' per band (DN), or None.
 
-    Sensors joined by ``+`` (a fused card) are shifted part by part.
+    Each sensor of the card (``+`` joins those of a fused card) is shifted toward the
+    data's sensor of the same platform.
     """
     from eossl.sensors import get_sensor, level_shift
 
     found: list[tuple[str, dict[str, float]]] = []
-    for card_part, data_part in zip(card_sensor.split("+"), data_sensor.split("+"), strict=False):
+    for card_part in card_sensor.split("+"):
+        data_part = _same_platform(card_part, data_sensor)
         try:
-            one = level_shift(get_sensor(card_part), get_sensor(data_part))
+            one = level_shift(get_sensor(card_part), get_sensor(data_part)) if data_part else None
         except UserError:  # a card eossl does not know: no shift
             one = None
         if one is not None:
@@ -154,7 +158,7 @@ def _check_wavelengths(
     for name, pick in picks.items():
         theirs = scenes.band_names[pick] if pick >= 0 else None
         a, b = own.get(name), data.get(canonical_band(theirs or ""))
-        if a is not None and b is not None and abs(a - b) > MAX_WAVELENGTH_GAP:
+        if a is not None and b is not None and abs(a - b) > WAVELENGTH_TOLERANCE:
             raise UserError(
                 f"{scenes.name}: its band {theirs} ({sensor}) is at {b:.3f} µm, the weights' "
                 f"{name} ({card.get('sensor')}) at {a:.3f} µm: the same name on another "
@@ -204,8 +208,8 @@ class CardInputs:
                 f"of the weights ({', '.join(wanted)}); evaluate on data of sensor "
                 f"{card.get('sensor')}"
             )
+        _check_wavelengths(card, scenes.sensor, scenes, dict(zip(wanted, picks, strict=True)))
         sensor = _data_sensor(card.get("sensor"), scenes.sensor)
-        _check_wavelengths(card, sensor, scenes, dict(zip(wanted, picks, strict=True)))
         if absent and not any_band:  # said once the data are known to fit the weights
             _say(
                 f"eossl: {scenes.name} has no {', '.join(absent)}; filled with the "
@@ -310,7 +314,6 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-MAX_WAVELENGTH_GAP = 0.03  # µm: bands of one name further apart are other bands
 IMAGE_SIZES = (16, 1024)  # px: the smallest a ResNet pools, the largest worth a CPU's time
 
 
@@ -523,9 +526,9 @@ def _probe(
                 f"--folds: for --protocol kfold; --protocol auto chose {protocol} for "
                 f"{n} samples, which has no folds (pass --protocol kfold)"
             )
-    num_folds = num_folds or 5
-    if protocol == "kfold" and num_folds > n:
+    if protocol == "kfold" and num_folds is not None and num_folds > n >= 4:
         _say(f"eossl: --folds {num_folds} with {n} samples: {n} folds (leave-one-out)")
+    num_folds = num_folds or 5
     test_folds = _test_folds(scenes, n, protocol, num_folds, seed) if n >= 4 else []
     n_train = _sizes_fit(scenes.name, task, k, n, test_folds)
     feats, y, missing, shifts, blank = _features(

@@ -160,19 +160,15 @@ def run(args: argparse.Namespace) -> None:
 
 
 def say_padding(path: Path, console: Console) -> None:
-    """A line for samples that skipped files leave as padding (every time NaT)."""
-    import numpy as np
-
+    """A line for samples that skipped files leave as padding (no valid timestamp)."""
     from eossl.data.io.schema import open_group
 
     group = open_group(Path(path))
-    if "time_" not in group:
-        return
-    times = np.asarray(group["time_"][...]).astype("datetime64[ns]")
-    padded = int(np.isnat(times).all(axis=1).sum())  # int64's smallest value is NaT
+    attrs, count = group.attrs, group["bands"].shape[0]
+    padded = int((attrs.get("timestamps") or {}).get("per_sample", {}).get("0", 0))
     if padded:
         console.print(
-            f"eossl: {padded} of {len(times)} samples are padding where files were skipped: "
+            f"eossl: {padded} of {count} samples are padding where files were skipped: "
             "pretraining reads them as unreadable (--data.on_bad_sample skip passes over "
             "them); rerun without those files to drop them",
             soft_wrap=True,

@@ -154,8 +154,8 @@ def city_folds(cities: list[str], k: int, seed: int) -> list[list[str]]:
     """``k`` groups of cities (seeded): each is tested once, trained on by the others."""
     if len(cities) < 2:
         raise UserError(
-            f"one labelled city ({', '.join(cities) or 'none'}): leaving cities out needs at "
-            "least 2 cities with a change mask"
+            f"{'one labelled city (' + cities[0] + ')' if cities else 'no labelled city'}: "
+            "leaving cities out needs at least 2 cities with a change mask"
         )
     order = np.random.default_rng(seed).permutation(len(cities))
     return [[cities[i] for i in part] for part in np.array_split(order, min(k, len(cities)))]
