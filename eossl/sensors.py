@@ -9,6 +9,7 @@ not code: add a YAML file to support a new product.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -195,8 +196,6 @@ class Sensor:
             raise UserError(f"{path}: the sensor card lacks {err.args[0]!r}") from err
         except (TypeError, ValueError) as err:
             raise UserError(f"{path}: malformed sensor card ({err})") from err
-        from eossl.data.scenes import canonical_band
-
         names = [canonical_band(b.name) for b in bands]
         twice = [b.name for b, n in zip(bands, names, strict=True) if names.count(n) > 1]
         if twice:
@@ -251,6 +250,13 @@ def _check_names_free(sensor: Sensor, path: Path) -> None:
                 f"{path}: the name or alias {sorted(clash)[0]!r} is already sensor card "
                 f"{other.name!r}; give the card another name and aliases"
             )
+
+
+def canonical_band(name: str) -> str:
+    """A band name to compare: ``B1``, ``b01`` -> ``B01``; ``B8a`` -> ``B8A``; ``vv`` -> ``VV``."""
+    name = name.strip().upper()
+    match = re.fullmatch(r"B0?(\d)", name)
+    return f"B0{match.group(1)}" if match else name
 
 
 def get_sensor(name: str | os.PathLike | Sensor) -> Sensor:

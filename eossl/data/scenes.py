@@ -10,7 +10,6 @@ item is ``{"image": (C, H, W) float in stored units, "label": class index or 0/1
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from eossl.errors import UserError
+from eossl.sensors import canonical_band
 
 __all__ = ["BENCHMARKS", "SceneData", "canonical_band", "match_bands", "open_scenes"]
 
@@ -51,13 +51,6 @@ class SceneData:
             start, stop = self.dataset.cumulative_sizes[1:]
             return np.arange(start, stop)
         return None
-
-
-def canonical_band(name: str) -> str:
-    """A band name to compare: ``B1``, ``b01`` -> ``B01``; ``B8a`` -> ``B8A``; ``vv`` -> ``VV``."""
-    name = name.strip().upper()
-    match = re.fullmatch(r"B0?(\d)", name)
-    return f"B0{match.group(1)}" if match else name
 
 
 def match_bands(wanted: list[str], have: list[str]) -> tuple[list[int], list[str], list[str]]:
