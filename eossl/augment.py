@@ -186,6 +186,11 @@ class MultiBandAugment(nn.Module):
         if r.noise:
             ops.append(K.RandomGaussianNoise(std=r.noise_std, p=r.noise))
         if r.band_dropout:
+            if not 1 <= r.band_dropout_bands < num_bands:
+                raise ValueError(
+                    f"band_dropout_bands {r.band_dropout_bands}: drop 1 to {num_bands - 1} of "
+                    f"the {num_bands} bands"
+                )
             ops.append(
                 K.RandomChannelDropout(
                     num_drop_channels=r.band_dropout_bands, fill_value=0.0, p=r.band_dropout

@@ -266,10 +266,14 @@ def pretrain_cli(argv: list[str]) -> None:
         raise
     except Exception as err:  # jsonargparse wraps errors raised by our own classes
         cause: BaseException | None = err
+        first: BaseException = err  # the error a class of ours (or a library) raised first
         while cause is not None and not isinstance(cause, UserError):
+            first = cause
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise cause from err
+        if first is not err and not _parser_error(first):  # a class's own check (kornia's)
+            raise UserError(f"invalid configuration: {config_error(str(first))}") from err
         raise UserError(f"invalid configuration: {config_error(str(err))}") from err
     if state is not None:
         assert ckpt_path is not None
@@ -294,6 +298,14 @@ def _finish(out: Path, ckpt_path: str) -> None:
     if not any(weights.glob("*.json")):
         export_checkpoint(ckpt_path, weights)
     print(f"eossl: {out} has trained every epoch; its weights are in {weights}", file=sys.stderr)
+
+
+def _parser_error(err: BaseException) -> bool:
+    """Whether jsonargparse itself raised ``err`` (a value of the wrong type or name)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is None or "jsonargparse" in tb.tb_frame.f_code.co_filename
 
 
 def config_error(message: str) -> str:
@@ -349,6 +361,11 @@ def check_length(trainer: L.Trainer) -> None:
         raise UserError(
             "--trainer.max_epochs 0 (or max_steps 0) trains nothing and would export "
             "untrained weights; give at least 1"
+        )
+    if trainer.limit_train_batches == 0:
+        raise UserError(
+            "--trainer.limit_train_batches 0 trains nothing and would export untrained "
+            "weights; give a number of batches above 0 (or a fraction)"
         )
     if steps < 0 and (epochs is None or epochs < 0):
         raise UserError(

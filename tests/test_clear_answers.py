@@ -49,6 +49,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "abc",
             "grayscale_weights: expected list[float] or None, got 'abc'",
         ),
+        # each was accepted: a degenerate loss, or one that pushes positives apart
+        ("--model.init_args.temperature", "0", "temperature 0.0: must be above 0"),
+        ("--model.init_args.temperature", "-0.5", "temperature -0.5: must be above 0"),
+        ("--model.init_args.momentum", "1.5", "momentum 1.5: must be from 0 to 1"),
+        ("--model.init_args.hidden_dim", "0", "hidden_dim 0: must be at least 1"),  # traceback
+        ("--model.init_args.queue_size", "-5", "queue_size -5: must be 0 or more"),
+        ("--trainer.limit_train_batches", "0", "limit_train_batches 0 trains nothing"),
+        ("--data.seasons", "1", "compares two views of a location; --data.seasons 1 gives"),
+        # was "Does not validate against any of the Union subtypes": the cause is said
+        ("--model.init_args.augment.blur_sigma", "[-1, 2]", "sigma out of bounds"),
         ("--meth", "moco", "unrecognized arguments: --meth"),  # abbreviations refused
         ("--trainer.max_epoch", "3", "max_epoch"),
     ],

@@ -62,6 +62,7 @@ class SSLMethod(L.LightningModule):
 
     one_encoder: bool = True  # False: the subclass builds its own (one per sensor)
     dense_pairs: bool = False  # True: training_step adds dense_term (two views, one encoder)
+    pairs: bool = False  # True: the loss compares two views of a location (data.seasons >= 2)
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class SSLMethod(L.LightningModule):
                 "any-band ViT); backbone_weights, one timm encoder's weights, does not apply"
             )
         self.save_hyperparameters()
+        _check_ranges(self.hparams)
         if isinstance(augment, dict):
             augment = AugmentRecipe(**augment)
         self.recipe = augment or AugmentRecipe()
@@ -146,6 +148,16 @@ class SSLMethod(L.LightningModule):
         self.dense_head = DenseCLProjectionHead(channels, channels, 128)
 
     # ---- data --------------------------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        """Refuse data of one view per location for a method that compares two."""
+        seasons = getattr(self.trainer.datamodule, "seasons", 2)
+        if self.pairs and seasons < 2:
+            raise UserError(
+                f"{type(self).__name__} compares two views of a location; --data.seasons "
+                f"{seasons} gives one: pass --data.seasons 2 (single-date data give one date "
+                "twice, augmented apart)"
+            )
 
     def augment_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Augment each season of ``batch["image"]`` (B, S, C, H, W) into ``batch["views"]``.
@@ -419,6 +431,36 @@ class NonFiniteLoss(UserError):
             f"the loss became {value} at step {step}; training stopped and nothing was "
             "exported. Try a lower --model.init_args.lr, or check the data with `eossl stats`"
         )
+
+
+_ABOVE_0, _AT_LEAST_1, _AT_LEAST_0 = "above 0", "at least 1", "0 or more"
+_RANGES: dict[str, tuple[str, Any]] = {  # a method's own hyperparameters, where it has them
+    **{
+        name: (_ABOVE_0, lambda v: v > 0)
+        for name in ("temperature", "student_temp", "teacher_temp", "warmup_teacher_temp")
+    },
+    "lambda_param": (_ABOVE_0, lambda v: v > 0),
+    "momentum": ("from 0 to 1", lambda v: 0 <= v <= 1),
+    "mask_ratio": ("between 0 and 1, both left out", lambda v: 0 < v < 1),
+    **{
+        name: (_AT_LEAST_1, lambda v: v >= 1)
+        for name in ("proj_dim", "hidden_dim", "bottleneck_dim", "decoder_dim", "decoder_heads")
+    },
+    **{
+        name: (_AT_LEAST_0, lambda v: v >= 0)
+        for name in ("queue_size", "nn_bank_size", "local_crops", "warmup_teacher_temp_epochs")
+    },
+}
+
+
+def _check_ranges(hparams: Any) -> None:
+    """One line for a method hyperparameter outside its range (a zero temperature, ...)."""
+    for name, (want, fits) in _RANGES.items():
+        value = hparams.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not (math.isfinite(value) and fits(value)):
+            raise UserError(f"--model.init_args.{name} {value}: must be {want}")
 
 
 def _normalisation(sensor: Sensor, bands: list[str] | None, stats: BandStats) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class BYOL(SeasonalMethod):
         **kwargs: see :class:`~eossl.methods.base.SSLMethod`.
     """
 
+    pairs = True
+
     def __init__(
         self,
         proj_dim: int = 256,

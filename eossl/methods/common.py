@@ -77,6 +77,8 @@ class ProjectedPairMethod(SeasonalMethod):
     dense term with ``dense_weight``.
     """
 
+    pairs = True
+
     projection_head: nn.Module
     criterion: nn.Module
     dense_pairs = True

@@ -83,6 +83,11 @@ class MAE(SSLMethod):
                 f"mae: crop_size {self.recipe.crop_size} is not a multiple of the patch "
                 f"size {self.patch_size}; set --model.init_args.augment.crop_size"
             )
+        if decoder_dim % decoder_heads:
+            raise UserError(
+                f"mae: decoder_dim {decoder_dim} is not a multiple of decoder_heads "
+                f"{decoder_heads}; each head takes an equal share"
+            )
         self.grid = self.recipe.crop_size // self.patch_size
         self.groups = spectral_groups or [list(range(in_chans))]
         if any(b < 0 or b >= in_chans for g in self.groups for b in g):

@@ -49,6 +49,8 @@ class MoCo(SSLMethod):
         **kwargs: see :class:`~eossl.methods.base.SSLMethod`.
     """
 
+    pairs = True
+
     def __init__(
         self,
         version: Literal[2, 3] = 2,

@@ -42,6 +42,8 @@ class SeCo(SSLMethod):
         **kwargs: see :class:`~eossl.methods.base.SSLMethod`.
     """
 
+    pairs = True
+
     def __init__(
         self,
         proj_dim: int = 128,
@@ -69,6 +71,7 @@ class SeCo(SSLMethod):
 
     def setup(self, stage: str) -> None:
         """Refuse single-date positives: SeCo's season subspace needs two timestamps."""
+        super().setup(stage)
         data = getattr(self.trainer.datamodule, "dataset", None)
         if getattr(data, "positives", "season") == "same":
             if getattr(data, "max_timestamps", 1) > 1:  # the user's choice, not the data's
