@@ -61,6 +61,18 @@ class AugmentRecipe:
     def __post_init__(self) -> None:
         flag = "--model.init_args.augment"
         check_crop(self.crop_size, self.crop_scale, f"{flag}.crop_size", f"{flag}.crop_scale")
+        for name in PROBABILITIES:
+            p = getattr(self, name)
+            if isinstance(p, (int, float)) and not 0 <= p <= 1:
+                raise UserError(f"{flag}.{name} {p}: a probability, from 0 to 1")
+        for name in ("brightness", "contrast", "band_gain", "band_offset", "noise_std"):
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and value < 0:
+                raise UserError(f"{flag}.{name} {value}: the half-width of a range, 0 or more")
+
+
+PROBABILITIES = ("hflip", "vflip", "rot90", "intensity_p", "band_p", "grayscale", "blur", "noise")
+PROBABILITIES += ("band_dropout",)
 
 
 def check_crop(size: int, scale: tuple[float, float], size_flag: str, scale_flag: str) -> None:

@@ -57,6 +57,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("--model.init_args.queue_size", "-5", "queue_size -5: must be 0 or more"),
         ("--trainer.limit_train_batches", "0", "limit_train_batches 0 trains nothing"),
         ("--data.seasons", "1", "compares two views of a location; --data.seasons 1 gives"),
+        ("--model.init_args.augment.hflip", "-0.5", "hflip -0.5: a probability, from 0 to 1"),
+        ("--model.init_args.augment.contrast", "-1", "contrast -1.0: the half-width of a"),
         # was "Does not validate against any of the Union subtypes": the cause is said
         ("--model.init_args.augment.blur_sigma", "[-1, 2]", "sigma out of bounds"),
         ("--meth", "moco", "unrecognized arguments: --meth"),  # abbreviations refused

@@ -204,3 +204,11 @@ def test_stored_dtype_without_cloud_mask_matches_float(s2_store) -> None:
     assert b["image"].dtype == torch.uint16
     assert "cloud_mask" not in b and "cloud_mask" in a
     torch.testing.assert_close(b["image"].float(), a["image"])
+
+
+def test_indexing_past_the_end_raises_index_error(v11_s2: Path) -> None:
+    """The sequence protocol: ``data[len(data)]`` is an IndexError, so iteration ends."""
+    data = SeasonalZarrDataset(v11_s2, sensor="s2")
+    with pytest.raises(IndexError):
+        data[len(data)]
+    assert data[-1]["index"] == len(data) - 1

@@ -119,6 +119,8 @@ class SampleReads(Dataset[dict[str, Any]]):
         return np.random.default_rng([self.seed, self.epoch, index])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -len(self) <= index < len(self):  # the sequence protocol: iteration ends here
+            raise IndexError(f"sample {index} of {len(self)}")
         if index < 0:
             index += len(self)
         for attempt in range(len(self)):
