@@ -580,3 +580,12 @@ def test_resume_checks_the_order_of_the_sensors() -> None:
     check_resumable("a.ckpt", state, ["s1-grd", "s2-l1c"], None)
     with pytest.raises(UserError, match=r"the same sensors in another order\); pass --sensor"):
         check_resumable("a.ckpt", state, ["s2-l1c", "s1-grd"], None)
+
+
+def test_a_warm_up_as_long_as_the_run_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"]
+    args += ["--trainer.limit_val_batches", "0", "--model.init_args.warmup_epochs", "5"]
+    assert _run("--out", str(tmp_path / "run"), *args, *TINY) == 0
+    assert "warmup_epochs 5 is not under the run's 1 epochs" in capsys.readouterr().err

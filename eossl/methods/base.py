@@ -354,6 +354,11 @@ class SSLMethod(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         epochs = max(1, self.trainer.max_epochs or 1)
         warmup = min(total - 1, int(total * hp.warmup_epochs / epochs))
+        if hp.warmup_epochs >= epochs and not self.trainer.fast_dev_run:
+            self._notice(
+                f"--model.init_args.warmup_epochs {hp.warmup_epochs:g} is not under the run's "
+                f"{epochs} epochs: the learning rate rises for the whole run and never decays"
+            )
 
         def factor(step: int) -> float:
             if step < warmup:
