@@ -12,6 +12,7 @@ from eossl.cli import main
 from eossl.data.scenes import open_scenes
 
 RECIPE = ["--sensor", "s2-l2a", "--method", "simclr", "--preset", "patches"]
+RECIPE += ["--data.level_jitter", "s2-l1c"]  # the README's recommended command, 1 epoch
 
 
 @pytest.fixture(scope="module")
