@@ -71,8 +71,10 @@ class AugmentRecipe:
                 raise UserError(f"{flag}.{name} {value}: the half-width of a range, 0 or more")
 
 
-PROBABILITIES = ("hflip", "vflip", "rot90", "intensity_p", "band_p", "grayscale", "blur", "noise")
-PROBABILITIES += ("band_dropout",)
+PROBABILITIES = (  # the fields of AugmentRecipe that are the chance of an operation
+    *("hflip", "vflip", "rot90", "intensity_p", "band_p"),
+    *("grayscale", "blur", "noise", "band_dropout"),
+)
 
 
 def check_crop(size: int, scale: tuple[float, float], size_flag: str, scale_flag: str) -> None:

@@ -194,10 +194,14 @@ def check_resumable(
         )
 
 
+def _batch_progress(state: dict) -> dict:
+    """Lightning's record of the batches of the epoch a checkpoint was saved in."""
+    return state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+
+
 def trained_epochs(state: dict) -> int:
     """The epochs a checkpoint has completed (one it stopped in does not count)."""
-    batches = state.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    return int(state.get("epoch", 0)) + bool(batches.get("is_last_batch", False))
+    return int(state.get("epoch", 0)) + bool(_batch_progress(state).get("is_last_batch", False))
 
 
 def finished(state: dict, max_epochs: int | None) -> bool:
@@ -233,13 +237,10 @@ def resume_line(path: Path, checkpoint: dict) -> str:
     Lightning restarts a stopped epoch with a fresh loader (eossl's samplers are seeded per
     epoch, not resumable within one), so its remaining batches are drawn afresh.
     """
-    loop = checkpoint.get("loops", {}).get("fit_loop", {})
-    batches = loop.get("epoch_loop.batch_progress", {})
+    batches = _batch_progress(checkpoint)
     done = batches.get("current", {}).get("completed", 0)
-    epoch = int(checkpoint.get("epoch", 0)) + 1  # the epoch it was in, counted from 1
-    if batches.get("is_last_batch", False):
-        return f"eossl: resuming from {path.name} at epoch {epoch + 1}"
-    if not done:
+    epoch = trained_epochs(checkpoint) + 1  # the epoch it goes on with, counted from 1
+    if batches.get("is_last_batch", False) or not done:
         return f"eossl: resuming from {path.name} at epoch {epoch}"
     return (
         f"eossl: resuming from {path.name} at epoch {epoch}, stopped after batch {done}; "

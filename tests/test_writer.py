@@ -228,8 +228,8 @@ def test_a_store_larger_than_the_free_disk_is_said_first(
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 5000, 5000))
     write_synthetic(tmp_path / "s.zarr", **KW)
     err = capsys.readouterr().err
-    want = "6 samples x 3 dates x 13 bands x 16x16 px are 119.8 KB before compression, and "
-    assert want + "the disk has 5.0 KB free" in err.replace("\n", " ")
+    want = "6 samples x 3 dates x 13 bands x 16x16 px are 119.8 kB before compression, and "
+    assert want + "the disk has 5.0 kB free" in err.replace("\n", " ")
     monkeypatch.undo()
     write_synthetic(tmp_path / "t.zarr", **KW)
     assert "before compression" not in capsys.readouterr().err

@@ -149,12 +149,7 @@ def _check_wavelengths(
         data = {canonical_band(b.name): b.wavelength for b in get_sensor(sensor).bands}
     except UserError:  # a sensor eossl has no card for: the names are all there is
         return
-    own = {b["name"]: b.get("wavelength") for b in card.get("band_info") or []}
-    if not own and card.get("sensor"):  # a card of older eossl: its sensor's
-        try:
-            own = {b.name: b.wavelength for b in get_sensor(card["sensor"]).bands}
-        except UserError:
-            return
+    own = {r["name"]: r.get("wavelength") for r in channel_records(card)}
     for name, pick in picks.items():
         theirs = scenes.band_names[pick] if pick >= 0 else None
         a, b = own.get(name), data.get(canonical_band(theirs or ""))

@@ -291,27 +291,26 @@ class StoreWriter:
 
         And one when the pixels, before compression, outgrow the disk's free space.
         """
+        from rich.filesize import decimal
+
         from eossl.console import console
 
-        spec = self.spec
+        spec, say = self.spec, console(stderr=True).print
         pixels = spec.samples * spec.times * len(spec.band_names) * spec.height * spec.width
         raw = pixels * np.dtype(spec.dtype).itemsize
         free = shutil.disk_usage(self.partial.parent).free
         if raw > free:
-            console(stderr=True).print(
+            say(
                 f"eossl: {self.out}: {spec.samples:,} samples x {spec.times} "
-                f"date{'s' * (spec.times != 1)} x "
-                f"{len(spec.band_names)} bands x {spec.height}x{spec.width} px are "
-                f"{_size(raw)} before compression, and the disk has {_size(free)} free"
+                f"date{'s' * (spec.times != 1)} x {len(spec.band_names)} bands x "
+                f"{spec.height}x{spec.width} px are {decimal(raw)} before compression, and "
+                f"the disk has {decimal(free)} free"
             )
-
         if self.restarted:
-            console(stderr=True).print(
-                f"eossl: {self.partial} was begun from other sources or settings; starting again"
-            )
+            say(f"eossl: {self.partial} was begun from other sources or settings; starting again")
         if self.resumed_blocks:
-            console(stderr=True).print(
-                f"resuming {self.partial}: {self.resumed_blocks} of {len(self.spec.blocks())} "
+            say(
+                f"resuming {self.partial}: {self.resumed_blocks} of {len(spec.blocks())} "
                 "blocks already written"
             )
 
@@ -431,14 +430,6 @@ class StoreWriter:
 
 
 _ZARR_TEMP = re.compile(r"\.[0-9a-f]{32}\.partial$")  # zarr LocalStore: NAME.<uuid hex>.partial
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def auto_shard(sample_bytes: int, budget: int = 512 * 2**20) -> int:
