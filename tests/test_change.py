@@ -412,7 +412,7 @@ def test_nodata_in_either_date_is_unlabelled(tmp_path: Path, capfd: pytest.Captu
         with rasterio.open(band, "r+") as f:
             f.write(np.zeros(f.shape, "uint16"), 1)
     assert main([*args, "--overwrite"]) == 0
-    said = [ln for ln in capfd.readouterr().err.splitlines() if "most labelled pixels" in ln]
+    said = _said(capfd, "most labelled pixels")
     assert len(said) == 1 and "in paris (100%)" in said[0]
 
 
@@ -442,6 +442,11 @@ def test_convert_oscd_killed_then_rerun_equals_uninterrupted(oscd: Path, tmp_pat
 
 
 # -- inputs that are not quite OSCD's ---------------------------------------------------------
+
+
+def _said(capfd: pytest.CaptureFixture, words: str) -> list[str]:
+    """The lines of stderr so far that hold ``words``."""
+    return [ln for ln in capfd.readouterr().err.splitlines() if words in ln]
 
 
 def _city_copy(root: Path, name: str = "paris") -> Path:
@@ -534,7 +539,7 @@ def test_binary_masks_read_as_oscd_s_own(tmp_path: Path, capfd: pytest.CaptureFi
     _rewrite_mask(src, lambda data: np.where(data == 2, 255, 0))
     binary = tmp_path / "binary.zarr"
     assert main(["convert", str(src), str(binary), *args[:-1]]) == 0
-    notice = [ln for ln in capfd.readouterr().err.splitlines() if "change masks not in" in ln]
+    notice = _said(capfd, "change masks not in")
     assert len(notice) == 1 and "paris (0/255)" in notice[0]
     assert (_labels(binary) == _labels(reference)).all() and (_labels(reference) == 1).any()
 
@@ -563,7 +568,7 @@ def test_dates_txt_bad_or_missing(tmp_path: Path, capfd: pytest.CaptureFixture) 
     shutil.rmtree(out)
     dates.unlink()
     assert main(["convert", str(src), str(out), *args]) == 0
-    notice = [ln for ln in capfd.readouterr().err.splitlines() if "no dates.txt" in ln]
+    notice = _said(capfd, "no dates.txt")
     assert len(notice) == 1 and "paris (" in notice[0] and "processing dates" in notice[0]
 
 
@@ -661,7 +666,7 @@ def test_mask_that_labels_no_pixel_is_an_unlabelled_city(
     _rewrite_mask(src, lambda data: np.full_like(data, 255))
     out = tmp_path / "o.zarr"
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
-    notice = [ln for ln in capfd.readouterr().err.splitlines() if "labels no pixel" in ln]
+    notice = _said(capfd, "labels no pixel")
     assert len(notice) == 1 and "paris" in notice[0]
     assert "label" not in zarr.open_group(out, mode="r")  # no city labelled: no labels at all
 
@@ -868,7 +873,7 @@ def test_cities_listed_in_train_txt_and_absent_are_said(
     (src / IMAGES / "train.txt").write_text("paris,rome,lyon\n")  # a partial download
     out = tmp_path / "o.zarr"
     assert main(["convert", str(src), str(out), "--layout", "oscd", "--chip-size", "64"]) == 0
-    said = [ln for ln in capfd.readouterr().err.splitlines() if "train.txt" in ln]
+    said = _said(capfd, "train.txt")
     assert len(said) == 1 and "train.txt lists rome, lyon, not in" in said[0]
 
 
@@ -910,7 +915,7 @@ def test_masks_that_leave_pixels_unlabelled(tmp_path: Path, capfd: pytest.Captur
 
     _rewrite_mask(src, tenth_back)
     assert main(["convert", str(src), str(tmp_path / "b.zarr"), *args]) == 0
-    notice = [ln for ln in capfd.readouterr().err.splitlines() if "leave pixels" in ln]
+    notice = _said(capfd, "leave pixels")
     assert len(notice) == 1 and "in paris (" in notice[0] and "not scored" in notice[0]
 
 
